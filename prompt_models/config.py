@@ -1,0 +1,261 @@
+"""Pipeline configuration: YAML files mapped onto dataclasses, checked before any work starts."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .data import DataSpec
+from .patterns import Pattern
+from .soft_prompts import SoftPromptConfig
+from .training import TrainConfig
+from .verbalizer import Verbalizer
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class ModelConfig:
+    path: str = ""
+    max_length: int = 128
+    device: str = "auto"
+
+
+@dataclass
+class DataConfig:
+    train: DataSpec | None = None
+    dev: DataSpec | None = None
+    test: DataSpec | None = None
+    unlabeled: DataSpec | None = None
+
+
+@dataclass
+class VerbalizerConfig:
+    label_words: dict = field(default_factory=dict)
+    multi_token: str = "mean"
+
+
+@dataclass
+class DemonstrationConfig:
+    enabled: bool = False
+    per_class: int = 1
+    filter: str = "none"  # none | similarity
+    top_fraction: float = 0.5  # with filter=similarity: sample among the most similar half
+    seed: int = 0
+
+
+@dataclass
+class PETConfig:
+    train: TrainConfig = field(default_factory=TrainConfig)
+    ensemble_weighting: str = "accuracy"  # accuracy | uniform
+    temperature: float = 2.0
+    shard_size: int = 512
+    soft_prompt: SoftPromptConfig = field(default_factory=SoftPromptConfig)
+    demonstrations: DemonstrationConfig = field(default_factory=DemonstrationConfig)
+
+
+@dataclass
+class DistillConfig:
+    model_path: str | None = None  # defaults to model.path
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(learning_rate=1e-4, max_steps=300, batch_size=16))
+    seed: int = 0
+
+
+@dataclass
+class IPETConfig:
+    enabled: bool = False
+    generations: int = 2
+    growth_factor: int = 5
+    sample_fraction: float = 0.25  # share of the other models that label for each model (PET: lambda)
+    seed: int = 0
+
+
+@dataclass
+class TemplateSearchConfig:
+    enabled: bool = False
+    generator_path: str | None = None  # a local seq2seq (T5) or causal LM
+    num_candidates: int = 8
+    beam_width: int = 16
+    max_new_tokens: int = 12
+    top_templates: int = 2  # how many of the best templates feed the PET stage
+    examples_per_prompt: int = 8
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=30))
+    seed: int = 0
+
+
+@dataclass
+class LabelWordSearchConfig:
+    enabled: bool = False
+    template: str | None = None  # defaults to the first pattern
+    top_k_per_class: int = 10
+    num_candidates: int = 20
+    rerank_top: int = 5  # candidates fine-tuned briefly and re-ranked on dev
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=30))
+    seed: int = 0
+
+
+@dataclass
+class TrackingConfig:
+    tracking_uri: str | None = None  # default: env MLFLOW_TRACKING_URI, else sqlite in work_dir
+    experiment: str = "pet"
+    registered_model: str = "pet-classifier"
+    alias: str = "champion"
+
+
+@dataclass
+class PipelineConfig:
+    name: str = "pet"
+    labels: list = field(default_factory=list)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    patterns: list = field(default_factory=list)
+    verbalizer: VerbalizerConfig = field(default_factory=VerbalizerConfig)
+    seeds: list = field(default_factory=lambda: [0])
+    pet: PETConfig = field(default_factory=PETConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    ipet: IPETConfig = field(default_factory=IPETConfig)
+    template_search: TemplateSearchConfig = field(default_factory=TemplateSearchConfig)
+    label_word_search: LabelWordSearchConfig = field(default_factory=LabelWordSearchConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    work_dir: str = "pet_artifacts"
+    parallelism: int = 1
+    base_dir: str = "."  # where relative paths are resolved; set to the YAML file's folder
+
+    # ------------------------------------------------------------------ derived objects
+    def resolve(self, p: str | None) -> str | None:
+        if p is None:
+            return None
+        path = Path(os.path.expanduser(p))
+        return str(path if path.is_absolute() else (Path(self.base_dir) / path).resolve())
+
+    @property
+    def work_path(self) -> Path:
+        return Path(self.resolve(self.work_dir))
+
+    def verbalizer_obj(self) -> Verbalizer:
+        return Verbalizer(self.verbalizer.label_words, self.verbalizer.multi_token)
+
+    def pattern_objs(self) -> list[Pattern]:
+        return [Pattern(t) for t in self.patterns]
+
+    def spec(self, split: str) -> DataSpec | None:
+        s = getattr(self.data, split)
+        if s is None:
+            return None
+        return dataclasses.replace(s, path=self.resolve(s.path))
+
+    def tracking_uri(self) -> str:
+        if self.tracking.tracking_uri:
+            uri = self.tracking.tracking_uri
+            if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+                uri = "sqlite:///" + self.resolve(uri[len("sqlite:///") :])
+            return uri
+        env = os.environ.get("MLFLOW_TRACKING_URI")
+        if env:
+            return env
+        return "sqlite:///" + str(self.work_path / "mlflow.db")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def digest(self, *parts: str) -> str:
+        """Digest of selected top-level sections (for cache keys)."""
+        d = self.to_dict()
+        sel = {k: d[k] for k in parts} if parts else d
+        return hashlib.sha256(json.dumps(sel, sort_keys=True, default=str).encode()).hexdigest()
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> "PipelineConfig":
+        if not self.model.path:
+            raise ConfigError("model.path is required (a local folder with a masked LM)")
+        if not Path(self.resolve(self.model.path)).exists():
+            raise ConfigError(f"model.path {self.resolve(self.model.path)!r} does not exist")
+        if not self.patterns:
+            raise ConfigError("at least one pattern is required under `patterns`")
+        if not all(isinstance(t, str) for t in self.patterns):
+            raise ConfigError("`patterns` must be a list of template strings")
+        self.pattern_objs()  # raises PatternError with the template named
+        verb = self.verbalizer_obj()
+        self.labels = [str(x) for x in self.labels] or list(verb.labels)
+        if sorted(self.labels) != sorted(verb.labels):
+            raise ConfigError(f"labels {self.labels} and verbalizer labels {verb.labels} differ")
+        if self.data.train is None:
+            raise ConfigError("data.train is required")
+        if not self.seeds or not all(isinstance(s, int) for s in self.seeds):
+            raise ConfigError("`seeds` must be a non-empty list of integers")
+        if self.pet.ensemble_weighting not in ("accuracy", "uniform"):
+            raise ConfigError("pet.ensemble_weighting must be 'accuracy' or 'uniform'")
+        if self.pet.temperature <= 0 or self.distill.train.temperature <= 0:
+            raise ConfigError("temperatures must be positive")
+        if self.pet.shard_size < 1:
+            raise ConfigError("pet.shard_size must be at least 1")
+        if self.ipet.enabled and (self.ipet.generations < 1 or self.ipet.growth_factor < 1):
+            raise ConfigError("ipet.generations and ipet.growth_factor must be at least 1")
+        if self.ipet.enabled and len(self.patterns) * len(self.seeds) < 2:
+            raise ConfigError("iPET needs at least two pattern models (patterns x seeds)")
+        if self.template_search.enabled and not self.template_search.generator_path:
+            raise ConfigError("template_search.generator_path is required when template search is enabled")
+        if self.pet.demonstrations.filter not in ("none", "similarity"):
+            raise ConfigError("pet.demonstrations.filter must be 'none' or 'similarity'")
+        return self
+
+
+def _build(cls, data, where: str):
+    """Dataclass from a mapping, refusing unknown keys with a suggestion."""
+    if data is None:
+        return None
+    if dataclasses.is_dataclass(data):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            tip = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{where}: unknown key {key!r}{tip}")
+        hint = hints[key]
+        target = next((a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)), None)
+        if dataclasses.is_dataclass(hint):
+            target = hint
+        kwargs[key] = _build(target, value, f"{where}.{key}") if target and value is not None else value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def config_from_dict(data: dict, base_dir: str | Path = ".") -> PipelineConfig:
+    data = dict(data or {})
+    data.setdefault("base_dir", str(Path(base_dir).resolve()))
+    return _build(PipelineConfig, data, "config")
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> PipelineConfig:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    for dotted, value in (overrides or {}).items():
+        node = data
+        keys = dotted.split(".")
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value
+    return config_from_dict(data, path.parent)

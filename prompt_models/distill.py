@@ -1,0 +1,127 @@
+"""Distilling the ensemble's soft labels into a plain sequence classifier.
+
+Loss: ``KL(softmax(t / T) || softmax(s / T)) * T^2`` (Hinton et al.), T = 2 by default.
+"""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+from transformers import AutoModelForSequenceClassification
+
+from .data import InputExample
+from .pet import load_tokenizer
+from .training import TrainConfig, batches_forever, classification_metrics, make_optimizer, set_seed
+
+META_FILE = "classifier.json"
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher || student at T) * T^2, averaged over the batch; teacher_probs are already at T."""
+    log_p = F.log_softmax(student_logits / temperature, dim=-1)
+    return F.kl_div(log_p, teacher_probs, reduction="batchmean") * temperature**2
+
+
+class SequenceClassifier:
+    def __init__(self, model, tokenizer, labels: list[str], max_length: int = 128):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.labels = list(labels)
+        self.max_length = max_length
+
+    @classmethod
+    def from_pretrained(cls, model_path: str, labels: Sequence[str], max_length: int = 128) -> "SequenceClassifier":
+        tok = load_tokenizer(model_path)
+        labels = [str(x) for x in labels]
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(model_path),
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={lab: i for i, lab in enumerate(labels)},
+            local_files_only=True,
+        )
+        return cls(model, tok, labels, max_length)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SequenceClassifier":
+        path = Path(path)
+        meta = json.loads((path / META_FILE).read_text())
+        tok = load_tokenizer(str(path))
+        model = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True)
+        return cls(model, tok, meta["labels"], meta["max_length"])
+
+    def save(self, out_dir: str | Path) -> Path:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(out)
+        self.tokenizer.save_pretrained(out)
+        (out / META_FILE).write_text(json.dumps({"labels": self.labels, "max_length": self.max_length}))
+        return out
+
+    def _batch(self, examples: Sequence[InputExample]):
+        texts_b = [ex.text_b for ex in examples]
+        enc = self.tokenizer(
+            [ex.text_a for ex in examples],
+            texts_b if all(texts_b) else None,
+            truncation=True,
+            max_length=self.max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+        dev = next(self.model.parameters()).device
+        return {k: v.to(dev) for k, v in enc.items()}
+
+    @torch.no_grad()
+    def predict_logits(self, examples: Sequence[InputExample], batch_size: int = 64) -> np.ndarray:
+        self.model.eval()
+        outs = [
+            self.model(**self._batch(examples[i : i + batch_size])).logits.float().cpu()
+            for i in range(0, len(examples), batch_size)
+        ]
+        return torch.cat(outs).numpy() if outs else np.zeros((0, len(self.labels)), np.float32)
+
+    def evaluate(self, examples: Sequence[InputExample], batch_size: int = 64) -> dict:
+        gold = np.array([self.labels.index(ex.label) for ex in examples])
+        return classification_metrics(self.predict_logits(examples, batch_size), gold, len(self.labels))
+
+    def train_model(
+        self,
+        examples: Sequence[InputExample],
+        targets: np.ndarray,
+        cfg: TrainConfig,
+        seed: int = 0,
+        log_fn: Callable[[dict, int], None] | None = None,
+    ) -> dict:
+        """Train on probability targets [N, L] with the temperature-scaled KL loss."""
+        targets = torch.as_tensor(np.asarray(targets), dtype=torch.float)
+        if targets.shape != (len(examples), len(self.labels)):
+            raise ValueError(f"targets shape {tuple(targets.shape)} != ({len(examples)}, {len(self.labels)})")
+        if len(examples) == 0:
+            raise ValueError("no examples to distill on")
+        set_seed(seed)
+        rng = random.Random(seed)
+        opt, sched = make_optimizer(self.model.parameters(), cfg, cfg.max_steps)
+        self.model.train()
+        it = batches_forever(len(examples), cfg.batch_size, rng)
+        losses = []
+        dev = next(self.model.parameters()).device
+        for step in tqdm(range(cfg.max_steps), desc="distill", disable=not cfg.progress, leave=False):
+            idx = next(it)
+            logits = self.model(**self._batch([examples[i] for i in idx])).logits
+            loss = distillation_loss(logits, targets[idx].to(dev), cfg.temperature)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+            if log_fn and step % 10 == 0:
+                log_fn({"distill_loss": float(np.mean(losses[-10:]))}, step)
+        self.model.eval()
+        return {"final_loss": float(np.mean(losses[-10:])), "steps": cfg.max_steps}

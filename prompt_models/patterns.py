@@ -1,0 +1,198 @@
+"""Hard patterns (cloze templates) and their encoding into model inputs.
+
+A template is plain text with placeholders:
+
+* ``{text_a}`` / ``{text_b}``: the example's texts (truncated, longest first, to fit ``max_length``)
+* ``{mask}``: where the model predicts the label word (exactly once)
+* ``{soft}`` or ``{soft:N}``: N trainable virtual tokens (soft prompts, see ``soft_prompts``)
+
+Example: ``"{text_a} It was {mask} ."``
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .data import InputExample
+
+PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::(\d+))?\}")
+KNOWN = {"text_a", "text_b", "mask", "soft"}
+
+
+class PatternError(ValueError):
+    """A template that cannot be used: says what is wrong with it."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    kind: str  # "literal", "text_a", "text_b", "mask", "soft"
+    value: str = ""
+    count: int = 0  # for soft
+
+
+def parse_template(template: str) -> list[Segment]:
+    if not isinstance(template, str) or not template.strip():
+        raise PatternError("template is empty")
+    segments: list[Segment] = []
+    pos = 0
+    for m in PLACEHOLDER.finditer(template):
+        if m.start() > pos:
+            segments.append(Segment("literal", template[pos : m.start()]))
+        name, num = m.group(1), m.group(2)
+        if name not in KNOWN:
+            raise PatternError(f"template {template!r}: unknown placeholder {{{name}}}; known: {sorted(KNOWN)}")
+        if name == "soft":
+            n = int(num) if num else 1
+            if n < 1:
+                raise PatternError(f"template {template!r}: {{soft:{num}}} needs at least one token")
+            segments.append(Segment("soft", count=n))
+        elif num is not None:
+            raise PatternError(f"template {template!r}: {{{name}:{num}}} takes no count")
+        else:
+            segments.append(Segment(name))
+        pos = m.end()
+    if pos < len(template):
+        segments.append(Segment("literal", template[pos:]))
+    leftover = [s.value for s in segments if s.kind == "literal" and ("{" in s.value or "}" in s.value)]
+    if leftover:
+        raise PatternError(f"template {template!r}: malformed placeholder near {leftover[0]!r}")
+    n_mask = sum(s.kind == "mask" for s in segments)
+    if n_mask != 1:
+        raise PatternError(f"template {template!r} must contain {{mask}} exactly once (found {n_mask})")
+    if not any(s.kind == "text_a" for s in segments):
+        raise PatternError(f"template {template!r} must contain {{text_a}}")
+    return segments
+
+
+@dataclass
+class Pattern:
+    template: str
+    segments: list[Segment] = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.segments = parse_template(self.template)
+
+    @property
+    def uses_text_b(self) -> bool:
+        return any(s.kind == "text_b" for s in self.segments)
+
+    @property
+    def num_soft_tokens(self) -> int:
+        return sum(s.count for s in self.segments if s.kind == "soft")
+
+    def check_example(self, example: InputExample) -> None:
+        if self.uses_text_b and not example.text_b:
+            raise PatternError(f"template {self.template!r} uses {{text_b}} but the example has none")
+
+
+def _space_sensitive(tokenizer) -> bool:
+    """True for byte-level BPE style tokenizers where a leading space changes tokens."""
+    a = tokenizer.encode("a b", add_special_tokens=False)
+    b = tokenizer.encode("a", add_special_tokens=False) + tokenizer.encode("b", add_special_tokens=False)
+    return a != b
+
+
+class PatternEncoder:
+    """Turns (pattern, example[, demonstrations]) into input ids with one mask position.
+
+    ``demonstrations`` are ``(example, label_word)`` pairs rendered with the same template, the mask
+    replaced by the word, and appended after the query (LM-BFF style) within the length budget.
+    """
+
+    def __init__(self, tokenizer, max_length: int = 128, soft_token_id: int | None = None):
+        if tokenizer.mask_token_id is None:
+            raise PatternError("the tokenizer has no mask token: a masked language model is required")
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.soft_token_id = soft_token_id if soft_token_id is not None else tokenizer.mask_token_id
+        self.space_sensitive = _space_sensitive(tokenizer)
+        if tokenizer.cls_token_id is not None and tokenizer.sep_token_id is not None:
+            self.prefix, self.suffix = [tokenizer.cls_token_id], [tokenizer.sep_token_id]
+        else:
+            self.prefix = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+            self.suffix = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+
+    def _tok(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False) if text else []
+
+    def _text_tok(self, text: str, after_space: bool) -> list[int]:
+        if self.space_sensitive and after_space:
+            text = " " + text
+        return self._tok(text)
+
+    def _render(self, pattern: Pattern, example: InputExample, word: str | None):
+        """Token pieces of one rendering: list of (kind, ids)."""
+        pattern.check_example(example)
+        pieces = []
+        prev = ""
+        for seg in pattern.segments:
+            after_space = prev == "" or prev[-1:].isspace()
+            if seg.kind == "literal":
+                pieces.append(("literal", self._tok(seg.value)))
+                prev = seg.value
+            elif seg.kind in ("text_a", "text_b"):
+                text = example.text_a if seg.kind == "text_a" else (example.text_b or "")
+                pieces.append((seg.kind, self._text_tok(text, after_space)))
+                prev = "x"
+            elif seg.kind == "mask":
+                if word is None:
+                    pieces.append(("mask", [self.tokenizer.mask_token_id]))
+                else:
+                    pieces.append(("literal", self._text_tok(word, after_space)))
+                prev = "x"
+            elif seg.kind == "soft":
+                pieces.append(("soft", [self.soft_token_id] * seg.count))
+                prev = "x"
+        return pieces
+
+    @staticmethod
+    def _truncate(pieces, budget: int):
+        """Shrink text pieces, longest first, until the total fits ``budget``."""
+        total = sum(len(ids) for _, ids in pieces)
+        excess = total - budget
+        if excess <= 0:
+            return pieces
+        text_idx = [i for i, (k, _) in enumerate(pieces) if k in ("text_a", "text_b")]
+        lens = {i: len(pieces[i][1]) for i in text_idx}
+        while excess > 0:
+            i = max(text_idx, key=lambda j: lens[j]) if text_idx else None
+            if i is None or lens[i] == 0:
+                break
+            lens[i] -= 1
+            excess -= 1
+        if excess > 0:
+            return None
+        return [(k, ids[: lens[i]] if i in lens else ids) for i, (k, ids) in enumerate(pieces)]
+
+    def encode(self, pattern: Pattern, example: InputExample, demonstrations=None) -> dict:
+        budget = self.max_length - len(self.prefix) - len(self.suffix)
+        query = self._render(pattern, example, None)
+        fixed = sum(len(ids) for k, ids in query if k not in ("text_a", "text_b"))
+        if fixed + 1 > budget:
+            raise PatternError(
+                f"template {pattern.template!r} alone needs {fixed} tokens, more than max_length={self.max_length}"
+            )
+        demo_ids: list[int] = []
+        if demonstrations:
+            sep = self.suffix or []
+            # the query keeps at least half of the budget; each demonstration gets an equal share of the rest
+            share = max(0, (budget // 2) // len(demonstrations))
+            for demo, word in demonstrations:
+                rendered = self._truncate(self._render(pattern, demo, word), max(0, share - len(sep)))
+                if rendered is None:
+                    continue
+                demo_ids += [t for _, ids in rendered for t in ids] + sep
+        query = self._truncate(query, budget - len(demo_ids))
+        if query is None:
+            raise PatternError(f"example {example.guid!r} cannot fit max_length={self.max_length}")
+        ids = list(self.prefix)
+        mask_pos = -1
+        soft_positions: list[int] = []
+        for kind, piece in query:
+            if kind == "mask":
+                mask_pos = len(ids)
+            if kind == "soft":
+                soft_positions += list(range(len(ids), len(ids) + len(piece)))
+            ids += piece
+        ids += self.suffix + demo_ids
+        return {"input_ids": ids, "mask_pos": mask_pos, "soft_positions": soft_positions}

@@ -1,0 +1,387 @@
+"""Prefect tasks of the PET pipeline. Each returns a small dict (paths, keys, MLflow run ids, metrics).
+
+Caching is by content digest (see ``caching``): Prefect's own result cache is off (NO_CACHE) so a
+finished unit is recognised across runs, servers and machines sharing the work folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Sequence
+
+import mlflow
+import numpy as np
+import torch
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from prompt_models.config import PipelineConfig
+from prompt_models.data import (
+    InputExample,
+    example_digest,
+    examples_digest,
+    load_examples,
+    read_examples,
+    save_examples,
+)
+from prompt_models.demonstrations import DemonstrationSampler, sentence_embeddings
+from prompt_models.distill import SequenceClassifier
+from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels
+from prompt_models.patterns import Pattern
+from prompt_models.pet import PETModel
+from prompt_models.training import classification_metrics, configure_threads, pick_device
+
+from . import tracking
+from .caching import digest, fresh_dir, is_done, mark_done, model_digest, read_done
+
+SPLITS = ("train", "dev", "test", "unlabeled")
+
+
+def _logger():
+    try:
+        return get_run_logger()
+    except Exception:  # called outside a flow/task run (unit tests, notebooks)
+        import logging
+
+        return logging.getLogger("pet")
+
+
+def _train_cfg_dict(train_cfg) -> dict:
+    d = dataclasses.asdict(train_cfg)
+    d.pop("progress", None)
+    d.pop("eval_batch_size", None)
+    return d
+
+
+# ------------------------------------------------------------------------------------------ data
+@task(name="load-and-validate", cache_policy=NO_CACHE)
+def load_and_validate(cfg: PipelineConfig) -> dict:
+    """Read every configured split, check it, and store a normalised copy named by its digest."""
+    out = {}
+    for split in SPLITS:
+        spec = cfg.spec(split)
+        if spec is None:
+            continue
+        if split == "unlabeled":
+            spec = dataclasses.replace(spec, label=None)
+        examples = load_examples(spec, cfg.labels, require_labels=split != "unlabeled")
+        d = examples_digest(examples)
+        path = cfg.work_path / "data" / f"{split}-{d[:16]}.jsonl"
+        if not path.exists():
+            save_examples(examples, path)
+        out[split] = {"path": str(path), "digest": d, "n": len(examples), "source": spec.path}
+    missing = sorted(set(cfg.labels) - {ex.label for ex in read_examples(out["train"]["path"])})
+    if missing:
+        _logger().warning("training data has no example of label(s) %s", missing)
+    return out
+
+
+def log_data_inputs(data: dict, splits: Sequence[str] = SPLITS) -> None:
+    for split in splits:
+        if split in data:
+            d = data[split]
+            tracking.log_examples_input(read_examples(d["path"]), split, d["source"], split, d["digest"])
+
+
+# ------------------------------------------------------------------------------------------ PET models
+def _pet_model(cfg: PipelineConfig, template: str, train: list[InputExample], seed: int) -> PETModel:
+    model = PETModel.from_pretrained(
+        cfg.resolve(cfg.model.path), Pattern(template), cfg.verbalizer_obj(), cfg.model.max_length, cfg.pet.soft_prompt
+    )
+    return _prepare(cfg, model, train, seed)
+
+
+def _prepare(cfg: PipelineConfig, model: PETModel, train: list[InputExample], seed: int) -> PETModel:
+    """Move to the configured device and attach demonstrations drawn from ``train`` if enabled."""
+    model.to(pick_device(cfg.model.device))
+    demo = cfg.pet.demonstrations
+    if demo.enabled:
+        embed = None
+        if demo.filter == "similarity":
+            def embed(exs):
+                return sentence_embeddings(model.model, model.tokenizer, exs, max_length=cfg.model.max_length)
+        model.demonstrations = DemonstrationSampler(train, model.verbalizer, demo.per_class, seed, embed, demo.top_fraction)
+    return model
+
+
+def pattern_model_key(cfg: PipelineConfig, data: dict, template: str, seed: int, extra_digest: str | None = None) -> str:
+    use_unlabeled = cfg.pet.train.mlm_alpha > 0 and "unlabeled" in data
+    return digest(
+        {
+            "model": model_digest(cfg.resolve(cfg.model.path)),
+            "max_length": cfg.model.max_length,
+            "train": data["train"]["digest"],
+            "unlabeled": data["unlabeled"]["digest"] if use_unlabeled else None,
+            "extra": extra_digest,
+            "template": template,
+            "verbalizer": dataclasses.asdict(cfg.verbalizer),
+            "train_cfg": _train_cfg_dict(cfg.pet.train),
+            "soft_prompt": dataclasses.asdict(cfg.pet.soft_prompt),
+            "demonstrations": dataclasses.asdict(cfg.pet.demonstrations),
+            "seed": seed,
+        }
+    )
+
+
+@task(name="train-pattern-model", cache_policy=NO_CACHE, task_run_name="train-p{pattern_index}-s{seed}-g{generation}")
+def train_pattern_model(
+    cfg: PipelineConfig,
+    data: dict,
+    template: str,
+    pattern_index: int,
+    seed: int,
+    parent_run_id: str | None,
+    generation: int = 0,
+    extra_train_path: str | None = None,
+) -> dict:
+    """Train (or reuse) one PET model for (pattern, seed[, iPET generation]) and evaluate it."""
+    configure_threads()
+    log = _logger()
+    extra = read_examples(extra_train_path) if extra_train_path else []
+    key = pattern_model_key(cfg, data, template, seed, examples_digest(extra) if extra else None)
+    folder = cfg.work_path / "pattern_models" / key
+    name = f"pattern-{pattern_index}-seed-{seed}" + (f"-gen-{generation}" if generation else "")
+    tags = {"pattern_index": str(pattern_index), "seed": str(seed), "generation": str(generation), "cache_key": key}
+    with tracking.stage_run(cfg, parent_run_id, name, tags) as run:
+        mlflow.log_params({"template": template, "seed": seed, "generation": generation, "n_extra": len(extra)})
+        if is_done(folder):
+            info = read_done(folder)
+            log.info("%s: cached (%s), trained in run %s", name, key, info["run_id"])
+            mlflow.set_tags({"cached": "true", "source_run_id": info["run_id"]})
+            mlflow.log_metrics({k: v for k, v in info["metrics"].items()})
+            return dict(info, cached=True, stage_run_id=run.info.run_id)
+        mlflow.set_tag("cached", "false")
+        train = read_examples(data["train"]["path"])
+        unlabeled = read_examples(data["unlabeled"]["path"]) if "unlabeled" in data else None
+        tracking.log_examples_input(train, "train", data["train"]["source"], "training", data["train"]["digest"])
+        if extra:
+            tracking.log_examples_input(extra, "ipet_pseudo_labeled", extra_train_path, "training", examples_digest(extra))
+        model = _pet_model(cfg, template, train, seed)
+        metrics = {"pre_train_accuracy": model.evaluate(train, cfg.pet.train.eval_batch_size)["accuracy"]}
+        fit = train + extra
+        model.train_model(
+            fit,
+            cfg.pet.train,
+            seed=seed,
+            unlabeled=unlabeled,
+            log_fn=lambda m, step: mlflow.log_metrics(m, step=step),
+        )
+        folder = fresh_dir(folder)
+        for split in ("dev", "test"):
+            if split in data:
+                examples = read_examples(data[split]["path"])
+                logits = model.predict_logits(examples, cfg.pet.train.eval_batch_size)
+                np.save(folder / f"{split}_logits.npy", logits)
+                m = classification_metrics(logits, model.gold(examples), len(model.labels))
+                metrics[f"{split}_accuracy"] = m["accuracy"]
+                metrics[f"{split}_macro_f1"] = m["macro_f1"]
+        mlflow.log_metrics(metrics)
+        model.save(folder / "model")
+        log.info("%s: %s", name, metrics)
+        info = {
+            "key": key,
+            "path": str(folder),
+            "model_path": str(folder / "model"),
+            "template": template,
+            "pattern_index": pattern_index,
+            "seed": seed,
+            "generation": generation,
+            "run_id": run.info.run_id,
+            "metrics": metrics,
+        }
+        mark_done(folder, info)
+        del model
+        return dict(info, cached=False, stage_run_id=run.info.run_id)
+
+
+def ensemble_key(models: Sequence[dict], weighting: str, temperature: float) -> str:
+    return digest({"models": sorted(m["key"] for m in models), "weighting": weighting, "T": temperature})
+
+
+def model_weights(cfg: PipelineConfig, models: Sequence[dict]) -> list[float]:
+    return ensemble_weights([m["metrics"]["pre_train_accuracy"] for m in models], cfg.pet.ensemble_weighting).tolist()
+
+
+@task(name="evaluate-ensemble", cache_policy=NO_CACHE)
+def evaluate_ensemble(cfg: PipelineConfig, data: dict, models: Sequence[dict], parent_run_id: str | None) -> dict:
+    """Dev/test metrics of the weighted ensemble from each model's stored logits."""
+    weights = model_weights(cfg, models)
+    labels = cfg.verbalizer_obj().labels
+    result = {"weights": weights}
+    with tracking.stage_run(cfg, parent_run_id, "evaluate-ensemble"):
+        mlflow.log_dict({m["key"]: w for m, w in zip(models, weights)}, "ensemble_weights.json")
+        for split in ("dev", "test"):
+            if split not in data:
+                continue
+            merged = merge_logits([np.load(Path(m["path"]) / f"{split}_logits.npy") for m in models], weights)
+            gold = np.array([labels.index(ex.label) for ex in read_examples(data[split]["path"])])
+            met = classification_metrics(merged, gold, len(labels))
+            result[f"{split}_accuracy"] = met["accuracy"]
+            result[f"{split}_macro_f1"] = met["macro_f1"]
+        mlflow.log_metrics({k: v for k, v in result.items() if k != "weights"})
+    return result
+
+
+# ------------------------------------------------------------------------------------------ soft labels
+def label_store(cfg: PipelineConfig, ens_key: str) -> Path:
+    return cfg.work_path / "soft_labels" / ens_key
+
+
+def labeled_digests(cfg: PipelineConfig, ens_key: str) -> set[str]:
+    """Digests of every text the ensemble has already soft-labeled (finished shards only)."""
+    seen: set[str] = set()
+    for done in label_store(cfg, ens_key).glob("*/done.json"):
+        with open(done.parent / "labels.jsonl") as fh:
+            seen.update(json.loads(line)["digest"] for line in fh)
+    return seen
+
+
+@task(name="make-shards", cache_policy=NO_CACHE)
+def make_shards(cfg: PipelineConfig, unlabeled_path: str, exclude: Sequence[str] = ()) -> list[dict]:
+    """Split unlabeled data (minus already-labeled texts and duplicates) into content-addressed shards."""
+    skip = set(exclude)
+    todo: list[InputExample] = []
+    for ex in read_examples(unlabeled_path):
+        d = example_digest(ex)
+        if d not in skip:
+            skip.add(d)
+            todo.append(ex)
+    shards = []
+    size = cfg.pet.shard_size
+    for i in range(0, len(todo), size):
+        chunk = todo[i : i + size]
+        d = examples_digest(chunk)[:24]
+        path = cfg.work_path / "data" / "shards" / f"{d}.jsonl"
+        if not path.exists():
+            save_examples(chunk, path)
+        shards.append({"path": str(path), "digest": d, "n": len(chunk)})
+    return shards
+
+
+@task(name="soft-label-shard", cache_policy=NO_CACHE, task_run_name="soft-label-{shard[digest]}")
+def soft_label_shard(
+    cfg: PipelineConfig, shard: dict, models: Sequence[dict], ens_key: str, train_path: str, stage_run_id: str | None
+) -> dict:
+    """Merge all pattern models' logits on one shard into soft labels at temperature T."""
+    configure_threads()
+    folder = label_store(cfg, ens_key) / shard["digest"]
+    if is_done(folder):
+        return dict(read_done(folder), cached=True)
+    examples = read_examples(shard["path"])
+    weights = model_weights(cfg, models)
+    all_logits = []
+    train = read_examples(train_path) if cfg.pet.demonstrations.enabled else []
+    for m in models:
+        model = _prepare(cfg, PETModel.load(m["model_path"]), train, m["seed"])
+        all_logits.append(model.predict_logits(examples, cfg.pet.train.eval_batch_size))
+        del model
+    merged = merge_logits(all_logits, weights)
+    probs = soft_labels(merged, cfg.pet.temperature)
+    folder = fresh_dir(folder)
+    with open(folder / "labels.jsonl", "w") as fh:
+        for ex, lg, pr in zip(examples, merged, probs):
+            row = {"text_a": ex.text_a, "text_b": ex.text_b, "digest": example_digest(ex)}
+            row.update(logits=[float(x) for x in lg], probs=[float(x) for x in pr])
+            fh.write(json.dumps(row) + "\n")
+    info = {"path": str(folder / "labels.jsonl"), "digest": shard["digest"], "n": len(examples)}
+    if stage_run_id:
+        mlflow.MlflowClient(cfg.tracking_uri()).log_metric(stage_run_id, "rows_labeled", len(examples))
+    mark_done(folder, info)
+    return dict(info, cached=False)
+
+
+def read_soft_labels(paths: Sequence[str]) -> tuple[list[InputExample], np.ndarray]:
+    examples, probs = [], []
+    for p in paths:
+        with open(p) as fh:
+            for line in fh:
+                row = json.loads(line)
+                examples.append(InputExample(row["text_a"], row["text_b"], None, row["digest"]))
+                probs.append(row["probs"])
+    return examples, np.asarray(probs, dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------------------ distillation
+@task(name="distill", cache_policy=NO_CACHE)
+def distill(cfg: PipelineConfig, labeled_shards: Sequence[dict], ens_key: str, parent_run_id: str | None) -> dict:
+    """Train the final sequence classifier on the soft labels (KL at T, times T^2)."""
+    configure_threads()
+    base = cfg.resolve(cfg.distill.model_path or cfg.model.path)
+    train_cfg = dataclasses.replace(cfg.distill.train, temperature=cfg.pet.temperature)
+    shard_digests = sorted(s["digest"] for s in labeled_shards)
+    key = digest(
+        {
+            "ensemble": ens_key,
+            "shards": shard_digests,
+            "base": model_digest(base),
+            "train_cfg": _train_cfg_dict(train_cfg),
+            "labels": cfg.verbalizer_obj().labels,
+            "max_length": cfg.model.max_length,
+            "seed": cfg.distill.seed,
+        }
+    )
+    folder = cfg.work_path / "classifiers" / key
+    with tracking.stage_run(cfg, parent_run_id, "distill", {"cache_key": key, "ensemble_key": ens_key}) as run:
+        mlflow.log_params({"base_model": base, "n_shards": len(shard_digests), "temperature": train_cfg.temperature})
+        if is_done(folder):
+            info = read_done(folder)
+            mlflow.set_tags({"cached": "true", "source_run_id": info["run_id"]})
+            return dict(info, cached=True)
+        examples, probs = read_soft_labels([s["path"] for s in labeled_shards])
+        tracking.log_examples_input(examples, "soft_labeled", str(label_store(cfg, ens_key)), "training", digest(shard_digests))
+        mlflow.log_metric("n_soft_labeled", len(examples))
+        clf = SequenceClassifier.from_pretrained(base, cfg.verbalizer_obj().labels, cfg.model.max_length)
+        clf.model.to(pick_device(cfg.model.device))
+        fit = clf.train_model(examples, probs, train_cfg, cfg.distill.seed, lambda m, s: mlflow.log_metrics(m, step=s))
+        mlflow.log_metric("final_distill_loss", fit["final_loss"])
+        folder = fresh_dir(folder)
+        clf.save(folder / "model")
+        info = {"key": key, "path": str(folder / "model"), "run_id": run.info.run_id, "n_train": len(examples)}
+        mark_done(folder, info)
+        return dict(info, cached=False)
+
+
+@task(name="evaluate-classifier", cache_policy=NO_CACHE)
+def evaluate_classifier(cfg: PipelineConfig, data: dict, classifier: dict, parent_run_id: str | None) -> dict:
+    configure_threads()
+    clf = SequenceClassifier.load(classifier["path"])
+    clf.model.to(pick_device(cfg.model.device))
+    metrics = {}
+    with tracking.stage_run(cfg, parent_run_id, "evaluate-classifier", {"classifier_key": classifier["key"]}):
+        for split in ("dev", "test"):
+            if split in data:
+                m = clf.evaluate(read_examples(data[split]["path"]), cfg.pet.train.eval_batch_size)
+                metrics[f"{split}_accuracy"] = m["accuracy"]
+                metrics[f"{split}_macro_f1"] = m["macro_f1"]
+        mlflow.log_metrics(metrics)
+    return metrics
+
+
+@task(name="register-classifier", cache_policy=NO_CACHE)
+def register_classifier(cfg: PipelineConfig, classifier: dict, metrics: dict, parent_run_id: str | None, flow_run_id: str | None) -> dict:
+    """Log the classifier with MLflow's transformers flavor, register it and point the alias at it."""
+    import transformers
+
+    clf = SequenceClassifier.load(classifier["path"])
+    name, alias = cfg.tracking.registered_model, cfg.tracking.alias
+    with tracking.stage_run(cfg, parent_run_id, "register", {"classifier_key": classifier["key"]}):
+        info = mlflow.transformers.log_model(
+            transformers_model={"model": clf.model, "tokenizer": clf.tokenizer},
+            name="classifier",
+            task="text-classification",
+            registered_model_name=name,
+            pip_requirements=[
+                f"torch=={torch.__version__.split('+')[0]}",
+                f"transformers=={transformers.__version__}",
+            ],
+            metadata={"labels": clf.labels, "classifier_key": classifier["key"]},
+        )
+        version = str(info.registered_model_version)
+        client = mlflow.MlflowClient(cfg.tracking_uri())
+        client.set_registered_model_alias(name, alias, version)
+        for k, v in {**{f"metric.{k}": v for k, v in metrics.items()}, "prefect_flow_run_id": flow_run_id}.items():
+            if v is not None:
+                client.set_model_version_tag(name, version, k, str(v))
+        mlflow.log_metrics(metrics)
+    return {"name": name, "version": version, "alias": alias, "model_uri": f"models:/{name}@{alias}"}

@@ -1,0 +1,67 @@
+"""MLflow helpers: one experiment per config, a parent run per flow run, nested runs per stage."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Sequence
+
+import mlflow
+import pandas as pd
+
+from prompt_models.config import PipelineConfig
+from prompt_models.data import InputExample, examples_to_frame
+
+
+def setup(cfg: PipelineConfig) -> str:
+    """Point MLflow at the config's store; create the experiment with artifacts under work_dir."""
+    mlflow.set_tracking_uri(cfg.tracking_uri())
+    client = mlflow.MlflowClient()
+    exp = client.get_experiment_by_name(cfg.tracking.experiment)
+    if exp is None:
+        artifacts = None
+        if cfg.tracking_uri().startswith("sqlite:"):
+            artifacts = (cfg.work_path / "mlartifacts").resolve().as_uri()
+        exp_id = client.create_experiment(cfg.tracking.experiment, artifact_location=artifacts)
+    else:
+        exp_id = exp.experiment_id
+    return exp_id
+
+
+@contextlib.contextmanager
+def stage_run(cfg: PipelineConfig, parent_run_id: str | None, name: str, tags: dict | None = None):
+    """A nested run under the flow's parent run, safe to open from any task thread."""
+    exp_id = setup(cfg)
+    with mlflow.start_run(
+        experiment_id=exp_id,
+        run_name=name,
+        nested=parent_run_id is not None,
+        parent_run_id=parent_run_id,
+        tags={"stage": name, **(tags or {})},
+    ) as run:
+        yield run
+
+
+def log_examples_input(examples: Sequence[InputExample], name: str, source: str, context: str, digest: str) -> None:
+    """Dataset lineage: the examples as an MLflow dataset input of the active run."""
+    df = examples_to_frame(examples) if examples else pd.DataFrame(columns=["text_a", "text_b", "label", "guid"])
+    ds = mlflow.data.from_pandas(df, source=str(source), name=name, digest=digest[:36])
+    mlflow.log_input(ds, context=context)
+
+
+def log_params_flat(params: dict, prefix: str = "") -> None:
+    flat = {}
+
+    def walk(d, pre):
+        for k, v in d.items():
+            key = f"{pre}{k}"
+            if isinstance(v, dict):
+                walk(v, key + ".")
+            else:
+                flat[key] = str(v)[:500]
+
+    walk(params, prefix)
+    mlflow.log_params(flat)
+
+
+def artifact_path_exists(p: str | Path) -> bool:
+    return Path(p).exists()
