@@ -365,7 +365,14 @@ def register_classifier(cfg: PipelineConfig, classifier: dict, metrics: dict, pa
 
     clf = SequenceClassifier.load(classifier["path"])
     name, alias = cfg.tracking.registered_model, cfg.tracking.alias
+    client = mlflow.MlflowClient(cfg.tracking_uri())
     with tracking.stage_run(cfg, parent_run_id, "register", {"classifier_key": classifier["key"]}):
+        existing = _version_with_key(client, name, classifier["key"])
+        if existing is not None:
+            # the same classifier (same content digest) is registered already: point the alias at it
+            client.set_registered_model_alias(name, alias, existing)
+            mlflow.set_tags({"reused_version": existing})
+            return {"name": name, "version": existing, "alias": alias, "model_uri": f"models:/{name}@{alias}", "reused": True}
         info = mlflow.transformers.log_model(
             transformers_model={"model": clf.model, "tokenizer": clf.tokenizer},
             name="classifier",
@@ -378,10 +385,22 @@ def register_classifier(cfg: PipelineConfig, classifier: dict, metrics: dict, pa
             metadata={"labels": clf.labels, "classifier_key": classifier["key"]},
         )
         version = str(info.registered_model_version)
-        client = mlflow.MlflowClient(cfg.tracking_uri())
         client.set_registered_model_alias(name, alias, version)
-        for k, v in {**{f"metric.{k}": v for k, v in metrics.items()}, "prefect_flow_run_id": flow_run_id}.items():
+        tags = {f"metric.{k}": v for k, v in metrics.items()}
+        tags.update(prefect_flow_run_id=flow_run_id, classifier_key=classifier["key"])
+        for k, v in tags.items():
             if v is not None:
                 client.set_model_version_tag(name, version, k, str(v))
         mlflow.log_metrics(metrics)
-    return {"name": name, "version": version, "alias": alias, "model_uri": f"models:/{name}@{alias}"}
+    return {"name": name, "version": version, "alias": alias, "model_uri": f"models:/{name}@{alias}", "reused": False}
+
+
+def _version_with_key(client, name: str, key: str) -> str | None:
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except mlflow.exceptions.MlflowException:
+        return None
+    for v in versions:
+        if v.tags.get("classifier_key") == key:
+            return str(v.version)
+    return None

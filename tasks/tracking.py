@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Sequence
 
 import mlflow
@@ -41,10 +40,17 @@ def stage_run(cfg: PipelineConfig, parent_run_id: str | None, name: str, tags: d
         yield run
 
 
+def _registry():
+    from mlflow.data.dataset_source_registry import _dataset_source_registry
+
+    return _dataset_source_registry
+
+
 def log_examples_input(examples: Sequence[InputExample], name: str, source: str, context: str, digest: str) -> None:
     """Dataset lineage: the examples as an MLflow dataset input of the active run."""
     df = examples_to_frame(examples) if examples else pd.DataFrame(columns=["text_a", "text_b", "label", "guid"])
-    ds = mlflow.data.from_pandas(df, source=str(source), name=name, digest=digest[:36])
+    source_cls = next(s for s in _registry().sources if s.__name__ == "LocalArtifactDatasetSource")
+    ds = mlflow.data.from_pandas(df, source=source_cls(str(source)), name=name, digest=digest[:36])
     mlflow.log_input(ds, context=context)
 
 
@@ -63,5 +69,3 @@ def log_params_flat(params: dict, prefix: str = "") -> None:
     mlflow.log_params(flat)
 
 
-def artifact_path_exists(p: str | Path) -> bool:
-    return Path(p).exists()

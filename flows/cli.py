@@ -1,0 +1,84 @@
+"""Command line: ``pet run CONFIG``, ``pet relabel CONFIG --unlabeled FILE``, ``pet validate CONFIG``."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import yaml
+
+
+def _user_errors() -> tuple:
+    from prompt_models.config import ConfigError
+    from prompt_models.data import DataValidationError
+    from prompt_models.patterns import PatternError
+    from prompt_models.soft_prompts import SoftPromptError
+    from prompt_models.verbalizer import VerbalizerError
+
+    return (ConfigError, DataValidationError, PatternError, VerbalizerError, SoftPromptError, FileNotFoundError)
+
+
+def parse_overrides(items: list[str] | None) -> dict:
+    """``--set pet.train.max_steps=50`` -> {"pet.train.max_steps": 50} (values parsed as YAML)."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    parser = argparse.ArgumentParser(prog="pet", description="PET / LM-BFF prompt-based few-shot pipeline")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="run the pet flow: train pattern models, soft-label, distill, register")
+    p_run.add_argument("config")
+    p_run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
+    p_rel = sub.add_parser("relabel", help="soft-label only new unlabeled data with the existing ensemble and re-distill")
+    p_rel.add_argument("config")
+    p_rel.add_argument("--unlabeled", help="file with the new unlabeled texts (default: the config's data.unlabeled)")
+    p_rel.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p_val = sub.add_parser("validate", help="check the config and every data file without training")
+    p_val.add_argument("config")
+    p_val.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p_ts = sub.add_parser("search", help="LM-BFF template and/or label-word search only")
+    p_ts.add_argument("config")
+    p_ts.add_argument("--set", action="append", metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    overrides = parse_overrides(args.set)
+    errors = _user_errors()
+    try:
+        if args.command == "validate":
+            from prompt_models.config import load_config
+            from tasks.pet_tasks import load_and_validate
+
+            cfg = load_config(args.config, overrides).validate()
+            data = load_and_validate.fn(cfg)
+            print(json.dumps({k: {"n": v["n"], "source": v["source"]} for k, v in data.items()}, indent=2))
+            return 0
+        if args.command == "run":
+            from flows.pet_flow import pet_flow
+
+            result = pet_flow(args.config, overrides)
+        elif args.command == "relabel":
+            from flows.pet_flow import relabel_flow
+
+            result = relabel_flow(args.config, args.unlabeled, overrides)
+        else:
+            from flows.search_flows import search_flow
+
+            result = search_flow(args.config, overrides)
+    except errors as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

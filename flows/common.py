@@ -1,0 +1,83 @@
+"""Pieces shared by the flows: config loading, the parent MLflow run, bounded fan-out, manifests."""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+import mlflow
+from prefect.runtime import flow_run
+
+from prompt_models.config import PipelineConfig, load_config
+from tasks import tracking
+from tasks.caching import is_done
+
+
+def resolve_config(config: str | PipelineConfig, overrides: dict | None = None) -> PipelineConfig:
+    cfg = config if isinstance(config, PipelineConfig) else load_config(config, overrides)
+    return cfg.validate()
+
+
+def current_flow_run_id() -> str | None:
+    try:
+        return flow_run.id
+    except Exception:
+        return None
+
+
+@contextlib.contextmanager
+def parent_run(cfg: PipelineConfig, flow_name: str):
+    """The one MLflow run of a flow run, tagged with the Prefect flow run id."""
+    exp_id = tracking.setup(cfg)
+    fr_id = current_flow_run_id()
+    fr_name = None
+    try:
+        fr_name = flow_run.name
+    except Exception:
+        pass
+    tags = {"prefect.flow_run_id": str(fr_id), "prefect.flow_name": flow_name, "pipeline": cfg.name}
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"{flow_name}-{fr_name or int(time.time())}", tags=tags) as run:
+        mlflow.log_dict(cfg.to_dict(), "config.json")
+        tracking.log_params_flat(
+            {"name": cfg.name, "model": cfg.model.path, "patterns": "|".join(cfg.patterns), "seeds": cfg.seeds}
+        )
+        yield run
+
+
+def run_bounded(task_obj, calls: Sequence[dict], limit: int) -> list:
+    """Run one task per kwargs dict, at most ``limit`` at a time (in order when limit <= 1)."""
+    if limit <= 1:
+        return [task_obj(**kw) for kw in calls]
+    results = []
+    for i in range(0, len(calls), limit):
+        futures = [task_obj.submit(**kw) for kw in calls[i : i + limit]]
+        results += [f.result() for f in futures]
+    return results
+
+
+def manifest_path(cfg: PipelineConfig) -> Path:
+    return cfg.work_path / "ensembles" / f"{cfg.name}.json"
+
+
+def write_manifest(cfg: PipelineConfig, payload: dict) -> Path:
+    path = manifest_path(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    tmp.replace(path)
+    return path
+
+
+def read_manifest(cfg: PipelineConfig) -> dict:
+    path = manifest_path(cfg)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no trained ensemble named {cfg.name!r} under {cfg.work_path}: run the pet flow (`pet run`) first"
+        )
+    manifest = json.loads(path.read_text())
+    missing = [m["path"] for m in manifest["models"] if not is_done(m["path"])]
+    if missing:
+        raise FileNotFoundError(f"the ensemble {cfg.name!r} lists pattern models that are gone: {missing}")
+    return manifest

@@ -1,0 +1,174 @@
+"""The PET flow and the relabel flow.
+
+pet:      load + validate data -> [label-word search] -> [template search] -> train each
+          (pattern, seed) -> [iPET generations] -> evaluate ensemble -> soft-label unlabeled shards
+          -> distill -> evaluate -> register (alias ``champion``)
+relabel:  soft-label only the NEW unlabeled texts with the existing ensemble, re-distill on all
+          soft labels the ensemble has produced, evaluate, register.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import mlflow
+from prefect import flow, get_run_logger
+
+from prompt_models.config import PipelineConfig
+from tasks import tracking
+from tasks.pet_tasks import (
+    distill,
+    ensemble_key,
+    evaluate_classifier,
+    evaluate_ensemble,
+    label_store,
+    labeled_digests,
+    load_and_validate,
+    log_data_inputs,
+    make_shards,
+    model_weights,
+    register_classifier,
+    soft_label_shard,
+    train_pattern_model,
+)
+from tasks.caching import is_done, read_done
+
+from .common import current_flow_run_id, parent_run, read_manifest, resolve_config, run_bounded, write_manifest
+
+
+def train_generation(cfg: PipelineConfig, data: dict, templates: list[str], parent_id: str, generation: int = 0, extra: dict | None = None) -> list[dict]:
+    calls = []
+    for p_idx, template in enumerate(templates):
+        for seed in cfg.seeds:
+            calls.append(
+                dict(
+                    cfg=cfg,
+                    data=data,
+                    template=template,
+                    pattern_index=p_idx,
+                    seed=seed,
+                    parent_run_id=parent_id,
+                    generation=generation,
+                    extra_train_path=(extra or {}).get((p_idx, seed)),
+                )
+            )
+    return run_bounded(train_pattern_model, calls, cfg.parallelism)
+
+
+def label_and_distill(cfg: PipelineConfig, data: dict, models: list[dict], shards: list[dict], ens_key: str, parent_id: str, all_shards: bool) -> dict:
+    """Soft-label ``shards``, distill (on every shard in the store if ``all_shards``), evaluate, register."""
+    with tracking.stage_run(cfg, parent_id, "soft-label", {"ensemble_key": ens_key}) as sl:
+        mlflow.log_params({"n_shards": len(shards), "n_models": len(models), "temperature": cfg.pet.temperature})
+        if "unlabeled" in data:
+            log_data_inputs(data, ["unlabeled"])
+        sl_id = sl.info.run_id
+    calls = [
+        dict(cfg=cfg, shard=s, models=models, ens_key=ens_key, train_path=data["train"]["path"], stage_run_id=sl_id)
+        for s in shards
+    ]
+    labeled = run_bounded(soft_label_shard, calls, cfg.parallelism)
+    if all_shards:
+        store = label_store(cfg, ens_key)
+        labeled = [read_done(d) for d in sorted(store.iterdir()) if is_done(d)]
+    classifier = distill(cfg, labeled, ens_key, parent_id)
+    metrics = evaluate_classifier(cfg, data, classifier, parent_id)
+    registered = register_classifier(cfg, classifier, metrics, parent_id, current_flow_run_id())
+    return {"classifier": classifier, "classifier_metrics": metrics, "registered": registered, "n_soft_labeled": sum(s["n"] for s in labeled)}
+
+
+@flow(name="pet", log_prints=True)
+def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
+    cfg = resolve_config(config_path, overrides)
+    if cfg.data.unlabeled is None:
+        raise ValueError("the pet flow needs data.unlabeled: the ensemble soft-labels it for distillation")
+    log = get_run_logger()
+    t0 = time.time()
+    with parent_run(cfg, "pet") as parent:
+        pid = parent.info.run_id
+        data = load_and_validate(cfg)
+        log_data_inputs(data)
+        mlflow.log_metrics({f"n_{k}": v["n"] for k, v in data.items()})
+
+        if cfg.label_word_search.enabled:
+            from .search_flows import label_word_search_stage
+
+            words = label_word_search_stage(cfg, data, pid)
+            cfg = dataclasses.replace(cfg, verbalizer=dataclasses.replace(cfg.verbalizer, label_words=words))
+        templates = list(cfg.patterns)
+        if cfg.template_search.enabled:
+            from .search_flows import template_search_stage
+
+            templates = template_search_stage(cfg, data, pid)
+        models = train_generation(cfg, data, templates, pid)
+        if cfg.ipet.enabled:
+            from .ipet_flow import ipet_stage
+
+            models = ipet_stage(cfg, data, templates, models, pid)
+
+        ensemble = evaluate_ensemble(cfg, data, models, pid)
+        ens_key = ensemble_key(models, cfg.pet.ensemble_weighting, cfg.pet.temperature)
+        write_manifest(
+            cfg,
+            {
+                "ensemble_key": ens_key,
+                "models": models,
+                "weights": model_weights(cfg, models),
+                "verbalizer": dataclasses.asdict(cfg.verbalizer),
+                "templates": templates,
+                "mlflow_run_id": pid,
+                "prefect_flow_run_id": current_flow_run_id(),
+            },
+        )
+        shards = make_shards(cfg, data["unlabeled"]["path"])
+        result = label_and_distill(cfg, data, models, shards, ens_key, pid, all_shards=False)
+        summary = {
+            "mlflow_run_id": pid,
+            "ensemble_key": ens_key,
+            "templates": templates,
+            "pattern_models": [{k: m[k] for k in ("key", "template", "seed", "generation", "cached", "metrics")} for m in models],
+            "ensemble_metrics": {k: v for k, v in ensemble.items() if k != "weights"},
+            "seconds": round(time.time() - t0, 1),
+            **result,
+        }
+        mlflow.log_metrics({f"ensemble_{k}": v for k, v in summary["ensemble_metrics"].items()})
+        mlflow.log_metrics({f"classifier_{k}": v for k, v in result["classifier_metrics"].items()})
+        mlflow.log_metric("pattern_models_cached", sum(bool(m["cached"]) for m in models))
+        mlflow.log_dict(summary, "summary.json")
+        log.info("pet flow done: ensemble %s, classifier %s, registered %s", summary["ensemble_metrics"], result["classifier_metrics"], result["registered"])
+        return summary
+
+
+@flow(name="relabel", log_prints=True)
+def relabel_flow(config_path: str, unlabeled_path: str | None = None, overrides: dict | None = None) -> dict:
+    """Soft-label only unlabeled texts the ensemble has not seen, then re-distill and register."""
+    cfg = resolve_config(config_path, overrides)
+    if unlabeled_path:
+        # new data keeps the configured unlabeled columns (or the training columns)
+        base = cfg.data.unlabeled or dataclasses.replace(cfg.data.train, label=None)
+        path = str(Path(unlabeled_path).expanduser().resolve())
+        new_spec = dataclasses.replace(base, path=path, format=None, limit=None, seed=None)
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, unlabeled=new_spec))
+    if cfg.data.unlabeled is None:
+        raise ValueError("relabel needs new unlabeled data: pass unlabeled_path or set data.unlabeled")
+    manifest = read_manifest(cfg)
+    log = get_run_logger()
+    with parent_run(cfg, "relabel") as parent:
+        pid = parent.info.run_id
+        mlflow.set_tags({"ensemble_key": manifest["ensemble_key"], "ensemble_source_run_id": manifest["mlflow_run_id"]})
+        data = load_and_validate(cfg)
+        log_data_inputs(data, ["unlabeled", "dev", "test"])
+        ens_key = manifest["ensemble_key"]
+        cfg = dataclasses.replace(cfg, verbalizer=dataclasses.replace(cfg.verbalizer, **manifest["verbalizer"]))
+        seen = labeled_digests(cfg, ens_key)
+        shards = make_shards(cfg, data["unlabeled"]["path"], sorted(seen))
+        n_new = sum(s["n"] for s in shards)
+        mlflow.log_metrics({"n_new_unlabeled": n_new, "n_previously_labeled": len(seen)})
+        if n_new == 0:
+            log.info("relabel: no new unlabeled texts; the registered classifier stays as it is")
+            return {"mlflow_run_id": pid, "n_new": 0, "registered": None}
+        result = label_and_distill(cfg, data, manifest["models"], shards, ens_key, pid, all_shards=True)
+        mlflow.log_metrics({f"classifier_{k}": v for k, v in result["classifier_metrics"].items()})
+        summary = {"mlflow_run_id": pid, "ensemble_key": ens_key, "n_new": n_new, **result}
+        mlflow.log_dict(summary, "summary.json")
+        return summary

@@ -1,0 +1,111 @@
+import json
+
+import pandas as pd
+import pytest
+
+from prompt_models.data import (
+    DataSpec,
+    DataValidationError,
+    InputExample,
+    example_digest,
+    examples_digest,
+    load_examples,
+    read_examples,
+    save_examples,
+)
+
+ROWS = [{"text": "a good film", "label": "pos"}, {"text": "a bad film", "label": "neg"}]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "json", "parquet"])
+def test_every_format_loads_the_same_examples(tmp_path, fmt):
+    df = pd.DataFrame(ROWS)
+    path = tmp_path / f"d.{fmt}"
+    if fmt == "csv":
+        df.to_csv(path, index=False)
+    elif fmt == "tsv":
+        df.to_csv(path, sep="\t", index=False)
+    elif fmt == "jsonl":
+        path.write_text("\n".join(json.dumps(r) for r in ROWS))
+    elif fmt == "json":
+        path.write_text(json.dumps({str(i): r for i, r in enumerate(ROWS)}))
+    else:
+        df.to_parquet(path)
+    exs = load_examples(DataSpec(str(path), text_a="text"), ["pos", "neg"])
+    assert [(e.text_a, e.label) for e in exs] == [("a good film", "pos"), ("a bad film", "neg")]
+
+
+def test_headerless_csv_with_numbered_columns(tmp_path):
+    path = tmp_path / "mr.csv"
+    path.write_text('0,"it\'s bad , really"\n1,fine film\n')
+    exs = load_examples(DataSpec(str(path), text_a="1", label="0", header=False), ["0", "1"])
+    assert exs[0].text_a == "it's bad , really" and exs[0].label == "0"
+
+
+def test_missing_column_names_the_columns_present(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame(ROWS).to_csv(path, index=False)
+    with pytest.raises(DataValidationError, match=r"missing column\(s\) \['sentence'\].*'text', 'label'"):
+        load_examples(DataSpec(str(path), text_a="sentence"), ["pos", "neg"])
+
+
+def test_unknown_label_and_empty_text_are_reported_with_rows(tmp_path):
+    path = tmp_path / "d.jsonl"
+    rows = ROWS + [{"text": "   ", "label": "pos"}, {"text": "meh", "label": "neutral"}]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    with pytest.raises(DataValidationError) as err:
+        load_examples(DataSpec(str(path), text_a="text"), ["pos", "neg"])
+    msg = str(err.value)
+    assert "2 bad row(s)" in msg and "row 2: empty 'text'" in msg and "row 3: unknown label 'neutral'" in msg
+
+
+def test_file_is_left_untouched_after_a_validation_error(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\n,pos\n")
+    before = path.read_bytes()
+    with pytest.raises(DataValidationError):
+        load_examples(DataSpec(str(path), text_a="text"), ["pos"])
+    assert path.read_bytes() == before
+
+
+def test_unlabeled_split_needs_no_label_column(tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_text("text\nhello\nworld\n")
+    exs = load_examples(DataSpec(str(path), text_a="text", label=None), require_labels=False)
+    assert [e.label for e in exs] == [None, None]
+
+
+def test_missing_file_and_unknown_suffix(tmp_path):
+    with pytest.raises(DataValidationError, match="not found"):
+        load_examples(DataSpec(str(tmp_path / "nope.csv")))
+    (tmp_path / "x.dat").write_text("a")
+    with pytest.raises(DataValidationError, match="set `format`"):
+        load_examples(DataSpec(str(tmp_path / "x.dat")))
+
+
+def test_limit_with_seed_is_a_reproducible_sample(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": [f"t{i}" for i in range(50)], "label": ["a"] * 50}).to_csv(path, index=False)
+    a = load_examples(DataSpec(str(path), text_a="text", limit=5, seed=3))
+    b = load_examples(DataSpec(str(path), text_a="text", limit=5, seed=3))
+    assert [e.text_a for e in a] == [e.text_a for e in b] and len(a) == 5
+    assert [e.text_a for e in a] != [f"t{i}" for i in range(5)]
+
+
+def test_digests_depend_on_content_only(tmp_path):
+    a = InputExample("x", "y", "pos", "1")
+    assert example_digest(a) == example_digest(InputExample("x", "y", "neg", "7"))
+    assert example_digest(a) != example_digest(InputExample("x", None))
+    assert examples_digest([a]) != examples_digest([InputExample("x", "y", "neg")])
+    path = save_examples([a], tmp_path / "s.jsonl")
+    assert read_examples(path) == [a]
+
+
+def test_real_lmbff_split_loads(request):
+    from conftest import SHARED
+
+    path = SHARED / "data/lmbff_kshot/SST-2/16-42/train.tsv"
+    if not path.exists():
+        pytest.skip("shared data not present")
+    exs = load_examples(DataSpec(str(path), text_a="sentence"), ["0", "1"])
+    assert len(exs) == 32 and {e.label for e in exs} == {"0", "1"}
