@@ -53,11 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     overrides = parse_overrides(args.set)
     errors = _user_errors()
     try:
+        from prompt_models.config import load_config
+
+        # check the config before a flow (and a Prefect server) starts: bad input fails fast
+        cfg = load_config(args.config, overrides).validate()
         if args.command == "validate":
-            from prompt_models.config import load_config
             from tasks.pet_tasks import load_and_validate
 
-            cfg = load_config(args.config, overrides).validate()
             data = load_and_validate.fn(cfg)
             print(json.dumps({k: {"n": v["n"], "source": v["source"]} for k, v in data.items()}, indent=2))
             return 0
@@ -66,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
 
             result = pet_flow(args.config, overrides)
         elif args.command == "relabel":
+            from flows.common import read_manifest
             from flows.pet_flow import relabel_flow
 
+            read_manifest(cfg)
             result = relabel_flow(args.config, args.unlabeled, overrides)
         else:
             from flows.search_flows import search_flow

@@ -70,7 +70,9 @@ class SoftPrompt(nn.Module):
         emb = model.get_input_embeddings().weight
         hidden = emb.shape[1]
         g = torch.Generator().manual_seed(0)
-        init = emb.detach()[torch.randint(1000, emb.shape[0], (num_tokens,), generator=g)].clone()
+        # initialise from embeddings of ordinary vocabulary entries (past the special/rare head)
+        low = min(1000, emb.shape[0] // 4)
+        init = emb.detach()[torch.randint(low, emb.shape[0], (num_tokens,), generator=g)].clone()
         self.embedding = nn.Parameter(init)
         if cfg.kind == "p_tuning":
             if cfg.encoder == "lstm":

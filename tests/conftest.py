@@ -35,6 +35,8 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
     )
     BertForMaskedLM(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)

@@ -1,0 +1,90 @@
+import json
+
+import pytest
+import yaml
+
+from flows.cli import main, parse_overrides
+from prompt_models.config import ConfigError, config_from_dict, load_config
+
+
+def write_config(tmp_path, model_dir, **changes):
+    (tmp_path / "train.csv").write_text("text,label\nthe movie was great,pos\na bad film,neg\n")
+    cfg = {
+        "name": "toy",
+        "model": {"path": str(model_dir), "max_length": 32},
+        "data": {"train": {"path": "train.csv", "text_a": "text"}},
+        "patterns": ["{text_a} it was {mask} ."],
+        "verbalizer": {"label_words": {"pos": ["great"], "neg": ["bad"]}},
+        "work_dir": "work",
+    }
+    for k, v in changes.items():
+        cfg[k] = v
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def test_relative_paths_resolve_from_the_config_folder(tmp_path, tiny_model_dir):
+    cfg = load_config(write_config(tmp_path, tiny_model_dir)).validate()
+    assert cfg.spec("train").path == str(tmp_path / "train.csv")
+    assert cfg.work_path == tmp_path / "work"
+    assert cfg.labels == ["pos", "neg"]
+    assert cfg.tracking_uri() == f"sqlite:///{tmp_path / 'work' / 'mlflow.db'}"
+
+
+def test_unknown_key_gets_a_suggestion(tmp_path, tiny_model_dir):
+    with pytest.raises(ConfigError, match="unknown key 'pattern'; did you mean 'patterns'"):
+        config_from_dict({"pattern": ["x"]})
+    with pytest.raises(ConfigError, match=r"config.pet.train: unknown key 'lr'"):
+        config_from_dict({"pet": {"train": {"lr": 1}}})
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"patterns": ["{text_a} it was good ."]}, "exactly once"),
+        ({"patterns": []}, "at least one pattern"),
+        ({"labels": ["pos", "neutral"]}, "differ"),
+        ({"model": {"path": "/nonexistent/model"}}, "does not exist"),
+        ({"seeds": []}, "seeds"),
+    ],
+)
+def test_bad_configs_fail_before_any_work(tmp_path, tiny_model_dir, changes, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(write_config(tmp_path, tiny_model_dir, **changes)).validate()
+
+
+def test_overrides_are_parsed_as_yaml(tmp_path, tiny_model_dir):
+    ov = parse_overrides(["pet.train.max_steps=7", "seeds=[1, 2]", "name=abc"])
+    assert ov == {"pet.train.max_steps": 7, "seeds": [1, 2], "name": "abc"}
+    cfg = load_config(write_config(tmp_path, tiny_model_dir), ov)
+    assert cfg.pet.train.max_steps == 7 and cfg.seeds == [1, 2] and cfg.name == "abc"
+
+
+def test_cli_validate_reports_counts(tmp_path, tiny_model_dir, capsys):
+    assert main(["validate", str(write_config(tmp_path, tiny_model_dir))]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["train"]["n"] == 2
+
+
+def test_cli_bad_data_exits_2_with_a_clear_message(tmp_path, tiny_model_dir, capsys):
+    path = write_config(tmp_path, tiny_model_dir)
+    (tmp_path / "train.csv").write_text("text,label\nthe movie was great,pos\nmeh,neutral\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown label 'neutral'" in err and "row 1" in err
+    assert (tmp_path / "train.csv").read_text().endswith("meh,neutral\n")  # nothing lost
+
+
+def test_cli_run_with_template_lacking_mask_fails_fast(tmp_path, tiny_model_dir, capsys):
+    path = write_config(tmp_path, tiny_model_dir, patterns=["{text_a} was good"])
+    assert main(["run", str(path)]) == 2
+    assert "must contain {mask} exactly once" in capsys.readouterr().err
+    assert not (tmp_path / "work").exists()
+
+
+def test_relabel_without_a_trained_ensemble_says_what_to_do(tmp_path, tiny_model_dir, capsys):
+    path = write_config(tmp_path, tiny_model_dir)
+    (tmp_path / "new.csv").write_text("text\nfresh text\n")
+    assert main(["relabel", str(path), "--unlabeled", str(tmp_path / "new.csv")]) == 2
+    assert "run the pet flow" in capsys.readouterr().err

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import toy_examples
+from prompt_models.distill import SequenceClassifier, distillation_loss
+from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels, softmax
+from prompt_models.training import TrainConfig
+
+
+def test_weights_follow_pre_training_accuracy():
+    assert np.allclose(ensemble_weights([0.5, 0.25, 0.25]), [0.5, 0.25, 0.25])
+    assert np.allclose(ensemble_weights([0.9, 0.3]), [0.75, 0.25])
+    assert np.allclose(ensemble_weights([0.9, 0.3], "uniform"), [0.5, 0.5])
+
+
+def test_all_zero_accuracies_fall_back_to_uniform():
+    assert np.allclose(ensemble_weights([0.0, 0.0, 0.0, 0.0]), [0.25] * 4)
+
+
+@pytest.mark.parametrize("bad", [[], [float("nan")], [-0.1, 0.5]])
+def test_bad_accuracies_are_refused(bad):
+    with pytest.raises(ValueError):
+        ensemble_weights(bad)
+
+
+def test_merge_is_the_weighted_mean_of_logits():
+    a = np.array([[2.0, 0.0]])
+    b = np.array([[0.0, 4.0]])
+    assert np.allclose(merge_logits([a, b], [0.75, 0.25]), [[1.5, 1.0]])
+    with pytest.raises(ValueError, match="differ in shape"):
+        merge_logits([a, np.zeros((2, 2))], [0.5, 0.5])
+
+
+def test_soft_labels_use_temperature_two():
+    logits = np.array([[2.0, 0.0]])
+    p = soft_labels(logits, 2.0)
+    assert np.allclose(p, [[np.e / (np.e + 1), 1 / (np.e + 1)]], atol=1e-6)
+    assert np.allclose(softmax(logits).sum(-1), 1)
+    # higher temperature is softer
+    assert soft_labels(logits, 4.0)[0, 0] < p[0, 0]
+
+
+def test_distillation_loss_is_kl_times_t_squared():
+    student = torch.tensor([[1.0, -1.0], [0.0, 2.0]])
+    teacher = torch.tensor([[0.7, 0.3], [0.4, 0.6]])
+    t = 2.0
+    log_q = torch.log_softmax(student / t, -1)
+    manual = (teacher * (teacher.log() - log_q)).sum(-1).mean() * t * t
+    assert torch.allclose(distillation_loss(student, teacher, t), manual)
+    matched = torch.softmax(student / t, -1)
+    assert distillation_loss(student, matched, t).abs() < 1e-6
+
+
+def test_classifier_distills_soft_targets(tiny_model_dir, tmp_path):
+    exs = toy_examples()
+    targets = np.array([[0.9, 0.1] if e.label == "pos" else [0.1, 0.9] for e in exs])
+    clf = SequenceClassifier.from_pretrained(str(tiny_model_dir), ["pos", "neg"], max_length=32)
+    clf.train_model(exs, targets, TrainConfig(learning_rate=3e-3, max_steps=60, batch_size=8, progress=False), seed=0)
+    assert clf.evaluate(exs)["accuracy"] == 1.0
+    clf.save(tmp_path / "clf")
+    again = SequenceClassifier.load(tmp_path / "clf")
+    assert np.allclose(clf.predict_logits(exs), again.predict_logits(exs), atol=1e-5)
+    assert again.model.config.id2label == {0: "pos", 1: "neg"}
+    with pytest.raises(ValueError, match="targets shape"):
+        clf.train_model(exs, targets[:3], TrainConfig(max_steps=1, progress=False))

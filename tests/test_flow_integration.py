@@ -1,0 +1,150 @@
+"""The whole pet flow, a cached rerun, and relabel on new data, on real SST-2 with splade-tiny.
+
+Runs under prefect_test_harness with MLflow on a temporary sqlite store.
+"""
+import json
+
+import mlflow
+import pytest
+import yaml
+
+from conftest import SHARED
+
+MODEL = SHARED / "models" / "splade-tiny"
+SST2 = SHARED / "data" / "lmbff_kshot" / "SST-2" / "16-42"
+POOL = SHARED / "data" / "lmbff_train_pools" / "SST-2" / "train.tsv"
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not (MODEL.exists() and SST2.exists()), reason="needs ../shared model and data"),
+]
+
+
+@pytest.fixture(scope="module")
+def harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="module")
+def config_path(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sst2")
+    cfg = {
+        "name": "sst2-it",
+        "labels": ["0", "1"],
+        "model": {"path": str(MODEL), "max_length": 64},
+        "data": {
+            "train": {"path": str(SST2 / "train.tsv"), "text_a": "sentence"},
+            "dev": {"path": str(SST2 / "dev.tsv"), "text_a": "sentence"},
+            "test": {"path": str(SST2 / "test.tsv"), "text_a": "sentence"},
+            "unlabeled": {"path": str(POOL), "text_a": "sentence", "limit": 400, "seed": 0},
+        },
+        "patterns": ["{text_a} It was {mask} .", "Just {mask} ! {text_a}"],
+        "verbalizer": {"label_words": {"0": ["terrible", "bad"], "1": ["great", "good"]}},
+        "seeds": [1],
+        "pet": {"train": {"learning_rate": 5e-4, "max_steps": 80, "batch_size": 8, "progress": False}, "shard_size": 150},
+        "distill": {"train": {"learning_rate": 2e-4, "max_steps": 200, "batch_size": 16, "progress": False}},
+        "tracking": {"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "experiment": "it", "registered_model": "sst2-it"},
+        "work_dir": str(root / "work"),
+    }
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def first_run(harness, config_path):
+    from flows.pet_flow import pet_flow
+
+    state = pet_flow(str(config_path), return_state=True)
+    return state.result(), str(state.state_details.flow_run_id)
+
+
+def _client(config_path):
+    from prompt_models.config import load_config
+
+    uri = load_config(config_path).tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    return mlflow.MlflowClient(uri)
+
+
+def test_pet_flow_beats_chance_on_real_data(first_run):
+    summary, _ = first_run
+    # SST-2 test has 872 sentences, 428/444: chance (majority) is 0.509
+    assert summary["ensemble_metrics"]["test_accuracy"] > 0.56, summary["ensemble_metrics"]
+    assert summary["classifier_metrics"]["test_accuracy"] > 0.56, summary["classifier_metrics"]
+    assert summary["n_soft_labeled"] == 400
+    assert [m["cached"] for m in summary["pattern_models"]] == [False, False]
+
+
+def test_mlflow_lineage(first_run, config_path):
+    summary, flow_run_id = first_run
+    client = _client(config_path)
+    parent = client.get_run(summary["mlflow_run_id"])
+    assert parent.data.tags["prefect.flow_run_id"] == flow_run_id
+    assert parent.data.tags["prefect.flow_name"] == "pet"
+    assert {d.dataset.name for d in parent.inputs.dataset_inputs} == {"train", "dev", "test", "unlabeled"}
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=100
+    )
+    stages = sorted(r.data.tags["stage"] for r in children)
+    assert stages == sorted(
+        ["pattern-0-seed-1", "pattern-1-seed-1", "evaluate-ensemble", "soft-label", "distill", "evaluate-classifier", "register"]
+    )
+    by_stage = {r.data.tags["stage"]: r for r in children}
+    pattern_run = by_stage["pattern-0-seed-1"]
+    assert {"pre_train_accuracy", "dev_accuracy", "test_accuracy", "train_loss"} <= set(pattern_run.data.metrics)
+    assert [d.dataset.name for d in pattern_run.inputs.dataset_inputs] == ["train"]
+    assert [d.dataset.name for d in by_stage["distill"].inputs.dataset_inputs] == ["soft_labeled"]
+    assert parent.data.metrics["classifier_test_accuracy"] == summary["classifier_metrics"]["test_accuracy"]
+
+
+def test_champion_alias_points_at_a_loadable_classifier(first_run, config_path):
+    summary, flow_run_id = first_run
+    client = _client(config_path)
+    mv = client.get_model_version_by_alias("sst2-it", "champion")
+    assert str(mv.version) == summary["registered"]["version"]
+    assert mv.tags["prefect_flow_run_id"] == flow_run_id
+    pipe = mlflow.transformers.load_model("models:/sst2-it@champion")
+    out = pipe(["a great , moving film", "dull and lifeless"])
+    assert {o["label"] for o in out} <= {"0", "1"}
+
+
+def test_rerun_skips_finished_work(first_run, config_path):
+    from flows.pet_flow import pet_flow
+
+    summary, _ = first_run
+    again = pet_flow(str(config_path))
+    assert [m["cached"] for m in again["pattern_models"]] == [True, True]
+    assert again["classifier"]["cached"] is True
+    assert again["registered"]["version"] == summary["registered"]["version"]  # same classifier, no new version
+    assert again["ensemble_key"] == summary["ensemble_key"]
+
+
+def test_relabel_labels_only_new_texts(first_run, config_path, tmp_path):
+    from flows.pet_flow import relabel_flow
+    from prompt_models.config import load_config
+    from prompt_models.data import read_examples
+
+    summary, _ = first_run
+    cfg = load_config(config_path)
+    old = read_examples(next((cfg.work_path / "data").glob("unlabeled-*.jsonl")))[:50]
+    pool = [line.split("\t")[0] for line in POOL.read_text().splitlines()[1:]]
+    seen = {e.text_a for e in read_examples(next((cfg.work_path / "data").glob("unlabeled-*.jsonl")))}
+    fresh = [t for t in pool if t not in seen][:120]
+    new_file = tmp_path / "new.jsonl"
+    new_file.write_text("\n".join(json.dumps({"sentence": t}) for t in [e.text_a for e in old] + fresh))
+
+    result = relabel_flow(str(config_path), str(new_file))
+    assert result["n_new"] == 120
+    assert result["n_soft_labeled"] == 520  # the classifier is re-distilled on old and new soft labels
+    assert result["ensemble_key"] == summary["ensemble_key"]
+    assert int(result["registered"]["version"]) == int(summary["registered"]["version"]) + 1
+    client = _client(config_path)
+    assert str(client.get_model_version_by_alias("sst2-it", "champion").version) == result["registered"]["version"]
+    assert result["classifier_metrics"]["test_accuracy"] > 0.56
+
+    nothing = relabel_flow(str(config_path), str(new_file))
+    assert nothing["n_new"] == 0 and nothing["registered"] is None

@@ -1,0 +1,125 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import toy_examples
+from prompt_models.data import InputExample
+from prompt_models.patterns import PatternError
+from prompt_models.pet import PETModel
+from prompt_models.soft_prompts import SoftPromptConfig, SoftPromptError
+from prompt_models.training import TrainConfig
+
+VERB = {"pos": ["great", "good"], "neg": ["awful", "bad"]}
+TEMPLATE = "{text_a} it was {mask} ."
+
+
+def fast_cfg(**kw):
+    base = dict(learning_rate=3e-3, max_steps=100, batch_size=8, progress=False, mlm_alpha=0.0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_training_learns_a_separable_task(tiny_model_dir):
+    train = toy_examples()
+    model = PETModel.from_pretrained(str(tiny_model_dir), TEMPLATE, VERB, max_length=32)
+    before = model.evaluate(train)["accuracy"]
+    fit = model.train_model(train, fast_cfg(), seed=0)
+    after = model.evaluate(train)["accuracy"]
+    assert after == 1.0, (before, after, fit)
+    assert fit["steps"] == 100 and np.isfinite(fit["final_loss"])
+
+
+def test_label_logits_are_the_verbalizer_reading_of_the_mask_logits(tiny_model_dir):
+    model = PETModel.from_pretrained(str(tiny_model_dir), TEMPLATE, VERB, max_length=32)
+    ex = [InputExample("a good film")]
+    batch = model.collate(model.encode(ex))
+    with torch.no_grad():
+        full = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        vocab_at_mask = full[0, batch["mask_pos"][0]]
+        expected = model.head(vocab_at_mask.unsqueeze(0))
+    assert np.allclose(model.predict_logits(ex), expected.numpy(), atol=1e-5)
+
+
+def test_auxiliary_mlm_loss_changes_training(tiny_model_dir):
+    train = toy_examples(4)
+    unlabeled = [InputExample(t) for t in ["the plot was fun", "the actors ran fast", "a slow film", "i liked the story"]]
+    results = []
+    for alpha in (0.0, 0.5):
+        m = PETModel.from_pretrained(str(tiny_model_dir), TEMPLATE, VERB, max_length=32)
+        m.train_model(train, fast_cfg(max_steps=5, mlm_alpha=alpha), seed=0, unlabeled=unlabeled)
+        results.append(m.predict_logits(train))
+    assert not np.allclose(results[0], results[1])
+
+
+def test_save_and_load_round_trip(tiny_model_dir, tmp_path):
+    model = PETModel.from_pretrained(str(tiny_model_dir), TEMPLATE, VERB, max_length=32)
+    model.train_model(toy_examples(2), fast_cfg(max_steps=3), seed=0)
+    model.save(tmp_path / "m")
+    again = PETModel.load(tmp_path / "m")
+    exs = toy_examples(2)
+    assert np.allclose(model.predict_logits(exs), again.predict_logits(exs), atol=1e-5)
+    assert again.pattern.template == TEMPLATE and again.labels == ["pos", "neg"]
+    with pytest.raises(FileNotFoundError, match="not a saved PET model"):
+        PETModel.load(tmp_path)
+
+
+def test_missing_model_path_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="local paths only"):
+        PETModel.from_pretrained(str(tmp_path / "nope"), TEMPLATE, VERB)
+
+
+@pytest.mark.parametrize("kind", ["prompt_tuning", "p_tuning", "prefix_tuning"])
+def test_soft_prompts_train_save_and_load(tiny_model_dir, tmp_path, kind):
+    soft = SoftPromptConfig(kind=kind, num_tokens=3)
+    model = PETModel.from_pretrained(str(tiny_model_dir), TEMPLATE, VERB, max_length=32, soft=soft)
+    assert model.pattern.template.startswith("{soft:3} ")
+    train = toy_examples()
+    model.train_model(train, fast_cfg(max_steps=80), seed=0)
+    assert model.evaluate(train)["accuracy"] >= 0.9
+    model.save(tmp_path / kind)
+    again = PETModel.load(tmp_path / kind)
+    assert np.allclose(model.predict_logits(train), again.predict_logits(train), atol=1e-5)
+
+
+def test_soft_tokens_change_the_output_and_positions_follow_the_template(tiny_model_dir):
+    soft = SoftPromptConfig(kind="p_tuning", encoder="mlp")
+    model = PETModel.from_pretrained(str(tiny_model_dir), "{text_a} {soft:2} {mask} .", VERB, max_length=32, soft=soft)
+    enc = model.encode([InputExample("a good film")])[0]
+    assert enc["soft_positions"] == [4, 5] and enc["mask_pos"] == 6
+    before = model.predict_logits([InputExample("a good film")])
+    with torch.no_grad():
+        model.soft.embedding.add_(1.0)
+    assert not np.allclose(before, model.predict_logits([InputExample("a good film")]))
+
+
+def test_frozen_model_trains_only_the_prompt(tiny_model_dir):
+    soft = SoftPromptConfig(kind="prefix_tuning", num_tokens=2, freeze_model=True)
+    model = PETModel.from_pretrained(str(tiny_model_dir), TEMPLATE, VERB, max_length=32, soft=soft)
+    lm_before = {k: v.clone() for k, v in model.model.state_dict().items()}
+    prompt_before = model.soft.embedding.detach().clone()
+    model.train_model(toy_examples(2), fast_cfg(max_steps=3), seed=0)
+    assert all(torch.equal(v, model.model.state_dict()[k]) for k, v in lm_before.items())
+    assert not torch.equal(prompt_before, model.soft.embedding.detach())
+
+
+def test_soft_placeholder_without_soft_kind_is_refused(tiny_model_dir):
+    with pytest.raises(PatternError, match="no soft prompt kind"):
+        PETModel.from_pretrained(str(tiny_model_dir), "{soft:2} {text_a} {mask}", VERB)
+    with pytest.raises(SoftPromptError):
+        SoftPromptConfig(kind="lora")
+
+
+def test_demonstrations_are_used_in_encoding(tiny_model_dir):
+    from prompt_models.demonstrations import DemonstrationSampler, sentence_embeddings
+
+    model = PETModel.from_pretrained(str(tiny_model_dir), TEMPLATE, VERB, max_length=64)
+    train = toy_examples()
+    plain = model.encode([InputExample("the plot")])[0]["input_ids"]
+    embed = lambda exs: sentence_embeddings(model.model, model.tokenizer, exs)  # noqa: E731
+    model.demonstrations = DemonstrationSampler(train, model.verbalizer, per_class=1, seed=0, embed=embed)
+    with_demo = model.encode([InputExample("the plot")])[0]["input_ids"]
+    assert len(with_demo) > len(plain)
+    toks = model.tokenizer.convert_ids_to_tokens(with_demo)
+    assert "great" in toks and "awful" in toks  # one demonstration per class, with its first label word
+    assert model.encode([InputExample("the plot")])[0]["input_ids"] == with_demo  # deterministic
+    model.train_model(train, fast_cfg(max_steps=2), seed=0)
