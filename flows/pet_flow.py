@@ -34,7 +34,7 @@ from tasks.pet_tasks import (
 )
 from tasks.caching import is_done, read_done
 
-from .common import current_flow_run_id, parent_run, read_manifest, resolve_config, run_bounded, write_manifest
+from flows.common import current_flow_run_id, parent_run, read_manifest, resolve_config, run_bounded, write_manifest
 
 
 def train_generation(cfg: PipelineConfig, data: dict, templates: list[str], parent_id: str, generation: int = 0, extra: dict | None = None) -> list[dict]:
@@ -91,18 +91,18 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
         mlflow.log_metrics({f"n_{k}": v["n"] for k, v in data.items()})
 
         if cfg.label_word_search.enabled:
-            from .search_flows import label_word_search_stage
+            from flows.search_flows import label_word_search_stage
 
             words = label_word_search_stage(cfg, data, pid)
             cfg = dataclasses.replace(cfg, verbalizer=dataclasses.replace(cfg.verbalizer, label_words=words))
         templates = list(cfg.patterns)
         if cfg.template_search.enabled:
-            from .search_flows import template_search_stage
+            from flows.search_flows import template_search_stage
 
             templates = template_search_stage(cfg, data, pid)
         models = train_generation(cfg, data, templates, pid)
         if cfg.ipet.enabled:
-            from .ipet_flow import ipet_stage
+            from flows.ipet_flow import ipet_stage
 
             models = ipet_stage(cfg, data, templates, models, pid)
 
