@@ -66,3 +66,70 @@ def toy_examples(n_per_class: int = 8):
         out.append(InputExample(pos[i % len(pos)], label="pos", guid=f"p{i}"))
         out.append(InputExample(neg[i % len(neg)], label="neg", guid=f"n{i}"))
     return out
+
+
+def _generator_tokenizer():
+    from transformers import BertTokenizer
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+    tok = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
+    tok.add_special_tokens({"additional_special_tokens": ["<extra_id_0>", "<extra_id_1>", "<extra_id_2>"]})
+    return tok
+
+
+def build_tiny_t5(folder: Path, train_target: str | None = None, steps: int = 150) -> Path:
+    """A tiny T5 with sentinel tokens; optionally taught to answer every input with ``train_target``."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    tok = _generator_tokenizer()
+    torch.manual_seed(0)
+    cfg = T5Config(
+        vocab_size=len(tok), d_model=32, d_ff=64, d_kv=16, num_layers=2, num_decoder_layers=2, num_heads=2,
+        pad_token_id=tok.pad_token_id, eos_token_id=tok.sep_token_id, decoder_start_token_id=tok.pad_token_id,
+        dropout_rate=0.0,
+    )
+    model = T5ForConditionalGeneration(cfg)
+    if train_target:
+        srcs = [f"{ex.text_a} <extra_id_0> {'great' if ex.label == 'pos' else 'awful'} <extra_id_1>" for ex in toy_examples()]
+        enc = tok(srcs, return_tensors="pt", padding=True)
+        labels = tok([train_target] * len(srcs), return_tensors="pt", add_special_tokens=False).input_ids
+        labels = torch.cat([labels, torch.full((len(srcs), 1), tok.sep_token_id)], 1)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for _ in range(steps):
+            loss = model(**enc, labels=labels).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_gpt2(folder: Path) -> Path:
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tok = _generator_tokenizer()
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=128,
+                     bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    GPT2LMHeadModel(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_dir(tmp_path_factory) -> Path:
+    return build_tiny_t5(tmp_path_factory.mktemp("tiny_t5"), "<extra_id_0> it was <extra_id_1> . <extra_id_2>")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

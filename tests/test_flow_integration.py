@@ -21,14 +21,6 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-@pytest.fixture(scope="module")
 def config_path(tmp_path_factory):
     root = tmp_path_factory.mktemp("sst2")
     cfg = {
@@ -55,7 +47,7 @@ def config_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def first_run(harness, config_path):
+def first_run(prefect_harness, config_path):
     from flows.pet_flow import pet_flow
 
     state = pet_flow(str(config_path), return_state=True)

@@ -1,0 +1,72 @@
+"""iPET generations as a pipeline stage (enabled with ``ipet.enabled: true``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from flows.common import run_bounded
+from prompt_models.config import PipelineConfig
+from prompt_models.data import InputExample, examples_digest, read_examples, save_examples
+from prompt_models.ipet import build_generation_sets
+from prompt_models.pet import PETModel
+from prompt_models.training import configure_threads
+from tasks import tracking
+from tasks.pet_tasks import _prepare
+
+
+@task(name="predict-unlabeled", cache_policy=NO_CACHE, task_run_name="predict-unlabeled-{model[key]}")
+def predict_unlabeled(cfg: PipelineConfig, model: dict, data: dict) -> str:
+    """Label logits of one pattern model on the unlabeled split, stored beside the model (cached)."""
+    configure_threads()
+    path = Path(model["path"]) / f"unlabeled_logits_{data['unlabeled']['digest'][:16]}.npy"
+    if not path.exists():
+        train = read_examples(data["train"]["path"]) if cfg.pet.demonstrations.enabled else []
+        pet = _prepare(cfg, PETModel.load(model["model_path"]), train, model["seed"])
+        logits = pet.predict_logits(read_examples(data["unlabeled"]["path"]), cfg.pet.train.eval_batch_size)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, logits)
+        tmp.replace(path)
+    return str(path)
+
+
+def ipet_stage(cfg: PipelineConfig, data: dict, templates: list[str], models: list[dict], parent_id: str) -> list[dict]:
+    """Run ``cfg.ipet.generations`` iPET generations; returns the last generation's models."""
+    from flows.pet_flow import train_generation
+
+    if "unlabeled" not in data:
+        raise ValueError("iPET needs data.unlabeled")
+    train = read_examples(data["train"]["path"])
+    labels = cfg.verbalizer_obj().labels
+    gold = [labels.index(ex.label) for ex in train]
+    unlabeled = read_examples(data["unlabeled"]["path"])
+    for gen in range(1, cfg.ipet.generations + 1):
+        calls = [dict(cfg=cfg, model=m, data=data) for m in models]
+        logits = [np.load(p) for p in run_bounded(predict_unlabeled, calls, cfg.parallelism)]
+        sets = build_generation_sets(
+            logits,
+            [m["metrics"]["pre_train_accuracy"] for m in models],
+            gold,
+            gen,
+            cfg.ipet.growth_factor,
+            cfg.ipet.sample_fraction,
+            cfg.ipet.seed,
+            cfg.pet.ensemble_weighting,
+        )
+        extra = {}
+        with tracking.stage_run(cfg, parent_id, f"ipet-generation-{gen}", {"generation": str(gen)}):
+            for m, (teachers, idx, labs) in zip(models, sets):
+                added = [
+                    InputExample(unlabeled[i].text_a, unlabeled[i].text_b, labels[lab], f"ipet{gen}-{i}")
+                    for i, lab in zip(idx.tolist(), labs.tolist())
+                ]
+                path = cfg.work_path / "ipet" / f"gen{gen}-{examples_digest(added)[:20]}.jsonl"
+                save_examples(added, path)
+                extra[(m["pattern_index"], m["seed"])] = str(path)
+                mlflow.log_metric(f"added_p{m['pattern_index']}_s{m['seed']}", len(added))
+            mlflow.log_dict({f"p{m['pattern_index']}_s{m['seed']}": t for m, (t, _, _) in zip(models, sets)}, "teachers.json")
+        models = train_generation(cfg, data, templates, parent_id, generation=gen, extra=extra)
+    return models

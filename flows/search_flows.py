@@ -1,0 +1,74 @@
+"""LM-BFF search stages: label-word search and template search.
+
+Both run inside the pet flow when enabled in the config (their winners feed PET), or alone as
+the ``lmbff-search`` flow (``pet search CONFIG``).
+"""
+from __future__ import annotations
+
+import mlflow
+from prefect import flow, get_run_logger
+
+from flows.common import parent_run, resolve_config, run_bounded
+from prompt_models.config import ConfigError, PipelineConfig
+from tasks import tracking
+from tasks.pet_tasks import load_and_validate, log_data_inputs
+from tasks.search_tasks import generate_template_candidates, label_word_candidates, score_prompt
+
+
+def label_word_search_stage(cfg: PipelineConfig, data: dict, parent_id: str) -> dict:
+    """Best label words: zero-shot pruning on train, then brief fine-tuning ranked on dev."""
+    lw = cfg.label_word_search
+    template = lw.template or cfg.patterns[0]
+    with tracking.stage_run(cfg, parent_id, "label-word-search") as run:
+        candidates = label_word_candidates(cfg, data, template)
+        mlflow.log_dict({"template": template, "candidates": candidates}, "label_word_candidates.json")
+        shortlist = candidates[: lw.rerank_top]
+        calls = [
+            dict(cfg=cfg, data=data, template=template, label_words=c["label_words"], train_cfg=lw.train,
+                 seed=lw.seed, kind="label-words", index=i, parent_run_id=run.info.run_id)
+            for i, c in enumerate(shortlist)
+        ]
+        scores = run_bounded(score_prompt, calls, cfg.parallelism)
+        best = max(scores, key=lambda s: s["accuracy"])
+        mlflow.log_dict({"best": best, "scores": scores}, "label_word_search.json")
+        mlflow.log_metric("best_accuracy", best["accuracy"])
+    get_run_logger().info("label-word search picked %s (%.3f)", best["label_words"], best["accuracy"])
+    return best["label_words"]
+
+
+def template_search_stage(cfg: PipelineConfig, data: dict, parent_id: str) -> list[str]:
+    """Best templates: generated, fine-tuned briefly, ranked on dev; the top ones feed PET."""
+    ts = cfg.template_search
+    with tracking.stage_run(cfg, parent_id, "template-search", {"generator": str(ts.generator_path)}) as run:
+        candidates = generate_template_candidates(cfg, data)
+        mlflow.log_dict({"candidates": candidates}, "template_candidates.json")
+        calls = [
+            dict(cfg=cfg, data=data, template=c["template"], label_words=cfg.verbalizer.label_words,
+                 train_cfg=ts.train, seed=ts.seed, kind="template", index=i, parent_run_id=run.info.run_id)
+            for i, c in enumerate(candidates)
+        ]
+        scores = run_bounded(score_prompt, calls, cfg.parallelism)
+        ranked = sorted(scores, key=lambda s: -s["accuracy"])
+        best = [s["template"] for s in ranked[: ts.top_templates]]
+        mlflow.log_dict({"ranked": ranked, "selected": best}, "template_search.json")
+        mlflow.log_metric("best_accuracy", ranked[0]["accuracy"])
+    get_run_logger().info("template search picked %s", best)
+    return best
+
+
+@flow(name="lmbff-search", log_prints=True)
+def search_flow(config_path: str, overrides: dict | None = None) -> dict:
+    cfg = resolve_config(config_path, overrides)
+    if not (cfg.template_search.enabled or cfg.label_word_search.enabled):
+        raise ConfigError("enable template_search and/or label_word_search in the config to search")
+    with parent_run(cfg, "lmbff-search") as parent:
+        pid = parent.info.run_id
+        data = load_and_validate(cfg)
+        log_data_inputs(data, ["train", "dev"])
+        result = {"mlflow_run_id": pid}
+        if cfg.label_word_search.enabled:
+            result["label_words"] = label_word_search_stage(cfg, data, pid)
+        if cfg.template_search.enabled:
+            result["templates"] = template_search_stage(cfg, data, pid)
+        mlflow.log_dict(result, "search_result.json")
+        return result

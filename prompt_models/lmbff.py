@@ -1,0 +1,243 @@
+"""LM-BFF (Gao et al. 2021): automatic template generation and automatic label-word search.
+
+Template generation works with any local generator:
+
+* seq2seq (T5 style, sentinel tokens ``<extra_id_0..2>``): the input is
+  ``text_a <extra_id_0> word <extra_id_1> [text_b]`` and the generator fills the gaps;
+  a candidate ``(X, Y)`` becomes the template ``{text_a} X {mask} Y [{text_b}]``.
+* causal LM: the continuation ``X`` of ``text_a`` before the label word is generated;
+  a candidate becomes ``{text_a} X {mask} .``.
+
+Candidates from all training examples are pooled and ranked by the generator's total
+log-likelihood over the whole training set (LM-BFF's aggregated objective); the best few are then
+fine-tuned briefly and ranked on dev by the caller.
+
+Label-word search: per class the top-k vocabulary tokens by mean log-probability at the mask
+(over that class's training examples), assignments pruned by zero-shot training accuracy, the
+best re-ranked on dev after brief fine-tuning by the caller.
+"""
+from __future__ import annotations
+
+import itertools
+import random
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+from .data import InputExample
+from .patterns import Pattern, PatternError
+from .pet import PETModel
+from .verbalizer import Verbalizer
+
+SENTINELS = ("<extra_id_0>", "<extra_id_1>", "<extra_id_2>")
+
+
+class GeneratorError(ValueError):
+    pass
+
+
+@dataclass
+class Generator:
+    model: object
+    tokenizer: object
+    kind: str  # "seq2seq" | "causal"
+
+
+def load_generator(path: str) -> Generator:
+    try:
+        config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+    except OSError as exc:
+        raise GeneratorError(f"generator path {path!r} is not a local model folder: {exc}") from exc
+    tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    if config.is_encoder_decoder:
+        model = AutoModelForSeq2SeqLM.from_pretrained(str(path), local_files_only=True)
+        missing = [s for s in SENTINELS if tok.convert_tokens_to_ids(s) in (None, tok.unk_token_id)]
+        if missing:
+            raise GeneratorError(f"seq2seq generator {path!r} lacks the T5 sentinel tokens {missing}")
+        kind = "seq2seq"
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
+        kind = "causal"
+    model.eval()
+    return Generator(model, tok, kind)
+
+
+def _clean(fragment: str) -> str:
+    fragment = re.sub(r"<[^>]*>|\[[A-Z]+\]", " ", fragment)  # leftover special tokens
+    fragment = fragment.replace("{", " ").replace("}", " ")
+    return " ".join(fragment.split())
+
+
+def _template_from(x: str, y: str, pair: bool) -> str:
+    parts = ["{text_a}", x, "{mask}", y or "."]
+    if pair:
+        parts.append("{text_b}")
+    return " ".join(p for p in parts if p)
+
+
+def _seq2seq_io(ex: InputExample, word: str, x: str | None = None, y: str | None = None):
+    s0, s1, s2 = SENTINELS
+    src = f"{ex.text_a} {s0} {word} {s1}" + (f" {ex.text_b}" if ex.text_b else "")
+    tgt = None if x is None else f"{s0} {x} {s1} {y} {s2}"
+    return src, tgt
+
+
+def _parse_seq2seq(text: str) -> tuple[str, str] | None:
+    """(X, Y) from ``<extra_id_0> X <extra_id_1> Y <extra_id_2>``; a missing leading sentinel is tolerated."""
+    s0, s1, s2 = SENTINELS
+    body = text.split(s0, 1)[1] if s0 in text else text
+    x, found, rest = body.partition(s1)
+    y = rest.split(s2, 1)[0] if found else ""
+    x, y = _clean(x), _clean(y)
+    return (x, y) if (x or y) else None
+
+
+@torch.no_grad()
+def _candidates(gen: Generator, examples: Sequence[InputExample], words: dict[str, str], beam: int, max_new: int) -> dict:
+    tok, model = gen.tokenizer, gen.model
+    found: dict[tuple[str, str], int] = {}
+    for ex in examples:
+        word = words[ex.label]
+        if gen.kind == "seq2seq":
+            src, _ = _seq2seq_io(ex, word)
+        else:
+            src = ex.text_a
+        enc = tok(src, return_tensors="pt", truncation=True, max_length=256, return_token_type_ids=False)
+        out = model.generate(
+            **enc,
+            num_beams=beam,
+            num_return_sequences=beam,
+            max_new_tokens=max_new,
+            do_sample=False,
+            pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+        )
+        for seq in out:
+            if gen.kind == "seq2seq":
+                parsed = _parse_seq2seq(tok.decode(seq, skip_special_tokens=False))
+            else:
+                parsed = (_clean(tok.decode(seq[enc["input_ids"].shape[1] :], skip_special_tokens=True)), ".")
+            if parsed is None or not (parsed[0] or parsed[1] != "."):
+                continue
+            found[parsed] = found.get(parsed, 0) + 1
+    return found
+
+
+@torch.no_grad()
+def _total_log_likelihood(gen: Generator, examples: Sequence[InputExample], words: dict[str, str], x: str, y: str) -> float:
+    tok, model = gen.tokenizer, gen.model
+    total = 0.0
+    for ex in examples:
+        word = words[ex.label]
+        if gen.kind == "seq2seq":
+            src, tgt = _seq2seq_io(ex, word, x, y)
+            enc = tok(src, return_tensors="pt", truncation=True, max_length=256, return_token_type_ids=False)
+            labels = tok(tgt, return_tensors="pt").input_ids
+            n = labels.shape[1]
+            total += -float(model(**enc, labels=labels).loss) * n
+        else:
+            prompt = tok(ex.text_a, return_tensors="pt").input_ids
+            cont = tok(" " + x + " " + word, add_special_tokens=False, return_tensors="pt").input_ids
+            ids = torch.cat([prompt, cont], dim=1)
+            labels = ids.clone()
+            labels[:, : prompt.shape[1]] = -100
+            total += -float(model(input_ids=ids, labels=labels).loss) * cont.shape[1]
+    return total
+
+
+def generate_templates(
+    gen: Generator,
+    examples: Sequence[InputExample],
+    verbalizer: Verbalizer,
+    num_candidates: int = 8,
+    beam_width: int = 8,
+    max_new_tokens: int = 12,
+    examples_per_prompt: int | None = None,
+    seed: int = 0,
+) -> list[dict]:
+    """Ranked candidate templates: ``[{"template", "score", "count"}, ...]`` (best first)."""
+    if not examples:
+        raise ValueError("template generation needs labeled examples")
+    words = {lab: ws[0] for lab, ws in verbalizer.label_words.items()}
+    pool = list(examples)
+    if examples_per_prompt and len(pool) > examples_per_prompt:
+        pool = random.Random(seed).sample(pool, examples_per_prompt)
+    pair = any(ex.text_b for ex in examples)
+    found = _candidates(gen, pool, words, beam_width, max_new_tokens)
+    # rank the most frequent few by the aggregated log-likelihood over all pooled examples
+    shortlist = sorted(found, key=lambda k: -found[k])[: max(num_candidates * 2, num_candidates)]
+    scored = []
+    for x, y in shortlist:
+        template = _template_from(x, y, pair)
+        try:
+            Pattern(template)
+        except PatternError:
+            continue
+        scored.append({"template": template, "score": _total_log_likelihood(gen, pool, words, x, y), "count": found[(x, y)]})
+    scored.sort(key=lambda d: -d["score"])
+    unique, seen = [], set()
+    for s in scored:
+        if s["template"] not in seen:
+            seen.add(s["template"])
+            unique.append(s)
+    return unique[:num_candidates]
+
+
+# ------------------------------------------------------------------------------------------ label words
+_WORD = re.compile(r"^[a-z][a-z'-]+$")
+
+
+@torch.no_grad()
+def mask_log_probs(model: PETModel, examples: Sequence[InputExample], batch_size: int = 32) -> torch.Tensor:
+    model.eval()
+    outs = []
+    for i in range(0, len(examples), batch_size):
+        batch = model.collate(model.encode(examples[i : i + batch_size]))
+        outs.append(torch.log_softmax(model._mask_vocab_logits(batch).float(), -1).cpu())
+    return torch.cat(outs)
+
+
+def search_label_words(
+    model: PETModel,
+    examples: Sequence[InputExample],
+    labels: Sequence[str],
+    top_k_per_class: int = 10,
+    num_candidates: int = 20,
+    max_combinations: int = 20000,
+    seed: int = 0,
+) -> list[dict]:
+    """Candidate verbalizers ranked by zero-shot accuracy on ``examples``:
+    ``[{"label_words": {label: [word]}, "zero_shot_accuracy": float}, ...]``."""
+    labels = list(labels)
+    by_label = {lab: [i for i, ex in enumerate(examples) if ex.label == lab] for lab in labels}
+    empty = [lab for lab, idx in by_label.items() if not idx]
+    if empty:
+        raise ValueError(f"label-word search needs examples of every label; none for {empty}")
+    logp = mask_log_probs(model, examples)
+    tok = model.tokenizer
+    vocab = tok.convert_ids_to_tokens(list(range(logp.shape[1])))
+    usable = torch.tensor([bool(_WORD.match(t or "")) and t not in tok.all_special_tokens for t in vocab])
+    tops = {}
+    for lab in labels:
+        score = logp[by_label[lab]].mean(0).masked_fill(~usable, float("-inf"))
+        tops[lab] = score.topk(min(top_k_per_class, int(usable.sum()))).indices.tolist()
+    gold = torch.tensor([labels.index(ex.label) for ex in examples])
+    combos = itertools.product(*(tops[lab] for lab in labels))
+    total = int(np.prod([len(tops[lab]) for lab in labels]))
+    if total > max_combinations:
+        rng = random.Random(seed)
+        combos = (tuple(rng.choice(tops[lab]) for lab in labels) for _ in range(max_combinations))
+    scored = {}
+    for combo in combos:
+        if len(set(combo)) < len(combo) or combo in scored:
+            continue
+        pred = logp[:, list(combo)].argmax(-1)
+        scored[combo] = float((pred == gold).float().mean())
+    ranked = sorted(scored.items(), key=lambda kv: -kv[1])[:num_candidates]
+    return [
+        {"label_words": {lab: [vocab[t]] for lab, t in zip(labels, combo)}, "zero_shot_accuracy": acc}
+        for combo, acc in ranked
+    ]

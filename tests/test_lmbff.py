@@ -1,0 +1,67 @@
+import pytest
+
+from conftest import build_tiny_gpt2, build_tiny_t5, toy_examples
+from prompt_models.lmbff import GeneratorError, _parse_seq2seq, generate_templates, load_generator, search_label_words
+from prompt_models.patterns import Pattern
+from prompt_models.pet import PETModel
+from prompt_models.verbalizer import Verbalizer
+
+VERB = Verbalizer({"pos": ["great"], "neg": ["awful"]})
+
+
+def test_parse_fills_between_sentinels():
+    assert _parse_seq2seq("<pad> <extra_id_0> it was <extra_id_1> . <extra_id_2> junk") == ("it was", ".")
+    assert _parse_seq2seq("all in all <extra_id_1> !") == ("all in all", "!")
+    assert _parse_seq2seq("<extra_id_0> <extra_id_1> <extra_id_2>") is None
+    assert _parse_seq2seq("<extra_id_0> a {b} [SEP]") == ("a b", "")
+
+
+def test_t5_generator_finds_the_template_it_was_taught(tiny_t5_dir):
+    gen = load_generator(str(tiny_t5_dir))
+    assert gen.kind == "seq2seq"
+    found = generate_templates(gen, toy_examples(4), VERB, num_candidates=3, beam_width=4, max_new_tokens=8)
+    assert found[0]["template"] == "{text_a} it was {mask} ."
+    assert [f["score"] for f in found] == sorted((f["score"] for f in found), reverse=True)
+    for f in found:
+        Pattern(f["template"])  # every candidate is a usable pattern
+
+
+def test_causal_generator_gives_usable_templates(tmp_path):
+    gen = load_generator(str(build_tiny_gpt2(tmp_path / "gpt2")))
+    assert gen.kind == "causal"
+    found = generate_templates(gen, toy_examples(2), VERB, num_candidates=3, beam_width=3, max_new_tokens=3)
+    assert found, "no candidate"
+    for f in found:
+        assert Pattern(f["template"]).template.startswith("{text_a} ") and f["template"].endswith("{mask} .")
+
+
+def test_missing_generator_path_is_refused(tmp_path):
+    with pytest.raises(GeneratorError, match="not a local model folder"):
+        load_generator(str(tmp_path / "missing"))
+
+
+def test_seq2seq_without_sentinels_is_refused(tmp_path, tiny_t5_dir, tiny_tokenizer):
+    import shutil
+
+    folder = tmp_path / "t5_plain_tok"
+    shutil.copytree(tiny_t5_dir, folder)
+    for f in folder.glob("tokenizer*"):
+        f.unlink()
+    tiny_tokenizer.save_pretrained(folder)  # a tokenizer without <extra_id_N>
+    with pytest.raises(GeneratorError, match="sentinel"):
+        load_generator(str(folder))
+
+
+def test_label_word_search_ranks_by_zero_shot_accuracy(tiny_model_dir):
+    exs = toy_examples()
+    model = PETModel.from_pretrained(str(tiny_model_dir), "{text_a} it was {mask} .", VERB, max_length=32)
+    cands = search_label_words(model, exs, ["pos", "neg"], top_k_per_class=4, num_candidates=5)
+    assert 1 <= len(cands) <= 5
+    accs = [c["zero_shot_accuracy"] for c in cands]
+    assert accs == sorted(accs, reverse=True)
+    for c in cands:
+        words = [w[0] for w in c["label_words"].values()]
+        assert len(set(words)) == 2 and all(not w.startswith("##") for w in words)
+        # the recorded accuracy is what the model scores with that verbalizer
+        check = PETModel(model.model, model.tokenizer, model.pattern, Verbalizer(c["label_words"]), 32)
+        assert check.evaluate(exs)["accuracy"] == pytest.approx(c["zero_shot_accuracy"])
