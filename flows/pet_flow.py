@@ -90,16 +90,11 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
         log_data_inputs(data)
         mlflow.log_metrics({f"n_{k}": v["n"] for k, v in data.items()})
 
-        if cfg.label_word_search.enabled:
-            from flows.search_flows import label_word_search_stage
-
-            words = label_word_search_stage(cfg, data, pid)
-            cfg = dataclasses.replace(cfg, verbalizer=dataclasses.replace(cfg.verbalizer, label_words=words))
         templates = list(cfg.patterns)
-        if cfg.template_search.enabled:
-            from flows.search_flows import template_search_stage
+        if cfg.label_word_search.enabled or cfg.template_search.enabled:
+            from flows.search_flows import search_stages
 
-            templates = template_search_stage(cfg, data, pid)
+            cfg, templates = search_stages(cfg, data, pid)
         models = train_generation(cfg, data, templates, pid)
         if cfg.ipet.enabled:
             from flows.ipet_flow import ipet_stage

@@ -5,6 +5,8 @@ the ``lmbff-search`` flow (``pet search CONFIG``).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import mlflow
 from prefect import flow, get_run_logger
 
@@ -56,6 +58,17 @@ def template_search_stage(cfg: PipelineConfig, data: dict, parent_id: str) -> li
     return best
 
 
+def search_stages(cfg: PipelineConfig, data: dict, parent_id: str) -> tuple[PipelineConfig, list[str]]:
+    """Label-word search (if enabled), then template search with those words (if enabled)."""
+    if cfg.label_word_search.enabled:
+        words = label_word_search_stage(cfg, data, parent_id)
+        cfg = dataclasses.replace(cfg, verbalizer=dataclasses.replace(cfg.verbalizer, label_words=words))
+    templates = list(cfg.patterns)
+    if cfg.template_search.enabled:
+        templates = template_search_stage(cfg, data, parent_id)
+    return cfg, templates
+
+
 @flow(name="lmbff-search", log_prints=True)
 def search_flow(config_path: str, overrides: dict | None = None) -> dict:
     cfg = resolve_config(config_path, overrides)
@@ -65,10 +78,7 @@ def search_flow(config_path: str, overrides: dict | None = None) -> dict:
         pid = parent.info.run_id
         data = load_and_validate(cfg)
         log_data_inputs(data, ["train", "dev"])
-        result = {"mlflow_run_id": pid}
-        if cfg.label_word_search.enabled:
-            result["label_words"] = label_word_search_stage(cfg, data, pid)
-        if cfg.template_search.enabled:
-            result["templates"] = template_search_stage(cfg, data, pid)
+        searched, templates = search_stages(cfg, data, pid)
+        result = {"mlflow_run_id": pid, "label_words": searched.verbalizer.label_words, "templates": templates}
         mlflow.log_dict(result, "search_result.json")
         return result
