@@ -79,15 +79,15 @@ class SoftPrompt(nn.Module):
                 self.lstm = nn.LSTM(hidden, hidden // 2, num_layers=2, bidirectional=True, batch_first=True)
             self.mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
         if cfg.kind == "prefix_tuning":
-            self.layers = find_layers(model)
-            n_layers = len(self.layers)
+            layers = find_layers(model)  # not a submodule: the LM's weights are not the prompt's
+            n_layers = len(layers)
             self.prefix_mlp = nn.Sequential(
                 nn.Linear(hidden, cfg.prefix_hidden), nn.Tanh(), nn.Linear(cfg.prefix_hidden, n_layers * hidden)
             )
             self._positions: torch.Tensor | None = None
             self._handles = [
                 layer.register_forward_pre_hook(self._make_hook(i), with_kwargs=True)
-                for i, layer in enumerate(self.layers)
+                for i, layer in enumerate(layers)
             ]
             self.n_layers, self.hidden = n_layers, hidden
 

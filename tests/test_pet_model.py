@@ -77,6 +77,10 @@ def test_soft_prompts_train_save_and_load(tiny_model_dir, tmp_path, kind):
     model.train_model(train, fast_cfg(max_steps=80), seed=0)
     assert model.evaluate(train)["accuracy"] >= 0.9
     model.save(tmp_path / kind)
+    # the saved prompt holds the prompt's own parameters only, none of the LM's
+    saved = torch.load(tmp_path / kind / "soft_prompt.pt")
+    assert all(not k.startswith(("layers", "model")) for k in saved)
+    assert sum(v.numel() for v in saved.values()) == sum(p.numel() for p in model.soft.parameters())
     again = PETModel.load(tmp_path / kind)
     assert np.allclose(model.predict_logits(train), again.predict_logits(train), atol=1e-5)
 
