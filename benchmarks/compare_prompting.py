@@ -7,7 +7,7 @@ Same model, same 16-per-class training set, same step budget; test accuracy per 
 
 Methods: finetune (sequence classifier, CE), pet (hard pattern, manual words), demo (pet +
 one demonstration per class, similarity-filtered), prompt_tuning, p_tuning, prefix_tuning (soft
-prompts, LM tuned too), auto_words (LM-BFF label-word search + pet), ipet (3 patterns, one iPET
+prompts, LM tuned too), lora (pet with PEFT LoRA adapters only, 4x the learning rate), auto_words (LM-BFF label-word search + pet), ipet (3 patterns, one iPET
 generation over unlabeled pool data, ensemble), auto_template (LM-BFF template search; only with
 --generator, a local T5 or causal LM).
 """
@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+from prompt_models.adapters import LoraSettings  # noqa: E402
 from prompt_models.data import DataSpec, InputExample, load_examples  # noqa: E402
 from prompt_models.demonstrations import DemonstrationSampler, sentence_embeddings  # noqa: E402
 from prompt_models.distill import SequenceClassifier  # noqa: E402
@@ -94,6 +95,10 @@ def run_method(method, model_path, data, cfg, seed, generator):
         onehot = np.eye(len(labels))[[labels.index(e.label) for e in train]]
         clf.train_model(train, onehot, TrainConfig(**{**cfg.to_dict(), "temperature": 1.0, "learning_rate": 2e-4}), seed)
         acc = clf.evaluate(test)["accuracy"]
+    elif method == "lora":
+        m = PETModel.from_pretrained(model_path, templates[0], Verbalizer(words), 128, lora=LoraSettings(enabled=True, r=8, alpha=16))
+        m.train_model(train, TrainConfig(**{**cfg.to_dict(), "learning_rate": cfg.learning_rate * 4}), seed, unlabeled=unlabeled)
+        acc = m.evaluate(test)["accuracy"]
     elif method in ("pet", "demo", "prompt_tuning", "p_tuning", "prefix_tuning"):
         soft = SoftPromptConfig(kind=method) if method.endswith("tuning") else None
         m = pet_model(model_path, templates[0], words, soft, 256 if method == "demo" else 128)
@@ -152,7 +157,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--test-limit", type=int, default=None, help="evaluate on a fixed random subset of the test set")
-    ap.add_argument("--methods", nargs="+", default=["finetune", "pet", "demo", "prompt_tuning", "p_tuning", "prefix_tuning", "auto_words", "ipet"])
+    ap.add_argument("--methods", nargs="+", default=["finetune", "pet", "demo", "prompt_tuning", "p_tuning", "prefix_tuning", "lora", "auto_words", "ipet"])
     ap.add_argument("--generator", help="local T5 / causal LM for auto_template")
     ap.add_argument("--out", help="markdown file for the results table")
     args = ap.parse_args(argv)

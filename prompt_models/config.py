@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from .adapters import LoraSettings
 from .data import DataSpec
 from .patterns import Pattern
 from .soft_prompts import SoftPromptConfig
@@ -60,6 +61,7 @@ class PETConfig:
     temperature: float = 2.0
     shard_size: int = 512
     soft_prompt: SoftPromptConfig = field(default_factory=SoftPromptConfig)
+    lora: LoraSettings = field(default_factory=LoraSettings)
     demonstrations: DemonstrationConfig = field(default_factory=DemonstrationConfig)
 
 

@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
+from .adapters import LoraSettings, add_lora, merged_copy
 from .data import InputExample
 from .patterns import Pattern, PatternEncoder, PatternError
 from .soft_prompts import SoftPrompt, SoftPromptConfig
@@ -26,7 +27,6 @@ from .training import (
     make_optimizer,
     mask_tokens,
     pad_batch,
-    pick_device,
     set_seed,
 )
 from .verbalizer import Verbalizer, VerbalizerHead
@@ -51,8 +51,12 @@ class PETModel(torch.nn.Module):
         verbalizer: Verbalizer,
         max_length: int = 128,
         soft: SoftPromptConfig | None = None,
+        lora: LoraSettings | None = None,
     ):
         super().__init__()
+        self.lora_cfg = lora or LoraSettings()
+        # with LoRA the adapters live inside ``model`` itself; the PEFT wrapper is kept for saving
+        self._peft = [add_lora(model, self.lora_cfg)] if self.lora_cfg.enabled else []
         self.model = model
         self.tokenizer = tokenizer
         self.soft_cfg = soft or SoftPromptConfig()
@@ -67,8 +71,9 @@ class PETModel(torch.nn.Module):
         self.head = VerbalizerHead(verbalizer, tokenizer, self.encoder.space_sensitive)
         self.soft = SoftPrompt(self.soft_cfg, model, pattern.num_soft_tokens) if self.soft_cfg.enabled else None
         if self.soft_cfg.freeze_model:
-            for p in self.model.parameters():
-                p.requires_grad_(False)
+            for name, p in self.model.named_parameters():
+                if "lora_" not in name:  # LoRA adapters, when present, stay trainable
+                    p.requires_grad_(False)
         # optional callable: example -> [(demo_example, label_word), ...] (see demonstrations.py)
         self.demonstrations: Callable[[InputExample], list] | None = None
 
@@ -81,6 +86,7 @@ class PETModel(torch.nn.Module):
         verbalizer: Verbalizer | dict,
         max_length: int = 128,
         soft: SoftPromptConfig | None = None,
+        lora: LoraSettings | None = None,
     ) -> "PETModel":
         tok = load_tokenizer(model_path)
         model = AutoModelForMaskedLM.from_pretrained(str(model_path), local_files_only=True)
@@ -88,18 +94,20 @@ class PETModel(torch.nn.Module):
             pattern = Pattern(pattern)
         if isinstance(verbalizer, dict):
             verbalizer = Verbalizer(verbalizer)
-        return cls(model, tok, pattern, verbalizer, max_length, soft)
+        return cls(model, tok, pattern, verbalizer, max_length, soft, lora)
 
     def save(self, out_dir: str | Path) -> Path:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(out)
+        weights = merged_copy(self._peft[0]) if self._peft else self.model
+        weights.save_pretrained(out)
         self.tokenizer.save_pretrained(out)
         meta = {
             "template": self.pattern.template,
             "verbalizer": self.verbalizer.to_dict(),
             "max_length": self.max_length,
             "soft_prompt": self.soft_cfg.to_dict(),
+            "lora_merged": self.lora_cfg.to_dict() if self.lora_cfg.enabled else None,
         }
         if self.soft is not None:
             torch.save(self.soft.state_dict(), out / SOFT_FILE)
@@ -199,22 +207,18 @@ class PETModel(torch.nn.Module):
         cfg: TrainConfig,
         seed: int = 0,
         unlabeled: Sequence[InputExample] | None = None,
-        soft_targets: np.ndarray | None = None,
         log_fn: Callable[[dict, int], None] | None = None,
     ) -> dict:
-        """Fine-tune on ``train``; ``soft_targets`` [N, L] (iPET/distillation) replace hard labels."""
+        """Fine-tune on ``train`` (cross-entropy over label logits [+ alpha * auxiliary MLM loss])."""
         if not train:
             raise ValueError("no training examples")
         set_seed(seed)
         rng = random.Random(seed)
         gen = torch.Generator().manual_seed(seed)
         encoded = self.encode(train)
-        if soft_targets is None:
-            targets = torch.nn.functional.one_hot(torch.tensor(self.gold(train)), len(self.labels)).float()
-        else:
-            targets = torch.as_tensor(np.asarray(soft_targets), dtype=torch.float)
+        targets = torch.tensor(self.gold(train))
         use_mlm = bool(unlabeled) and cfg.mlm_alpha > 0
-        params = list(self.model.parameters()) + (list(self.soft.parameters()) if self.soft is not None else [])
+        params = [p for p in self.parameters() if p.requires_grad]
         opt, sched = make_optimizer(params, cfg, cfg.max_steps)
         self.train()
         dev = self.device
@@ -225,7 +229,7 @@ class PETModel(torch.nn.Module):
         for step in bar:
             idx = next(it)
             logits = self.forward(self.collate([encoded[i] for i in idx]))
-            loss = -(targets[idx].to(dev) * F.log_softmax(logits, -1)).sum(-1).mean()
+            loss = F.cross_entropy(logits, targets[idx].to(dev))
             if use_mlm:
                 mlm = self._mlm_loss([unlabeled[i] for i in next(un_it)], cfg, gen)
                 loss = (1 - cfg.mlm_alpha) * loss + cfg.mlm_alpha * mlm
@@ -255,7 +259,3 @@ class PETModel(torch.nn.Module):
         dev = self.device
         out = self.model(input_ids=inputs.to(dev), attention_mask=enc["attention_mask"].to(dev), labels=labels.to(dev))
         return out.loss
-
-
-def pick_model_device(model: torch.nn.Module, device: str | None = None) -> torch.nn.Module:
-    return model.to(pick_device(device))

@@ -87,7 +87,12 @@ def log_data_inputs(data: dict, splits: Sequence[str] = SPLITS) -> None:
 # ------------------------------------------------------------------------------------------ PET models
 def _pet_model(cfg: PipelineConfig, template: str, train: list[InputExample], seed: int) -> PETModel:
     model = PETModel.from_pretrained(
-        cfg.resolve(cfg.model.path), Pattern(template), cfg.verbalizer_obj(), cfg.model.max_length, cfg.pet.soft_prompt
+        cfg.resolve(cfg.model.path),
+        Pattern(template),
+        cfg.verbalizer_obj(),
+        cfg.model.max_length,
+        cfg.pet.soft_prompt,
+        cfg.pet.lora,
     )
     return _prepare(cfg, model, train, seed)
 
@@ -118,6 +123,7 @@ def pattern_model_key(cfg: PipelineConfig, data: dict, template: str, seed: int,
             "verbalizer": dataclasses.asdict(cfg.verbalizer),
             "train_cfg": _train_cfg_dict(cfg.pet.train),
             "soft_prompt": dataclasses.asdict(cfg.pet.soft_prompt),
+            "lora": dataclasses.asdict(cfg.pet.lora),
             "demonstrations": dataclasses.asdict(cfg.pet.demonstrations),
             "seed": seed,
         }

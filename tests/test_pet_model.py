@@ -127,3 +127,24 @@ def test_demonstrations_are_used_in_encoding(tiny_model_dir):
     assert "great" in toks and "awful" in toks  # one demonstration per class, with its first label word
     assert model.encode([InputExample("the plot")])[0]["input_ids"] == with_demo  # deterministic
     model.train_model(train, fast_cfg(max_steps=2), seed=0)
+
+
+def test_lora_trains_adapters_only_and_saves_merged(tiny_model_dir, tmp_path):
+    from prompt_models.adapters import LoraSettings
+
+    model = PETModel.from_pretrained(
+        str(tiny_model_dir), TEMPLATE, VERB, max_length=32, lora=LoraSettings(enabled=True, r=4, alpha=8)
+    )
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    base_before = {n: p.detach().clone() for n, p in model.model.named_parameters() if "lora_" not in n}
+    train = toy_examples()
+    model.train_model(train, fast_cfg(learning_rate=2e-2, max_steps=200), seed=0)
+    assert model.evaluate(train)["accuracy"] >= 0.9
+    assert all(torch.equal(p, dict(model.model.named_parameters())[n]) for n, p in base_before.items())
+    model.save(tmp_path / "lora")
+    again = PETModel.load(tmp_path / "lora")
+    assert not any("lora_" in n for n, _ in again.named_parameters())
+    assert np.allclose(model.predict_logits(train), again.predict_logits(train), atol=1e-4)
+    # the live model keeps training after a save (its adapters were not merged away)
+    assert any("lora_" in n for n, _ in model.named_parameters())

@@ -1,4 +1,4 @@
-"""LM-BFF search, iPET, demonstrations and soft prompts wired through the flows (tiny models)."""
+"""LM-BFF search, iPET, demonstrations, soft prompts and LoRA wired through the flows (tiny models)."""
 import mlflow
 import pandas as pd
 import pytest
@@ -33,6 +33,7 @@ def stage_config(tmp_path_factory, tiny_model_dir, tiny_t5_dir):
             "shard_size": 16,
             "demonstrations": {"enabled": True, "filter": "similarity"},
             "soft_prompt": {"kind": "p_tuning", "num_tokens": 2},
+            "lora": {"enabled": True, "r": 4, "alpha": 8},
         },
         "distill": {"train": fast},
         "ipet": {"enabled": True, "generations": 2, "growth_factor": 2, "sample_fraction": 0.5},
