@@ -47,7 +47,8 @@ def _logger():
         return logging.getLogger("pet")
 
 
-def _train_cfg_dict(train_cfg) -> dict:
+def train_cfg_key(train_cfg) -> dict:
+    """The training settings that change a result (progress bars and eval batch size do not)."""
     d = dataclasses.asdict(train_cfg)
     d.pop("progress", None)
     d.pop("eval_batch_size", None)
@@ -121,7 +122,7 @@ def pattern_model_key(cfg: PipelineConfig, data: dict, template: str, seed: int,
             "extra": extra_digest,
             "template": template,
             "verbalizer": dataclasses.asdict(cfg.verbalizer),
-            "train_cfg": _train_cfg_dict(cfg.pet.train),
+            "train_cfg": train_cfg_key(cfg.pet.train),
             "soft_prompt": dataclasses.asdict(cfg.pet.soft_prompt),
             "lora": dataclasses.asdict(cfg.pet.lora),
             "demonstrations": dataclasses.asdict(cfg.pet.demonstrations),
@@ -321,7 +322,7 @@ def distill(cfg: PipelineConfig, labeled_shards: Sequence[dict], ens_key: str, p
             "ensemble": ens_key,
             "shards": shard_digests,
             "base": model_digest(base),
-            "train_cfg": _train_cfg_dict(train_cfg),
+            "train_cfg": train_cfg_key(train_cfg),
             "labels": cfg.verbalizer_obj().labels,
             "max_length": cfg.model.max_length,
             "seed": cfg.distill.seed,

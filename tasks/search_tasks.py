@@ -15,6 +15,7 @@ from prompt_models.training import TrainConfig, configure_threads, pick_device
 from prompt_models.verbalizer import Verbalizer
 
 from . import tracking
+from .pet_tasks import train_cfg_key
 from .caching import digest, fresh_dir, is_done, mark_done, model_digest, read_done
 
 
@@ -101,7 +102,7 @@ def score_prompt(
             "eval": data[split]["digest"],
             "template": template,
             "label_words": label_words,
-            "train_cfg": {k: v for k, v in dataclasses.asdict(train_cfg).items() if k != "progress"},
+            "train_cfg": train_cfg_key(train_cfg),
             "seed": seed,
         }
     )

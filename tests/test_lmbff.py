@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import build_tiny_gpt2, build_tiny_t5, toy_examples
+from conftest import build_tiny_gpt2, toy_examples
 from prompt_models.lmbff import GeneratorError, _parse_seq2seq, generate_templates, load_generator, search_label_words
 from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
