@@ -36,7 +36,7 @@ from prompt_models.ipet import build_generation_sets  # noqa: E402
 from prompt_models.lmbff import generate_templates, load_generator, search_label_words  # noqa: E402
 from prompt_models.pet import PETModel  # noqa: E402
 from prompt_models.soft_prompts import SoftPromptConfig  # noqa: E402
-from prompt_models.training import TrainConfig  # noqa: E402
+from prompt_models.training import TrainConfig, set_seed  # noqa: E402
 from prompt_models.verbalizer import Verbalizer  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -90,6 +90,7 @@ def run_method(method, model_path, data, cfg, seed, generator):
         data[k] for k in ("train", "test", "labels", "templates", "words", "unlabeled")
     )
     t0 = time.time()
+    set_seed(seed)  # new heads / prompt encoders are initialised from the global generator
     if method == "finetune":
         clf = SequenceClassifier.from_pretrained(model_path, labels)
         onehot = np.eye(len(labels))[[labels.index(e.label) for e in train]]

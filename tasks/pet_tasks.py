@@ -30,7 +30,7 @@ from prompt_models.distill import SequenceClassifier
 from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels
 from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
-from prompt_models.training import classification_metrics, configure_threads, pick_device
+from prompt_models.training import classification_metrics, configure_threads, pick_device, set_seed
 
 from . import tracking
 from .caching import digest, fresh_dir, is_done, mark_done, model_digest, read_done
@@ -87,6 +87,7 @@ def log_data_inputs(data: dict, splits: Sequence[str] = SPLITS) -> None:
 
 # ------------------------------------------------------------------------------------------ PET models
 def _pet_model(cfg: PipelineConfig, template: str, train: list[InputExample], seed: int) -> PETModel:
+    set_seed(seed)  # freshly initialised parts (soft prompt encoders, LoRA) depend on it
     model = PETModel.from_pretrained(
         cfg.resolve(cfg.model.path),
         Pattern(template),
@@ -338,6 +339,7 @@ def distill(cfg: PipelineConfig, labeled_shards: Sequence[dict], ens_key: str, p
         examples, probs = read_soft_labels([s["path"] for s in labeled_shards])
         tracking.log_examples_input(examples, "soft_labeled", str(label_store(cfg, ens_key)), "training", digest(shard_digests))
         mlflow.log_metric("n_soft_labeled", len(examples))
+        set_seed(cfg.distill.seed)  # the new classification head is initialised here
         clf = SequenceClassifier.from_pretrained(base, cfg.verbalizer_obj().labels, cfg.model.max_length)
         clf.model.to(pick_device(cfg.model.device))
         fit = clf.train_model(examples, probs, train_cfg, cfg.distill.seed, lambda m, s: mlflow.log_metrics(m, step=s))

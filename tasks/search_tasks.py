@@ -11,7 +11,7 @@ from prompt_models.config import PipelineConfig
 from prompt_models.data import read_examples
 from prompt_models.lmbff import generate_templates, load_generator, search_label_words
 from prompt_models.pet import PETModel
-from prompt_models.training import TrainConfig, configure_threads, pick_device
+from prompt_models.training import TrainConfig, configure_threads, pick_device, set_seed
 from prompt_models.verbalizer import Verbalizer
 
 from . import tracking
@@ -116,6 +116,7 @@ def score_prompt(
             return dict(info, cached=True)
         configure_threads()
         verb = Verbalizer(label_words, cfg.verbalizer.multi_token)
+        set_seed(seed)
         model = PETModel.from_pretrained(cfg.resolve(cfg.model.path), template, verb, cfg.model.max_length)
         model.to(pick_device(cfg.model.device))
         model.train_model(read_examples(data["train"]["path"]), train_cfg, seed=seed)

@@ -64,3 +64,19 @@ def test_classifier_distills_soft_targets(tiny_model_dir, tmp_path):
     assert again.model.config.id2label == {0: "pos", 1: "neg"}
     with pytest.raises(ValueError, match="targets shape"):
         clf.train_model(exs, targets[:3], TrainConfig(max_steps=1, progress=False))
+
+
+def test_distill_task_is_reproducible(tiny_model_dir, tmp_path):
+    """Seeding before the head is created makes distillation repeatable (the distill task does this)."""
+    from prompt_models.training import set_seed
+
+    exs = toy_examples(2)
+    targets = np.array([[0.8, 0.2] if e.label == "pos" else [0.2, 0.8] for e in exs])
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(np.random.randint(1 << 30))  # disturb the global generator
+        set_seed(5)
+        clf = SequenceClassifier.from_pretrained(str(tiny_model_dir), ["pos", "neg"], max_length=32)
+        clf.train_model(exs, targets, TrainConfig(learning_rate=1e-3, max_steps=3, batch_size=4, progress=False), seed=5)
+        outs.append(clf.predict_logits(exs))
+    assert np.allclose(outs[0], outs[1], atol=1e-6)

@@ -44,6 +44,7 @@ def stage_config(tmp_path_factory, tiny_model_dir, tiny_t5_dir):
         "label_word_search": {"enabled": True, "top_k_per_class": 3, "num_candidates": 4, "rerank_top": 2, "train": fast},
         "tracking": {"experiment": "stages", "registered_model": "toy-stages"},
         "work_dir": "work",
+        "parallelism": 2,  # tasks of a stage run concurrently (each opens its own nested MLflow run)
     }
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
