@@ -17,7 +17,7 @@ from transformers import AutoModelForSequenceClassification
 
 from .data import InputExample
 from .pet import load_tokenizer
-from .training import TrainConfig, batches_forever, classification_metrics, make_optimizer, set_seed
+from .training import MODEL_LOAD_LOCK, TrainConfig, batches_forever, classification_metrics, make_optimizer, set_seed
 
 META_FILE = "classifier.json"
 
@@ -39,13 +39,14 @@ class SequenceClassifier:
     def from_pretrained(cls, model_path: str, labels: Sequence[str], max_length: int = 128) -> "SequenceClassifier":
         tok = load_tokenizer(model_path)
         labels = [str(x) for x in labels]
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(model_path),
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={lab: i for i, lab in enumerate(labels)},
-            local_files_only=True,
-        )
+        with MODEL_LOAD_LOCK:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                str(model_path),
+                num_labels=len(labels),
+                id2label=dict(enumerate(labels)),
+                label2id={lab: i for i, lab in enumerate(labels)},
+                local_files_only=True,
+            )
         return cls(model, tok, labels, max_length)
 
     @classmethod
@@ -53,7 +54,8 @@ class SequenceClassifier:
         path = Path(path)
         meta = json.loads((path / META_FILE).read_text())
         tok = load_tokenizer(str(path))
-        model = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True)
+        with MODEL_LOAD_LOCK:
+            model = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True)
         return cls(model, tok, meta["labels"], meta["max_length"])
 
     def save(self, out_dir: str | Path) -> Path:

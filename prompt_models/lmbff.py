@@ -31,6 +31,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 from .data import InputExample
 from .patterns import Pattern, PatternError
 from .pet import PETModel
+from .training import MODEL_LOAD_LOCK
 from .verbalizer import Verbalizer
 
 SENTINELS = ("<extra_id_0>", "<extra_id_1>", "<extra_id_2>")
@@ -54,13 +55,15 @@ def load_generator(path: str) -> Generator:
         raise GeneratorError(f"generator path {path!r} is not a local model folder: {exc}") from exc
     tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     if config.is_encoder_decoder:
-        model = AutoModelForSeq2SeqLM.from_pretrained(str(path), local_files_only=True)
+        with MODEL_LOAD_LOCK:
+            model = AutoModelForSeq2SeqLM.from_pretrained(str(path), local_files_only=True)
         missing = [s for s in SENTINELS if tok.convert_tokens_to_ids(s) in (None, tok.unk_token_id)]
         if missing:
             raise GeneratorError(f"seq2seq generator {path!r} lacks the T5 sentinel tokens {missing}")
         kind = "seq2seq"
     else:
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
+        with MODEL_LOAD_LOCK:
+            model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
         kind = "causal"
     model.eval()
     return Generator(model, tok, kind)

@@ -21,6 +21,7 @@ from .data import InputExample
 from .patterns import Pattern, PatternEncoder, PatternError
 from .soft_prompts import SoftPrompt, SoftPromptConfig
 from .training import (
+    MODEL_LOAD_LOCK,
     TrainConfig,
     batches_forever,
     classification_metrics,
@@ -89,7 +90,8 @@ class PETModel(torch.nn.Module):
         lora: LoraSettings | None = None,
     ) -> "PETModel":
         tok = load_tokenizer(model_path)
-        model = AutoModelForMaskedLM.from_pretrained(str(model_path), local_files_only=True)
+        with MODEL_LOAD_LOCK:
+            model = AutoModelForMaskedLM.from_pretrained(str(model_path), local_files_only=True)
         if isinstance(pattern, str):
             pattern = Pattern(pattern)
         if isinstance(verbalizer, dict):

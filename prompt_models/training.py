@@ -3,11 +3,17 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 import numpy as np
 import torch
+
+
+# transformers builds models under a process-wide meta-device context: two threads loading at
+# once (parallel Prefect tasks) can see each other's meta tensors, so loads take turns.
+MODEL_LOAD_LOCK = threading.Lock()
 
 
 @dataclass
