@@ -72,9 +72,15 @@ def main(argv: list[str] | None = None) -> int:
             from flows.pet_flow import relabel_flow
 
             read_manifest(cfg)
+            if args.unlabeled and not os.path.isfile(args.unlabeled):
+                raise FileNotFoundError(f"unlabeled data file not found: {args.unlabeled}")
             result = relabel_flow(args.config, args.unlabeled, overrides)
         else:
             from flows.search_flows import search_flow
+            from prompt_models.config import ConfigError
+
+            if not (cfg.template_search.enabled or cfg.label_word_search.enabled):
+                raise ConfigError("enable template_search and/or label_word_search in the config to search")
 
             result = search_flow(args.config, overrides)
     except errors as exc:

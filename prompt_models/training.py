@@ -33,7 +33,6 @@ class TrainConfig:
     # distillation temperature (sequence classifier on soft labels)
     temperature: float = 2.0
     progress: bool = True
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)

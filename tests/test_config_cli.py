@@ -88,3 +88,8 @@ def test_relabel_without_a_trained_ensemble_says_what_to_do(tmp_path, tiny_model
     (tmp_path / "new.csv").write_text("text\nfresh text\n")
     assert main(["relabel", str(path), "--unlabeled", str(tmp_path / "new.csv")]) == 2
     assert "run the pet flow" in capsys.readouterr().err
+
+
+def test_search_with_nothing_enabled_says_so(tmp_path, tiny_model_dir, capsys):
+    assert main(["search", str(write_config(tmp_path, tiny_model_dir))]) == 2
+    assert "enable template_search and/or label_word_search" in capsys.readouterr().err
