@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import random
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
