@@ -109,7 +109,7 @@ def _candidates(gen: Generator, examples: Sequence[InputExample], words: dict[st
             src, _ = _seq2seq_io(ex, word)
         else:
             src = ex.text_a
-        enc = tok(src, return_tensors="pt", truncation=True, max_length=256, return_token_type_ids=False)
+        enc = tok(src, return_tensors="pt", truncation=True, max_length=256, return_token_type_ids=False).to(model.device)
         out = model.generate(
             **enc,
             num_beams=beam,
@@ -137,8 +137,8 @@ def _total_log_likelihood(gen: Generator, examples: Sequence[InputExample], word
         word = words[ex.label]
         if gen.kind == "seq2seq":
             src, tgt = _seq2seq_io(ex, word, x, y)
-            enc = tok(src, return_tensors="pt", truncation=True, max_length=256, return_token_type_ids=False)
-            labels = tok(tgt, return_tensors="pt").input_ids
+            enc = tok(src, return_tensors="pt", truncation=True, max_length=256, return_token_type_ids=False).to(model.device)
+            labels = tok(tgt, return_tensors="pt").input_ids.to(model.device)
             n = labels.shape[1]
             total += -float(model(**enc, labels=labels).loss) * n
         else:
@@ -147,7 +147,7 @@ def _total_log_likelihood(gen: Generator, examples: Sequence[InputExample], word
             ids = torch.cat([prompt, cont], dim=1)
             labels = ids.clone()
             labels[:, : prompt.shape[1]] = -100
-            total += -float(model(input_ids=ids, labels=labels).loss) * cont.shape[1]
+            total += -float(model(input_ids=ids.to(model.device), labels=labels.to(model.device)).loss) * cont.shape[1]
     return total
 
 
