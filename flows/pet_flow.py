@@ -62,12 +62,12 @@ def label_and_distill(cfg: PipelineConfig, data: dict, models: list[dict], shard
         mlflow.log_params({"n_shards": len(shards), "n_models": len(models), "temperature": cfg.pet.temperature})
         if "unlabeled" in data:
             log_data_inputs(data, ["unlabeled"])
-        sl_id = sl.info.run_id
-    calls = [
-        dict(cfg=cfg, shard=s, models=models, ens_key=ens_key, train_path=data["train"]["path"], stage_run_id=sl_id)
-        for s in shards
-    ]
-    labeled = run_bounded(soft_label_shard, calls, cfg.parallelism)
+        calls = [
+            dict(cfg=cfg, shard=s, models=models, ens_key=ens_key, train_path=data["train"]["path"], stage_run_id=sl.info.run_id)
+            for s in shards
+        ]
+        labeled = run_bounded(soft_label_shard, calls, cfg.parallelism)
+        mlflow.log_metric("shards_cached", sum(bool(s["cached"]) for s in labeled))
     if all_shards:
         store = label_store(cfg, ens_key)
         labeled = [read_done(d) for d in sorted(store.iterdir()) if is_done(d)]
