@@ -1,4 +1,4 @@
-"""Command line: ``pet run CONFIG``, ``pet relabel CONFIG --unlabeled FILE``, ``pet validate CONFIG``."""
+"""Command line: ``pet run|relabel|search|validate|lineage CONFIG`` (see ``pet --help``)."""
 from __future__ import annotations
 
 import argparse
@@ -16,7 +16,19 @@ def _user_errors() -> tuple:
     from prompt_models.soft_prompts import SoftPromptError
     from prompt_models.verbalizer import VerbalizerError
 
-    return (ConfigError, DataValidationError, PatternError, VerbalizerError, SoftPromptError, FileNotFoundError)
+    from flows.lineage import LineageError
+    from prompt_models.adapters import AdapterError
+
+    return (
+        ConfigError,
+        DataValidationError,
+        PatternError,
+        VerbalizerError,
+        SoftPromptError,
+        AdapterError,
+        LineageError,
+        FileNotFoundError,
+    )
 
 
 def parse_overrides(items: list[str] | None) -> dict:
@@ -46,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     p_val = sub.add_parser("validate", help="check the config and every data file without training")
     p_val.add_argument("config")
     p_val.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p_lin = sub.add_parser("lineage", help="show the registered champion's flow run, datasets and stage runs")
+    p_lin.add_argument("config")
+    p_lin.add_argument("--alias", help="registry alias (default: tracking.alias, e.g. champion)")
+    p_lin.add_argument("--set", action="append", metavar="KEY=VALUE")
     p_ts = sub.add_parser("search", help="LM-BFF template and/or label-word search only")
     p_ts.add_argument("config")
     p_ts.add_argument("--set", action="append", metavar="KEY=VALUE")
@@ -62,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
 
             data = load_and_validate.fn(cfg)
             print(json.dumps({k: {"n": v["n"], "source": v["source"]} for k, v in data.items()}, indent=2))
+            return 0
+        if args.command == "lineage":
+            from flows.lineage import champion_lineage
+
+            print(json.dumps(champion_lineage(cfg, args.alias), indent=2, default=str))
             return 0
         if args.command == "run":
             from flows.pet_flow import pet_flow

@@ -24,6 +24,11 @@ class ConfigError(ValueError):
     pass
 
 
+# The user's MLFLOW_TRACKING_URI as the process started: mlflow.set_tracking_uri() (called by the
+# flows for each config) overwrites the variable, which must not leak into the next config's default.
+USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
+
+
 @dataclass
 class ModelConfig:
     path: str = ""
@@ -161,9 +166,8 @@ class PipelineConfig:
             if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
                 uri = "sqlite:///" + self.resolve(uri[len("sqlite:///") :])
             return uri
-        env = os.environ.get("MLFLOW_TRACKING_URI")
-        if env:
-            return env
+        if USER_TRACKING_URI:
+            return USER_TRACKING_URI
         return "sqlite:///" + str(self.work_path / "mlflow.db")
 
     def to_dict(self) -> dict:

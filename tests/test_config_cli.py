@@ -32,6 +32,17 @@ def test_relative_paths_resolve_from_the_config_folder(tmp_path, tiny_model_dir)
     assert cfg.tracking_uri() == f"sqlite:///{tmp_path / 'work' / 'mlflow.db'}"
 
 
+def test_one_configs_store_does_not_leak_into_the_next(tmp_path, tiny_model_dir):
+    import mlflow
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = load_config(write_config(tmp_path / "a", tiny_model_dir))
+    b = load_config(write_config(tmp_path / "b", tiny_model_dir))
+    mlflow.set_tracking_uri(a.tracking_uri())  # what a flow does for config a (sets the env variable too)
+    assert b.tracking_uri() == f"sqlite:///{tmp_path / 'b' / 'work' / 'mlflow.db'}"
+
+
 def test_unknown_key_gets_a_suggestion(tmp_path, tiny_model_dir):
     with pytest.raises(ConfigError, match="unknown key 'pattern'; did you mean 'patterns'"):
         config_from_dict({"pattern": ["x"]})
@@ -93,3 +104,8 @@ def test_relabel_without_a_trained_ensemble_says_what_to_do(tmp_path, tiny_model
 def test_search_with_nothing_enabled_says_so(tmp_path, tiny_model_dir, capsys):
     assert main(["search", str(write_config(tmp_path, tiny_model_dir))]) == 2
     assert "enable template_search and/or label_word_search" in capsys.readouterr().err
+
+
+def test_lineage_before_any_run_says_what_to_do(tmp_path, tiny_model_dir, capsys):
+    assert main(["lineage", str(write_config(tmp_path, tiny_model_dir))]) == 2
+    assert "run the pet flow first" in capsys.readouterr().err

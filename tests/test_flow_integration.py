@@ -104,6 +104,20 @@ def test_champion_alias_points_at_a_loadable_classifier(first_run, config_path):
     assert {o["label"] for o in out} <= {"0", "1"}
 
 
+def test_lineage_traces_the_champion_to_its_flow_run_and_data(first_run, config_path, capsys):
+    from flows.cli import main
+
+    summary, flow_run_id = first_run
+    assert main(["lineage", str(config_path)]) == 0
+    lin = json.loads(capsys.readouterr().out)
+    assert lin["version"] == summary["registered"]["version"] and lin["alias"] == "champion"
+    assert lin["flow"]["prefect_flow_run_id"] == flow_run_id
+    assert lin["flow"]["mlflow_run_id"] == summary["mlflow_run_id"]
+    assert {d["name"] for d in lin["datasets"]} == {"train", "dev", "test", "unlabeled"}
+    assert [s["stage"] for s in lin["stages"]][:2] == ["pattern-0-seed-1", "pattern-1-seed-1"]
+    assert lin["version_tags"]["classifier_key"] == summary["classifier"]["key"]
+
+
 def test_rerun_skips_finished_work(first_run, config_path):
     from flows.pet_flow import pet_flow
 
