@@ -12,10 +12,9 @@ from flows.common import run_bounded
 from prompt_models.config import PipelineConfig
 from prompt_models.data import InputExample, examples_digest, read_examples, save_examples
 from prompt_models.ipet import build_generation_sets
-from prompt_models.pet import PETModel
 from prompt_models.training import configure_threads
 from tasks import tracking
-from tasks.pet_tasks import _prepare
+from tasks.pet_tasks import load_pattern_model
 
 
 @task(name="predict-unlabeled", cache_policy=NO_CACHE, task_run_name="predict-unlabeled-{model[key]}")
@@ -24,8 +23,7 @@ def predict_unlabeled(cfg: PipelineConfig, model: dict, data: dict) -> str:
     configure_threads()
     path = Path(model["path"]) / f"unlabeled_logits_{data['unlabeled']['digest'][:16]}.npy"
     if not path.exists():
-        train = read_examples(data["train"]["path"]) if cfg.pet.demonstrations.enabled else []
-        pet = _prepare(cfg, PETModel.load(model["model_path"]), train, model["seed"])
+        pet = load_pattern_model(cfg, model, data["train"]["path"])
         logits = pet.predict_logits(read_examples(data["unlabeled"]["path"]), cfg.pet.train.eval_batch_size)
         tmp = path.with_suffix(".tmp.npy")
         np.save(tmp, logits)

@@ -60,6 +60,7 @@ def train_cfg_key(train_cfg) -> dict:
 def load_and_validate(cfg: PipelineConfig) -> dict:
     """Read every configured split, check it, and store a normalised copy named by its digest."""
     out = {}
+    labels_seen: set = set()
     for split in SPLITS:
         spec = cfg.spec(split)
         if spec is None:
@@ -72,7 +73,9 @@ def load_and_validate(cfg: PipelineConfig) -> dict:
         if not path.exists():
             save_examples(examples, path)
         out[split] = {"path": str(path), "digest": d, "n": len(examples), "source": spec.path}
-    missing = sorted(set(cfg.labels) - {ex.label for ex in read_examples(out["train"]["path"])})
+        if split == "train":
+            labels_seen = {ex.label for ex in examples}
+    missing = sorted(set(cfg.labels) - labels_seen)
     if missing:
         _logger().warning("training data has no example of label(s) %s", missing)
     return out
@@ -110,6 +113,12 @@ def _prepare(cfg: PipelineConfig, model: PETModel, train: list[InputExample], se
                 return sentence_embeddings(model.model, model.tokenizer, exs, max_length=cfg.model.max_length)
         model.demonstrations = DemonstrationSampler(train, model.verbalizer, demo.per_class, seed, embed, demo.top_fraction)
     return model
+
+
+def load_pattern_model(cfg: PipelineConfig, model: dict, train_path: str) -> PETModel:
+    """A trained pattern model ready for inference (demonstrations drawn from ``train_path`` if enabled)."""
+    train = read_examples(train_path) if cfg.pet.demonstrations.enabled else []
+    return _prepare(cfg, PETModel.load(model["model_path"]), train, model["seed"])
 
 
 def pattern_model_key(cfg: PipelineConfig, data: dict, template: str, seed: int, extra_digest: str | None = None) -> str:
@@ -279,9 +288,8 @@ def soft_label_shard(
     examples = read_examples(shard["path"])
     weights = model_weights(cfg, models)
     all_logits = []
-    train = read_examples(train_path) if cfg.pet.demonstrations.enabled else []
     for m in models:
-        model = _prepare(cfg, PETModel.load(m["model_path"]), train, m["seed"])
+        model = load_pattern_model(cfg, m, train_path)
         all_logits.append(model.predict_logits(examples, cfg.pet.train.eval_batch_size))
         del model
     merged = merge_logits(all_logits, weights)
