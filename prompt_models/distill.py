@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification
 
 from .data import InputExample
-from .pet import load_tokenizer
+from .backbones import autocast, load_tokenizer
 from .training import MODEL_LOAD_LOCK, TrainConfig, batches_forever, classification_metrics, make_optimizer, set_seed
 
 META_FILE = "classifier.json"
@@ -46,7 +46,11 @@ class SequenceClassifier:
                 id2label=dict(enumerate(labels)),
                 label2id={lab: i for i, lab in enumerate(labels)},
                 local_files_only=True,
+                dtype=torch.float32,
             )
+        if model.config.pad_token_id is None:
+            # decoder classifiers (LlamaForSequenceClassification) find each row's last token by it
+            model.config.pad_token_id = tok.pad_token_id
         return cls(model, tok, labels, max_length)
 
     @classmethod
@@ -55,7 +59,7 @@ class SequenceClassifier:
         meta = json.loads((path / META_FILE).read_text())
         tok = load_tokenizer(str(path))
         with MODEL_LOAD_LOCK:
-            model = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True)
+            model = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
         return cls(model, tok, meta["labels"], meta["max_length"])
 
     def save(self, out_dir: str | Path) -> Path:
@@ -82,10 +86,11 @@ class SequenceClassifier:
     @torch.no_grad()
     def predict_logits(self, examples: Sequence[InputExample], batch_size: int = 64) -> np.ndarray:
         self.model.eval()
-        outs = [
-            self.model(**self._batch(examples[i : i + batch_size])).logits.float().cpu()
-            for i in range(0, len(examples), batch_size)
-        ]
+        with autocast(next(self.model.parameters()).device):
+            outs = [
+                self.model(**self._batch(examples[i : i + batch_size])).logits.float().cpu()
+                for i in range(0, len(examples), batch_size)
+            ]
         return torch.cat(outs).numpy() if outs else np.zeros((0, len(self.labels)), np.float32)
 
     def evaluate(self, examples: Sequence[InputExample], batch_size: int = 64) -> dict:
@@ -115,8 +120,9 @@ class SequenceClassifier:
         dev = next(self.model.parameters()).device
         for step in tqdm(range(cfg.max_steps), desc="distill", disable=not cfg.progress, leave=False):
             idx = next(it)
-            logits = self.model(**self._batch([examples[i] for i in idx])).logits
-            loss = distillation_loss(logits, targets[idx].to(dev), cfg.temperature)
+            with autocast(dev):
+                logits = self.model(**self._batch([examples[i] for i in idx])).logits
+            loss = distillation_loss(logits.float(), targets[idx].to(dev), cfg.temperature)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)

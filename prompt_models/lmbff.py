@@ -6,15 +6,20 @@ Template generation works with any local generator:
   ``text_a <extra_id_0> word <extra_id_1> [text_b]`` and the generator fills the gaps;
   a candidate ``(X, Y)`` becomes the template ``{text_a} X {mask} Y [{text_b}]``.
 * causal LM: the continuation ``X`` of ``text_a`` before the label word is generated;
-  a candidate becomes ``{text_a} X {mask} .``.
+  a candidate becomes ``{text_a} X {mask}``.
+
+With a causal PET backbone only candidates that end at ``{mask}`` are kept (``for_causal=True``).
 
 Candidates from all training examples are pooled and ranked by the generator's total
 log-likelihood over the whole training set (LM-BFF's aggregated objective); the best few are then
 fine-tuned briefly and ranked on dev by the caller.
 
-Label-word search: per class the top-k vocabulary tokens by mean log-probability at the mask
-(over that class's training examples), assignments pruned by zero-shot training accuracy, the
-best re-ranked on dev after brief fine-tuning by the caller.
+Label-word search: per class the top-k vocabulary tokens by mean log-probability at the mask (or,
+for a causal LM, as the next token), assignments pruned by zero-shot training accuracy, the best
+re-ranked on dev after brief fine-tuning by the caller. A token is a candidate only if it decodes
+to a plain word whose verbalizer encoding is exactly that token (``Ġgreat`` in byte-level BPE,
+``▁great`` in SentencePiece, ``great`` in WordPiece), so the word scored here is the token
+sequence that training later uses.
 """
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ from .data import InputExample
 from .patterns import Pattern, PatternError
 from .pet import PETModel
 from .training import MODEL_LOAD_LOCK
-from .verbalizer import Verbalizer
+from .verbalizer import Verbalizer, VerbalizerError, word_token_ids
 
 SENTINELS = ("<extra_id_0>", "<extra_id_1>", "<extra_id_2>")
 
@@ -76,7 +81,7 @@ def _clean(fragment: str) -> str:
 
 
 def _template_from(x: str, y: str, pair: bool) -> str:
-    parts = ["{text_a}", x, "{mask}", y or "."]
+    parts = ["{text_a}", x, "{mask}", y]
     if pair:
         parts.append("{text_b}")
     return " ".join(p for p in parts if p)
@@ -122,8 +127,8 @@ def _candidates(gen: Generator, examples: Sequence[InputExample], words: dict[st
             if gen.kind == "seq2seq":
                 parsed = _parse_seq2seq(tok.decode(seq, skip_special_tokens=False))
             else:
-                parsed = (_clean(tok.decode(seq[enc["input_ids"].shape[1] :], skip_special_tokens=True)), ".")
-            if parsed is None or not (parsed[0] or parsed[1] != "."):
+                parsed = (_clean(tok.decode(seq[enc["input_ids"].shape[1] :], skip_special_tokens=True)), "")
+            if parsed is None or not (parsed[0] or parsed[1]):
                 continue
             found[parsed] = found.get(parsed, 0) + 1
     return found
@@ -160,6 +165,7 @@ def generate_templates(
     max_new_tokens: int = 12,
     examples_per_prompt: int | None = None,
     seed: int = 0,
+    for_causal: bool = False,
 ) -> list[dict]:
     """Ranked candidate templates: ``[{"template", "score", "count"}, ...]`` (best first)."""
     if not examples:
@@ -176,7 +182,9 @@ def generate_templates(
     for x, y in shortlist:
         template = _template_from(x, y, pair)
         try:
-            Pattern(template)
+            pattern = Pattern(template)
+            if for_causal:
+                pattern.check_causal()
         except PatternError:
             continue
         scored.append({"template": template, "score": _total_log_likelihood(gen, pool, words, x, y), "count": found[(x, y)]})
@@ -211,6 +219,7 @@ def search_label_words(
     num_candidates: int = 20,
     max_combinations: int = 20000,
     seed: int = 0,
+    max_scan: int = 5000,
 ) -> list[dict]:
     """Candidate verbalizers ranked by zero-shot accuracy on ``examples``:
     ``[{"label_words": {label: [word]}, "zero_shot_accuracy": float}, ...]``."""
@@ -220,13 +229,19 @@ def search_label_words(
     if empty:
         raise ValueError(f"label-word search needs examples of every label; none for {empty}")
     logp = mask_log_probs(model, examples)
-    tok = model.tokenizer
-    vocab = tok.convert_ids_to_tokens(list(range(logp.shape[1])))
-    usable = torch.tensor([bool(_WORD.match(t or "")) and t not in tok.all_special_tokens for t in vocab])
+    words: dict[int, str | None] = {}
+
+    def word_of(token_id: int) -> str | None:
+        if token_id not in words:
+            words[token_id] = _single_token_word(model.tokenizer, token_id, model.head_space_sensitive)
+        return words[token_id]
+
     tops = {}
     for lab in labels:
-        score = logp[by_label[lab]].mean(0).masked_fill(~usable, float("-inf"))
-        tops[lab] = score.topk(min(top_k_per_class, int(usable.sum()))).indices.tolist()
+        ranked = logp[by_label[lab]].mean(0).argsort(descending=True).tolist()
+        tops[lab] = [t for t in ranked[:max_scan] if word_of(t)][:top_k_per_class]
+        if not tops[lab]:
+            raise ValueError(f"label-word search found no whole-word token for label {lab!r} in the top {max_scan}")
     gold = torch.tensor([labels.index(ex.label) for ex in examples])
     combos = itertools.product(*(tops[lab] for lab in labels))
     total = int(np.prod([len(tops[lab]) for lab in labels]))
@@ -241,6 +256,23 @@ def search_label_words(
         scored[combo] = float((pred == gold).float().mean())
     ranked = sorted(scored.items(), key=lambda kv: -kv[1])[:num_candidates]
     return [
-        {"label_words": {lab: [vocab[t]] for lab, t in zip(labels, combo)}, "zero_shot_accuracy": acc}
+        {"label_words": {lab: [word_of(t)] for lab, t in zip(labels, combo)}, "zero_shot_accuracy": acc}
         for combo, acc in ranked
     ]
+
+
+def _single_token_word(tokenizer, token_id: int, space_sensitive: bool) -> str | None:
+    """The plain word that the verbalizer encodes as exactly ``[token_id]``, else None."""
+    if token_id in tokenizer.all_special_ids:
+        return None
+    text = tokenizer.decode([token_id])
+    if space_sensitive:
+        if not text.startswith(" "):
+            return None  # a word-internal piece: "great" must follow a space in the pattern
+        text = text[1:]
+    if not _WORD.match(text):
+        return None
+    try:
+        return text if word_token_ids(tokenizer, text, space_sensitive) == [token_id] else None
+    except VerbalizerError:
+        return None

@@ -80,6 +80,17 @@ class Pattern:
     def num_soft_tokens(self) -> int:
         return sum(s.count for s in self.segments if s.kind == "soft")
 
+    def check_causal(self) -> None:
+        """A causal LM scores the label word as the continuation of the text before it, so nothing
+        may follow ``{mask}`` (text after it would be unseen by the prediction)."""
+        after = self.segments[[s.kind for s in self.segments].index("mask") + 1 :]
+        if any(s.kind != "literal" or s.value.strip() for s in after):
+            raise PatternError(
+                f"template {self.template!r}: a causal LM predicts the label word as the continuation of the "
+                "text before it, so {mask} must end the template (move the text after it before it, "
+                "e.g. \"{text_a} It was {mask}\")"
+            )
+
     def check_example(self, example: InputExample) -> None:
         if self.uses_text_b and not example.text_b:
             raise PatternError(f"template {self.template!r} uses {{text_b}} but the example has none")
@@ -93,20 +104,34 @@ def _space_sensitive(tokenizer) -> bool:
 
 
 class PatternEncoder:
-    """Turns (pattern, example[, demonstrations]) into input ids with one mask position.
+    """Turns (pattern, example[, demonstrations]) into input ids with one prediction position.
 
-    ``demonstrations`` are ``(example, label_word)`` pairs rendered with the same template, the mask
-    replaced by the word, and appended after the query (LM-BFF style) within the length budget.
+    Masked LM: the ids hold a mask token and ``mask_pos`` is its index. ``demonstrations`` are
+    ``(example, label_word)`` pairs rendered with the same template, the mask replaced by the word,
+    and appended after the query (LM-BFF style) within the length budget.
+
+    Causal LM (``causal=True``): the ids end where the label word would start and ``mask_pos`` is
+    the last index, whose next-token distribution scores the word. Demonstrations come *before*
+    the query (a causal model only sees what precedes), each ending with its label word and a newline.
     """
 
-    def __init__(self, tokenizer, max_length: int = 128, soft_token_id: int | None = None):
-        if tokenizer.mask_token_id is None:
+    def __init__(self, tokenizer, max_length: int = 128, soft_token_id: int | None = None, causal: bool = False):
+        self.causal = causal
+        if tokenizer.mask_token_id is None and not causal:
             raise PatternError("the tokenizer has no mask token: a masked language model is required")
         self.tokenizer = tokenizer
         self.max_length = max_length
-        self.soft_token_id = soft_token_id if soft_token_id is not None else tokenizer.mask_token_id
+        filler = tokenizer.pad_token_id if causal else tokenizer.mask_token_id
+        self.soft_token_id = soft_token_id if soft_token_id is not None else (filler or 0)
         self.space_sensitive = _space_sensitive(tokenizer)
-        if tokenizer.cls_token_id is not None and tokenizer.sep_token_id is not None:
+        if causal:
+            # whatever the tokenizer itself puts in front of a text (Gemma's <bos>), nothing behind
+            plain = tokenizer.encode("x", add_special_tokens=False)
+            full = tokenizer.encode("x", add_special_tokens=True)
+            self.prefix = full[: len(full) - len(plain)] if full[-len(plain):] == plain else []
+            self.suffix = []
+            self.demo_sep = self._tok("\n")
+        elif tokenizer.cls_token_id is not None and tokenizer.sep_token_id is not None:
             self.prefix, self.suffix = [tokenizer.cls_token_id], [tokenizer.sep_token_id]
         else:
             self.prefix = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
@@ -125,10 +150,19 @@ class PatternEncoder:
         pattern.check_example(example)
         pieces = []
         prev = ""
-        for seg in pattern.segments:
+        segments = pattern.segments
+        if self.causal:
+            pattern.check_causal()
+            segments = segments[: [s.kind for s in segments].index("mask") + 1]
+        for i, seg in enumerate(segments):
             after_space = prev == "" or prev[-1:].isspace()
             if seg.kind == "literal":
-                pieces.append(("literal", self._tok(seg.value)))
+                value = seg.value
+                if self.causal and segments[i + 1 :][:1] and segments[i + 1].kind == "mask":
+                    # "It was {mask}": the word carries the space (" great" is one BPE token,
+                    # "was " + "great" is not what the model saw in pre-training)
+                    value = value.rstrip()
+                pieces.append(("literal", self._tok(value)))
                 prev = seg.value
             elif seg.kind in ("text_a", "text_b"):
                 text = example.text_a if seg.kind == "text_a" else (example.text_b or "")
@@ -136,7 +170,7 @@ class PatternEncoder:
                 prev = "x"
             elif seg.kind == "mask":
                 if word is None:
-                    pieces.append(("mask", [self.tokenizer.mask_token_id]))
+                    pieces.append(("mask", [] if self.causal else [self.tokenizer.mask_token_id]))
                 else:
                     pieces.append(("literal", self._text_tok(word, after_space)))
                 prev = "x"
@@ -174,7 +208,7 @@ class PatternEncoder:
             )
         demo_ids: list[int] = []
         if demonstrations:
-            sep = self.suffix or []
+            sep = self.demo_sep if self.causal else (self.suffix or [])
             # the query keeps at least half of the budget; each demonstration gets an equal share of the rest
             share = max(0, (budget // 2) // len(demonstrations))
             for demo, word in demonstrations:
@@ -185,14 +219,17 @@ class PatternEncoder:
         query = self._truncate(query, budget - len(demo_ids))
         if query is None:
             raise PatternError(f"example {example.guid!r} cannot fit max_length={self.max_length}")
-        ids = list(self.prefix)
+        ids = list(self.prefix) + (demo_ids if self.causal else [])
         mask_pos = -1
         soft_positions: list[int] = []
         for kind, piece in query:
             if kind == "mask":
-                mask_pos = len(ids)
+                mask_pos = len(ids) - 1 if self.causal else len(ids)
             if kind == "soft":
                 soft_positions += list(range(len(ids), len(ids) + len(piece)))
             ids += piece
-        ids += self.suffix + demo_ids
+        if mask_pos < 0:
+            raise PatternError(f"template {pattern.template!r}: a causal LM needs text before {{mask}}")
+        if not self.causal:
+            ids += self.suffix + demo_ids
         return {"input_ids": ids, "mask_pos": mask_pos, "soft_positions": soft_positions}

@@ -1,7 +1,14 @@
-"""The PET classifier: a masked LM read through a pattern and a verbalizer.
+"""The PET classifier: a masked or causal LM read through a pattern and a verbalizer.
 
-Training loss: cross-entropy over the label logits at the mask position, plus (optionally) the
-auxiliary MLM loss on unlabeled text: ``(1 - alpha) * CE + alpha * MLM`` with alpha = 1e-4 (PET).
+Masked LM: label scores are the verbalizer's reading of the vocabulary logits at the mask.
+Causal LM: the pattern ends where the label word starts; a word's score is the log-probability of
+its whole token sequence as the continuation (first token from the pattern's last position, each
+further token from one more forward pass with the word's earlier tokens appended).
+
+Training loss: cross-entropy over the label scores, plus (optionally) the auxiliary LM loss on
+unlabeled text: ``(1 - alpha) * CE + alpha * LM`` with alpha = 1e-4 (PET). The LM loss is masked
+language modelling on the raw text for a masked LM, next-token prediction on the pattern-wrapped
+text for a causal LM.
 """
 from __future__ import annotations
 
@@ -14,14 +21,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
-from transformers import AutoModelForMaskedLM, AutoTokenizer
-
 from .adapters import LoraSettings, add_lora, merged_copy
+from .backbones import CAUSAL, autocast, backbone_kind, load_language_model, load_tokenizer, model_kind, vocab_logits_at
 from .data import InputExample
 from .patterns import Pattern, PatternEncoder, PatternError
 from .soft_prompts import SoftPrompt, SoftPromptConfig
 from .training import (
-    MODEL_LOAD_LOCK,
     TrainConfig,
     batches_forever,
     classification_metrics,
@@ -34,13 +39,6 @@ from .verbalizer import Verbalizer, VerbalizerHead
 
 META_FILE = "pet_model.json"
 SOFT_FILE = "soft_prompt.pt"
-
-
-def load_tokenizer(path: str):
-    path = str(path)
-    if not Path(path).exists():
-        raise FileNotFoundError(f"model path {path!r} does not exist (models are loaded from local paths only)")
-    return AutoTokenizer.from_pretrained(path, local_files_only=True)
 
 
 class PETModel(torch.nn.Module):
@@ -60,6 +58,7 @@ class PETModel(torch.nn.Module):
         self._peft = [add_lora(model, self.lora_cfg)] if self.lora_cfg.enabled else []
         self.model = model
         self.tokenizer = tokenizer
+        self.kind = model_kind(model)
         self.soft_cfg = soft or SoftPromptConfig()
         if self.soft_cfg.enabled and pattern.num_soft_tokens == 0:
             pattern = Pattern("{soft:%d} " % self.soft_cfg.num_tokens + pattern.template)
@@ -68,7 +67,7 @@ class PETModel(torch.nn.Module):
         self.pattern = pattern
         self.verbalizer = verbalizer
         self.max_length = max_length
-        self.encoder = PatternEncoder(tokenizer, max_length)
+        self.encoder = PatternEncoder(tokenizer, max_length, causal=self.causal)
         self.head = VerbalizerHead(verbalizer, tokenizer, self.encoder.space_sensitive)
         self.soft = SoftPrompt(self.soft_cfg, model, pattern.num_soft_tokens) if self.soft_cfg.enabled else None
         if self.soft_cfg.freeze_model:
@@ -90,8 +89,7 @@ class PETModel(torch.nn.Module):
         lora: LoraSettings | None = None,
     ) -> "PETModel":
         tok = load_tokenizer(model_path)
-        with MODEL_LOAD_LOCK:
-            model = AutoModelForMaskedLM.from_pretrained(str(model_path), local_files_only=True)
+        model = load_language_model(model_path, backbone_kind(model_path))
         if isinstance(pattern, str):
             pattern = Pattern(pattern)
         if isinstance(verbalizer, dict):
@@ -136,6 +134,15 @@ class PETModel(torch.nn.Module):
         return self.verbalizer.labels
 
     @property
+    def causal(self) -> bool:
+        return self.kind == CAUSAL
+
+    @property
+    def head_space_sensitive(self) -> bool:
+        """Whether label words are encoded with a leading space (byte-level BPE / SentencePiece)."""
+        return self.encoder.space_sensitive
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
@@ -157,43 +164,88 @@ class PETModel(torch.nn.Module):
             batch["soft_pos"] = torch.tensor([e["soft_positions"] for e in encoded], dtype=torch.long)
         return batch
 
-    def _mask_vocab_logits(self, batch: dict) -> torch.Tensor:
+    def _hidden_states(self, batch: dict) -> torch.Tensor:
+        """Last hidden states [B, T, H] (soft-prompt vectors written in when there is a soft prompt)."""
         dev = self.device
         ids = batch["input_ids"].to(dev)
-        att = batch["attention_mask"].to(dev)
-        kwargs = {"attention_mask": att}
+        kwargs = {"attention_mask": batch["attention_mask"].to(dev)}
+        if self.causal:
+            kwargs["use_cache"] = False
         if self.soft is not None:
             emb = self.model.get_input_embeddings()(ids)
-            kwargs["inputs_embeds"] = self.soft.apply(emb, batch["soft_pos"].to(dev))
+            kwargs["inputs_embeds"] = self.soft.write(emb, batch["soft_pos"].to(dev))
         else:
             kwargs["input_ids"] = ids
-        rows = torch.arange(ids.shape[0], device=dev)
-        mask_pos = batch["mask_pos"].to(dev)
         try:
-            head = getattr(self.model, "cls", None) or getattr(self.model, "lm_head", None)
-            if head is not None:
-                # run the LM head at the mask positions only: same numbers, far less work
-                hidden = self.model.base_model(**kwargs)[0]
-                return head(hidden[rows, mask_pos])
-            return self.model(**kwargs).logits[rows, mask_pos]
+            return self.model.base_model(**kwargs)[0]
         finally:
             if self.soft is not None:
                 self.soft.disarm()
 
+    def _mask_vocab_logits(self, batch: dict) -> torch.Tensor:
+        """Vocabulary logits [B, V] at the prediction position (the mask, or the last pattern token)."""
+        hidden = self._hidden_states(batch)
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        # the LM head runs at one position per row: same numbers, far less work (Gemma: 262k vocab)
+        return vocab_logits_at(self.model, hidden[rows, batch["mask_pos"].to(hidden.device)])
+
+    def _continuation_log_probs(self, batch: dict, tokens: list[int]) -> torch.Tensor:
+        """log p(t_2..t_k | pattern, t_1..t_{k-1}) summed, [B], for a word of k >= 2 tokens."""
+        ids, att = batch["input_ids"], batch["attention_mask"]
+        b, k = ids.shape[0], len(tokens)
+        toks = torch.tensor(tokens, dtype=torch.long)
+        ends = batch["mask_pos"] + 1  # causal rows end at the prediction position
+        pos = ends.unsqueeze(1) + torch.arange(k - 1).unsqueeze(0)  # [B, k-1]: where t_1..t_{k-1} go
+        ext_ids = torch.cat([ids, ids.new_full((b, k - 1), self.tokenizer.pad_token_id or 0)], 1)
+        ext_att = torch.cat([att, att.new_zeros((b, k - 1))], 1)
+        ext_ids.scatter_(1, pos, toks[:-1].expand(b, -1).contiguous())
+        ext_att.scatter_(1, pos, 1)
+        ext = dict(batch, input_ids=ext_ids, attention_mask=ext_att)
+        hidden = self._hidden_states(ext)
+        dev = hidden.device
+        h = hidden[torch.arange(b, device=dev).unsqueeze(1), pos.to(dev)]  # [B, k-1, H]: predict t_2..t_k
+        logp = torch.log_softmax(vocab_logits_at(self.model, h).float(), -1)
+        return logp.gather(-1, toks[1:].to(dev).expand(b, -1).unsqueeze(-1)).squeeze(-1).sum(-1)
+
+    def _causal_label_scores(self, batch: dict) -> torch.Tensor:
+        """Label scores [B, L]: mean over each label's words of log p(word | pattern)."""
+        logp = torch.log_softmax(self._mask_vocab_logits(batch).float(), -1)  # [B, V]
+        head = self.head
+        first = logp.index_select(1, head.ids[..., 0].reshape(-1)).view(logp.shape[0], *head.ids.shape[:2])
+        rest = [
+            [
+                self._continuation_log_probs(batch, toks) if len(toks) > 1 else torch.zeros_like(first[:, 0, 0])
+                for toks in words
+            ]
+            + [torch.zeros_like(first[:, 0, 0])] * (first.shape[2] - len(words))
+            for words in head.word_token_ids
+        ]
+        word_scores = first + torch.stack([torch.stack(r, -1) for r in rest], 1)  # [B, L, W]
+        return head.aggregate(word_scores.masked_fill(head.word_mask == 0, 0.0))
+
     def forward(self, batch: dict) -> torch.Tensor:
-        return self.head(self._mask_vocab_logits(batch))
+        with autocast(self.device):
+            if self.causal:
+                return self._causal_label_scores(batch)
+            return self.head(self._mask_vocab_logits(batch).float())
 
     # ----------------------------------------------------------------- inference
     @torch.no_grad()
     def predict_logits(self, examples: Sequence[InputExample], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         self.eval()
-        outs = []
-        rng = range(0, len(examples), batch_size)
-        for i in tqdm(rng, desc="predict", disable=not progress, leave=False):
-            outs.append(self.forward(self.collate(self.encode(examples[i : i + batch_size]))).float().cpu())
-        if not outs:
+        if not examples:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return torch.cat(outs).numpy()
+        encoded = self.encode(examples)
+        # batches of similar length waste little on padding; rows go back to input order below
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))
+        outs = []
+        rng = range(0, len(order), batch_size)
+        for i in tqdm(rng, desc="predict", disable=not progress, leave=False):
+            outs.append(self.forward(self.collate([encoded[j] for j in order[i : i + batch_size]])).float().cpu())
+        logits = torch.cat(outs).numpy()
+        out = np.empty_like(logits)
+        out[order] = logits
+        return out
 
     def gold(self, examples: Sequence[InputExample]) -> np.ndarray:
         return np.array([self.verbalizer.label_index(ex.label) for ex in examples])
@@ -233,7 +285,7 @@ class PETModel(torch.nn.Module):
             logits = self.forward(self.collate([encoded[i] for i in idx]))
             loss = F.cross_entropy(logits, targets[idx].to(dev))
             if use_mlm:
-                mlm = self._mlm_loss([unlabeled[i] for i in next(un_it)], cfg, gen)
+                mlm = self._auxiliary_lm_loss([unlabeled[i] for i in next(un_it)], cfg, gen)
                 loss = (1 - cfg.mlm_alpha) * loss + cfg.mlm_alpha * mlm
             opt.zero_grad()
             loss.backward()
@@ -248,7 +300,9 @@ class PETModel(torch.nn.Module):
         self.eval()
         return {"final_loss": float(np.mean(losses[-10:])), "steps": cfg.max_steps}
 
-    def _mlm_loss(self, examples: Sequence[InputExample], cfg: TrainConfig, gen) -> torch.Tensor:
+    def _auxiliary_lm_loss(self, examples: Sequence[InputExample], cfg: TrainConfig, gen) -> torch.Tensor:
+        if self.causal:
+            return self._causal_lm_loss(examples)
         enc = self.tokenizer(
             [ex.text_a for ex in examples],
             [ex.text_b for ex in examples] if all(ex.text_b for ex in examples) else None,
@@ -261,3 +315,16 @@ class PETModel(torch.nn.Module):
         dev = self.device
         out = self.model(input_ids=inputs.to(dev), attention_mask=enc["attention_mask"].to(dev), labels=labels.to(dev))
         return out.loss
+
+    def _causal_lm_loss(self, examples: Sequence[InputExample]) -> torch.Tensor:
+        """Next-token loss on the pattern-wrapped unlabeled texts (soft and padded positions excluded)."""
+        batch = self.collate([self.encoder.encode(self.pattern, ex) for ex in examples])
+        with autocast(self.device):
+            hidden = self._hidden_states(batch)
+            logits = vocab_logits_at(self.model, hidden[:, :-1]).float()
+        targets = batch["input_ids"][:, 1:].clone()
+        targets[batch["attention_mask"][:, 1:] == 0] = -100
+        if "soft_pos" in batch:
+            soft = torch.zeros_like(batch["input_ids"], dtype=torch.bool).scatter_(1, batch["soft_pos"], True)
+            targets[soft[:, 1:]] = -100
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).to(logits.device))

@@ -121,7 +121,7 @@ class SoftPrompt(nn.Module):
 
         return hook
 
-    def apply(self, inputs_embeds: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    def write(self, inputs_embeds: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Write the soft tokens into ``inputs_embeds`` at ``positions`` [B, N]; arm the layer hooks."""
         if positions.shape[1] != self.num_tokens:
             raise SoftPromptError(f"expected {self.num_tokens} soft positions, got {positions.shape[1]}")

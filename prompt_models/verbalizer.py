@@ -1,8 +1,10 @@
 """Verbalizers: several words per label, words of several sub-tokens.
 
-Each label maps to one or more words. A word's score at the mask position is the mean (or the
-first, or the max) of its sub-tokens' logits, so multi-token words take part in training and
-prediction like single-token ones. A label's score is the mean of its words' scores, as in PET.
+Each label maps to one or more words. With a masked LM a word's score at the mask position is the
+mean (or the first, or the max: ``multi_token``) of its sub-tokens' logits, so multi-token words
+take part in training and prediction like single-token ones. With a causal LM a word's score is
+the exact log-probability of its token sequence continuing the pattern (``multi_token`` does not
+apply; see ``pet.PETModel``). A label's score is the mean of its words' scores, as in PET.
 """
 from __future__ import annotations
 
@@ -51,7 +53,8 @@ class Verbalizer:
         return {"label_words": self.label_words, "multi_token": self.multi_token}
 
 
-def _word_ids(tokenizer, word: str, space_sensitive: bool) -> list[int]:
+def word_token_ids(tokenizer, word: str, space_sensitive: bool) -> list[int]:
+    """The exact token ids a label word has after a space in a pattern (training and search share this)."""
     text = (" " + word) if space_sensitive else word
     ids = tokenizer.encode(text, add_special_tokens=False)
     if not ids:
@@ -67,7 +70,7 @@ class VerbalizerHead(torch.nn.Module):
     def __init__(self, verbalizer: Verbalizer, tokenizer, space_sensitive: bool = False):
         super().__init__()
         self.verbalizer = verbalizer
-        words = [[_word_ids(tokenizer, w, space_sensitive) for w in verbalizer.label_words[lab]] for lab in verbalizer.labels]
+        words = [[word_token_ids(tokenizer, w, space_sensitive) for w in verbalizer.label_words[lab]] for lab in verbalizer.labels]
         n_l = len(words)
         n_w = max(len(ws) for ws in words)
         n_t = max(len(t) for ws in words for t in ws)
@@ -89,7 +92,12 @@ class VerbalizerHead(torch.nn.Module):
     def is_multi_token(self) -> bool:
         return self.ids.shape[-1] > 1
 
+    def aggregate(self, word_scores: torch.Tensor) -> torch.Tensor:
+        """Word scores [B, L, W] -> label scores [B, L] (mean over each label's words)."""
+        return (word_scores * self.word_mask).sum(-1) / self.word_mask.sum(-1)
+
     def forward(self, mask_logits: torch.Tensor) -> torch.Tensor:
+        """Masked LM: vocabulary logits at the mask [B, V] -> label logits [B, L]."""
         b = mask_logits.shape[0]
         flat = mask_logits.index_select(1, self.ids.reshape(-1)).reshape(b, *self.ids.shape)  # [B,L,W,T]
         mode = self.verbalizer.multi_token
@@ -100,4 +108,4 @@ class VerbalizerHead(torch.nn.Module):
             word = word.masked_fill(self.word_mask == 0, 0.0)
         else:
             word = (flat * self.tok_mask).sum(-1) / self.tok_mask.sum(-1).clamp(min=1)
-        return (word * self.word_mask).sum(-1) / self.word_mask.sum(-1)
+        return self.aggregate(word)

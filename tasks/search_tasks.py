@@ -7,6 +7,7 @@ import mlflow
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from prompt_models.backbones import CAUSAL, backbone_kind
 from prompt_models.config import PipelineConfig
 from prompt_models.data import read_examples
 from prompt_models.lmbff import generate_templates, load_generator, search_label_words
@@ -27,9 +28,11 @@ def _eval_split(data: dict) -> str:
 def generate_template_candidates(cfg: PipelineConfig, data: dict) -> list[dict]:
     ts = cfg.template_search
     gen_path = cfg.resolve(ts.generator_path)
+    for_causal = backbone_kind(cfg.resolve(cfg.model.path)) == CAUSAL  # keep only templates ending at {mask}
     key = digest(
         {
             "generator": model_digest(gen_path),
+            "for_causal": for_causal,
             "train": data["train"]["digest"],
             "verbalizer": dataclasses.asdict(cfg.verbalizer),
             "params": [ts.num_candidates, ts.beam_width, ts.max_new_tokens, ts.examples_per_prompt, ts.seed],
@@ -50,6 +53,7 @@ def generate_template_candidates(cfg: PipelineConfig, data: dict) -> list[dict]:
         ts.max_new_tokens,
         ts.examples_per_prompt,
         ts.seed,
+        for_causal,
     )
     if not candidates:
         raise ValueError(f"the generator at {gen_path} produced no usable template")

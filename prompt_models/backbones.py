@@ -1,0 +1,113 @@
+"""Which kind of language model a folder holds, and how PET reads the next/masked token from it.
+
+Two kinds of backbone carry a PET model:
+
+* ``masked`` (BERT-style): the label word is read at a ``[MASK]`` placed anywhere in the pattern.
+* ``causal`` (GPT/Llama/Gemma-style): the label word is the continuation of the pattern text, so
+  ``{mask}`` ends the pattern and a word's score is the log-probability of its whole token sequence.
+
+The kind comes from the folder's ``config.json`` alone (no weights are read), so configs can be
+checked before any work starts.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+)
+
+from .training import MODEL_LOAD_LOCK
+
+MASKED, CAUSAL = "masked", "causal"
+
+
+class BackboneError(ValueError):
+    """A model folder that cannot carry a PET model: says which folder and why."""
+
+
+def _config(path: str | Path):
+    if not Path(path).exists():
+        raise FileNotFoundError(f"model path {str(path)!r} does not exist (models are loaded from local paths only)")
+    try:
+        return AutoConfig.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise BackboneError(f"{path}: not a transformers model folder ({exc})") from exc
+
+
+def backbone_kind(path: str | Path) -> str:
+    """``masked`` or ``causal`` for a language-model folder; a clear error for anything else."""
+    config = _config(path)
+    archs = list(getattr(config, "architectures", None) or [])
+    for arch in archs:
+        if arch.endswith("ForMaskedLM"):
+            return MASKED
+        if arch.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) and not config.is_encoder_decoder:
+            return CAUSAL
+    if archs:  # e.g. BertModel, BertForSequenceClassification: no language-model head to read words from
+        raise BackboneError(
+            f"{path}: its architecture {archs[0]} has no language-model head; PET needs a masked or causal LM "
+            "(an encoder without a head can still be a distillation student: distill.model_path)"
+        )
+    if config.is_encoder_decoder:
+        raise BackboneError(f"{path}: encoder-decoder models are not supported as PET backbones")
+    if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        return MASKED
+    if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return CAUSAL
+    raise BackboneError(f"{path}: model type {config.model_type!r} is neither a masked nor a causal LM")
+
+
+def model_kind(model) -> str:
+    """``masked`` or ``causal`` for a loaded LM (by its head class, e.g. LlamaForCausalLM)."""
+    name = type(model).__name__
+    if name.endswith("ForMaskedLM"):
+        return MASKED
+    if name.endswith(("ForCausalLM", "LMHeadModel")):
+        return CAUSAL
+    raise BackboneError(f"{name} is neither a masked nor a causal language model")
+
+
+def load_tokenizer(path: str | Path):
+    if not Path(path).exists():
+        raise FileNotFoundError(f"model path {str(path)!r} does not exist (models are loaded from local paths only)")
+    tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    if tok.pad_token_id is None and tok.eos_token_id is not None:
+        # causal LMs often ship without a pad token; padded positions are masked out anyway
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_language_model(path: str | Path, kind: str):
+    """The LM in float32 (master weights for training; autocast handles bf16 on a GPU)."""
+    cls = AutoModelForMaskedLM if kind == MASKED else AutoModelForCausalLM
+    with MODEL_LOAD_LOCK:
+        return cls.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
+
+
+def output_head(model):
+    """The module mapping hidden states to vocabulary logits (run at a few positions only)."""
+    # BERT's ``cls`` and RoBERTa's ``lm_head`` include a transform before the decoder that
+    # get_output_embeddings() (the decoder alone) would skip
+    for name in ("cls", "lm_head"):
+        head = getattr(model, name, None)
+        if head is not None:
+            return head
+    return model.get_output_embeddings()
+
+
+def vocab_logits_at(model, hidden: torch.Tensor) -> torch.Tensor:
+    """Vocabulary logits of hidden states [..., H] -> [..., V], with the model's logit soft-capping."""
+    logits = output_head(model)(hidden)
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on a GPU; plain float32 on a CPU (bf16 matmuls are slow on most CPUs)."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")

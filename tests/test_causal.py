@@ -1,0 +1,156 @@
+"""PET on a causal LM: a tiny Llama with a byte-level BPE tokenizer built in code (conftest)."""
+import numpy as np
+import pytest
+import torch
+
+from conftest import toy_examples
+from prompt_models.adapters import LoraSettings
+from prompt_models.backbones import BackboneError, backbone_kind
+from prompt_models.data import InputExample
+from prompt_models.demonstrations import DemonstrationSampler
+from prompt_models.lmbff import search_label_words
+from prompt_models.patterns import PatternError
+from prompt_models.pet import PETModel
+from prompt_models.soft_prompts import SoftPromptConfig
+from prompt_models.training import TrainConfig
+from prompt_models.verbalizer import Verbalizer, word_token_ids
+
+TEMPLATE = "{text_a} it was {mask}"
+# "wonderful" and "terrible" are several BPE tokens in the tiny vocabulary; "great"/"awful" are one
+VERB = {"pos": ["great", "wonderful"], "neg": ["awful", "terrible"]}
+
+
+def fast_cfg(**kw):
+    base = dict(learning_rate=3e-3, max_steps=60, batch_size=8, progress=False, mlm_alpha=0.0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_kind_is_read_from_the_config(tiny_causal_dir, tiny_model_dir, tmp_path):
+    assert backbone_kind(tiny_causal_dir) == "causal"
+    assert backbone_kind(tiny_model_dir) == "masked"
+    from transformers import BertConfig, BertModel
+
+    BertModel(BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=1, intermediate_size=16)).save_pretrained(tmp_path / "enc")
+    with pytest.raises(BackboneError, match="no language-model head"):
+        backbone_kind(tmp_path / "enc")
+
+
+def _sequence_log_prob(model, prefix_ids: list[int], word_ids: list[int]) -> float:
+    """log p(word | prefix) by one plain full forward pass: the reference the scorer must equal."""
+    ids = torch.tensor([prefix_ids + word_ids])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
+    n = len(prefix_ids)
+    return float(sum(logp[n - 1 + j, t] for j, t in enumerate(word_ids)))
+
+
+def test_multi_token_word_scores_are_the_summed_token_log_probs(tiny_causal_dir):
+    pet = PETModel.from_pretrained(str(tiny_causal_dir), TEMPLATE, VERB, max_length=32)
+    tok = pet.tokenizer
+    multi = [w for ws in VERB.values() for w in ws if len(word_token_ids(tok, w, True)) > 1]
+    assert multi, "the test needs multi-token words"
+    # rows of different lengths in one batch: right padding must not leak into the scores
+    examples = [InputExample("a good film"), InputExample("the movie was really very boring and not fun")]
+    with torch.no_grad():
+        scores = pet.forward(pet.collate(pet.encode(examples))).numpy()
+    for row, ex in enumerate(examples):
+        prefix = pet.encode([ex])[0]["input_ids"]
+        for li, label in enumerate(pet.labels):
+            expected = np.mean([_sequence_log_prob(pet.model, prefix, word_token_ids(tok, w, True)) for w in VERB[label]])
+            assert scores[row, li] == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_word_follows_the_pattern_with_its_space(tiny_causal_dir):
+    pet = PETModel.from_pretrained(str(tiny_causal_dir), TEMPLATE, VERB, max_length=32)
+    enc = pet.encode([InputExample("a good film")])[0]
+    whole = pet.tokenizer.encode(" a good film it was great", add_special_tokens=False)
+    # the pattern's ids followed by the word's ids are exactly how the full sentence tokenizes
+    assert enc["input_ids"] + word_token_ids(pet.tokenizer, "great", True) == whole
+    assert enc["mask_pos"] == len(enc["input_ids"]) - 1
+
+
+def test_text_after_the_mask_is_refused_for_a_causal_lm(tiny_causal_dir):
+    pet = PETModel.from_pretrained(str(tiny_causal_dir), "Just {mask} ! {text_a}", VERB, max_length=32)
+    with pytest.raises(PatternError, match="must end the template"):
+        pet.encode([InputExample("a good film")])
+    PETModel.from_pretrained(str(tiny_causal_dir), "{text_a} it was {mask}  ", VERB, max_length=32).encode(
+        [InputExample("fine")]
+    )  # trailing whitespace is harmless
+
+
+def test_training_learns_and_round_trips(tiny_causal_dir, tmp_path):
+    train = toy_examples()
+    pet = PETModel.from_pretrained(str(tiny_causal_dir), TEMPLATE, VERB, max_length=32)
+    unlabeled = [InputExample(t) for t in ["the plot was fun", "a slow film", "i liked the story"]]
+    pet.train_model(train, fast_cfg(mlm_alpha=0.1), seed=0, unlabeled=unlabeled)
+    assert pet.evaluate(train)["accuracy"] == 1.0
+    pet.save(tmp_path / "m")
+    again = PETModel.load(tmp_path / "m")
+    assert again.causal and np.allclose(pet.predict_logits(train), again.predict_logits(train), atol=1e-4)
+
+
+def test_auxiliary_lm_loss_changes_training(tiny_causal_dir):
+    train = toy_examples(4)
+    unlabeled = [InputExample(t) for t in ["the plot was fun", "the actors ran fast", "a slow film"]]
+    results = []
+    for alpha in (0.0, 0.5):
+        pet = PETModel.from_pretrained(str(tiny_causal_dir), TEMPLATE, VERB, max_length=32)
+        pet.train_model(train, fast_cfg(max_steps=4, mlm_alpha=alpha), seed=0, unlabeled=unlabeled)
+        results.append(pet.predict_logits(train))
+    assert not np.allclose(results[0], results[1])
+
+
+@pytest.mark.parametrize("kind", ["prompt_tuning", "p_tuning", "prefix_tuning"])
+def test_soft_prompts_on_a_causal_lm(tiny_causal_dir, tmp_path, kind):
+    soft = SoftPromptConfig(kind=kind, num_tokens=3)
+    pet = PETModel.from_pretrained(str(tiny_causal_dir), TEMPLATE, VERB, max_length=32, soft=soft)
+    train = toy_examples()
+    pet.train_model(train, fast_cfg(max_steps=60), seed=0)
+    assert pet.evaluate(train)["accuracy"] >= 0.9
+    pet.save(tmp_path / kind)
+    again = PETModel.load(tmp_path / kind)
+    assert np.allclose(pet.predict_logits(train), again.predict_logits(train), atol=1e-4)
+
+
+def test_lora_on_a_causal_lm(tiny_causal_dir, tmp_path):
+    # a random 2-layer model needs adapters on the MLP too to separate the task within a few steps
+    lora = LoraSettings(enabled=True, r=4, alpha=8, target_modules=["q_proj", "v_proj", "up_proj", "down_proj"])
+    pet = PETModel.from_pretrained(str(tiny_causal_dir), TEMPLATE, {"pos": ["great"], "neg": ["awful"]}, 32, lora=lora)
+    trainable = {n for n, p in pet.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    train = toy_examples()
+    pet.train_model(train, fast_cfg(learning_rate=2e-2, max_steps=100), seed=0)
+    assert pet.evaluate(train)["accuracy"] >= 0.9
+    pet.save(tmp_path / "lora")
+    again = PETModel.load(tmp_path / "lora")
+    assert np.allclose(pet.predict_logits(train), again.predict_logits(train), atol=1e-4)
+
+
+def test_demonstrations_come_before_the_query(tiny_causal_dir):
+    pet = PETModel.from_pretrained(str(tiny_causal_dir), TEMPLATE, VERB, max_length=64)
+    train = toy_examples(2)
+    query = InputExample("i liked the plot")
+    alone = pet.encode([query])[0]["input_ids"]
+    pet.demonstrations = DemonstrationSampler(train, pet.verbalizer, per_class=1, seed=0)
+    enc = pet.encode([query])[0]
+    assert enc["input_ids"][-len(alone):] == alone and len(enc["input_ids"]) > len(alone)
+    assert enc["mask_pos"] == len(enc["input_ids"]) - 1
+    text = pet.tokenizer.decode(enc["input_ids"])
+    assert "it was great" in text and "it was awful" in text  # each demonstration carries its word
+    pet.train_model(toy_examples(), fast_cfg(max_steps=80), seed=0)
+    assert pet.evaluate(toy_examples())["accuracy"] >= 0.9
+
+
+def test_bpe_label_word_search_round_trips_to_the_verbalizer(tiny_causal_dir):
+    pet = PETModel.from_pretrained(str(tiny_causal_dir), TEMPLATE, VERB, max_length=32)
+    exs = toy_examples()
+    cands = search_label_words(pet, exs, ["pos", "neg"], top_k_per_class=4, num_candidates=5)
+    assert cands
+    for c in cands:
+        for (word,) in c["label_words"].values():
+            ids = word_token_ids(pet.tokenizer, word, True)
+            # one token, and that token is a space-prefixed whole word of the byte-level vocabulary
+            assert len(ids) == 1 and pet.tokenizer.convert_ids_to_tokens(ids)[0] == "Ġ" + word
+        check = PETModel(pet.model, pet.tokenizer, pet.pattern, Verbalizer(c["label_words"]), 32)
+        assert check.evaluate(exs)["accuracy"] == pytest.approx(c["zero_shot_accuracy"])
