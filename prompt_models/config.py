@@ -56,6 +56,9 @@ class DemonstrationConfig:
     per_class: int = 1
     filter: str = "none"  # none | similarity
     top_fraction: float = 0.5  # with filter=similarity: sample among the most similar half
+    # with filter=similarity: the sentence encoder (LM-BFF uses SBERT, e.g. all-minilm-l6-v2);
+    # default: mean-pooled states of the PET backbone itself
+    encoder_path: str | None = None
     seed: int = 0
 
 
@@ -134,6 +137,9 @@ class PipelineConfig:
     label_word_search: LabelWordSearchConfig = field(default_factory=LabelWordSearchConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     work_dir: str = "pet_artifacts"
+    # where model-zoo names (e.g. model.path: smollm2-135m-instruct) are installed; default env
+    # PET_MODELS_DIR, else ~/.cache/pet-pipeline/models (see `pet models list`)
+    models_dir: str | None = None
     parallelism: int = 1
     base_dir: str = "."  # where relative paths are resolved; set to the YAML file's folder
 
@@ -180,16 +186,33 @@ class PipelineConfig:
         return hashlib.sha256(json.dumps(sel, sort_keys=True, default=str).encode()).hexdigest()
 
     # ------------------------------------------------------------------ checks
+    def _zoo_path(self, value: str | None) -> str | None:
+        """A model-zoo name that is not a local folder -> its installed folder (installing it if missing)."""
+        if not value or Path(self.resolve(value)).exists():
+            return value
+        from .model_zoo import resolve_model_path
+
+        return resolve_model_path(value, self.resolve(self.models_dir))
+
     def validate(self) -> "PipelineConfig":
         if not self.model.path:
-            raise ConfigError("model.path is required (a local folder with a masked LM)")
+            raise ConfigError("model.path is required (a known model name or a local folder with a masked or causal LM)")
+        self.model.path = self._zoo_path(self.model.path)
+        self.distill.model_path = self._zoo_path(self.distill.model_path)
+        self.template_search.generator_path = self._zoo_path(self.template_search.generator_path)
+        self.pet.demonstrations.encoder_path = self._zoo_path(self.pet.demonstrations.encoder_path)
         if not Path(self.resolve(self.model.path)).exists():
             raise ConfigError(f"model.path {self.resolve(self.model.path)!r} does not exist")
         if not self.patterns:
             raise ConfigError("at least one pattern is required under `patterns`")
         if not all(isinstance(t, str) for t in self.patterns):
             raise ConfigError("`patterns` must be a list of template strings")
-        self.pattern_objs()  # raises PatternError with the template named
+        patterns = self.pattern_objs()  # raises PatternError with the template named
+        from .backbones import CAUSAL, backbone_kind
+
+        if backbone_kind(self.resolve(self.model.path)) == CAUSAL:  # reads config.json only
+            for p in patterns:
+                p.check_causal()
         verb = self.verbalizer_obj()
         self.labels = [str(x) for x in self.labels] or list(verb.labels)
         if sorted(self.labels) != sorted(verb.labels):

@@ -17,6 +17,18 @@ from .data import InputExample, example_digest
 from .verbalizer import Verbalizer
 
 
+def load_sentence_encoder(path: str):
+    """An SBERT-style encoder (e.g. all-minilm-l6-v2) and its tokenizer, for similarity filtering."""
+    from transformers import AutoModel
+
+    from .backbones import load_tokenizer
+    from .training import MODEL_LOAD_LOCK
+
+    with MODEL_LOAD_LOCK:
+        model = AutoModel.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
+    return model.eval(), load_tokenizer(path)
+
+
 @torch.no_grad()
 def sentence_embeddings(model, tokenizer, examples: Sequence[InputExample], batch_size: int = 64, max_length: int = 128) -> np.ndarray:
     """Mean-pooled last hidden states of the model's encoder, L2-normalised."""

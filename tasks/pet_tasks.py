@@ -25,7 +25,7 @@ from prompt_models.data import (
     read_examples,
     save_examples,
 )
-from prompt_models.demonstrations import DemonstrationSampler, sentence_embeddings
+from prompt_models.demonstrations import DemonstrationSampler, load_sentence_encoder, sentence_embeddings
 from prompt_models.distill import SequenceClassifier
 from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels
 from prompt_models.patterns import Pattern
@@ -109,8 +109,13 @@ def _prepare(cfg: PipelineConfig, model: PETModel, train: list[InputExample], se
     if demo.enabled:
         embed = None
         if demo.filter == "similarity":
+            encoder, enc_tok = model.model, model.tokenizer
+            if demo.encoder_path:
+                encoder, enc_tok = load_sentence_encoder(cfg.resolve(demo.encoder_path))
+                encoder.to(model.device)
+
             def embed(exs):
-                return sentence_embeddings(model.model, model.tokenizer, exs, max_length=cfg.model.max_length)
+                return sentence_embeddings(encoder, enc_tok, exs, max_length=cfg.model.max_length)
         model.demonstrations = DemonstrationSampler(train, model.verbalizer, demo.per_class, seed, embed, demo.top_fraction)
     return model
 
