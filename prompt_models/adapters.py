@@ -1,4 +1,4 @@
-"""LoRA adapters through PEFT for the PET masked LM (``pet.lora.enabled: true``).
+"""LoRA adapters through PEFT for the PET masked or causal LM (``pet.lora.enabled: true``).
 
 The adapters are injected in place, so the PET model keeps calling the same module; only the
 LoRA matrices (and, with a soft prompt, the prompt) are trained. On save the adapters are merged
@@ -32,9 +32,12 @@ class LoraSettings:
 
 def add_lora(model, settings: LoraSettings):
     """Inject LoRA layers into ``model`` (in place); returns the PEFT wrapper."""
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    from .backbones import CAUSAL, model_kind
 
     cfg = LoraConfig(
+        task_type=TaskType.CAUSAL_LM if model_kind(model) == CAUSAL else None,
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
