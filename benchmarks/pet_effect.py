@@ -51,6 +51,13 @@ def device_name() -> str:
     return f"CPU ({os.cpu_count()} cores, {platform.machine()})"
 
 
+def row_key(r: dict) -> tuple:
+    """What makes two rows the same measurement (a smoke run with --max-steps is not the real one)."""
+    return (r["backbone"], r["task"], r["seed"], r["method"], str(r["test_limit"]),
+            r.get("max_steps", BACKBONES[r["backbone"]].max_steps), r.get("student", "all-minilm-l6-v2"),
+            r.get("unlabeled_limit", 500))
+
+
 def summarize(rows: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -104,12 +111,15 @@ def main(argv=None):
     torch.set_num_threads(int(os.environ.get("PET_TORCH_THREADS", os.cpu_count() or 1)))
     rows_path = Path(args.rows)
     rows = [json.loads(x) for x in rows_path.read_text().splitlines() if x.strip()] if rows_path.exists() else []
-    done = {(r["backbone"], r["task"], r["seed"], r["method"], str(r["test_limit"])) for r in rows}
+    done = {row_key(r) for r in rows}
     device = device_name()
     for backbone in args.backbones:
         for task in args.tasks:
             for seed in args.seeds:
-                todo = [m for m in args.methods if (backbone, task, seed, m, str(args.test_limit)) not in done]
+                settings = {"test_limit": args.test_limit, "max_steps": BACKBONES[backbone].max_steps,
+                            "student": args.student, "unlabeled_limit": args.unlabeled}
+                todo = [m for m in args.methods
+                        if row_key({"backbone": backbone, "task": task, "seed": seed, "method": m, **settings}) not in done]
                 if not todo:
                     continue
                 data = load_task(task, seed, args.test_limit, args.unlabeled, BACKBONES[backbone].kind)
@@ -118,7 +128,7 @@ def main(argv=None):
                     t0 = time.time()
                     acc, extra = run_method(method, backbone, data, seed, shared, args.student)
                     row = {"backbone": backbone, "task": task, "seed": seed, "method": method, "accuracy": acc,
-                           "seconds": round(time.time() - t0, 1), "device": device, "test_limit": args.test_limit,
+                           "seconds": round(time.time() - t0, 1), "device": device, **settings,
                            "n_test": len(data.test), "n_unlabeled": len(data.unlabeled), **extra}
                     rows.append(row)
                     with rows_path.open("a") as fh:

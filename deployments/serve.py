@@ -25,6 +25,7 @@ def build_deployments(config_path: str | None = None, cron: str | None = None) -
         name="pet-scheduled",
         cron=cron,
         parameters={"config_path": config_path},
+        concurrency_limit=1,  # a late nightly run never overlaps the previous one
         tags=["pet"],
         description="Train pattern models, soft-label, distill and register the champion classifier.",
     )
@@ -38,6 +39,7 @@ def build_deployments(config_path: str | None = None, cron: str | None = None) -
                 parameters={"config_path": config_path, "unlabeled_path": "{{ event.payload.path }}"},
             )
         ],
+        concurrency_limit=1,
         tags=["pet", "relabel"],
         description="Soft-label only new unlabeled texts with the existing ensemble and re-distill.",
     )

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Sequence
 
 import mlflow
+from prefect import get_client
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists
 from prefect.runtime import flow_run
 
 from prompt_models.config import PipelineConfig, load_config
@@ -25,6 +28,32 @@ def current_flow_run_id() -> str | None:
         return flow_run.id
     except Exception:
         return None
+
+
+def slot_name(cfg: PipelineConfig) -> str:
+    return f"pet-pipeline-{cfg.name}"
+
+
+@contextlib.contextmanager
+def pipeline_slot(cfg: PipelineConfig, log=None):
+    """One run of a pipeline (config ``name``) at a time, across processes and workers.
+
+    A Prefect global concurrency limit of 1 named after the pipeline: a second pet or relabel run
+    of the same pipeline waits for the first to finish, then finds its work cached, instead of
+    training the same models and registering the same classifier at the same time.
+    """
+    name = slot_name(cfg)
+    with get_client(sync_client=True) as client:
+        try:
+            client.upsert_global_concurrency_limit_by_name(name, 1)
+        except ObjectAlreadyExists:  # created by a run starting at the same moment
+            pass
+    if log:
+        log.info("waiting for the pipeline slot %r (one run of a pipeline at a time)", name)
+    # the slot is a lease the engine renews while the run lives; a run killed outright frees it when
+    # the lease runs out. A missed renewal (a busy server) must not stop hours of training.
+    with concurrency(name, occupy=1, strict=True, raise_on_lease_renewal_failure=False):
+        yield
 
 
 @contextlib.contextmanager

@@ -2,7 +2,8 @@
 
 pet:      load + validate data -> [label-word search] -> [template search] -> train each
           (pattern, seed) -> [iPET generations] -> evaluate ensemble -> soft-label unlabeled shards
-          -> distill -> evaluate -> register (alias ``champion``)
+          -> distill on every soft label of the ensemble -> evaluate -> register -> promote to
+          ``champion`` if at least as good as the current one (else alias ``challenger``)
 relabel:  soft-label only the NEW unlabeled texts with the existing ensemble, re-distill on all
           soft labels the ensemble has produced, evaluate, register.
 """
@@ -34,7 +35,15 @@ from tasks.pet_tasks import (
 )
 from tasks.caching import is_done, read_done
 
-from flows.common import current_flow_run_id, parent_run, read_manifest, resolve_config, run_bounded, write_manifest
+from flows.common import (
+    current_flow_run_id,
+    parent_run,
+    pipeline_slot,
+    read_manifest,
+    resolve_config,
+    run_bounded,
+    write_manifest,
+)
 
 
 def train_generation(cfg: PipelineConfig, data: dict, templates: list[str], parent_id: str, generation: int = 0, extra: dict | None = None) -> list[dict]:
@@ -73,7 +82,7 @@ def label_and_distill(cfg: PipelineConfig, data: dict, models: list[dict], shard
         labeled = [read_done(d) for d in sorted(store.iterdir()) if is_done(d)]
     classifier = distill(cfg, labeled, ens_key, parent_id)
     metrics = evaluate_classifier(cfg, data, classifier, parent_id)
-    registered = register_classifier(cfg, classifier, metrics, parent_id, current_flow_run_id())
+    registered = register_classifier(cfg, data, classifier, metrics, parent_id, current_flow_run_id())
     return {"classifier": classifier, "classifier_metrics": metrics, "registered": registered, "n_soft_labeled": sum(s["n"] for s in labeled)}
 
 
@@ -84,7 +93,7 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
         raise ValueError("the pet flow needs data.unlabeled: the ensemble soft-labels it for distillation")
     log = get_run_logger()
     t0 = time.time()
-    with parent_run(cfg, "pet") as parent:
+    with pipeline_slot(cfg, log), parent_run(cfg, "pet") as parent:
         pid = parent.info.run_id
         data = load_and_validate(cfg)
         log_data_inputs(data)
@@ -109,6 +118,8 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
                 "ensemble_key": ens_key,
                 "models": models,
                 "weights": model_weights(cfg, models),
+                "weighting": cfg.pet.ensemble_weighting,
+                "temperature": cfg.pet.temperature,
                 "verbalizer": dataclasses.asdict(cfg.verbalizer),
                 "templates": templates,
                 "mlflow_run_id": pid,
@@ -116,7 +127,9 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
             },
         )
         shards = make_shards(cfg, data["unlabeled"]["path"])
-        result = label_and_distill(cfg, data, models, shards, ens_key, pid, all_shards=False)
+        # every soft label this ensemble has made (relabeled data too): a scheduled run never
+        # distills on less than the last relabel did
+        result = label_and_distill(cfg, data, models, shards, ens_key, pid, all_shards=True)
         summary = {
             "mlflow_run_id": pid,
             "ensemble_key": ens_key,
@@ -146,15 +159,23 @@ def relabel_flow(config_path: str, unlabeled_path: str | None = None, overrides:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, unlabeled=new_spec))
     if cfg.data.unlabeled is None:
         raise ValueError("relabel needs new unlabeled data: pass unlabeled_path or set data.unlabeled")
-    manifest = read_manifest(cfg)
+    read_manifest(cfg)  # no ensemble yet: fail before any run is opened
     log = get_run_logger()
-    with parent_run(cfg, "relabel") as parent:
+    with pipeline_slot(cfg, log), parent_run(cfg, "relabel") as parent:
+        manifest = read_manifest(cfg)  # read inside the slot: a pet run may have just replaced it
         pid = parent.info.run_id
         mlflow.set_tags({"ensemble_key": manifest["ensemble_key"], "ensemble_source_run_id": manifest["mlflow_run_id"]})
         data = load_and_validate(cfg)
         log_data_inputs(data, ["unlabeled", "dev", "test"])
         ens_key = manifest["ensemble_key"]
-        cfg = dataclasses.replace(cfg, verbalizer=dataclasses.replace(cfg.verbalizer, **manifest["verbalizer"]))
+        # label with the ensemble as it was built, whatever the config says today: one label store,
+        # one verbalizer, one weighting, one temperature
+        pet = dataclasses.replace(
+            cfg.pet,
+            ensemble_weighting=manifest.get("weighting", cfg.pet.ensemble_weighting),
+            temperature=manifest.get("temperature", cfg.pet.temperature),
+        )
+        cfg = dataclasses.replace(cfg, pet=pet, verbalizer=dataclasses.replace(cfg.verbalizer, **manifest["verbalizer"]))
         seen = labeled_digests(cfg, ens_key)
         shards = make_shards(cfg, data["unlabeled"]["path"], sorted(seen))
         n_new = sum(s["n"] for s in shards)

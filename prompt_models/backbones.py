@@ -43,17 +43,17 @@ def backbone_kind(path: str | Path) -> str:
     config = _config(path)
     archs = list(getattr(config, "architectures", None) or [])
     for arch in archs:
-        if arch.endswith("ForMaskedLM"):
-            return MASKED
-        if arch.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) and not config.is_encoder_decoder:
-            return CAUSAL
-    if archs:  # e.g. BertModel, BertForSequenceClassification: no language-model head to read words from
+        kind = _kind_of_class(arch)
+        if kind:
+            return kind
+    if archs and archs[0].endswith("Model"):  # e.g. BertModel: no language-model head to read words from
         raise BackboneError(
             f"{path}: its architecture {archs[0]} has no language-model head; PET needs a masked or causal LM "
             "(an encoder without a head can still be a distillation student: distill.model_path)"
         )
     if config.is_encoder_decoder:
         raise BackboneError(f"{path}: encoder-decoder models are not supported as PET backbones")
+    # e.g. BertForPreTraining: the model type says which LM head transformers would load
     if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
         return MASKED
     if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
@@ -61,14 +61,20 @@ def backbone_kind(path: str | Path) -> str:
     raise BackboneError(f"{path}: model type {config.model_type!r} is neither a masked nor a causal LM")
 
 
-def model_kind(model) -> str:
-    """``masked`` or ``causal`` for a loaded LM (by its head class, e.g. LlamaForCausalLM)."""
-    name = type(model).__name__
-    if name.endswith("ForMaskedLM"):
+def _kind_of_class(name: str) -> str | None:
+    if name in MODEL_FOR_MASKED_LM_MAPPING_NAMES.values():
         return MASKED
-    if name.endswith(("ForCausalLM", "LMHeadModel")):
+    if name in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values():
         return CAUSAL
-    raise BackboneError(f"{name} is neither a masked nor a causal language model")
+    return None
+
+
+def model_kind(model) -> str:
+    """``masked`` or ``causal`` for a loaded LM (by its class, e.g. LlamaForCausalLM)."""
+    kind = _kind_of_class(type(model).__name__)
+    if kind is None:
+        raise BackboneError(f"{type(model).__name__} is neither a masked nor a causal language model")
+    return kind
 
 
 def load_tokenizer(path: str | Path):
@@ -89,19 +95,24 @@ def load_language_model(path: str | Path, kind: str):
 
 
 def output_head(model):
-    """The module mapping hidden states to vocabulary logits (run at a few positions only)."""
-    # BERT's ``cls`` and RoBERTa's ``lm_head`` include a transform before the decoder that
-    # get_output_embeddings() (the decoder alone) would skip
+    """The module mapping hidden states to vocabulary logits, or None where only the full forward has it.
+
+    BERT's ``cls`` and RoBERTa's ``lm_head`` include the transform before the decoder; a causal LM's
+    head is its output embedding. Masked LMs with other layouts (DistilBERT, ALBERT, ...) return None:
+    get_output_embeddings() there is only the final projection.
+    """
     for name in ("cls", "lm_head"):
         head = getattr(model, name, None)
         if head is not None:
             return head
-    return model.get_output_embeddings()
+    return model.get_output_embeddings() if model_kind(model) == CAUSAL else None
 
 
 def vocab_logits_at(model, hidden: torch.Tensor) -> torch.Tensor:
-    """Vocabulary logits of hidden states [..., H] -> [..., V], with the model's logit soft-capping."""
-    logits = output_head(model)(hidden)
+    """Vocabulary logits [..., V] of hidden states [..., H] in float32, with the model's soft-capping."""
+    head = output_head(model)
+    with torch.autocast(device_type=hidden.device.type, enabled=False):
+        logits = head(hidden.float()).float()
     cap = getattr(model.config, "final_logit_softcapping", None)
     if cap:
         logits = torch.tanh(logits / cap) * cap

@@ -119,6 +119,12 @@ class TrackingConfig:
     experiment: str = "pet"
     registered_model: str = "pet-classifier"
     alias: str = "champion"
+    # a new classifier takes `alias` only if promote_metric (dev_accuracy, test_accuracy, dev_macro_f1,
+    # test_macro_f1; default dev_accuracy, else test_accuracy) >= the current champion's on the same
+    # split + promote_margin; else it gets `challenger_alias` and the champion stays
+    promote_metric: str | None = None
+    promote_margin: float = 0.0
+    challenger_alias: str = "challenger"
 
 
 @dataclass
@@ -166,6 +172,12 @@ class PipelineConfig:
             return None
         return dataclasses.replace(s, path=self.resolve(s.path))
 
+    def promotion_metric(self) -> str | None:
+        """The metric that decides promotion (None: no held-out split, every new classifier is promoted)."""
+        if self.tracking.promote_metric:
+            return self.tracking.promote_metric
+        return "dev_accuracy" if self.data.dev else ("test_accuracy" if self.data.test else None)
+
     def tracking_uri(self) -> str:
         if self.tracking.tracking_uri:
             uri = self.tracking.tracking_uri
@@ -201,8 +213,10 @@ class PipelineConfig:
         self.distill.model_path = self._zoo_path(self.distill.model_path)
         self.template_search.generator_path = self._zoo_path(self.template_search.generator_path)
         self.pet.demonstrations.encoder_path = self._zoo_path(self.pet.demonstrations.encoder_path)
-        if not Path(self.resolve(self.model.path)).exists():
-            raise ConfigError(f"model.path {self.resolve(self.model.path)!r} does not exist")
+        for key, value in [("model.path", self.model.path), ("distill.model_path", self.distill.model_path),
+                           ("pet.demonstrations.encoder_path", self.pet.demonstrations.encoder_path)]:
+            if value and not Path(self.resolve(value)).exists():
+                raise ConfigError(f"{key} {self.resolve(value)!r} does not exist (a local folder or a name from `pet models list`)")
         if not self.patterns:
             raise ConfigError("at least one pattern is required under `patterns`")
         if not all(isinstance(t, str) for t in self.patterns):
@@ -233,6 +247,14 @@ class PipelineConfig:
             raise ConfigError("iPET needs at least two pattern models (patterns x seeds)")
         if self.template_search.enabled and not self.template_search.generator_path:
             raise ConfigError("template_search.generator_path is required when template search is enabled")
+        metrics = [f"{split}_{m}" for split in ("dev", "test") for m in ("accuracy", "macro_f1")]
+        metric = self.tracking.promote_metric
+        if metric is not None and metric not in metrics:
+            raise ConfigError(f"tracking.promote_metric must be one of {metrics}, not {metric!r}")
+        if metric is not None and getattr(self.data, metric.split("_")[0]) is None:
+            raise ConfigError(f"tracking.promote_metric {metric!r} needs data.{metric.split('_')[0]}")
+        if self.tracking.challenger_alias == self.tracking.alias:
+            raise ConfigError("tracking.challenger_alias must differ from tracking.alias")
         if self.pet.demonstrations.filter not in ("none", "similarity"):
             raise ConfigError("pet.demonstrations.filter must be 'none' or 'similarity'")
         return self

@@ -6,7 +6,7 @@ Template generation works with any local generator:
   ``text_a <extra_id_0> word <extra_id_1> [text_b]`` and the generator fills the gaps;
   a candidate ``(X, Y)`` becomes the template ``{text_a} X {mask} Y [{text_b}]``.
 * causal LM: the continuation ``X`` of ``text_a`` before the label word is generated;
-  a candidate becomes ``{text_a} X {mask}``.
+  a candidate becomes ``{text_a} X {mask} .`` (``{text_a} X {mask}`` for a causal backbone).
 
 With a causal PET backbone only candidates that end at ``{mask}`` are kept (``for_causal=True``).
 
@@ -23,6 +23,7 @@ sequence that training later uses.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
 import re
@@ -31,8 +32,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
+from .backbones import CAUSAL, autocast, load_language_model, load_tokenizer
 from .data import InputExample
 from .patterns import Pattern, PatternError
 from .pet import PETModel
@@ -58,7 +60,7 @@ def load_generator(path: str) -> Generator:
         config = AutoConfig.from_pretrained(str(path), local_files_only=True)
     except OSError as exc:
         raise GeneratorError(f"generator path {path!r} is not a local model folder: {exc}") from exc
-    tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    tok = load_tokenizer(path)
     if config.is_encoder_decoder:
         with MODEL_LOAD_LOCK:
             model = AutoModelForSeq2SeqLM.from_pretrained(str(path), local_files_only=True)
@@ -67,8 +69,7 @@ def load_generator(path: str) -> Generator:
             raise GeneratorError(f"seq2seq generator {path!r} lacks the T5 sentinel tokens {missing}")
         kind = "seq2seq"
     else:
-        with MODEL_LOAD_LOCK:
-            model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
+        model = load_language_model(path, CAUSAL)
         kind = "causal"
     model.eval()
     return Generator(model, tok, kind)
@@ -80,8 +81,9 @@ def _clean(fragment: str) -> str:
     return " ".join(fragment.split())
 
 
-def _template_from(x: str, y: str, pair: bool) -> str:
-    parts = ["{text_a}", x, "{mask}", y]
+def _template_from(x: str, y: str, pair: bool, for_causal: bool) -> str:
+    # a causal backbone reads the word last; a masked one gets LM-BFF's closing "." when Y is empty
+    parts = ["{text_a}", x, "{mask}", y or ("" if for_causal else ".")]
     if pair:
         parts.append("{text_b}")
     return " ".join(p for p in parts if p)
@@ -180,7 +182,7 @@ def generate_templates(
     shortlist = sorted(found, key=lambda k: -found[k])[: max(num_candidates * 2, num_candidates)]
     scored = []
     for x, y in shortlist:
-        template = _template_from(x, y, pair)
+        template = _template_from(x, y, pair, for_causal)
         try:
             pattern = Pattern(template)
             if for_causal:
@@ -207,7 +209,8 @@ def mask_log_probs(model: PETModel, examples: Sequence[InputExample], batch_size
     outs = []
     for i in range(0, len(examples), batch_size):
         batch = model.collate(model.encode(examples[i : i + batch_size]))
-        outs.append(torch.log_softmax(model._mask_vocab_logits(batch).float(), -1).cpu())
+        with autocast(model.device) if model.causal else contextlib.nullcontext():  # as in PETModel.forward
+            outs.append(torch.log_softmax(model._mask_vocab_logits(batch).float(), -1).cpu())
     return torch.cat(outs)
 
 

@@ -83,13 +83,17 @@ class Pattern:
     def check_causal(self) -> None:
         """A causal LM scores the label word as the continuation of the text before it, so nothing
         may follow ``{mask}`` (text after it would be unseen by the prediction)."""
-        after = self.segments[[s.kind for s in self.segments].index("mask") + 1 :]
-        if any(s.kind != "literal" or s.value.strip() for s in after):
+        at = [s.kind for s in self.segments].index("mask")
+        if any(s.kind != "literal" or s.value.strip() for s in self.segments[at + 1 :]):
             raise PatternError(
                 f"template {self.template!r}: a causal LM predicts the label word as the continuation of the "
                 "text before it, so {mask} must end the template (move the text after it before it, "
                 "e.g. \"{text_a} It was {mask}\")"
             )
+        before = self.segments[at - 1] if at else None
+        if before is None or before.kind != "literal" or not before.value[-1:].isspace():
+            # the label word is scored as " great" (one token after a space): the pattern must say so
+            raise PatternError(f"template {self.template!r}: a causal LM needs a space right before {{mask}}")
 
     def check_example(self, example: InputExample) -> None:
         if self.uses_text_b and not example.text_b:
@@ -175,8 +179,9 @@ class PatternEncoder:
                     pieces.append(("literal", self._text_tok(word, after_space)))
                 prev = "x"
             elif seg.kind == "soft":
-                pieces.append(("soft", [self.soft_token_id] * seg.count))
-                prev = "x"
+                if word is None:  # demonstrations carry no soft tokens: only the query's are trained
+                    pieces.append(("soft", [self.soft_token_id] * seg.count))
+                    prev = "x"
         return pieces
 
     @staticmethod

@@ -22,7 +22,16 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 from .adapters import LoraSettings, add_lora, merged_copy
-from .backbones import CAUSAL, autocast, backbone_kind, load_language_model, load_tokenizer, model_kind, vocab_logits_at
+from .backbones import (
+    CAUSAL,
+    autocast,
+    backbone_kind,
+    load_language_model,
+    load_tokenizer,
+    model_kind,
+    output_head,
+    vocab_logits_at,
+)
 from .data import InputExample
 from .patterns import Pattern, PatternEncoder, PatternError
 from .soft_prompts import SoftPrompt, SoftPromptConfig
@@ -61,7 +70,8 @@ class PETModel(torch.nn.Module):
         self.kind = model_kind(model)
         self.soft_cfg = soft or SoftPromptConfig()
         if self.soft_cfg.enabled and pattern.num_soft_tokens == 0:
-            pattern = Pattern("{soft:%d} " % self.soft_cfg.num_tokens + pattern.template)
+            # no space after the soft tokens: a space-sensitive tokenizer would make it a token of its own
+            pattern = Pattern("{soft:%d}" % self.soft_cfg.num_tokens + pattern.template)
         if not self.soft_cfg.enabled and pattern.num_soft_tokens:
             raise PatternError(f"template {pattern.template!r} has {{soft}} tokens but no soft prompt kind is set")
         self.pattern = pattern
@@ -184,10 +194,27 @@ class PETModel(torch.nn.Module):
 
     def _mask_vocab_logits(self, batch: dict) -> torch.Tensor:
         """Vocabulary logits [B, V] at the prediction position (the mask, or the last pattern token)."""
+        if output_head(self.model) is None:  # a masked LM whose head only the full forward applies
+            return self._full_forward_logits(batch)
         hidden = self._hidden_states(batch)
         rows = torch.arange(hidden.shape[0], device=hidden.device)
         # the LM head runs at one position per row: same numbers, far less work (Gemma: 262k vocab)
         return vocab_logits_at(self.model, hidden[rows, batch["mask_pos"].to(hidden.device)])
+
+    def _full_forward_logits(self, batch: dict) -> torch.Tensor:
+        dev = self.device
+        ids = batch["input_ids"].to(dev)
+        kwargs = {"attention_mask": batch["attention_mask"].to(dev)}
+        if self.soft is not None:
+            kwargs["inputs_embeds"] = self.soft.write(self.model.get_input_embeddings()(ids), batch["soft_pos"].to(dev))
+        else:
+            kwargs["input_ids"] = ids
+        try:
+            logits = self.model(**kwargs).logits
+        finally:
+            if self.soft is not None:
+                self.soft.disarm()
+        return logits[torch.arange(ids.shape[0], device=dev), batch["mask_pos"].to(dev)].float()
 
     def _continuation_log_probs(self, batch: dict, tokens: list[int]) -> torch.Tensor:
         """log p(t_2..t_k | pattern, t_1..t_{k-1}) summed, [B], for a word of k >= 2 tokens."""
@@ -224,10 +251,10 @@ class PETModel(torch.nn.Module):
         return head.aggregate(word_scores.masked_fill(head.word_mask == 0, 0.0))
 
     def forward(self, batch: dict) -> torch.Tensor:
-        with autocast(self.device):
-            if self.causal:
+        if self.causal:
+            with autocast(self.device):  # bf16 on a GPU; the vocabulary logits stay float32
                 return self._causal_label_scores(batch)
-            return self.head(self._mask_vocab_logits(batch).float())
+        return self.head(self._mask_vocab_logits(batch))
 
     # ----------------------------------------------------------------- inference
     @torch.no_grad()

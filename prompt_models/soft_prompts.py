@@ -72,7 +72,10 @@ class SoftPrompt(nn.Module):
         g = torch.Generator().manual_seed(0)
         # initialise from embeddings of ordinary vocabulary entries (past the special/rare head)
         low = min(1000, emb.shape[0] // 4)
-        init = emb.detach()[torch.randint(low, emb.shape[0], (num_tokens,), generator=g)].clone()
+        ids = torch.randint(low, emb.shape[0], (num_tokens,), generator=g)
+        # through the embedding module, not its raw rows: Gemma scales embeddings by sqrt(hidden) there
+        with torch.no_grad():
+            init = model.get_input_embeddings()(ids.to(emb.device)).detach().clone()
         self.embedding = nn.Parameter(init)
         if cfg.kind == "p_tuning":
             if cfg.encoder == "lstm":

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import uuid
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 DONE = "done.json"
 
@@ -59,10 +62,28 @@ def mark_done(folder: str | Path, info: dict) -> dict:
     return info
 
 
-def fresh_dir(folder: str | Path) -> Path:
-    """An empty folder for work about to be (re)done: leftovers of an interrupted try are removed."""
+def publish(folder: str | Path, write: Callable[[Path], dict]) -> dict:
+    """Build a unit in a private temp folder and rename it into place once it is done.
+
+    ``write(tmp)`` fills the temp folder (beside ``folder``, so the rename is atomic) and returns the
+    unit's record, written as its ``done.json``. Readers never see a half-written ``folder``, and two
+    workers building the same unit at once do not clobber each other: the first rename wins and the
+    later worker returns the winner's record.
+    """
     folder = Path(folder)
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+    tmp.mkdir()
+    try:
+        info = mark_done(tmp, write(tmp))
+        if folder.exists() and not is_done(folder):
+            shutil.rmtree(folder, ignore_errors=True)  # an unfinished folder of the older in-place layout
+        try:
+            os.rename(tmp, folder)
+        except OSError:
+            if is_done(folder):  # another worker published the same unit first: its result stands
+                return read_done(folder)
+            raise
+        return info
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -32,8 +33,8 @@ from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
 from prompt_models.training import classification_metrics, configure_threads, pick_device, set_seed
 
-from . import tracking
-from .caching import digest, fresh_dir, is_done, mark_done, model_digest, read_done
+from . import promotion, tracking
+from .caching import digest, is_done, model_digest, publish, read_done
 
 SPLITS = ("train", "dev", "test", "unlabeled")
 
@@ -140,10 +141,18 @@ def pattern_model_key(cfg: PipelineConfig, data: dict, template: str, seed: int,
             "train_cfg": train_cfg_key(cfg.pet.train),
             "soft_prompt": dataclasses.asdict(cfg.pet.soft_prompt),
             "lora": dataclasses.asdict(cfg.pet.lora),
-            "demonstrations": dataclasses.asdict(cfg.pet.demonstrations),
+            "demonstrations": _demonstrations_key(cfg),
             "seed": seed,
         }
     )
+
+
+def _demonstrations_key(cfg: PipelineConfig) -> dict:
+    demo = dataclasses.asdict(cfg.pet.demonstrations)
+    encoder = demo.pop("encoder_path")
+    if demo["enabled"] and demo["filter"] == "similarity" and encoder:
+        demo["encoder"] = model_digest(cfg.resolve(encoder))  # the encoder's bytes, not where it is installed
+    return demo
 
 
 @task(name="train-pattern-model", cache_policy=NO_CACHE, task_run_name="train-p{pattern_index}-s{seed}-g{generation}")
@@ -171,8 +180,10 @@ def train_pattern_model(
             info = read_done(folder)
             log.info("%s: cached (%s), trained in run %s", name, key, info["run_id"])
             mlflow.set_tags({"cached": "true", "source_run_id": info["run_id"]})
-            mlflow.log_metrics({k: v for k, v in info["metrics"].items()})
-            return dict(info, cached=True, stage_run_id=run.info.run_id)
+            # dev/test are not part of the key: score the cached model on the current files
+            metrics = {"pre_train_accuracy": info["metrics"]["pre_train_accuracy"], **split_metrics(cfg, info, data)}
+            mlflow.log_metrics(metrics)
+            return dict(info, metrics=metrics, cached=True, stage_run_id=run.info.run_id)
         mlflow.set_tag("cached", "false")
         train = read_examples(data["train"]["path"])
         unlabeled = read_examples(data["unlabeled"]["path"]) if "unlabeled" in data else None
@@ -180,7 +191,7 @@ def train_pattern_model(
         if extra:
             tracking.log_examples_input(extra, "ipet_pseudo_labeled", extra_train_path, "training", examples_digest(extra))
         model = _pet_model(cfg, template, train, seed)
-        metrics = {"pre_train_accuracy": model.evaluate(train, cfg.pet.train.eval_batch_size)["accuracy"]}
+        pre_train = model.evaluate(train, cfg.pet.train.eval_batch_size)["accuracy"]
         fit = train + extra
         model.train_model(
             fit,
@@ -189,19 +200,7 @@ def train_pattern_model(
             unlabeled=unlabeled,
             log_fn=lambda m, step: mlflow.log_metrics(m, step=step),
         )
-        folder = fresh_dir(folder)
-        for split in ("dev", "test"):
-            if split in data:
-                examples = read_examples(data[split]["path"])
-                logits = model.predict_logits(examples, cfg.pet.train.eval_batch_size)
-                np.save(folder / f"{split}_logits.npy", logits)
-                m = classification_metrics(logits, model.gold(examples), len(model.labels))
-                metrics[f"{split}_accuracy"] = m["accuracy"]
-                metrics[f"{split}_macro_f1"] = m["macro_f1"]
-        mlflow.log_metrics(metrics)
-        model.save(folder / "model")
-        log.info("%s: %s", name, metrics)
-        info = {
+        record = {
             "key": key,
             "path": str(folder),
             "model_path": str(folder / "model"),
@@ -210,11 +209,53 @@ def train_pattern_model(
             "seed": seed,
             "generation": generation,
             "run_id": run.info.run_id,
-            "metrics": metrics,
         }
-        mark_done(folder, info)
+
+        def write(tmp: Path) -> dict:
+            for split in EVAL_SPLITS:
+                if split in data:
+                    logits = model.predict_logits(read_examples(data[split]["path"]), cfg.pet.train.eval_batch_size)
+                    np.save(tmp / logits_file(split, data), logits)
+            model.save(tmp / "model")
+            return dict(record, metrics={"pre_train_accuracy": pre_train, **split_metrics(cfg, record, data, tmp)})
+
+        info = publish(folder, write)
+        mlflow.log_metrics(info["metrics"])
+        log.info("%s: %s", name, info["metrics"])
         del model
         return dict(info, cached=False, stage_run_id=run.info.run_id)
+
+
+EVAL_SPLITS = ("dev", "test")
+
+
+def logits_file(split: str, data: dict) -> str:
+    """Stored eval logits are named by the split file's content digest: a changed file gets new ones."""
+    return f"{split}-{data[split]['digest'][:16]}_logits.npy"
+
+
+def split_logits(cfg: PipelineConfig, model: dict, data: dict, split: str, folder: Path | None = None) -> np.ndarray:
+    """A pattern model's logits on the current ``split`` file, computed once and kept beside the model."""
+    path = Path(folder or model["path"]) / logits_file(split, data)
+    if not path.exists():
+        pet = load_pattern_model(cfg, model, data["train"]["path"])
+        logits = pet.predict_logits(read_examples(data[split]["path"]), cfg.pet.train.eval_batch_size)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
+        np.save(tmp, logits)
+        os.replace(tmp, path)
+    return np.load(path)
+
+
+def split_metrics(cfg: PipelineConfig, model: dict, data: dict, folder: Path | None = None) -> dict:
+    labels = cfg.verbalizer_obj().labels
+    metrics = {}
+    for split in EVAL_SPLITS:
+        if split in data:
+            gold = np.array([labels.index(ex.label) for ex in read_examples(data[split]["path"])])
+            m = classification_metrics(split_logits(cfg, model, data, split, folder), gold, len(labels))
+            metrics[f"{split}_accuracy"] = m["accuracy"]
+            metrics[f"{split}_macro_f1"] = m["macro_f1"]
+    return metrics
 
 
 def ensemble_key(models: Sequence[dict], weighting: str, temperature: float) -> str:
@@ -233,10 +274,10 @@ def evaluate_ensemble(cfg: PipelineConfig, data: dict, models: Sequence[dict], p
     result = {"weights": weights}
     with tracking.stage_run(cfg, parent_run_id, "evaluate-ensemble"):
         mlflow.log_dict({m["key"]: w for m, w in zip(models, weights)}, "ensemble_weights.json")
-        for split in ("dev", "test"):
+        for split in EVAL_SPLITS:
             if split not in data:
                 continue
-            merged = merge_logits([np.load(Path(m["path"]) / f"{split}_logits.npy") for m in models], weights)
+            merged = merge_logits([split_logits(cfg, m, data, split) for m in models], weights)
             gold = np.array([labels.index(ex.label) for ex in read_examples(data[split]["path"])])
             met = classification_metrics(merged, gold, len(labels))
             result[f"{split}_accuracy"] = met["accuracy"]
@@ -299,16 +340,18 @@ def soft_label_shard(
         del model
     merged = merge_logits(all_logits, weights)
     probs = soft_labels(merged, cfg.pet.temperature)
-    folder = fresh_dir(folder)
-    with open(folder / "labels.jsonl", "w") as fh:
-        for ex, lg, pr in zip(examples, merged, probs):
-            row = {"text_a": ex.text_a, "text_b": ex.text_b, "digest": example_digest(ex)}
-            row.update(logits=[float(x) for x in lg], probs=[float(x) for x in pr])
-            fh.write(json.dumps(row) + "\n")
-    info = {"path": str(folder / "labels.jsonl"), "digest": shard["digest"], "n": len(examples)}
+
+    def write(tmp: Path) -> dict:
+        with open(tmp / "labels.jsonl", "w") as fh:
+            for ex, lg, pr in zip(examples, merged, probs):
+                row = {"text_a": ex.text_a, "text_b": ex.text_b, "digest": example_digest(ex)}
+                row.update(logits=[float(x) for x in lg], probs=[float(x) for x in pr])
+                fh.write(json.dumps(row) + "\n")
+        return {"path": str(folder / "labels.jsonl"), "digest": shard["digest"], "n": len(examples)}
+
+    info = publish(folder, write)
     if stage_run_id:
         mlflow.MlflowClient(cfg.tracking_uri()).log_metric(stage_run_id, "rows_labeled", len(examples))
-    mark_done(folder, info)
     return dict(info, cached=False)
 
 
@@ -329,19 +372,9 @@ def distill(cfg: PipelineConfig, labeled_shards: Sequence[dict], ens_key: str, p
     """Train the final sequence classifier on the soft labels (KL at T, times T^2)."""
     configure_threads()
     base = cfg.resolve(cfg.distill.model_path or cfg.model.path)
-    train_cfg = dataclasses.replace(cfg.distill.train, temperature=cfg.pet.temperature)
+    train_cfg = distill_train_cfg(cfg)
     shard_digests = sorted(s["digest"] for s in labeled_shards)
-    key = digest(
-        {
-            "ensemble": ens_key,
-            "shards": shard_digests,
-            "base": model_digest(base),
-            "train_cfg": train_cfg_key(train_cfg),
-            "labels": cfg.verbalizer_obj().labels,
-            "max_length": cfg.model.max_length,
-            "seed": cfg.distill.seed,
-        }
-    )
+    key = classifier_key(cfg, ens_key, shard_digests)
     folder = cfg.work_path / "classifiers" / key
     with tracking.stage_run(cfg, parent_run_id, "distill", {"cache_key": key, "ensemble_key": ens_key}) as run:
         mlflow.log_params({"base_model": base, "n_shards": len(shard_digests), "temperature": train_cfg.temperature})
@@ -357,11 +390,31 @@ def distill(cfg: PipelineConfig, labeled_shards: Sequence[dict], ens_key: str, p
         clf.model.to(pick_device(cfg.model.device))
         fit = clf.train_model(examples, probs, train_cfg, cfg.distill.seed, lambda m, s: mlflow.log_metrics(m, step=s))
         mlflow.log_metric("final_distill_loss", fit["final_loss"])
-        folder = fresh_dir(folder)
-        clf.save(folder / "model")
-        info = {"key": key, "path": str(folder / "model"), "run_id": run.info.run_id, "n_train": len(examples)}
-        mark_done(folder, info)
-        return dict(info, cached=False)
+
+        def write(tmp: Path) -> dict:
+            clf.save(tmp / "model")
+            return {"key": key, "path": str(folder / "model"), "run_id": run.info.run_id, "n_train": len(examples)}
+
+        return dict(publish(folder, write), cached=False)
+
+
+def distill_train_cfg(cfg: PipelineConfig):
+    # the student learns the teacher's probabilities at the temperature they were made with
+    return dataclasses.replace(cfg.distill.train, temperature=cfg.pet.temperature)
+
+
+def classifier_key(cfg: PipelineConfig, ens_key: str, shard_digests: Sequence[str]) -> str:
+    return digest(
+        {
+            "ensemble": ens_key,
+            "shards": sorted(shard_digests),
+            "base": model_digest(cfg.resolve(cfg.distill.model_path or cfg.model.path)),
+            "train_cfg": train_cfg_key(distill_train_cfg(cfg)),
+            "labels": cfg.verbalizer_obj().labels,
+            "max_length": cfg.model.max_length,
+            "seed": cfg.distill.seed,
+        }
+    )
 
 
 @task(name="evaluate-classifier", cache_policy=NO_CACHE)
@@ -381,40 +434,53 @@ def evaluate_classifier(cfg: PipelineConfig, data: dict, classifier: dict, paren
 
 
 @task(name="register-classifier", cache_policy=NO_CACHE)
-def register_classifier(cfg: PipelineConfig, classifier: dict, metrics: dict, parent_run_id: str | None, flow_run_id: str | None) -> dict:
-    """Log the classifier with MLflow's transformers flavor, register it and point the alias at it."""
+def register_classifier(
+    cfg: PipelineConfig, data: dict, classifier: dict, metrics: dict, parent_run_id: str | None, flow_run_id: str | None
+) -> dict:
+    """Log the classifier with MLflow's transformers flavor, register it (once per classifier key),
+    and promote it to the champion alias if it is at least as good as the champion (``promotion``)."""
+    name = cfg.tracking.registered_model
+    client = mlflow.MlflowClient(cfg.tracking_uri())
+    with tracking.stage_run(cfg, parent_run_id, "register", {"classifier_key": classifier["key"]}):
+        # runs of one pipeline take turns (flows.common.pipeline_slot), so check-then-register cannot race
+        version = _version_with_key(client, name, classifier["key"])
+        reused = version is not None
+        if reused:
+            mlflow.set_tags({"reused_version": version})
+        else:
+            version = _log_and_register(cfg, classifier, name)
+            tags = {f"metric.{k}": v for k, v in metrics.items()}
+            tags.update({f"data_digest.{s}": data[s]["digest"] for s in EVAL_SPLITS if s in data})
+            tags.update(prefect_flow_run_id=flow_run_id, classifier_key=classifier["key"])
+            for k, v in tags.items():
+                if v is not None:
+                    client.set_model_version_tag(name, version, k, str(v))
+        decision = promotion.decide(cfg, data, client, version, metrics)
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(decision.to_dict(), "promotion.json")
+        mlflow.set_tags({"promoted": str(decision.promoted).lower(), "alias": decision.alias, "version": version})
+        if decision.champion_score is not None:
+            mlflow.log_metric("champion_score", decision.champion_score)
+        _logger().info("registered %s v%s -> alias %r: %s", name, version, decision.alias, decision.reason)
+    return {
+        "name": name, "version": version, "alias": decision.alias, "model_uri": f"models:/{name}@{decision.alias}",
+        "reused": reused, "promoted": decision.promoted, "promotion": decision.reason,
+    }
+
+
+def _log_and_register(cfg: PipelineConfig, classifier: dict, name: str) -> str:
     import transformers
 
     clf = SequenceClassifier.load(classifier["path"])
-    name, alias = cfg.tracking.registered_model, cfg.tracking.alias
-    client = mlflow.MlflowClient(cfg.tracking_uri())
-    with tracking.stage_run(cfg, parent_run_id, "register", {"classifier_key": classifier["key"]}):
-        existing = _version_with_key(client, name, classifier["key"])
-        if existing is not None:
-            # the same classifier (same content digest) is registered already: point the alias at it
-            client.set_registered_model_alias(name, alias, existing)
-            mlflow.set_tags({"reused_version": existing})
-            return {"name": name, "version": existing, "alias": alias, "model_uri": f"models:/{name}@{alias}", "reused": True}
-        info = mlflow.transformers.log_model(
-            transformers_model={"model": clf.model, "tokenizer": clf.tokenizer},
-            name="classifier",
-            task="text-classification",
-            registered_model_name=name,
-            pip_requirements=[
-                f"torch=={torch.__version__.split('+')[0]}",
-                f"transformers=={transformers.__version__}",
-            ],
-            metadata={"labels": clf.labels, "classifier_key": classifier["key"]},
-        )
-        version = str(info.registered_model_version)
-        client.set_registered_model_alias(name, alias, version)
-        tags = {f"metric.{k}": v for k, v in metrics.items()}
-        tags.update(prefect_flow_run_id=flow_run_id, classifier_key=classifier["key"])
-        for k, v in tags.items():
-            if v is not None:
-                client.set_model_version_tag(name, version, k, str(v))
-        mlflow.log_metrics(metrics)
-    return {"name": name, "version": version, "alias": alias, "model_uri": f"models:/{name}@{alias}", "reused": False}
+    info = mlflow.transformers.log_model(
+        transformers_model={"model": clf.model, "tokenizer": clf.tokenizer},
+        name="classifier",
+        task="text-classification",
+        registered_model_name=name,
+        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"transformers=={transformers.__version__}"],
+        metadata={"labels": clf.labels, "classifier_key": classifier["key"]},
+    )
+    return str(info.registered_model_version)
 
 
 def _version_with_key(client, name: str, key: str) -> str | None:

@@ -17,7 +17,7 @@ from prompt_models.verbalizer import Verbalizer
 
 from . import tracking
 from .pet_tasks import train_cfg_key
-from .caching import digest, fresh_dir, is_done, mark_done, model_digest, read_done
+from .caching import digest, is_done, model_digest, publish, read_done
 
 
 def _eval_split(data: dict) -> str:
@@ -56,8 +56,9 @@ def generate_template_candidates(cfg: PipelineConfig, data: dict) -> list[dict]:
         for_causal,
     )
     if not candidates:
-        raise ValueError(f"the generator at {gen_path} produced no usable template")
-    mark_done(fresh_dir(folder), {"candidates": candidates})
+        why = " ending at {mask} (the backbone is a causal LM)" if for_causal else ""
+        raise ValueError(f"the generator at {gen_path} produced no usable template{why}; try more beams or candidates")
+    publish(folder, lambda tmp: {"candidates": candidates})
     return candidates
 
 
@@ -81,7 +82,7 @@ def label_word_candidates(cfg: PipelineConfig, data: dict, template: str) -> lis
     candidates = search_label_words(
         model, read_examples(data["train"]["path"]), cfg.labels, lw.top_k_per_class, lw.num_candidates, seed=lw.seed
     )
-    mark_done(fresh_dir(folder), {"candidates": candidates})
+    publish(folder, lambda tmp: {"candidates": candidates})
     return candidates
 
 
@@ -106,6 +107,8 @@ def score_prompt(
             "eval": data[split]["digest"],
             "template": template,
             "label_words": label_words,
+            "multi_token": cfg.verbalizer.multi_token,
+            "max_length": cfg.model.max_length,
             "train_cfg": train_cfg_key(train_cfg),
             "seed": seed,
         }
@@ -127,5 +130,4 @@ def score_prompt(
         acc = model.evaluate(read_examples(data[split]["path"]), train_cfg.eval_batch_size)["accuracy"]
         mlflow.log_metric(f"{split}_accuracy", acc)
         info = {"template": template, "label_words": label_words, "accuracy": acc, "split": split, "run_id": run.info.run_id}
-        mark_done(fresh_dir(folder), info)
-        return dict(info, cached=False)
+        return dict(publish(folder, lambda tmp: info), cached=False)

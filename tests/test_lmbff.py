@@ -32,7 +32,7 @@ def test_causal_generator_gives_usable_templates(tmp_path):
     found = generate_templates(gen, toy_examples(2), VERB, num_candidates=3, beam_width=3, max_new_tokens=3)
     assert found, "no candidate"
     for f in found:
-        assert Pattern(f["template"]).template.startswith("{text_a} ") and f["template"].endswith("{mask}")
+        assert Pattern(f["template"]).template.startswith("{text_a} ") and f["template"].endswith("{mask} .")
 
 
 def test_missing_generator_path_is_refused(tmp_path):

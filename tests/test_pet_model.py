@@ -72,7 +72,7 @@ def test_missing_model_path_is_a_clear_error(tmp_path):
 def test_soft_prompts_train_save_and_load(tiny_model_dir, tmp_path, kind):
     soft = SoftPromptConfig(kind=kind, num_tokens=3)
     model = PETModel.from_pretrained(str(tiny_model_dir), TEMPLATE, VERB, max_length=32, soft=soft)
-    assert model.pattern.template.startswith("{soft:3} ")
+    assert model.pattern.template.startswith("{soft:3}{text_a}")
     train = toy_examples()
     model.train_model(train, fast_cfg(max_steps=80), seed=0)
     assert model.evaluate(train)["accuracy"] >= 0.9

@@ -1,0 +1,84 @@
+"""Champion / challenger: a newly registered classifier takes the champion alias only if it is at
+least as good as the current champion on the same held-out split.
+
+The champion is re-scored on today's split file (its classifier folder is found by the version's
+``classifier_key`` tag), so a changed dev/test file never compares new numbers with stale ones.
+When the champion's folder is gone, its recorded metric is used only if it was measured on a file
+with the same content digest; otherwise the new classifier is promoted and the reason logged.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import mlflow
+
+from prompt_models.config import PipelineConfig
+from prompt_models.data import read_examples
+from prompt_models.distill import SequenceClassifier
+from prompt_models.training import pick_device
+
+from .caching import is_done
+
+
+@dataclass
+class Promotion:
+    promoted: bool
+    alias: str  # the alias the new version got
+    metric: str | None
+    new_score: float | None
+    champion_version: str | None  # the champion before this decision
+    champion_score: float | None
+    reason: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _champion(client, name: str, alias: str):
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException:  # no such alias (first registration) or no such model
+        return None
+
+
+def _score_champion(cfg: PipelineConfig, data: dict, champion, metric: str) -> tuple[float | None, str]:
+    split = metric.split("_", 1)[0]
+    folder = cfg.work_path / "classifiers" / champion.tags.get("classifier_key", "-")
+    if is_done(folder):
+        clf = SequenceClassifier.load(folder / "model")
+        clf.model.to(pick_device(cfg.model.device))
+        m = clf.evaluate(read_examples(data[split]["path"]), cfg.pet.train.eval_batch_size)
+        return m[metric.split("_", 1)[1]], f"champion re-scored on the current {split} file"
+    if champion.tags.get(f"data_digest.{split}") == data[split]["digest"] and f"metric.{metric}" in champion.tags:
+        return float(champion.tags[f"metric.{metric}"]), f"champion's recorded {metric} on the same {split} file"
+    return None, f"the champion's classifier folder is gone and its {metric} was measured on another {split} file"
+
+
+def decide(cfg: PipelineConfig, data: dict, client, version: str, metrics: dict) -> Promotion:
+    """Move the champion alias to ``version`` or give it the challenger alias; returns the decision."""
+    name, alias, challenger = cfg.tracking.registered_model, cfg.tracking.alias, cfg.tracking.challenger_alias
+    metric = cfg.promotion_metric()
+    champion = _champion(client, name, alias)
+    new_score = metrics.get(metric) if metric else None
+    if champion is None or str(champion.version) == version:
+        decision = Promotion(True, alias, metric, new_score, None, None, "no other champion")
+    elif metric is None:
+        decision = Promotion(True, alias, None, None, str(champion.version), None, "no held-out split to compare on")
+    else:
+        score, how = _score_champion(cfg, data, champion, metric)
+        if score is None:
+            decision = Promotion(True, alias, metric, new_score, str(champion.version), None, how + ": promoted")
+        else:
+            margin = cfg.tracking.promote_margin
+            won = new_score >= score + margin
+            verdict = ">=" if won else "<"
+            reason = f"{metric} {new_score:.4f} {verdict} champion {score:.4f} + margin {margin} ({how})"
+            decision = Promotion(won, alias if won else challenger, metric, new_score, str(champion.version), score, reason)
+    client.set_registered_model_alias(name, decision.alias, version)
+    if decision.promoted:
+        try:  # the new champion is nobody's challenger
+            if str(client.get_model_version_by_alias(name, challenger).version) == version:
+                client.delete_registered_model_alias(name, challenger)
+        except mlflow.exceptions.MlflowException:
+            pass
+    return decision
