@@ -86,6 +86,22 @@ def label_word_candidates(cfg: PipelineConfig, data: dict, template: str) -> lis
     return candidates
 
 
+def score_key(cfg: PipelineConfig, data: dict, template: str, label_words: dict, train_cfg: TrainConfig, seed: int) -> str:
+    return digest(
+        {
+            "model": model_digest(cfg.resolve(cfg.model.path)),
+            "train": data["train"]["digest"],
+            "eval": data[_eval_split(data)]["digest"],
+            "template": template,
+            "label_words": label_words,
+            "multi_token": cfg.verbalizer.multi_token,
+            "max_length": cfg.model.max_length,
+            "train_cfg": train_cfg_key(train_cfg),
+            "seed": seed,
+        }
+    )
+
+
 @task(name="score-prompt", cache_policy=NO_CACHE, task_run_name="score-{kind}-{index}")
 def score_prompt(
     cfg: PipelineConfig,
@@ -100,19 +116,7 @@ def score_prompt(
 ) -> dict:
     """Fine-tune briefly with (template, label words) and score on dev (train when there is no dev)."""
     split = _eval_split(data)
-    key = digest(
-        {
-            "model": model_digest(cfg.resolve(cfg.model.path)),
-            "train": data["train"]["digest"],
-            "eval": data[split]["digest"],
-            "template": template,
-            "label_words": label_words,
-            "multi_token": cfg.verbalizer.multi_token,
-            "max_length": cfg.model.max_length,
-            "train_cfg": train_cfg_key(train_cfg),
-            "seed": seed,
-        }
-    )
+    key = score_key(cfg, data, template, label_words, train_cfg, seed)
     folder = cfg.work_path / "search" / "scores" / key
     with tracking.stage_run(cfg, parent_run_id, f"{kind}-candidate-{index}", {"cache_key": key}) as run:
         mlflow.log_params({"template": template, "label_words": str(label_words)[:500], "eval_split": split})
