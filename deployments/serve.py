@@ -4,7 +4,9 @@
 * ``relabel-on-new-data``: the relabel flow, started by a ``pet.unlabeled.arrived`` event whose
   payload names the new file (see ``deployments.watch``, or emit it from any producer).
 
-Environment: PET_CONFIG (config path, default configs/sst2.yaml), PET_CRON.
+Environment: PET_CONFIG (config path, default configs/sst2.yaml), PET_CRON, PET_TIMEOUT_HOURS (a
+run still going after this many hours is stopped and marked failed; default 6), PET_FAILURE_WEBHOOK
+(see ``flows.hooks``).
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ EVENT = "pet.unlabeled.arrived"
 def build_deployments(config_path: str | None = None, cron: str | None = None) -> list:
     config_path = config_path or os.environ.get("PET_CONFIG", "configs/sst2.yaml")
     cron = cron or os.environ.get("PET_CRON", "0 2 * * *")
-    scheduled = pet_flow.to_deployment(
+    timeout = float(os.environ.get("PET_TIMEOUT_HOURS", "6")) * 3600
+    scheduled = pet_flow.with_options(timeout_seconds=timeout).to_deployment(
         name="pet-scheduled",
         cron=cron,
         parameters={"config_path": config_path},
@@ -29,7 +32,7 @@ def build_deployments(config_path: str | None = None, cron: str | None = None) -
         tags=["pet"],
         description="Train pattern models, soft-label, distill and register the champion classifier.",
     )
-    on_new_data = relabel_flow.to_deployment(
+    on_new_data = relabel_flow.with_options(timeout_seconds=timeout).to_deployment(
         name="relabel-on-new-data",
         parameters={"config_path": config_path},
         triggers=[

@@ -45,6 +45,8 @@ def parse_overrides(items: list[str] | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # the temporary Prefect server gets longer to start on a busy machine than Prefect's default
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -75,12 +77,14 @@ def main(argv: list[str] | None = None) -> int:
 
         # check the config before a flow (and a Prefect server) starts: bad input fails fast
         cfg = load_config(args.config, overrides).validate()
-        if args.command == "validate":
-            from tasks.pet_tasks import load_and_validate
+        if args.command in ("validate", "run", "relabel", "search"):
+            from tasks.pet_tasks import read_splits
 
-            data = load_and_validate.fn(cfg)
-            print(json.dumps({k: {"n": v["n"], "source": v["source"]} for k, v in data.items()}, indent=2))
-            return 0
+            # every data file is read and checked before a flow (and a Prefect server) starts
+            splits = read_splits(cfg)
+            if args.command == "validate":
+                print(json.dumps({k: {"n": len(ex), "source": spec.path} for k, (spec, ex) in splits.items()}, indent=2))
+                return 0
         if args.command == "lineage":
             from flows.lineage import champion_lineage
 
@@ -108,6 +112,15 @@ def main(argv: list[str] | None = None) -> int:
             result = search_flow(args.config, overrides)
     except errors as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        if "ephemeral Prefect API server" not in str(exc):
+            raise
+        print(
+            f"error: {exc}. Start a server (`prefect server start`) and set PREFECT_API_URL, or give the "
+            "temporary one longer: PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=300",
+            file=sys.stderr,
+        )
         return 2
     print(json.dumps(result, indent=2, default=str))
     return 0

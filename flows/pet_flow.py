@@ -35,6 +35,7 @@ from tasks.pet_tasks import (
 )
 from tasks.caching import is_done, read_done
 
+from flows.hooks import notify_failure
 from flows.common import (
     current_flow_run_id,
     parent_run,
@@ -86,7 +87,7 @@ def label_and_distill(cfg: PipelineConfig, data: dict, models: list[dict], shard
     return {"classifier": classifier, "classifier_metrics": metrics, "registered": registered, "n_soft_labeled": sum(s["n"] for s in labeled)}
 
 
-@flow(name="pet", log_prints=True)
+@flow(name="pet", log_prints=True, on_failure=[notify_failure], on_crashed=[notify_failure])
 def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
     cfg = resolve_config(config_path, overrides)
     if cfg.data.unlabeled is None:
@@ -147,7 +148,7 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
         return summary
 
 
-@flow(name="relabel", log_prints=True)
+@flow(name="relabel", log_prints=True, on_failure=[notify_failure], on_crashed=[notify_failure])
 def relabel_flow(config_path: str, unlabeled_path: str | None = None, overrides: dict | None = None) -> dict:
     """Soft-label only unlabeled texts the ensemble has not seen, then re-distill and register."""
     cfg = resolve_config(config_path, overrides)

@@ -10,6 +10,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pydantic
 import yaml
 
 from .adapters import LoraSettings
@@ -260,6 +261,15 @@ class PipelineConfig:
         return self
 
 
+def _typed(hint, value, where: str):
+    """``value`` checked (and losslessly coerced: 1 -> 1.0) against the field's type by pydantic."""
+    try:
+        return pydantic.TypeAdapter(hint).validate_python(value)
+    except pydantic.ValidationError as exc:
+        expected = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+        raise ConfigError(f"{where}: expected {expected}, got {value!r} ({exc.errors()[0]['msg']})") from None
+
+
 def _build(cls, data, where: str):
     """Dataclass from a mapping, refusing unknown keys with a suggestion."""
     if data is None:
@@ -280,7 +290,10 @@ def _build(cls, data, where: str):
         target = next((a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)), None)
         if dataclasses.is_dataclass(hint):
             target = hint
-        kwargs[key] = _build(target, value, f"{where}.{key}") if target and value is not None else value
+        if target and value is not None:
+            kwargs[key] = _build(target, value, f"{where}.{key}")
+        else:
+            kwargs[key] = _typed(hint, value, f"{where}.{key}")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:

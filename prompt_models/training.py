@@ -34,6 +34,28 @@ class TrainConfig:
     temperature: float = 2.0
     progress: bool = True
 
+    def __post_init__(self):
+        bad = [
+            f"{name} must be {rule}, not {getattr(self, name)!r}"
+            for name, ok, rule in [
+                ("learning_rate", self.learning_rate > 0, "> 0"),
+                ("max_steps", self.max_steps >= 1, ">= 1"),
+                ("batch_size", self.batch_size >= 1, ">= 1"),
+                ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
+                ("unlabeled_batch_size", self.unlabeled_batch_size >= 1, ">= 1"),
+                ("max_length", self.max_length >= 8, ">= 8"),
+                ("weight_decay", self.weight_decay >= 0, ">= 0"),
+                ("warmup_ratio", 0 <= self.warmup_ratio < 1, "in [0, 1)"),
+                ("max_grad_norm", self.max_grad_norm > 0, "> 0"),
+                ("mlm_alpha", 0 <= self.mlm_alpha <= 1, "in [0, 1]"),
+                ("mlm_probability", 0 < self.mlm_probability < 1, "in (0, 1)"),
+                ("temperature", self.temperature > 0, "> 0"),
+            ]
+            if not ok
+        ]
+        if bad:
+            raise ValueError("; ".join(bad))
+
     def to_dict(self) -> dict:
         return asdict(self)
 

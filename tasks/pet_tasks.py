@@ -57,18 +57,25 @@ def train_cfg_key(train_cfg) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ data
-@task(name="load-and-validate", cache_policy=NO_CACHE)
-def load_and_validate(cfg: PipelineConfig) -> dict:
-    """Read every configured split, check it, and store a normalised copy named by its digest."""
+def read_splits(cfg: PipelineConfig) -> dict[str, tuple]:
+    """Every configured split read and checked (row-level errors name the file and line); writes nothing."""
     out = {}
-    labels_seen: set = set()
     for split in SPLITS:
         spec = cfg.spec(split)
         if spec is None:
             continue
         if split == "unlabeled":
             spec = dataclasses.replace(spec, label=None)
-        examples = load_examples(spec, cfg.labels, require_labels=split != "unlabeled")
+        out[split] = (spec, load_examples(spec, cfg.labels, require_labels=split != "unlabeled"))
+    return out
+
+
+@task(name="load-and-validate", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
+def load_and_validate(cfg: PipelineConfig) -> dict:
+    """Read every configured split, check it, and store a normalised copy named by its digest."""
+    out = {}
+    labels_seen: set = set()
+    for split, (spec, examples) in read_splits(cfg).items():
         d = examples_digest(examples)
         path = cfg.work_path / "data" / f"{split}-{d[:16]}.jsonl"
         if not path.exists():
@@ -266,7 +273,7 @@ def model_weights(cfg: PipelineConfig, models: Sequence[dict]) -> list[float]:
     return ensemble_weights([m["metrics"]["pre_train_accuracy"] for m in models], cfg.pet.ensemble_weighting).tolist()
 
 
-@task(name="evaluate-ensemble", cache_policy=NO_CACHE)
+@task(name="evaluate-ensemble", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
 def evaluate_ensemble(cfg: PipelineConfig, data: dict, models: Sequence[dict], parent_run_id: str | None) -> dict:
     """Dev/test metrics of the weighted ensemble from each model's stored logits."""
     weights = model_weights(cfg, models)
@@ -300,7 +307,7 @@ def labeled_digests(cfg: PipelineConfig, ens_key: str) -> set[str]:
     return seen
 
 
-@task(name="make-shards", cache_policy=NO_CACHE)
+@task(name="make-shards", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
 def make_shards(cfg: PipelineConfig, unlabeled_path: str, exclude: Sequence[str] = ()) -> list[dict]:
     """Split unlabeled data (minus already-labeled texts and duplicates) into content-addressed shards."""
     skip = set(exclude)
@@ -417,7 +424,7 @@ def classifier_key(cfg: PipelineConfig, ens_key: str, shard_digests: Sequence[st
     )
 
 
-@task(name="evaluate-classifier", cache_policy=NO_CACHE)
+@task(name="evaluate-classifier", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
 def evaluate_classifier(cfg: PipelineConfig, data: dict, classifier: dict, parent_run_id: str | None) -> dict:
     configure_threads()
     clf = SequenceClassifier.load(classifier["path"])
@@ -433,7 +440,7 @@ def evaluate_classifier(cfg: PipelineConfig, data: dict, classifier: dict, paren
     return metrics
 
 
-@task(name="register-classifier", cache_policy=NO_CACHE)
+@task(name="register-classifier", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
 def register_classifier(
     cfg: PipelineConfig, data: dict, classifier: dict, metrics: dict, parent_run_id: str | None, flow_run_id: str | None
 ) -> dict:
@@ -448,13 +455,10 @@ def register_classifier(
         if reused:
             mlflow.set_tags({"reused_version": version})
         else:
-            version = _log_and_register(cfg, classifier, name)
             tags = {f"metric.{k}": v for k, v in metrics.items()}
             tags.update({f"data_digest.{s}": data[s]["digest"] for s in EVAL_SPLITS if s in data})
             tags.update(prefect_flow_run_id=flow_run_id, classifier_key=classifier["key"])
-            for k, v in tags.items():
-                if v is not None:
-                    client.set_model_version_tag(name, version, k, str(v))
+            version = _log_and_register(cfg, classifier, name, {k: str(v) for k, v in tags.items() if v is not None})
         decision = promotion.decide(cfg, data, client, version, metrics)
         mlflow.log_metrics(metrics)
         mlflow.log_dict(decision.to_dict(), "promotion.json")
@@ -468,7 +472,7 @@ def register_classifier(
     }
 
 
-def _log_and_register(cfg: PipelineConfig, classifier: dict, name: str) -> str:
+def _log_and_register(cfg: PipelineConfig, classifier: dict, name: str, tags: dict) -> str:
     import transformers
 
     clf = SequenceClassifier.load(classifier["path"])
@@ -476,11 +480,11 @@ def _log_and_register(cfg: PipelineConfig, classifier: dict, name: str) -> str:
         transformers_model={"model": clf.model, "tokenizer": clf.tokenizer},
         name="classifier",
         task="text-classification",
-        registered_model_name=name,
         pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"transformers=={transformers.__version__}"],
         metadata={"labels": clf.labels, "classifier_key": classifier["key"]},
     )
-    return str(info.registered_model_version)
+    # the version is created with its classifier_key tag: a retried task finds it instead of registering twice
+    return str(mlflow.register_model(info.model_uri, name, tags=tags).version)
 
 
 def _version_with_key(client, name: str, key: str) -> str | None:

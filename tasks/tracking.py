@@ -69,3 +69,15 @@ def log_params_flat(params: dict, prefix: str = "") -> None:
     mlflow.log_params(flat)
 
 
+
+
+def transient_error(task, task_run, state) -> bool:
+    """Prefect retry condition: retry what a busy store, server or disk causes, never a bad input."""
+    exc = state.result(raise_on_failure=False)
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError, PermissionError)):
+        return False
+    return isinstance(exc, (OSError, TimeoutError, ConnectionError, mlflow.exceptions.MlflowException))
+
+
+# tasks that touch the MLflow store or the filesystem (not the long training ones)
+STORE_RETRIES = dict(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_error)
