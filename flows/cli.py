@@ -18,6 +18,7 @@ def _user_errors() -> tuple:
 
     from flows.lineage import LineageError
     from prompt_models.adapters import AdapterError
+    from prompt_models.backbones import BackboneError
     from prompt_models.model_zoo import ModelInstallError
 
     return (
@@ -29,6 +30,7 @@ def _user_errors() -> tuple:
         AdapterError,
         LineageError,
         ModelInstallError,
+        BackboneError,
         FileNotFoundError,
     )
 

@@ -302,6 +302,10 @@ def _build(cls, data, where: str):
 
 def config_from_dict(data: dict, base_dir: str | Path = ".") -> PipelineConfig:
     data = dict(data or {})
+    distill_train = (data.get("distill") or {}).get("train") if isinstance(data.get("distill"), dict) else None
+    if isinstance(distill_train, dict) and "temperature" in distill_train:
+        # one place per setting: the student learns the soft labels at the temperature they were made with
+        raise ConfigError("config.distill.train.temperature: set pet.temperature instead (it is the distillation temperature)")
     data.setdefault("base_dir", str(Path(base_dir).resolve()))
     return _build(PipelineConfig, data, "config")
 

@@ -109,3 +109,29 @@ def test_search_with_nothing_enabled_says_so(tmp_path, tiny_model_dir, capsys):
 def test_lineage_before_any_run_says_what_to_do(tmp_path, tiny_model_dir, capsys):
     assert main(["lineage", str(write_config(tmp_path, tiny_model_dir))]) == 2
     assert "run the pet flow first" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ({"pet": {"train": {"max_steps": "fifty"}}}, "config.pet.train.max_steps: expected int"),
+        ({"pet": {"train": {"max_steps": -5}}}, "max_steps must be >= 1"),
+        ({"pet": {"temperature": "hot"}}, "config.pet.temperature: expected float"),
+        ({"model": {"max_length": 1.5}}, "config.model.max_length: expected int"),
+        ({"distill": {"train": {"temperature": 3.0}}}, "set pet.temperature instead"),
+        ({"tracking": {"promote_metric": "test_f1"}}, "tracking.promote_metric must be one of"),
+    ],
+)
+def test_wrong_types_and_ranges_name_the_key(override, needle, tmp_path, tiny_model_dir):
+    from prompt_models.config import ConfigError, config_from_dict
+
+    base = {
+        "model": {"path": str(tiny_model_dir)},
+        "data": {"train": {"path": "t.csv"}},
+        "patterns": ["{text_a} it was {mask} ."],
+        "verbalizer": {"label_words": {"a": ["x"], "b": ["y"]}},
+    }
+    for key, value in override.items():
+        base[key] = {**base.get(key, {}), **value}
+    with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
+        config_from_dict(base, tmp_path).validate()

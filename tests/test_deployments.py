@@ -28,7 +28,8 @@ def test_prefect_yaml_entrypoints_load():
         path, fn = dep["entrypoint"].split(":")
         flow = load_flow_from_entrypoint(str(REPO / path) + ":" + fn)
         names[dep["name"]] = flow.name
-        assert (REPO / dep["parameters"]["config_path"]).exists()
+        assert dep["parameters"]["config_path"] == "{{ $PET_CONFIG }}" and dep["concurrency_limit"] == 1
+    assert spec["build"][0]["prefect.deployments.steps.run_shell_script"]["script"] == "python -m deployments.check_env"
     assert names == {"pet-scheduled": "pet", "relabel-on-new-data": "relabel"}
     trig = spec["deployments"][1]["triggers"][0]
     assert trig["expect"] == [EVENT] and "event.payload.path" in trig["parameters"]["unlabeled_path"]
@@ -138,3 +139,13 @@ def test_failure_hook_posts_to_the_webhook(monkeypatch):
     server.server_close()
     assert got == [{"flow": "pet", "flow_run_id": "r1", "flow_run_name": "brave-fox", "state": "FAILED",
                     "message": "boom", "parameters": {"config_path": "c.yaml"}}]
+
+
+def test_deploying_without_repo_dir_or_config_is_refused(tmp_path):
+    from deployments.check_env import problems
+
+    assert any("PET_REPO_DIR is not set" in p for p in problems({"PET_CONFIG": "configs/sst2.yaml"}))
+    assert any("not a checkout" in p for p in problems({"PET_REPO_DIR": str(tmp_path), "PET_CONFIG": "c.yaml"}))
+    assert any("PET_CONFIG is not set" in p for p in problems({"PET_REPO_DIR": str(REPO)}))
+    assert any("no such file" in p for p in problems({"PET_REPO_DIR": str(REPO), "PET_CONFIG": "configs/nope.yaml"}))
+    assert problems({"PET_REPO_DIR": str(REPO), "PET_CONFIG": "configs/sst2-splade-tiny.yaml"}) == []
