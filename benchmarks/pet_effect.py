@@ -41,7 +41,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import torch  # noqa: E402
 
-from benchmarks.bench_tasks import BACKBONES, TASKS, load_task, model_folder  # noqa: E402
+from benchmarks.bench_tasks import BACKBONES, TASKS, load_task  # noqa: E402
 from benchmarks.bench_methods import METHODS, run_method  # noqa: E402
 
 

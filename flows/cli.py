@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         # check the config before a flow (and a Prefect server) starts: bad input fails fast
         cfg = load_config(args.config, overrides).validate()
         if args.command in ("validate", "run", "relabel", "search"):
-            from tasks.pet_tasks import read_splits
+            from tasks.data_tasks import read_splits
 
             # every data file is read and checked before a flow (and a Prefect server) starts
             splits = read_splits(cfg)

@@ -14,7 +14,7 @@ from prompt_models.data import InputExample, examples_digest, read_examples, sav
 from prompt_models.ipet import build_generation_sets
 from prompt_models.training import configure_threads
 from tasks import tracking
-from tasks.pet_tasks import load_pattern_model
+from tasks.pattern_tasks import load_pattern_model
 
 
 @task(name="predict-unlabeled", cache_policy=NO_CACHE, task_run_name="predict-unlabeled-{model[key]}")

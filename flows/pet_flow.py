@@ -18,21 +18,10 @@ from prefect import flow, get_run_logger
 
 from prompt_models.config import PipelineConfig
 from tasks import tracking
-from tasks.pet_tasks import (
-    distill,
-    ensemble_key,
-    evaluate_classifier,
-    evaluate_ensemble,
-    label_store,
-    labeled_digests,
-    load_and_validate,
-    log_data_inputs,
-    make_shards,
-    model_weights,
-    register_classifier,
-    soft_label_shard,
-    train_pattern_model,
-)
+from tasks.classifier_tasks import distill, evaluate_classifier, register_classifier
+from tasks.data_tasks import load_and_validate, log_data_inputs
+from tasks.label_tasks import ensemble_key, evaluate_ensemble, label_store, labeled_digests, make_shards, model_weights, soft_label_shard
+from tasks.pattern_tasks import train_pattern_model
 from tasks.caching import is_done, read_done
 
 from flows.hooks import notify_failure

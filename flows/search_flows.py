@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger
 from flows.common import parent_run, resolve_config, run_bounded
 from prompt_models.config import ConfigError, PipelineConfig
 from tasks import tracking
-from tasks.pet_tasks import load_and_validate, log_data_inputs
+from tasks.data_tasks import load_and_validate, log_data_inputs
 from tasks.search_tasks import generate_template_candidates, label_word_candidates, score_prompt
 
 

@@ -7,6 +7,7 @@ after the work is complete, so a rerun skips finished units and redoes interrupt
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -87,3 +88,11 @@ def publish(folder: str | Path, write: Callable[[Path], dict]) -> dict:
         return info
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def train_cfg_key(train_cfg) -> dict:
+    """The training settings that change a result (progress bars and eval batch size do not)."""
+    d = dataclasses.asdict(train_cfg)
+    d.pop("progress", None)
+    d.pop("eval_batch_size", None)
+    return d

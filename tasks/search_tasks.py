@@ -16,8 +16,7 @@ from prompt_models.training import TrainConfig, configure_threads, pick_device, 
 from prompt_models.verbalizer import Verbalizer
 
 from . import tracking
-from .pet_tasks import train_cfg_key
-from .caching import digest, is_done, model_digest, publish, read_done
+from .caching import digest, is_done, model_digest, publish, read_done, train_cfg_key
 
 
 def _eval_split(data: dict) -> str:

@@ -6,7 +6,9 @@ import pytest
 
 from conftest import build_tiny_model
 from prompt_models.config import config_from_dict
-from tasks.pet_tasks import classifier_key, ensemble_key, logits_file, pattern_model_key
+from tasks.classifier_tasks import classifier_key
+from tasks.label_tasks import ensemble_key
+from tasks.pattern_tasks import logits_file, pattern_model_key
 from tasks.search_tasks import score_key
 
 DATA = {

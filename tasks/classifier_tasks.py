@@ -1,0 +1,148 @@
+"""Prefect tasks of the final stage: distill the soft labels into a sequence classifier, evaluate it, and
+register it (champion or challenger, see ``promotion``)."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Sequence
+
+import mlflow
+import torch
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from prompt_models.config import PipelineConfig
+from prompt_models.data import (
+    read_examples,
+)
+from prompt_models.distill import SequenceClassifier
+from prompt_models.training import configure_threads, pick_device, set_seed
+
+from . import promotion, tracking
+from .caching import digest, is_done, model_digest, publish, read_done, train_cfg_key
+from .data_tasks import logger
+from .label_tasks import label_store, read_soft_labels
+from .pattern_tasks import EVAL_SPLITS
+
+@task(name="distill", cache_policy=NO_CACHE)
+def distill(cfg: PipelineConfig, labeled_shards: Sequence[dict], ens_key: str, parent_run_id: str | None) -> dict:
+    """Train the final sequence classifier on the soft labels (KL at T, times T^2)."""
+    configure_threads()
+    base = cfg.resolve(cfg.distill.model_path or cfg.model.path)
+    train_cfg = distill_train_cfg(cfg)
+    shard_digests = sorted(s["digest"] for s in labeled_shards)
+    key = classifier_key(cfg, ens_key, shard_digests)
+    folder = cfg.work_path / "classifiers" / key
+    with tracking.stage_run(cfg, parent_run_id, "distill", {"cache_key": key, "ensemble_key": ens_key}) as run:
+        mlflow.log_params({"base_model": base, "n_shards": len(shard_digests), "temperature": train_cfg.temperature})
+        if is_done(folder):
+            info = read_done(folder)
+            mlflow.set_tags({"cached": "true", "source_run_id": info["run_id"]})
+            return dict(info, cached=True)
+        examples, probs = read_soft_labels([s["path"] for s in labeled_shards])
+        tracking.log_examples_input(examples, "soft_labeled", str(label_store(cfg, ens_key)), "training", digest(shard_digests))
+        mlflow.log_metric("n_soft_labeled", len(examples))
+        set_seed(cfg.distill.seed)  # the new classification head is initialised here
+        clf = SequenceClassifier.from_pretrained(base, cfg.verbalizer_obj().labels, cfg.model.max_length)
+        clf.model.to(pick_device(cfg.model.device))
+        fit = clf.train_model(examples, probs, train_cfg, cfg.distill.seed, lambda m, s: mlflow.log_metrics(m, step=s))
+        mlflow.log_metric("final_distill_loss", fit["final_loss"])
+
+        def write(tmp: Path) -> dict:
+            clf.save(tmp / "model")
+            return {"key": key, "path": str(folder / "model"), "run_id": run.info.run_id, "n_train": len(examples)}
+
+        return dict(publish(folder, write), cached=False)
+
+
+def distill_train_cfg(cfg: PipelineConfig):
+    # the student learns the teacher's probabilities at the temperature they were made with
+    return dataclasses.replace(cfg.distill.train, temperature=cfg.pet.temperature)
+
+
+def classifier_key(cfg: PipelineConfig, ens_key: str, shard_digests: Sequence[str]) -> str:
+    return digest(
+        {
+            "ensemble": ens_key,
+            "shards": sorted(shard_digests),
+            "base": model_digest(cfg.resolve(cfg.distill.model_path or cfg.model.path)),
+            "train_cfg": train_cfg_key(distill_train_cfg(cfg)),
+            "labels": cfg.verbalizer_obj().labels,
+            "max_length": cfg.model.max_length,
+            "seed": cfg.distill.seed,
+        }
+    )
+
+
+@task(name="evaluate-classifier", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
+def evaluate_classifier(cfg: PipelineConfig, data: dict, classifier: dict, parent_run_id: str | None) -> dict:
+    configure_threads()
+    clf = SequenceClassifier.load(classifier["path"])
+    clf.model.to(pick_device(cfg.model.device))
+    metrics = {}
+    with tracking.stage_run(cfg, parent_run_id, "evaluate-classifier", {"classifier_key": classifier["key"]}):
+        for split in ("dev", "test"):
+            if split in data:
+                m = clf.evaluate(read_examples(data[split]["path"]), cfg.pet.train.eval_batch_size)
+                metrics[f"{split}_accuracy"] = m["accuracy"]
+                metrics[f"{split}_macro_f1"] = m["macro_f1"]
+        mlflow.log_metrics(metrics)
+    return metrics
+
+
+@task(name="register-classifier", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
+def register_classifier(
+    cfg: PipelineConfig, data: dict, classifier: dict, metrics: dict, parent_run_id: str | None, flow_run_id: str | None
+) -> dict:
+    """Log the classifier with MLflow's transformers flavor, register it (once per classifier key),
+    and promote it to the champion alias if it is at least as good as the champion (``promotion``)."""
+    name = cfg.tracking.registered_model
+    client = mlflow.MlflowClient(cfg.tracking_uri())
+    with tracking.stage_run(cfg, parent_run_id, "register", {"classifier_key": classifier["key"]}):
+        # runs of one pipeline take turns (flows.common.pipeline_slot), so check-then-register cannot race
+        version = _version_with_key(client, name, classifier["key"])
+        reused = version is not None
+        if reused:
+            mlflow.set_tags({"reused_version": version})
+        else:
+            tags = {f"metric.{k}": v for k, v in metrics.items()}
+            tags.update({f"data_digest.{s}": data[s]["digest"] for s in EVAL_SPLITS if s in data})
+            tags.update(prefect_flow_run_id=flow_run_id, classifier_key=classifier["key"])
+            version = _log_and_register(cfg, classifier, name, {k: str(v) for k, v in tags.items() if v is not None})
+        decision = promotion.decide(cfg, data, client, version, metrics)
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(decision.to_dict(), "promotion.json")
+        mlflow.set_tags({"promoted": str(decision.promoted).lower(), "alias": decision.alias, "version": version})
+        if decision.champion_score is not None:
+            mlflow.log_metric("champion_score", decision.champion_score)
+        logger().info("registered %s v%s -> alias %r: %s", name, version, decision.alias, decision.reason)
+    return {
+        "name": name, "version": version, "alias": decision.alias, "model_uri": f"models:/{name}@{decision.alias}",
+        "reused": reused, "promoted": decision.promoted, "promotion": decision.reason,
+    }
+
+
+def _log_and_register(cfg: PipelineConfig, classifier: dict, name: str, tags: dict) -> str:
+    import transformers
+
+    clf = SequenceClassifier.load(classifier["path"])
+    info = mlflow.transformers.log_model(
+        transformers_model={"model": clf.model, "tokenizer": clf.tokenizer},
+        name="classifier",
+        task="text-classification",
+        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"transformers=={transformers.__version__}"],
+        metadata={"labels": clf.labels, "classifier_key": classifier["key"]},
+    )
+    # the version is created with its classifier_key tag: a retried task finds it instead of registering twice
+    return str(mlflow.register_model(info.model_uri, name, tags=tags).version)
+
+
+def _version_with_key(client, name: str, key: str) -> str | None:
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except mlflow.exceptions.MlflowException:
+        return None
+    for v in versions:
+        if v.tags.get("classifier_key") == key:
+            return str(v.version)
+    return None

@@ -1,0 +1,193 @@
+"""Prefect tasks of the pattern-model stage: train (or reuse) one PET model per (pattern, seed[, generation])
+and score it on the current dev/test files."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from prompt_models.config import PipelineConfig
+from prompt_models.data import (
+    InputExample,
+    examples_digest,
+    read_examples,
+)
+from prompt_models.demonstrations import DemonstrationSampler, load_sentence_encoder, sentence_embeddings
+from prompt_models.patterns import Pattern
+from prompt_models.pet import PETModel
+from prompt_models.training import classification_metrics, configure_threads, pick_device, set_seed
+
+from . import tracking
+from .caching import digest, is_done, model_digest, publish, read_done, train_cfg_key
+from .data_tasks import logger
+
+def _pet_model(cfg: PipelineConfig, template: str, train: list[InputExample], seed: int) -> PETModel:
+    set_seed(seed)  # freshly initialised parts (soft prompt encoders, LoRA) depend on it
+    model = PETModel.from_pretrained(
+        cfg.resolve(cfg.model.path),
+        Pattern(template),
+        cfg.verbalizer_obj(),
+        cfg.model.max_length,
+        cfg.pet.soft_prompt,
+        cfg.pet.lora,
+    )
+    return _prepare(cfg, model, train, seed)
+
+
+def _prepare(cfg: PipelineConfig, model: PETModel, train: list[InputExample], seed: int) -> PETModel:
+    """Move to the configured device and attach demonstrations drawn from ``train`` if enabled."""
+    model.to(pick_device(cfg.model.device))
+    demo = cfg.pet.demonstrations
+    if demo.enabled:
+        embed = None
+        if demo.filter == "similarity":
+            encoder, enc_tok = model.model, model.tokenizer
+            if demo.encoder_path:
+                encoder, enc_tok = load_sentence_encoder(cfg.resolve(demo.encoder_path))
+                encoder.to(model.device)
+            embed = functools.partial(sentence_embeddings, encoder, enc_tok, max_length=cfg.model.max_length)
+        model.demonstrations = DemonstrationSampler(train, model.verbalizer, demo.per_class, seed, embed, demo.top_fraction)
+    return model
+
+
+def load_pattern_model(cfg: PipelineConfig, model: dict, train_path: str) -> PETModel:
+    """A trained pattern model ready for inference (demonstrations drawn from ``train_path`` if enabled)."""
+    train = read_examples(train_path) if cfg.pet.demonstrations.enabled else []
+    return _prepare(cfg, PETModel.load(model["model_path"]), train, model["seed"])
+
+
+def pattern_model_key(cfg: PipelineConfig, data: dict, template: str, seed: int, extra_digest: str | None = None) -> str:
+    use_unlabeled = cfg.pet.train.mlm_alpha > 0 and "unlabeled" in data
+    return digest(
+        {
+            "model": model_digest(cfg.resolve(cfg.model.path)),
+            "max_length": cfg.model.max_length,
+            "train": data["train"]["digest"],
+            "unlabeled": data["unlabeled"]["digest"] if use_unlabeled else None,
+            "extra": extra_digest,
+            "template": template,
+            "verbalizer": dataclasses.asdict(cfg.verbalizer),
+            "train_cfg": train_cfg_key(cfg.pet.train),
+            "soft_prompt": dataclasses.asdict(cfg.pet.soft_prompt),
+            "lora": dataclasses.asdict(cfg.pet.lora),
+            "demonstrations": _demonstrations_key(cfg),
+            "seed": seed,
+        }
+    )
+
+
+def _demonstrations_key(cfg: PipelineConfig) -> dict:
+    demo = dataclasses.asdict(cfg.pet.demonstrations)
+    encoder = demo.pop("encoder_path")
+    if demo["enabled"] and demo["filter"] == "similarity" and encoder:
+        demo["encoder"] = model_digest(cfg.resolve(encoder))  # the encoder's bytes, not where it is installed
+    return demo
+
+
+@task(name="train-pattern-model", cache_policy=NO_CACHE, task_run_name="train-p{pattern_index}-s{seed}-g{generation}")
+def train_pattern_model(
+    cfg: PipelineConfig,
+    data: dict,
+    template: str,
+    pattern_index: int,
+    seed: int,
+    parent_run_id: str | None,
+    generation: int = 0,
+    extra_train_path: str | None = None,
+) -> dict:
+    """Train (or reuse) one PET model for (pattern, seed[, iPET generation]) and evaluate it."""
+    configure_threads()
+    log = logger()
+    extra = read_examples(extra_train_path) if extra_train_path else []
+    key = pattern_model_key(cfg, data, template, seed, examples_digest(extra) if extra else None)
+    folder = cfg.work_path / "pattern_models" / key
+    name = f"pattern-{pattern_index}-seed-{seed}" + (f"-gen-{generation}" if generation else "")
+    tags = {"pattern_index": str(pattern_index), "seed": str(seed), "generation": str(generation), "cache_key": key}
+    with tracking.stage_run(cfg, parent_run_id, name, tags) as run:
+        mlflow.log_params({"template": template, "seed": seed, "generation": generation, "n_extra": len(extra)})
+        if is_done(folder):
+            info = read_done(folder)
+            log.info("%s: cached (%s), trained in run %s", name, key, info["run_id"])
+            mlflow.set_tags({"cached": "true", "source_run_id": info["run_id"]})
+            # dev/test are not part of the key: score the cached model on the current files
+            metrics = {"pre_train_accuracy": info["metrics"]["pre_train_accuracy"], **split_metrics(cfg, info, data)}
+            mlflow.log_metrics(metrics)
+            return dict(info, metrics=metrics, cached=True, stage_run_id=run.info.run_id)
+        mlflow.set_tag("cached", "false")
+        train = read_examples(data["train"]["path"])
+        unlabeled = read_examples(data["unlabeled"]["path"]) if "unlabeled" in data else None
+        tracking.log_examples_input(train, "train", data["train"]["source"], "training", data["train"]["digest"])
+        if extra:
+            tracking.log_examples_input(extra, "ipet_pseudo_labeled", extra_train_path, "training", examples_digest(extra))
+        model = _pet_model(cfg, template, train, seed)
+        pre_train = model.evaluate(train, cfg.pet.train.eval_batch_size)["accuracy"]
+        fit = train + extra
+        model.train_model(
+            fit,
+            cfg.pet.train,
+            seed=seed,
+            unlabeled=unlabeled,
+            log_fn=lambda m, step: mlflow.log_metrics(m, step=step),
+        )
+        record = {
+            "key": key,
+            "path": str(folder),
+            "model_path": str(folder / "model"),
+            "template": template,
+            "pattern_index": pattern_index,
+            "seed": seed,
+            "generation": generation,
+            "run_id": run.info.run_id,
+        }
+
+        def write(tmp: Path) -> dict:
+            for split in EVAL_SPLITS:
+                if split in data:
+                    logits = model.predict_logits(read_examples(data[split]["path"]), cfg.pet.train.eval_batch_size)
+                    np.save(tmp / logits_file(split, data), logits)
+            model.save(tmp / "model")
+            return dict(record, metrics={"pre_train_accuracy": pre_train, **split_metrics(cfg, record, data, tmp)})
+
+        info = publish(folder, write)
+        mlflow.log_metrics(info["metrics"])
+        log.info("%s: %s", name, info["metrics"])
+
+        return dict(info, cached=False, stage_run_id=run.info.run_id)
+
+
+EVAL_SPLITS = ("dev", "test")
+
+
+def logits_file(split: str, data: dict) -> str:
+    """Stored eval logits are named by the split file's content digest: a changed file gets new ones."""
+    return f"{split}-{data[split]['digest'][:16]}_logits.npy"
+
+
+def split_logits(cfg: PipelineConfig, model: dict, data: dict, split: str, folder: Path | None = None) -> np.ndarray:
+    """A pattern model's logits on the current ``split`` file, computed once and kept beside the model."""
+    path = Path(folder or model["path"]) / logits_file(split, data)
+    if not path.exists():
+        pet = load_pattern_model(cfg, model, data["train"]["path"])
+        logits = pet.predict_logits(read_examples(data[split]["path"]), cfg.pet.train.eval_batch_size)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
+        np.save(tmp, logits)
+        os.replace(tmp, path)
+    return np.load(path)
+
+
+def split_metrics(cfg: PipelineConfig, model: dict, data: dict, folder: Path | None = None) -> dict:
+    labels = cfg.verbalizer_obj().labels
+    metrics = {}
+    for split in EVAL_SPLITS:
+        if split in data:
+            gold = np.array([labels.index(ex.label) for ex in read_examples(data[split]["path"])])
+            m = classification_metrics(split_logits(cfg, model, data, split, folder), gold, len(labels))
+            metrics[f"{split}_accuracy"] = m["accuracy"]
+            metrics[f"{split}_macro_f1"] = m["macro_f1"]
+    return metrics
