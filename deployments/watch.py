@@ -60,8 +60,16 @@ def emit_arrival(path: Path, digest: str) -> None:
     from prefect.events import emit_event
     from prefect.settings import PREFECT_API_URL
 
-    if not PREFECT_API_URL.value():
+    url = PREFECT_API_URL.value()
+    if not url:
         raise EventNotSent("PREFECT_API_URL is not set: the event would go nowhere (start a server, set the URL)")
+    from prefect import get_client
+
+    # emit_event only queues the event: a server that is down must be found out before, not after
+    with get_client(sync_client=True) as client:
+        down = client.api_healthcheck()
+    if down is not None:
+        raise EventNotSent(f"the Prefect API at {url} does not answer: {down}")
     event = emit_event(
         event=EVENT,
         resource={"prefect.resource.id": f"pet.unlabeled.{digest}", "prefect.resource.name": path.name},

@@ -68,11 +68,47 @@ def detect_format(path: str | Path) -> str:
     return _SUFFIX_FORMATS[suffixes[-1]]
 
 
+LINE = "_line"  # where a row sits in its file, as an editor counts (1-based), for error messages
+
+
+def _check_utf8(path: Path, opener) -> None:
+    """A decoding error named by line and column, not by byte offset."""
+    with opener(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataValidationError(
+                    f"{path}: line {n}, column {exc.start + 1}: not UTF-8 (byte 0x{raw[exc.start]:02x}); "
+                    "save the file as UTF-8"
+                ) from None
+
+
+def _read_jsonl(path: Path, opener) -> pd.DataFrame:
+    rows, lines = [], []
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataValidationError(f"{path}: line {n}, column {exc.colno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataValidationError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
+            rows.append(row)
+            lines.append(n)
+    return pd.DataFrame(rows).assign(**{LINE: lines}) if rows else pd.DataFrame()
+
+
 def read_table(spec: DataSpec) -> pd.DataFrame:
     path = Path(spec.path)
     if not path.exists():
         raise DataValidationError(f"data file not found: {path}")
     fmt = (spec.format or detect_format(path)).lower()
+    opener = gzip.open if path.suffix == ".gz" else open
+    if fmt in ("csv", "tsv", "jsonl", "json"):
+        _check_utf8(path, opener)
     try:
         if fmt in ("csv", "tsv"):
             sep = "\t" if fmt == "tsv" else ","
@@ -82,15 +118,18 @@ def read_table(spec: DataSpec) -> pd.DataFrame:
             opts.update(spec.read_options)
             df = pd.read_csv(path, header=0 if spec.header else None, **opts)
             df.columns = [str(c) for c in df.columns]
+            # one row per line after the header (a quoted field spanning lines shifts this count)
+            df[LINE] = range(2 if spec.header else 1, len(df) + (2 if spec.header else 1))
         elif fmt == "jsonl":
-            opener = gzip.open if path.suffix == ".gz" else open
-            with opener(path, "rt", encoding="utf-8") as fh:
-                rows = [json.loads(line) for line in fh if line.strip()]
-            df = pd.DataFrame(rows)
+            df = _read_jsonl(path, opener)
         elif fmt == "json":
-            opener = gzip.open if path.suffix == ".gz" else open
             with opener(path, "rt", encoding="utf-8") as fh:
-                obj = json.load(fh)
+                try:
+                    obj = json.load(fh)
+                except json.JSONDecodeError as exc:
+                    raise DataValidationError(
+                        f"{path}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
+                    ) from None
             if isinstance(obj, dict):
                 # LM-BFF / USB layout: {"0": {"text_a": ..., "label": ...}, ...}
                 df = pd.DataFrame([dict(v, _key=k) for k, v in obj.items()])
@@ -128,7 +167,8 @@ def load_examples(
 ) -> list[InputExample]:
     """Read a split and check it: required columns, non-empty texts, known labels.
 
-    Every problem found is reported at once, with row numbers, so a user fixes the file in one go.
+    Every problem found is reported at once, with the file's line numbers (1-based, as an editor
+    shows them; record numbers for JSON and Parquet), so a user fixes the file in one go.
     """
     df = read_table(spec)
     needed = [spec.text_a] + ([spec.text_b] if spec.text_b else [])
@@ -136,11 +176,12 @@ def load_examples(
         if not spec.label:
             raise DataValidationError(f"{spec.path}: a label column is required for this split")
         needed.append(spec.label)
+    if len(df) == 0 and not [c for c in df.columns if c != LINE]:
+        raise DataValidationError(f"{spec.path}: no rows")
     missing = [c for c in needed if c not in df.columns]
     if missing:
-        raise DataValidationError(
-            f"{spec.path}: missing column(s) {missing}; the file has {list(df.columns)}"
-        )
+        present = [c for c in df.columns if c != LINE]
+        raise DataValidationError(f"{spec.path}: missing column(s) {missing}; the file has {present}")
     if len(df) == 0:
         raise DataValidationError(f"{spec.path}: no rows")
     problems: list[str] = []
@@ -148,22 +189,24 @@ def load_examples(
     examples: list[InputExample] = []
     has_label = bool(spec.label) and spec.label in df.columns
     for i, row in enumerate(df.to_dict("records")):
+        # file line (CSV/TSV/JSONL), else the record's 1-based position (JSON, Parquet)
+        at = f"line {row[LINE]}" if LINE in row else f"record {i + 1}"
         text_a = _as_text(row[spec.text_a])
         text_b = _as_text(row[spec.text_b]) if spec.text_b else None
         if text_a is None or not text_a.strip():
-            problems.append(f"row {i}: empty {spec.text_a!r}")
+            problems.append(f"{at}: empty {spec.text_a!r}")
             continue
         if spec.text_b and (text_b is None or not text_b.strip()):
-            problems.append(f"row {i}: empty {spec.text_b!r}")
+            problems.append(f"{at}: empty {spec.text_b!r}")
             continue
         label = _as_text(row[spec.label]) if has_label else None
         if label is not None:
             label = label.strip()
         if require_labels and (label is None or label == ""):
-            problems.append(f"row {i}: empty label")
+            problems.append(f"{at}: empty label")
             continue
         if known is not None and label not in (None, "") and label not in known:
-            problems.append(f"row {i}: unknown label {label!r} (expected one of {sorted(known)})")
+            problems.append(f"{at}: unknown label {label!r} (expected one of {sorted(known)})")
             continue
         examples.append(InputExample(text_a=text_a, text_b=text_b, label=label or None, guid=f"{i}"))
     if problems:

@@ -73,9 +73,12 @@ def test_overrides_are_parsed_as_yaml(tmp_path, tiny_model_dir):
 
 
 def test_cli_validate_reports_counts(tmp_path, tiny_model_dir, capsys):
-    assert main(["validate", str(write_config(tmp_path, tiny_model_dir))]) == 0
+    path = write_config(tmp_path, tiny_model_dir)
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["validate", str(path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["train"]["n"] == 2
+    assert sorted(tmp_path.rglob("*")) == before  # validate only reads: no work_dir, data copies or store
 
 
 def test_cli_bad_data_exits_2_with_a_clear_message(tmp_path, tiny_model_dir, capsys):
@@ -83,7 +86,7 @@ def test_cli_bad_data_exits_2_with_a_clear_message(tmp_path, tiny_model_dir, cap
     (tmp_path / "train.csv").write_text("text,label\nthe movie was great,pos\nmeh,neutral\n")
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "unknown label 'neutral'" in err and "row 1" in err
+    assert "unknown label 'neutral'" in err and "line 3" in err  # the file line an editor shows
     assert (tmp_path / "train.csv").read_text().endswith("meh,neutral\n")  # nothing lost
 
 

@@ -56,7 +56,8 @@ def test_unknown_label_and_empty_text_are_reported_with_rows(tmp_path):
     with pytest.raises(DataValidationError) as err:
         load_examples(DataSpec(str(path), text_a="text"), ["pos", "neg"])
     msg = str(err.value)
-    assert "2 bad row(s)" in msg and "row 2: empty 'text'" in msg and "row 3: unknown label 'neutral'" in msg
+    # JSON Lines: the records of ROWS fill lines 1-2, so the bad ones sit on lines 3 and 4
+    assert "2 bad row(s)" in msg and "line 3: empty 'text'" in msg and "line 4: unknown label 'neutral'" in msg
 
 
 def test_file_is_left_untouched_after_a_validation_error(tmp_path):
@@ -109,3 +110,31 @@ def test_real_lmbff_split_loads(request):
         pytest.skip("shared data not present")
     exs = load_examples(DataSpec(str(path), text_a="sentence"), ["0", "1"])
     assert len(exs) == 32 and {e.label for e in exs} == {"0", "1"}
+
+
+@pytest.mark.parametrize(
+    "name,content,spec,needle",
+    [
+        # CSV/TSV: the header is line 1, so the third data row is line 4
+        ("d.csv", "text,label\ngood,pos\nbad,neg\n,pos\n", {}, "line 4: empty 'text'"),
+        ("d.tsv", "text\tlabel\ngood\tpos\nmeh\tneutral\n", {}, "line 3: unknown label 'neutral'"),
+        ("d.csv", "good,pos\n,neg\n", {"text_a": "0", "label": "1", "header": False}, "line 2: empty '0'"),
+        # JSON Lines: blank lines still count as lines
+        ("d.jsonl", '{"text": "a", "label": "pos"}\n\n{"text": "b", "label": "bad"}\n', {}, "line 3: unknown label 'bad'"),
+        ("d.jsonl", '{"text": "a", "label": "pos"}\n{"text": "b", "lab', {}, "line 2, column 15: not valid JSON"),
+        ("d.json", '[{"text": "a", "label": "pos"},\n {"text": "b", "label": }]', {}, "line 2, column 25: not valid JSON"),
+        ("d.json", '[{"text": "a", "label": "pos"}, {"text": "", "label": "pos"}]', {}, "record 2: empty 'text'"),
+    ],
+)
+def test_errors_name_the_line_an_editor_shows(tmp_path, name, content, spec, needle):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(DataValidationError, match=needle.replace("(", r"\(")):
+        load_examples(DataSpec(str(path), **{"text_a": "text", "label": "label", **spec}), ["pos", "neg"])
+
+
+def test_non_utf8_names_line_and_column(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes("text,label\ngood,pos\ncaf\xe9 ok,neg\n".encode("latin-1"))
+    with pytest.raises(DataValidationError, match=r"line 3, column 4: not UTF-8 \(byte 0xe9\)"):
+        load_examples(DataSpec(str(path), text_a="text"), ["pos", "neg"])

@@ -78,13 +78,23 @@ def test_watch_records_a_file_only_after_its_event_is_sent(tmp_path):
     assert sent == ["a.csv"]
 
 
-def test_watch_without_an_api_url_does_not_pretend(tmp_path, monkeypatch):
+def test_watch_without_a_reachable_server_does_not_pretend(tmp_path):
+    import socket
+
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     (tmp_path / "a.csv").write_text("text\nhello\n")
     with temporary_settings({PREFECT_API_URL: None}):
         with pytest.raises(watch.EventNotSent, match="PREFECT_API_URL"):
             watch.emit_arrival(tmp_path / "a.csv", "d")
+    with socket.socket() as s:  # a local port nobody listens on: the server is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
+        with pytest.raises(watch.EventNotSent, match="does not answer"):
+            watch.emit_arrival(tmp_path / "a.csv", "d")
+        assert watch.scan(tmp_path, log=lambda m: None) == []  # the real emitter: not recorded
+    assert not (tmp_path / watch.STATE).exists()
 
 
 def test_watch_quarantines_bad_files_and_replays_on_request(tmp_path):
