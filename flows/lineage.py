@@ -1,6 +1,8 @@
 """Where the current champion came from: registry alias -> model version -> flow run -> stages and data."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 
 from prompt_models.config import PipelineConfig
@@ -10,25 +12,30 @@ class LineageError(LookupError):
     pass
 
 
-def champion_lineage(cfg: PipelineConfig, alias: str | None = None) -> dict:
-    """The registered model behind ``alias`` and the flow run, datasets and stage runs that made it."""
-    name, alias = cfg.tracking.registered_model, alias or cfg.tracking.alias
-    client = mlflow.MlflowClient(cfg.tracking_uri())
+def _store_exists(uri: str) -> bool:
+    """False for a sqlite store whose file is not there (opening it would create it)."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):]).exists()  # sqlite:////abs/path or sqlite:///relative
+    return True
+
+
+def _version_for(client, name: str, alias: str, uri: str):
     try:
-        mv = client.get_model_version_by_alias(name, alias)
-    except mlflow.exceptions.MlflowException as exc:
-        raise LineageError(f"no model {name!r} with alias {alias!r} in {cfg.tracking_uri()}: run the pet flow first") from exc
-    register_run = client.get_run(mv.run_id)
-    parent_id = register_run.data.tags.get("mlflow.parentRunId")
-    parent = client.get_run(parent_id) if parent_id else register_run
+        model = client.get_registered_model(name)
+    except mlflow.exceptions.MlflowException:
+        raise LineageError(f"no registered model {name!r} in {uri}: run the pet flow first") from None
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException:
+        known = sorted(getattr(model, "aliases", {}) or {})
+        raise LineageError(f"model {name!r} has no alias {alias!r}; its aliases: {known}") from None
+
+
+def _flow_lineage(client, parent) -> dict:
     stages = client.search_runs(
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'", order_by=["attributes.start_time ASC"]
     )
     return {
-        "model": name,
-        "alias": alias,
-        "version": str(mv.version),
-        "version_tags": dict(mv.tags),
         "flow": {
             "prefect_flow_run_id": parent.data.tags.get("prefect.flow_run_id"),
             "prefect_flow_name": parent.data.tags.get("prefect.flow_name"),
@@ -56,3 +63,25 @@ def champion_lineage(cfg: PipelineConfig, alias: str | None = None) -> dict:
             for r in stages
         ],
     }
+
+
+def champion_lineage(cfg: PipelineConfig, alias: str | None = None) -> dict:
+    """The registered model behind ``alias`` and the flow run, datasets and stage runs that made it.
+
+    A classifier registered by a relabel run also gets ``ensemble``: the pet run that trained the
+    pattern models it was distilled from (their training data and stage runs). Reads only.
+    """
+    name, alias, uri = cfg.tracking.registered_model, alias or cfg.tracking.alias, cfg.tracking_uri()
+    if not _store_exists(uri):
+        raise LineageError(f"no MLflow store at {uri}: run the pet flow first")
+    client = mlflow.MlflowClient(uri)
+    mv = _version_for(client, name, alias, uri)
+    register_run = client.get_run(mv.run_id)
+    parent_id = register_run.data.tags.get("mlflow.parentRunId")
+    parent = client.get_run(parent_id) if parent_id else register_run
+    out = {"model": name, "alias": alias, "version": str(mv.version), "version_tags": dict(mv.tags)}
+    out.update(_flow_lineage(client, parent))
+    source = parent.data.tags.get("ensemble_source_run_id")
+    if source:  # relabel: the ensemble was trained by an earlier pet run
+        out["ensemble"] = _flow_lineage(client, client.get_run(source))
+    return out

@@ -62,6 +62,15 @@ def test_scheduled_run_after_relabel_keeps_the_relabeled_champion(prefect_harnes
     relabeled = relabel_flow(str(path), str(tmp_path / "new.csv"))
     assert relabeled["n_soft_labeled"] == 48 and relabeled["registered"]["version"] == "2"
     assert _alias_version(path, "champion") == "2"
+    # the relabel champion's lineage reaches back to the pet run that trained its pattern models
+    from flows.lineage import champion_lineage
+    from prompt_models.config import load_config
+
+    lin = champion_lineage(load_config(path))
+    assert lin["flow"]["prefect_flow_name"] == "relabel"
+    assert lin["ensemble"]["flow"]["mlflow_run_id"] == first["mlflow_run_id"]
+    assert {"pattern-0-seed-1", "pattern-1-seed-1"} <= {s["stage"] for s in lin["ensemble"]["stages"]}
+    assert "train" in {d["name"] for d in lin["ensemble"]["datasets"]}
     # the nightly run distills on every soft label of its ensemble, the relabeled ones included:
     # it rebuilds the relabel's classifier and the champion does not go back to v1
     nightly = pet_flow(str(path))
@@ -135,3 +144,21 @@ def test_a_changed_dev_file_is_scored_afresh_by_cached_models(prefect_harness, t
     gold = np.array([["pos", "neg"].index(e.label) for e in toy_examples(7)][:11])
     assert second["pattern_models"][0]["metrics"]["dev_accuracy"] == pytest.approx((new_logits.argmax(-1) == gold).mean())
     assert first["pattern_models"][0]["metrics"]["pre_train_accuracy"] == second["pattern_models"][0]["metrics"]["pre_train_accuracy"]
+
+
+def test_lineage_reads_only_and_tells_a_missing_alias_from_a_missing_model(prefect_harness, tmp_path, tiny_model_dir):
+    from flows.lineage import LineageError, champion_lineage
+    from flows.pet_flow import pet_flow
+    from prompt_models.config import load_config
+
+    path = _write_config(tmp_path, tiny_model_dir, "lineage")
+    cfg = load_config(path)
+    with pytest.raises(LineageError, match="no MLflow store"):
+        champion_lineage(cfg)
+    assert not cfg.work_path.exists()  # nothing created by a look
+    pet_flow(str(path))
+    with pytest.raises(LineageError, match=r"has no alias 'nosuch'; its aliases: \['champion'\]"):
+        champion_lineage(cfg, "nosuch")
+    other = load_config(path, {"tracking.registered_model": "other"})
+    with pytest.raises(LineageError, match="no registered model 'other'"):
+        champion_lineage(other)
