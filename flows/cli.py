@@ -115,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     except errors as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # finished units (pattern models, shards, classifiers) are on disk with their markers
+        print("interrupted; finished units are kept, rerun to resume", file=sys.stderr)
+        return 130
     except RuntimeError as exc:
         if "ephemeral Prefect API server" not in str(exc):
             raise
