@@ -12,6 +12,7 @@ text for a causal LM.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from pathlib import Path
@@ -174,23 +175,28 @@ class PETModel(torch.nn.Module):
             batch["soft_pos"] = torch.tensor([e["soft_positions"] for e in encoded], dtype=torch.long)
         return batch
 
-    def _hidden_states(self, batch: dict) -> torch.Tensor:
-        """Last hidden states [B, T, H] (soft-prompt vectors written in when there is a soft prompt)."""
+    @contextlib.contextmanager
+    def _model_inputs(self, batch: dict):
+        """Keyword inputs of the LM for ``batch`` (soft-prompt vectors written in, prefix hooks armed)."""
         dev = self.device
         ids = batch["input_ids"].to(dev)
         kwargs = {"attention_mask": batch["attention_mask"].to(dev)}
         if self.causal:
             kwargs["use_cache"] = False
         if self.soft is not None:
-            emb = self.model.get_input_embeddings()(ids)
-            kwargs["inputs_embeds"] = self.soft.write(emb, batch["soft_pos"].to(dev))
+            kwargs["inputs_embeds"] = self.soft.write(self.model.get_input_embeddings()(ids), batch["soft_pos"].to(dev))
         else:
             kwargs["input_ids"] = ids
         try:
-            return self.model.base_model(**kwargs)[0]
+            yield kwargs
         finally:
             if self.soft is not None:
                 self.soft.disarm()
+
+    def _hidden_states(self, batch: dict) -> torch.Tensor:
+        """Last hidden states [B, T, H]."""
+        with self._model_inputs(batch) as kwargs:
+            return self.model.base_model(**kwargs)[0]
 
     def _mask_vocab_logits(self, batch: dict) -> torch.Tensor:
         """Vocabulary logits [B, V] at the prediction position (the mask, or the last pattern token)."""
@@ -202,19 +208,10 @@ class PETModel(torch.nn.Module):
         return vocab_logits_at(self.model, hidden[rows, batch["mask_pos"].to(hidden.device)])
 
     def _full_forward_logits(self, batch: dict) -> torch.Tensor:
-        dev = self.device
-        ids = batch["input_ids"].to(dev)
-        kwargs = {"attention_mask": batch["attention_mask"].to(dev)}
-        if self.soft is not None:
-            kwargs["inputs_embeds"] = self.soft.write(self.model.get_input_embeddings()(ids), batch["soft_pos"].to(dev))
-        else:
-            kwargs["input_ids"] = ids
-        try:
+        with self._model_inputs(batch) as kwargs:
             logits = self.model(**kwargs).logits
-        finally:
-            if self.soft is not None:
-                self.soft.disarm()
-        return logits[torch.arange(ids.shape[0], device=dev), batch["mask_pos"].to(dev)].float()
+        rows = torch.arange(logits.shape[0], device=logits.device)
+        return logits[rows, batch["mask_pos"].to(logits.device)].float()
 
     def _continuation_log_probs(self, batch: dict, tokens: list[int]) -> torch.Tensor:
         """log p(t_2..t_k | pattern, t_1..t_{k-1}) summed, [B], for a word of k >= 2 tokens."""

@@ -148,3 +148,22 @@ def test_lora_trains_adapters_only_and_saves_merged(tiny_model_dir, tmp_path):
     assert np.allclose(model.predict_logits(train), again.predict_logits(train), atol=1e-4)
     # the live model keeps training after a save (its adapters were not merged away)
     assert any("lora_" in n for n, _ in model.named_parameters())
+
+
+def test_masked_lms_whose_head_is_more_than_a_projection_score_like_their_forward(tiny_model_dir, tmp_path):
+    """DistilBERT's MLM head has a transform before the projection: the full forward must be used."""
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertForMaskedLM
+
+    from prompt_models.patterns import Pattern
+    from prompt_models.verbalizer import Verbalizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    torch.manual_seed(0)
+    lm = DistilBertForMaskedLM(DistilBertConfig(vocab_size=len(tok), dim=32, n_layers=1, n_heads=2, hidden_dim=64))
+    model = PETModel(lm.eval(), tok, Pattern(TEMPLATE), Verbalizer(VERB), 32)
+    ex = [InputExample("a good film")]
+    batch = model.collate(model.encode(ex))
+    with torch.no_grad():
+        full = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[0, batch["mask_pos"][0]]
+        expected = model.head(full.unsqueeze(0))
+    assert np.allclose(model.predict_logits(ex), expected.numpy(), atol=1e-5)
