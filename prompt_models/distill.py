@@ -118,7 +118,7 @@ class SequenceClassifier:
         it = batches_forever(len(examples), cfg.batch_size, rng)
         losses = []
         dev = next(self.model.parameters()).device
-        for step in tqdm(range(cfg.max_steps), desc="distill", disable=not cfg.progress, leave=False):
+        for step in tqdm(range(cfg.max_steps), desc="distill", disable=None if cfg.progress else True, leave=False):
             idx = next(it)
             with autocast(dev):
                 logits = self.model(**self._batch([examples[i] for i in idx])).logits

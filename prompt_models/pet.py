@@ -264,7 +264,7 @@ class PETModel(torch.nn.Module):
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))
         outs = []
         rng = range(0, len(order), batch_size)
-        for i in tqdm(rng, desc="predict", disable=not progress, leave=False):
+        for i in tqdm(rng, desc="predict", disable=None if progress else True, leave=False):
             outs.append(self.forward(self.collate([encoded[j] for j in order[i : i + batch_size]])).float().cpu())
         logits = torch.cat(outs).numpy()
         out = np.empty_like(logits)
@@ -303,7 +303,7 @@ class PETModel(torch.nn.Module):
         it = batches_forever(len(encoded), cfg.batch_size, rng)
         un_it = batches_forever(len(unlabeled), cfg.unlabeled_batch_size, rng) if use_mlm else None
         losses = []
-        bar = tqdm(range(cfg.max_steps), desc="train", disable=not cfg.progress, leave=False)
+        bar = tqdm(range(cfg.max_steps), desc="train", disable=None if cfg.progress else True, leave=False)
         for step in bar:
             idx = next(it)
             logits = self.forward(self.collate([encoded[i] for i in idx]))

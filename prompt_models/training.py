@@ -32,7 +32,7 @@ class TrainConfig:
     unlabeled_batch_size: int = 8
     # distillation temperature (sequence classifier on soft labels)
     temperature: float = 2.0
-    progress: bool = True
+    progress: bool = True  # bars on a terminal only (tqdm disables itself when stderr is not a TTY)
 
     def __post_init__(self):
         bad = [
