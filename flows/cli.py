@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     # the temporary Prefect server gets longer to start on a busy machine than Prefect's default
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if not sys.stderr.isatty():  # transformers' own bars (loading weights) only on a terminal too
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     parser = argparse.ArgumentParser(prog="pet", description="PET / LM-BFF prompt-based few-shot pipeline")
