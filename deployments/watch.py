@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from prompt_models.data import _SUFFIX_FORMATS
+from tasks.caching import write_json_atomic
 
 from .serve import EVENT
 
@@ -160,9 +161,7 @@ def replay(inbox: str | Path, name: str) -> None:
 
 
 def _write_state(path: Path, seen: set) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(sorted(seen)))
-    tmp.replace(path)
+    write_json_atomic(path, sorted(seen), indent=None)
 
 
 def main(argv: list[str] | None = None) -> None:

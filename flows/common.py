@@ -15,7 +15,7 @@ from prefect.runtime import flow_run
 
 from prompt_models.config import PipelineConfig, load_config
 from tasks import tracking
-from tasks.caching import is_done
+from tasks.caching import is_done, write_json_atomic
 
 
 def resolve_config(config: str | PipelineConfig, overrides: dict | None = None) -> PipelineConfig:
@@ -93,10 +93,7 @@ def manifest_path(cfg: PipelineConfig) -> Path:
 def write_manifest(cfg: PipelineConfig, payload: dict) -> Path:
     path = manifest_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    tmp.replace(path)
-    return path
+    return write_json_atomic(path, payload)
 
 
 def read_manifest(cfg: PipelineConfig) -> dict:

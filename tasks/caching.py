@@ -55,11 +55,17 @@ def read_done(folder: str | Path) -> dict:
     return json.loads((Path(folder) / DONE).read_text())
 
 
+def write_json_atomic(path: str | Path, obj, indent: int | None = 2) -> Path:
+    """Write JSON beside ``path`` and rename it into place: readers see the old file or the new one."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=indent, default=str))
+    tmp.replace(path)
+    return path
+
+
 def mark_done(folder: str | Path, info: dict) -> dict:
-    folder = Path(folder)
-    tmp = folder / (DONE + ".tmp")
-    tmp.write_text(json.dumps(info, indent=2, default=str))
-    tmp.replace(folder / DONE)
+    write_json_atomic(Path(folder) / DONE, info)
     return info
 
 
