@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+import warnings
 
 import yaml
 
@@ -46,14 +48,24 @@ def parse_overrides(items: list[str] | None) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def _quiet_noise(verbosity: int) -> None:
+    """Set before Prefect, MLflow or transformers are imported: they read these once."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", {-1: "WARNING", 0: "INFO", 1: "DEBUG"}[verbosity])
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "info" if verbosity > 0 else "error")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # the temporary Prefect server gets longer to start on a busy machine than Prefect's default
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not sys.stderr.isatty():  # transformers' own bars (loading weights) only on a terminal too
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if verbosity <= 0:
+        # MLflow's advice on every registration (model card, licence, pip inference) tells a user nothing
+        for name in ("mlflow", "mlflow.transformers", "mlflow.utils.requirements_utils", "mlflow.models"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", module="mlflow")
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pet", description="PET / LM-BFF prompt-based few-shot pipeline")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -61,26 +73,31 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=help)
         p.add_argument("config")
         p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (dotted path)")
+        loud = p.add_mutually_exclusive_group()
+        loud.add_argument("-q", "--quiet", action="store_true", help="warnings, errors and the final summary only")
+        loud.add_argument("-v", "--verbose", action="store_true", help="debug logs and the libraries' own warnings")
+        p.add_argument("--json", action="store_true", help="print the full result as JSON instead of a one-line summary")
         return p
 
     command("run", "run the pet flow: train pattern models, soft-label, distill, register")
     p_rel = command("relabel", "soft-label only new unlabeled data with the existing ensemble and re-distill")
     p_rel.add_argument("--unlabeled", help="file with the new unlabeled texts (default: the config's data.unlabeled)")
-    command("validate", "check the config and every data file without training")
-    p_lin = command("lineage", "show the registered champion's flow run, datasets and stage runs")
+    command("validate", "check the config and every data file without training; writes nothing")
+    p_lin = command("lineage", "show the registered champion's flow run, datasets and stage runs; writes nothing")
     p_lin.add_argument("--alias", help="registry alias (default: tracking.alias, e.g. champion)")
     command("search", "LM-BFF template and/or label-word search only")
     _models_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "models":
         return _models_command(args)
+    _quiet_noise(-1 if args.quiet else 1 if args.verbose else 0)
     overrides = parse_overrides(args.set)
     errors = _user_errors()
     try:
         from prompt_models.config import load_config
 
         # check the config before a flow (and a Prefect server) starts: bad input fails fast
-        cfg = load_config(args.config, overrides).validate()
+        cfg = load_config(args.config, overrides).validate(install_models=args.command in ("run", "relabel", "search"))
         if args.command in ("validate", "run", "relabel", "search"):
             from tasks.data_tasks import read_splits
 
@@ -94,26 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
             print(json.dumps(champion_lineage(cfg, args.alias), indent=2, default=str))
             return 0
-        if args.command == "run":
-            from flows.pet_flow import pet_flow
-
-            result = pet_flow(args.config, overrides)
-        elif args.command == "relabel":
-            from flows.common import read_manifest
-            from flows.pet_flow import relabel_flow
-
-            read_manifest(cfg)
-            if args.unlabeled and not os.path.isfile(args.unlabeled):
-                raise FileNotFoundError(f"unlabeled data file not found: {args.unlabeled}")
-            result = relabel_flow(args.config, args.unlabeled, overrides)
-        else:
-            from flows.search_flows import search_flow
-            from prompt_models.config import ConfigError
-
-            if not (cfg.template_search.enabled or cfg.label_word_search.enabled):
-                raise ConfigError("enable template_search and/or label_word_search in the config to search")
-
-            result = search_flow(args.config, overrides)
+        result = _run_flow(args, cfg, overrides)
     except errors as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -130,8 +128,59 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    print(json.dumps(result, indent=2, default=str))
+    print(json.dumps(result, indent=2, default=str) if args.json else summary_line(args.command, cfg, result))
     return 0
+
+
+def _run_flow(args, cfg, overrides: dict) -> dict:
+    from flows.local_server import prefect_api
+
+    if args.command == "relabel":
+        from flows.common import read_manifest
+
+        read_manifest(cfg)
+        if args.unlabeled and not os.path.isfile(args.unlabeled):
+            raise FileNotFoundError(f"unlabeled data file not found: {args.unlabeled}")
+    if args.command == "search" and not (cfg.template_search.enabled or cfg.label_word_search.enabled):
+        from prompt_models.config import ConfigError
+
+        raise ConfigError("enable template_search and/or label_word_search in the config to search")
+    with prefect_api():
+        if args.command == "run":
+            from flows.pet_flow import pet_flow
+
+            return pet_flow(args.config, overrides)
+        if args.command == "relabel":
+            from flows.pet_flow import relabel_flow
+
+            return relabel_flow(args.config, args.unlabeled, overrides)
+        from flows.search_flows import search_flow
+
+        return search_flow(args.config, overrides)
+
+
+def summary_line(command: str, cfg, result: dict) -> str:
+    """One line a person reads at the end: accuracies, registered version and alias, where to look."""
+    where = f"results in {cfg.work_path} (mlflow ui --backend-store-uri {cfg.tracking_uri()})"
+    if command == "search":
+        best = {k: v for k, v in result.items() if k in ("label_words", "templates", "best_template")}
+        return f"search done: {json.dumps(best, default=str)[:300]}; {where}"
+    parts = []
+    ens = result.get("ensemble_metrics") or {}
+    clf = result.get("classifier_metrics") or {}
+    for name, metrics in (("ensemble", ens), ("classifier", clf)):
+        acc = ", ".join(f"{k.split('_')[0]} {metrics[k]:.3f}" for k in ("dev_accuracy", "test_accuracy") if k in metrics)
+        if acc:
+            parts.append(f"{name} accuracy {acc}")
+    if command == "relabel":
+        parts.insert(0, f"{result.get('n_new', 0)} new texts soft-labeled")
+    reg = result.get("registered")
+    if reg:
+        same = " (the same classifier as before)" if reg.get("reused") else ""
+        parts.append(f"registered {reg['name']} v{reg['version']}{same} as {reg['alias']!r}")
+    elif command == "relabel":
+        parts.append("nothing new: the registered classifier stays")
+    return f"{command} done: " + "; ".join(parts) + f"; {where}"
 
 
 def _models_parser(sub) -> None:
@@ -169,5 +218,17 @@ def _models_command(args) -> int:
         return 2
 
 
+def entry() -> None:
+    """The ``pet`` console script."""
+    code = main()
+    if code == 130:
+        # a task thread may still be inside a training step: do not wait for it at exit (Ctrl-C
+        # means now); the MLflow runs are closed and the temporary server is stopped already
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

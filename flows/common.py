@@ -9,12 +9,15 @@ from typing import Sequence
 
 import mlflow
 from prefect import get_client
+from prefect.concurrency.asyncio import AcquireConcurrencySlotTimeoutError
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.runtime import flow_run
 
 from prompt_models.config import PipelineConfig, load_config
 from tasks import tracking
+
+from . import recovery
 from tasks.caching import is_done, write_json_atomic
 
 
@@ -28,6 +31,9 @@ def current_flow_run_id() -> str | None:
         return flow_run.id
     except Exception:
         return None
+
+
+SLOT_POLL_SECONDS = 30.0
 
 
 def slot_name(cfg: PipelineConfig) -> str:
@@ -50,10 +56,24 @@ def pipeline_slot(cfg: PipelineConfig, log=None):
             pass
     if log:
         log.info("waiting for the pipeline slot %r (one run of a pipeline at a time)", name)
-    # the slot is a lease the engine renews while the run lives; a run killed outright frees it when
-    # the lease runs out. A missed renewal (a busy server) must not stop hours of training.
-    with concurrency(name, occupy=1, strict=True, raise_on_lease_renewal_failure=False):
-        yield
+    me = recovery.SlotHolder.me(current_flow_run_id())
+    with contextlib.ExitStack() as held:
+        while True:
+            with recovery.local_lock(cfg):
+                recovery.recover_dead_holder(cfg, name, log)
+                try:
+                    # the slot is a lease the engine renews while the run lives; a missed renewal
+                    # (a busy server) must not stop hours of training
+                    held.enter_context(concurrency(name, occupy=1, strict=True, timeout_seconds=SLOT_POLL_SECONDS,
+                                                   raise_on_lease_renewal_failure=False))
+                except AcquireConcurrencySlotTimeoutError:
+                    continue  # look again: the holder may have been killed meanwhile
+                recovery.write_holder(cfg, me)
+                break
+        try:
+            yield
+        finally:
+            recovery.clear_holder(cfg, me)
 
 
 @contextlib.contextmanager

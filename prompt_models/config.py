@@ -199,23 +199,33 @@ class PipelineConfig:
         return hashlib.sha256(json.dumps(sel, sort_keys=True, default=str).encode()).hexdigest()
 
     # ------------------------------------------------------------------ checks
-    def _zoo_path(self, value: str | None) -> str | None:
+    def _zoo_path(self, value: str | None, install: bool) -> str | None:
         """A model-zoo name that is not a local folder -> its installed folder (installing it if missing)."""
         if not value or Path(self.resolve(value)).exists():
             return value
-        from .model_zoo import resolve_model_path
+        from .model_zoo import KNOWN_MODELS, resolve_model_path
 
+        if not install and value in KNOWN_MODELS:
+            try:
+                return resolve_model_path(value, self.resolve(self.models_dir), auto_install=False)
+            except Exception:  # not installed yet: a run installs it on first use
+                return value
         return resolve_model_path(value, self.resolve(self.models_dir))
 
-    def validate(self) -> "PipelineConfig":
+    def validate(self, install_models: bool = True) -> "PipelineConfig":
+        """Check everything a run needs; ``install_models=False`` (``pet validate``) writes nothing."""
+        from .model_zoo import KNOWN_MODELS
+
         if not self.model.path:
             raise ConfigError("model.path is required (a known model name or a local folder with a masked or causal LM)")
-        self.model.path = self._zoo_path(self.model.path)
-        self.distill.model_path = self._zoo_path(self.distill.model_path)
-        self.template_search.generator_path = self._zoo_path(self.template_search.generator_path)
-        self.pet.demonstrations.encoder_path = self._zoo_path(self.pet.demonstrations.encoder_path)
+        self.model.path = self._zoo_path(self.model.path, install_models)
+        self.distill.model_path = self._zoo_path(self.distill.model_path, install_models)
+        self.template_search.generator_path = self._zoo_path(self.template_search.generator_path, install_models)
+        self.pet.demonstrations.encoder_path = self._zoo_path(self.pet.demonstrations.encoder_path, install_models)
         for key, value in [("model.path", self.model.path), ("distill.model_path", self.distill.model_path),
                            ("pet.demonstrations.encoder_path", self.pet.demonstrations.encoder_path)]:
+            if value in KNOWN_MODELS:
+                continue  # a known name not installed yet (validate only)
             if value and not Path(self.resolve(value)).exists():
                 raise ConfigError(f"{key} {self.resolve(value)!r} does not exist (a local folder or a name from `pet models list`)")
         if not self.patterns:
@@ -225,7 +235,11 @@ class PipelineConfig:
         patterns = self.pattern_objs()  # raises PatternError with the template named
         from .backbones import CAUSAL, backbone_kind
 
-        if backbone_kind(self.resolve(self.model.path)) == CAUSAL:  # reads config.json only
+        if self.model.path in KNOWN_MODELS:  # not installed yet: its kind is known from the zoo
+            kind = CAUSAL if KNOWN_MODELS[self.model.path].kind == "causal-lm" else None
+        else:
+            kind = backbone_kind(self.resolve(self.model.path))  # reads config.json only
+        if kind == CAUSAL:
             for p in patterns:
                 p.check_causal()
         verb = self.verbalizer_obj()

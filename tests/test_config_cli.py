@@ -81,6 +81,18 @@ def test_cli_validate_reports_counts(tmp_path, tiny_model_dir, capsys):
     assert sorted(tmp_path.rglob("*")) == before  # validate only reads: no work_dir, data copies or store
 
 
+def test_validate_installs_nothing_and_lineage_creates_no_store(tmp_path, tiny_model_dir, capsys):
+    # a model name that is not installed yet: `pet run` would install it, `pet validate` only reads
+    models = tmp_path / "models"
+    models.mkdir()
+    distill = {"model_path": "all-minilm-l6-v2"}
+    path = write_config(tmp_path, tiny_model_dir, distill=distill, models_dir=str(models))
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["validate", str(path)]) == 0
+    assert main(["lineage", str(path)]) == 2
+    assert sorted(tmp_path.rglob("*")) == before
+
+
 def test_cli_bad_data_exits_2_with_a_clear_message(tmp_path, tiny_model_dir, capsys):
     path = write_config(tmp_path, tiny_model_dir)
     (tmp_path / "train.csv").write_text("text,label\nthe movie was great,pos\nmeh,neutral\n")
