@@ -23,6 +23,7 @@ from tasks.data_tasks import load_and_validate, log_data_inputs
 from tasks.label_tasks import ensemble_key, evaluate_ensemble, label_store, labeled_digests, make_shards, model_weights, soft_label_shard
 from tasks.pattern_tasks import train_pattern_model
 from tasks.caching import is_done, read_done
+from tasks.figures import log_accuracy_chart
 
 from flows.hooks import notify_failure
 from flows.common import (
@@ -132,6 +133,7 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
         mlflow.log_metrics({f"ensemble_{k}": v for k, v in summary["ensemble_metrics"].items()})
         mlflow.log_metrics({f"classifier_{k}": v for k, v in result["classifier_metrics"].items()})
         mlflow.log_metric("pattern_models_cached", sum(bool(m["cached"]) for m in models))
+        log_accuracy_chart(summary["pattern_models"], summary["ensemble_metrics"], result["classifier_metrics"])
         mlflow.log_dict(summary, "summary.json")
         log.info("pet flow done: ensemble %s, classifier %s, registered %s", summary["ensemble_metrics"], result["classifier_metrics"], result["registered"])
         return summary

@@ -151,6 +151,18 @@ def macro_f1(pred: np.ndarray, gold: np.ndarray, n_labels: int) -> float:
     return float(np.mean(f1s)) if f1s else 0.0
 
 
+def confusion_matrix(pred: np.ndarray, gold: np.ndarray, n_labels: int) -> np.ndarray:
+    """Counts with gold labels as rows and predicted labels as columns."""
+    pred, gold = np.asarray(pred, dtype=np.int64), np.asarray(gold, dtype=np.int64)
+    return np.bincount(gold * n_labels + pred, minlength=n_labels * n_labels).reshape(n_labels, n_labels)
+
+
 def classification_metrics(logits: np.ndarray, gold: np.ndarray, n_labels: int) -> dict:
     pred = logits.argmax(-1)
-    return {"accuracy": accuracy(pred, gold), "macro_f1": macro_f1(pred, gold, n_labels), "n": int(len(gold))}
+    return {
+        "accuracy": accuracy(pred, gold),
+        "macro_f1": macro_f1(pred, gold, n_labels),
+        "n": int(len(gold)),
+        # a nested list, not an array: the result stays JSON-serialisable
+        "confusion": confusion_matrix(pred, gold, n_labels).tolist(),
+    }

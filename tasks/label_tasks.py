@@ -22,7 +22,7 @@ from prompt_models.data import (
 from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels
 from prompt_models.training import classification_metrics, configure_threads
 
-from . import tracking
+from . import figures, tracking
 from .caching import digest, is_done, publish, read_done
 from .pattern_tasks import EVAL_SPLITS, load_pattern_model, split_logits
 
@@ -50,6 +50,7 @@ def evaluate_ensemble(cfg: PipelineConfig, data: dict, models: Sequence[dict], p
             met = classification_metrics(merged, gold, len(labels))
             result[f"{split}_accuracy"] = met["accuracy"]
             result[f"{split}_macro_f1"] = met["macro_f1"]
+            figures.log_confusion(met["confusion"], labels, split, "ensemble")
         mlflow.log_metrics({k: v for k, v in result.items() if k != "weights"})
     return result
 

@@ -23,7 +23,7 @@ from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
 from prompt_models.training import classification_metrics, configure_threads, pick_device, set_seed
 
-from . import tracking
+from . import figures, tracking
 from .caching import digest, is_done, model_digest, publish, read_done, train_cfg_key
 from .data_tasks import logger
 
@@ -116,8 +116,10 @@ def train_pattern_model(
             log.info("%s: cached (%s), trained in run %s", name, key, info["run_id"])
             mlflow.set_tags({"cached": "true", "source_run_id": info["run_id"]})
             # dev/test are not part of the key: score the cached model on the current files
-            metrics = {"pre_train_accuracy": info["metrics"]["pre_train_accuracy"], **split_metrics(cfg, info, data)}
+            scores = split_scores(cfg, info, data)
+            metrics = {"pre_train_accuracy": info["metrics"]["pre_train_accuracy"], **_flat(scores)}
             mlflow.log_metrics(metrics)
+            figures.log_confusions(scores, cfg.verbalizer_obj().labels, name)
             return dict(info, metrics=metrics, cached=True, stage_run_id=run.info.run_id)
         mlflow.set_tag("cached", "false")
         train = read_examples(data["train"]["path"])
@@ -156,6 +158,8 @@ def train_pattern_model(
 
         info = publish(folder, write)
         mlflow.log_metrics(info["metrics"])
+        # from the logits just stored: cheap, and the same whoever won the publish
+        figures.log_confusions(split_scores(cfg, info, data), cfg.verbalizer_obj().labels, name)
         log.info("%s: %s", name, info["metrics"])
 
         return dict(info, cached=False, stage_run_id=run.info.run_id)
@@ -181,13 +185,20 @@ def split_logits(cfg: PipelineConfig, model: dict, data: dict, split: str, folde
     return np.load(path)
 
 
-def split_metrics(cfg: PipelineConfig, model: dict, data: dict, folder: Path | None = None) -> dict:
+def split_scores(cfg: PipelineConfig, model: dict, data: dict, folder: Path | None = None) -> dict[str, dict]:
+    """``{split: classification_metrics}`` (confusion matrix included) of a pattern model."""
     labels = cfg.verbalizer_obj().labels
-    metrics = {}
+    scores = {}
     for split in EVAL_SPLITS:
         if split in data:
             gold = np.array([labels.index(ex.label) for ex in read_examples(data[split]["path"])])
-            m = classification_metrics(split_logits(cfg, model, data, split, folder), gold, len(labels))
-            metrics[f"{split}_accuracy"] = m["accuracy"]
-            metrics[f"{split}_macro_f1"] = m["macro_f1"]
-    return metrics
+            scores[split] = classification_metrics(split_logits(cfg, model, data, split, folder), gold, len(labels))
+    return scores
+
+
+def _flat(scores: dict[str, dict]) -> dict:
+    return {f"{split}_{k}": m[k] for split, m in scores.items() for k in ("accuracy", "macro_f1")}
+
+
+def split_metrics(cfg: PipelineConfig, model: dict, data: dict, folder: Path | None = None) -> dict:
+    return _flat(split_scores(cfg, model, data, folder))

@@ -144,6 +144,19 @@ def test_a_changed_dev_file_is_scored_afresh_by_cached_models(prefect_harness, t
     gold = np.array([["pos", "neg"].index(e.label) for e in toy_examples(7)][:11])
     assert second["pattern_models"][0]["metrics"]["dev_accuracy"] == pytest.approx((new_logits.argmax(-1) == gold).mean())
     assert first["pattern_models"][0]["metrics"]["pre_train_accuracy"] == second["pattern_models"][0]["metrics"]["pre_train_accuracy"]
+    # a cached model's stage run still gets the confusion matrix, of the new dev file
+    mlflow.set_tracking_uri(cfg.tracking_uri())
+    client = mlflow.MlflowClient()
+    runs = client.search_runs(
+        [client.get_experiment_by_name("devswap").experiment_id],
+        f"tags.mlflow.parentRunId = '{second['mlflow_run_id']}' and tags.stage = 'pattern-0-seed-1'",
+    )
+    cached_run = runs[0].info.run_id
+    assert runs[0].data.tags["cached"] == "true"
+    assert "confusion_dev.png" in {a.path for a in client.list_artifacts(cached_run)}
+    confusion = mlflow.artifacts.load_dict(f"runs:/{cached_run}/confusion_dev.json")
+    assert confusion["labels"] == ["pos", "neg"] and np.asarray(confusion["matrix"]).sum() == 11
+    assert np.trace(confusion["matrix"]) == pytest.approx(11 * second["pattern_models"][0]["metrics"]["dev_accuracy"])
 
 
 def test_lineage_reads_only_and_tells_a_missing_alias_from_a_missing_model(prefect_harness, tmp_path, tiny_model_dir):

@@ -71,6 +71,7 @@ def test_search_ipet_demos_and_soft_prompts_run_through_pet(stage_run, stage_con
     cfg = load_config(stage_config)
     client = mlflow.MlflowClient(cfg.tracking_uri())
     parent = client.get_run(summary["mlflow_run_id"])
+    assert {"accuracy_by_model.png", "accuracy_by_model.json"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     stages = {r.data.tags["stage"] for r in children}
     assert {"label-word-search", "template-search", "ipet-generation-1", "ipet-generation-2"} <= stages
@@ -79,6 +80,11 @@ def test_search_ipet_demos_and_soft_prompts_run_through_pet(stage_run, stage_con
     added = [v for k, v in gen1.data.metrics.items() if k.startswith("added_")]
     # at most 16 * 2^1 - 16 per model; a label the teachers never predict adds nothing
     assert len(added) == 4 and all(0 < v <= 16 for v in added)
+    # every evaluation logs its confusion matrices (tasks.figures)
+    for stage in ("evaluate-ensemble", "evaluate-classifier", "pattern-0-seed-1-gen-2"):
+        run = next(r for r in children if r.data.tags["stage"] == stage)
+        names = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {f"confusion_{s}.{e}" for s in ("dev", "test") for e in ("png", "json")} <= names, stage
 
 
 def test_search_flow_alone_reuses_cached_scores(stage_run, stage_config):
