@@ -16,6 +16,8 @@ from prefect import serve
 from prefect.events import DeploymentEventTrigger
 
 from flows.pet_flow import pet_flow, relabel_flow
+from flows.runners import task_runner
+from prompt_models.config import load_config
 
 EVENT = "pet.unlabeled.arrived"
 
@@ -24,7 +26,8 @@ def build_deployments(config_path: str | None = None, cron: str | None = None) -
     config_path = config_path or os.environ.get("PET_CONFIG", "configs/sst2.yaml")
     cron = cron or os.environ.get("PET_CRON", "0 2 * * *")
     timeout = float(os.environ.get("PET_TIMEOUT_HOURS", "6")) * 3600
-    scheduled = pet_flow.with_options(timeout_seconds=timeout).to_deployment(
+    runner = task_runner(load_config(config_path))  # threads, Dask or Ray, as the config says
+    scheduled = pet_flow.with_options(timeout_seconds=timeout, task_runner=runner).to_deployment(
         name="pet-scheduled",
         cron=cron,
         parameters={"config_path": config_path},
@@ -32,7 +35,7 @@ def build_deployments(config_path: str | None = None, cron: str | None = None) -
         tags=["pet"],
         description="Train pattern models, soft-label, distill and register the champion classifier.",
     )
-    on_new_data = relabel_flow.with_options(timeout_seconds=timeout).to_deployment(
+    on_new_data = relabel_flow.with_options(timeout_seconds=timeout, task_runner=runner).to_deployment(
         name="relabel-on-new-data",
         parameters={"config_path": config_path},
         triggers=[

@@ -1,4 +1,4 @@
-"""Command line: ``pet run|relabel|search|validate|lineage CONFIG`` and ``pet models list|install`` (see ``pet --help``)."""
+"""Command line: ``pet run|relabel|search|validate|lineage CONFIG``, ``pet predict CONFIG FILE`` and ``pet models list|install`` (see ``pet --help``)."""
 from __future__ import annotations
 
 import argparse
@@ -87,10 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     p_lin.add_argument("--alias", help="registry alias (default: tracking.alias, e.g. champion)")
     command("search", "LM-BFF template and/or label-word search only")
     _models_parser(sub)
+    from flows.predict import add_predict_parser, predict_command
+
+    add_predict_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "models":
         return _models_command(args)
     _quiet_noise(-1 if args.quiet else 1 if args.verbose else 0)
+    if args.command == "predict":
+        return predict_command(args)
     overrides = parse_overrides(args.set)
     errors = _user_errors()
     try:
@@ -145,18 +150,20 @@ def _run_flow(args, cfg, overrides: dict) -> dict:
         from prompt_models.config import ConfigError
 
         raise ConfigError("enable template_search and/or label_word_search in the config to search")
+    from flows.runners import with_runner
+
     with prefect_api():
         if args.command == "run":
             from flows.pet_flow import pet_flow
 
-            return pet_flow(args.config, overrides)
+            return with_runner(pet_flow, cfg)(args.config, overrides)
         if args.command == "relabel":
             from flows.pet_flow import relabel_flow
 
-            return relabel_flow(args.config, args.unlabeled, overrides)
+            return with_runner(relabel_flow, cfg)(args.config, args.unlabeled, overrides)
         from flows.search_flows import search_flow
 
-        return search_flow(args.config, overrides)
+        return with_runner(search_flow, cfg)(args.config, overrides)
 
 
 def summary_line(command: str, cfg, result: dict) -> str:

@@ -1,11 +1,10 @@
-"""Pieces shared by the flows: config loading, the parent MLflow run, bounded fan-out, manifests."""
+"""Pieces shared by the flows: config loading, the pipeline slot, the parent MLflow run, manifests."""
 from __future__ import annotations
 
 import contextlib
 import json
 import time
 from pathlib import Path
-from typing import Sequence
 
 import mlflow
 from prefect import get_client
@@ -93,17 +92,6 @@ def parent_run(cfg: PipelineConfig, flow_name: str):
             {"name": cfg.name, "model": cfg.model.path, "patterns": "|".join(cfg.patterns), "seeds": cfg.seeds}
         )
         yield run
-
-
-def run_bounded(task_obj, calls: Sequence[dict], limit: int) -> list:
-    """Run one task per kwargs dict, at most ``limit`` at a time (in order when limit <= 1)."""
-    if limit <= 1:
-        return [task_obj(**kw) for kw in calls]
-    results = []
-    for i in range(0, len(calls), limit):
-        futures = [task_obj.submit(**kw) for kw in calls[i : i + limit]]
-        results += [f.result() for f in futures]
-    return results
 
 
 def manifest_path(cfg: PipelineConfig) -> Path:

@@ -8,13 +8,15 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import run_bounded
 from prompt_models.config import PipelineConfig
 from prompt_models.data import InputExample, examples_digest, read_examples, save_examples
 from prompt_models.ipet import build_generation_sets
 from prompt_models.training import configure_threads
 from tasks import tracking
 from tasks.pattern_tasks import load_pattern_model
+
+from flows.runners import run_all
+from flows.stages import train_generation
 
 
 @task(name="predict-unlabeled", cache_policy=NO_CACHE, task_run_name="predict-unlabeled-{model[key]}")
@@ -33,8 +35,6 @@ def predict_unlabeled(cfg: PipelineConfig, model: dict, data: dict) -> str:
 
 def ipet_stage(cfg: PipelineConfig, data: dict, templates: list[str], models: list[dict], parent_id: str) -> list[dict]:
     """Run ``cfg.ipet.generations`` iPET generations; returns the last generation's models."""
-    from flows.pet_flow import train_generation
-
     if "unlabeled" not in data:
         raise ValueError("iPET needs data.unlabeled")
     train = read_examples(data["train"]["path"])
@@ -43,7 +43,7 @@ def ipet_stage(cfg: PipelineConfig, data: dict, templates: list[str], models: li
     unlabeled = read_examples(data["unlabeled"]["path"])
     for gen in range(1, cfg.ipet.generations + 1):
         calls = [dict(cfg=cfg, model=m, data=data) for m in models]
-        logits = [np.load(p) for p in run_bounded(predict_unlabeled, calls, cfg.parallelism)]
+        logits = [np.load(p) for p in run_all(predict_unlabeled, calls)]
         sets = build_generation_sets(
             logits,
             [m["metrics"]["pre_train_accuracy"] for m in models],

@@ -17,67 +17,21 @@ import mlflow
 from prefect import flow, get_run_logger
 
 from prompt_models.config import PipelineConfig
-from tasks import tracking
-from tasks.classifier_tasks import distill, evaluate_classifier, register_classifier
+from prefect.task_runners import ThreadPoolTaskRunner
+
 from tasks.data_tasks import load_and_validate, log_data_inputs
-from tasks.label_tasks import ensemble_key, evaluate_ensemble, label_store, labeled_digests, make_shards, model_weights, soft_label_shard
-from tasks.pattern_tasks import train_pattern_model
-from tasks.caching import is_done, read_done
 from tasks.figures import log_accuracy_chart
+from tasks.label_tasks import ensemble_key, evaluate_ensemble, labeled_digests, make_shards, model_weights
 
 from flows.hooks import notify_failure
-from flows.common import (
-    current_flow_run_id,
-    parent_run,
-    pipeline_slot,
-    read_manifest,
-    resolve_config,
-    run_bounded,
-    write_manifest,
-)
+from flows.common import current_flow_run_id, parent_run, pipeline_slot, read_manifest, resolve_config, write_manifest
+from flows.stages import label_and_distill, train_generation
+
+# one task at a time unless the caller picks the config's runner: flows.runners.with_runner(pet_flow, cfg)
+ONE_AT_A_TIME = ThreadPoolTaskRunner(max_workers=1)
 
 
-def train_generation(cfg: PipelineConfig, data: dict, templates: list[str], parent_id: str, generation: int = 0, extra: dict | None = None) -> list[dict]:
-    calls = []
-    for p_idx, template in enumerate(templates):
-        for seed in cfg.seeds:
-            calls.append(
-                dict(
-                    cfg=cfg,
-                    data=data,
-                    template=template,
-                    pattern_index=p_idx,
-                    seed=seed,
-                    parent_run_id=parent_id,
-                    generation=generation,
-                    extra_train_path=(extra or {}).get((p_idx, seed)),
-                )
-            )
-    return run_bounded(train_pattern_model, calls, cfg.parallelism)
-
-
-def label_and_distill(cfg: PipelineConfig, data: dict, models: list[dict], shards: list[dict], ens_key: str, parent_id: str, all_shards: bool) -> dict:
-    """Soft-label ``shards``, distill (on every shard in the store if ``all_shards``), evaluate, register."""
-    with tracking.stage_run(cfg, parent_id, "soft-label", {"ensemble_key": ens_key}) as sl:
-        mlflow.log_params({"n_shards": len(shards), "n_models": len(models), "temperature": cfg.pet.temperature})
-        if "unlabeled" in data:
-            log_data_inputs(data, ["unlabeled"])
-        calls = [
-            dict(cfg=cfg, shard=s, models=models, ens_key=ens_key, train_path=data["train"]["path"], stage_run_id=sl.info.run_id)
-            for s in shards
-        ]
-        labeled = run_bounded(soft_label_shard, calls, cfg.parallelism)
-        mlflow.log_metric("shards_cached", sum(bool(s["cached"]) for s in labeled))
-    if all_shards:
-        store = label_store(cfg, ens_key)
-        labeled = [read_done(d) for d in sorted(store.iterdir()) if is_done(d)]
-    classifier = distill(cfg, labeled, ens_key, parent_id)
-    metrics = evaluate_classifier(cfg, data, classifier, parent_id)
-    registered = register_classifier(cfg, data, classifier, metrics, parent_id, current_flow_run_id())
-    return {"classifier": classifier, "classifier_metrics": metrics, "registered": registered, "n_soft_labeled": sum(s["n"] for s in labeled)}
-
-
-@flow(name="pet", log_prints=True, on_failure=[notify_failure], on_crashed=[notify_failure])
+@flow(name="pet", log_prints=True, task_runner=ONE_AT_A_TIME, on_failure=[notify_failure], on_crashed=[notify_failure])
 def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
     cfg = resolve_config(config_path, overrides)
     if cfg.data.unlabeled is None:
@@ -139,7 +93,7 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
         return summary
 
 
-@flow(name="relabel", log_prints=True, on_failure=[notify_failure], on_crashed=[notify_failure])
+@flow(name="relabel", log_prints=True, task_runner=ONE_AT_A_TIME, on_failure=[notify_failure], on_crashed=[notify_failure])
 def relabel_flow(config_path: str, unlabeled_path: str | None = None, overrides: dict | None = None) -> dict:
     """Soft-label only unlabeled texts the ensemble has not seen, then re-distill and register."""
     cfg = resolve_config(config_path, overrides)

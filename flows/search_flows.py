@@ -10,7 +10,10 @@ import dataclasses
 import mlflow
 from prefect import flow, get_run_logger
 
-from flows.common import parent_run, resolve_config, run_bounded
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.common import parent_run, resolve_config
+from flows.runners import run_all
 from prompt_models.config import ConfigError, PipelineConfig
 from tasks import tracking
 from tasks.data_tasks import load_and_validate, log_data_inputs
@@ -30,7 +33,7 @@ def label_word_search_stage(cfg: PipelineConfig, data: dict, parent_id: str) -> 
                  seed=lw.seed, kind="label-words", index=i, parent_run_id=run.info.run_id)
             for i, c in enumerate(shortlist)
         ]
-        scores = run_bounded(score_prompt, calls, cfg.parallelism)
+        scores = run_all(score_prompt, calls)
         best = max(scores, key=lambda s: s["accuracy"])
         mlflow.log_dict({"best": best, "scores": scores}, "label_word_search.json")
         mlflow.log_metric("best_accuracy", best["accuracy"])
@@ -49,7 +52,7 @@ def template_search_stage(cfg: PipelineConfig, data: dict, parent_id: str) -> li
                  train_cfg=ts.train, seed=ts.seed, kind="template", index=i, parent_run_id=run.info.run_id)
             for i, c in enumerate(candidates)
         ]
-        scores = run_bounded(score_prompt, calls, cfg.parallelism)
+        scores = run_all(score_prompt, calls)
         ranked = sorted(scores, key=lambda s: -s["accuracy"])
         best = [s["template"] for s in ranked[: ts.top_templates]]
         mlflow.log_dict({"ranked": ranked, "selected": best}, "template_search.json")
@@ -69,7 +72,7 @@ def search_stages(cfg: PipelineConfig, data: dict, parent_id: str) -> tuple[Pipe
     return cfg, templates
 
 
-@flow(name="lmbff-search", log_prints=True)
+@flow(name="lmbff-search", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def search_flow(config_path: str, overrides: dict | None = None) -> dict:
     cfg = resolve_config(config_path, overrides)
     if not (cfg.template_search.enabled or cfg.label_word_search.enabled):

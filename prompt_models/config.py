@@ -129,6 +129,17 @@ class TrackingConfig:
 
 
 @dataclass
+class RunnerConfig:
+    # where the tasks of a stage (pattern-model training, labeling, prompt scoring) run:
+    # "threads" (this process, `parallelism` at once), "dask" (prefect-dask: a LocalCluster of
+    # `workers` processes, or the cluster at `address`) or "ray" (prefect-ray; `address` of a
+    # cluster, else a local one). Workers need the same code, models and work_dir paths.
+    kind: str = "threads"
+    address: str | None = None
+    workers: int = 2
+
+
+@dataclass
 class PipelineConfig:
     name: str = "pet"
     labels: list = field(default_factory=list)
@@ -148,6 +159,7 @@ class PipelineConfig:
     # PET_MODELS_DIR, else ~/.cache/pet-pipeline/models (see `pet models list`)
     models_dir: str | None = None
     parallelism: int = 1
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
     base_dir: str = "."  # where relative paths are resolved; set to the YAML file's folder
 
     # ------------------------------------------------------------------ derived objects
@@ -254,6 +266,10 @@ class PipelineConfig:
             raise ConfigError("pet.ensemble_weighting must be 'accuracy' or 'uniform'")
         if self.pet.temperature <= 0 or self.distill.train.temperature <= 0:
             raise ConfigError("temperatures must be positive")
+        if self.runner.kind not in ("threads", "dask", "ray"):
+            raise ConfigError(f"runner.kind must be 'threads', 'dask' or 'ray', not {self.runner.kind!r}")
+        if self.parallelism < 1 or self.runner.workers < 1:
+            raise ConfigError("parallelism and runner.workers must be at least 1")
         if self.pet.shard_size < 1:
             raise ConfigError("pet.shard_size must be at least 1")
         if self.ipet.enabled and (self.ipet.generations < 1 or self.ipet.growth_factor < 1):

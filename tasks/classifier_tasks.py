@@ -18,7 +18,7 @@ from prompt_models.data import (
 from prompt_models.distill import SequenceClassifier
 from prompt_models.training import configure_threads, pick_device, set_seed
 
-from . import promotion, tracking
+from . import figures, promotion, tracking
 from .caching import digest, is_done, model_digest, publish, read_done, train_cfg_key
 from .data_tasks import logger
 from .label_tasks import label_store, read_soft_labels
@@ -86,6 +86,7 @@ def evaluate_classifier(cfg: PipelineConfig, data: dict, classifier: dict, paren
                 m = clf.evaluate(read_examples(data[split]["path"]), cfg.pet.train.eval_batch_size)
                 metrics[f"{split}_accuracy"] = m["accuracy"]
                 metrics[f"{split}_macro_f1"] = m["macro_f1"]
+                figures.log_confusion(m["confusion"], clf.labels, split, "classifier")
         mlflow.log_metrics(metrics)
     return metrics
 
@@ -123,15 +124,34 @@ def register_classifier(
 
 
 def _log_and_register(cfg: PipelineConfig, classifier: dict, name: str, tags: dict) -> str:
+    import pandas as pd
     import transformers
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, Object, Property, Schema
 
     clf = SequenceClassifier.load(classifier["path"])
+    # `mlflow models serve` takes what the signature names: a `text` column, plus `text_pair` where the
+    # patterns read text_b. Written out, not inferred from the example: MLflow infers it under a SIGALRM
+    # timeout, which fails in a Prefect worker thread and falls back to an unnamed column
+    example = {"text": ["an example text to classify"]}
+    if cfg.data.train is not None and cfg.data.train.text_b:
+        example["text_pair"] = ["its paired text"]
+    scored = Object([Property("label", "string"), Property("score", "double")])
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("string", name) for name in example]),
+        outputs=Schema([ColSpec(scored, str(rank)) for rank in range(len(clf.labels))]),  # best first
+    )
     info = mlflow.transformers.log_model(
         transformers_model={"model": clf.model, "tokenizer": clf.tokenizer},
         name="classifier",
         task="text-classification",
+        signature=signature,
+        input_example=pd.DataFrame(example),  # MLflow runs it through the logged model (a warning if it fails)
+        # every label's score (ranked), truncated as in training: a served text longer than the
+        # position embeddings would fail otherwise
+        model_config={"top_k": None, "truncation": True, "max_length": clf.max_length},
         pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"transformers=={transformers.__version__}"],
-        metadata={"labels": clf.labels, "classifier_key": classifier["key"]},
+        metadata={"labels": clf.labels, "classifier_key": classifier["key"], "max_length": clf.max_length},
     )
     # the version is created with its classifier_key tag: a retried task finds it instead of registering twice
     return str(mlflow.register_model(info.model_uri, name, tags=tags).version)

@@ -3,11 +3,15 @@ their soft labels from the weighted ensemble at temperature T."""
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 from typing import Sequence
 
 import mlflow
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -56,16 +60,23 @@ def evaluate_ensemble(cfg: PipelineConfig, data: dict, models: Sequence[dict], p
 
 
 # ------------------------------------------------------------------------------------------ soft labels
+# Soft-labeling is model-major: each pattern model is loaded once per stage and writes its logits for
+# every shard that lacks them (``label_with_model``, one task per model); a cheap task per shard then
+# merges the models' logits into soft labels (``merge_shard``). A rerun or a relabel computes only
+# the missing (model, shard) pairs, and a different ensemble of the same models reuses them all.
 def label_store(cfg: PipelineConfig, ens_key: str) -> Path:
     return cfg.work_path / "soft_labels" / ens_key
+
+
+def shard_logits_path(cfg: PipelineConfig, model: dict, shard: dict) -> Path:
+    return cfg.work_path / "shard_logits" / model["key"] / f"{shard['digest']}.npy"
 
 
 def labeled_digests(cfg: PipelineConfig, ens_key: str) -> set[str]:
     """Digests of every text the ensemble has already soft-labeled (finished shards only)."""
     seen: set[str] = set()
     for done in label_store(cfg, ens_key).glob("*/done.json"):
-        with open(done.parent / "labels.jsonl") as fh:
-            seen.update(json.loads(line)["digest"] for line in fh)
+        seen.update(_read_label_file(read_done(done.parent)["path"], columns=["digest"])["digest"])
     return seen
 
 
@@ -91,45 +102,69 @@ def make_shards(cfg: PipelineConfig, unlabeled_path: str, exclude: Sequence[str]
     return shards
 
 
-@task(name="soft-label-shard", cache_policy=NO_CACHE, task_run_name="soft-label-{shard[digest]}")
-def soft_label_shard(
-    cfg: PipelineConfig, shard: dict, models: Sequence[dict], ens_key: str, train_path: str, stage_run_id: str | None
-) -> dict:
-    """Merge all pattern models' logits on one shard into soft labels at temperature T."""
+@task(name="label-with-model", cache_policy=NO_CACHE, task_run_name="label-with-{model[key]:.12}")
+def label_with_model(cfg: PipelineConfig, model: dict, shards: Sequence[dict], train_path: str, stage_run_id: str | None = None) -> dict:
+    """Load one pattern model once and write its logits for every shard that lacks them."""
     configure_threads()
+    todo = [s for s in shards if not shard_logits_path(cfg, model, s).exists()]
+    if todo:
+        pet = load_pattern_model(cfg, model, train_path)
+        for shard in todo:
+            logits = pet.predict_logits(read_examples(shard["path"]), cfg.pet.train.eval_batch_size)  # (n, labels)
+            save_npy_atomic(shard_logits_path(cfg, model, shard), logits)
+        del pet
+        if stage_run_id:
+            rows = sum(s["n"] for s in todo)
+            mlflow.MlflowClient(cfg.tracking_uri()).log_metric(stage_run_id, "rows_labeled", rows)
+    return {"model": model["key"], "shards_computed": len(todo), "shards_cached": len(shards) - len(todo)}
+
+
+def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npy")
+    np.save(tmp, array)
+    tmp.replace(path)
+
+
+@task(name="merge-shard", cache_policy=NO_CACHE, task_run_name="merge-{shard[digest]}")
+def merge_shard(cfg: PipelineConfig, shard: dict, models: Sequence[dict], ens_key: str) -> dict:
+    """Merge every model's logits on one shard into soft labels at temperature T (a Parquet file)."""
     folder = label_store(cfg, ens_key) / shard["digest"]
     if is_done(folder):
         return dict(read_done(folder), cached=True)
-    examples = read_examples(shard["path"])
-    weights = model_weights(cfg, models)
-    all_logits = []
-    for m in models:
-        model = load_pattern_model(cfg, m, train_path)
-        all_logits.append(model.predict_logits(examples, cfg.pet.train.eval_batch_size))
-        del model
-    merged = merge_logits(all_logits, weights)
+    missing = [m["key"] for m in models if not shard_logits_path(cfg, m, shard).exists()]
+    if missing:
+        raise FileNotFoundError(f"shard {shard['digest']} has no logits from pattern models {missing}")
+    merged = merge_logits([np.load(shard_logits_path(cfg, m, shard)) for m in models], model_weights(cfg, models))
     probs = soft_labels(merged, cfg.pet.temperature)
+    examples = read_examples(shard["path"])
 
     def write(tmp: Path) -> dict:
-        with open(tmp / "labels.jsonl", "w") as fh:
-            for ex, lg, pr in zip(examples, merged, probs):
-                row = {"text_a": ex.text_a, "text_b": ex.text_b, "digest": example_digest(ex)}
-                row.update(logits=[float(x) for x in lg], probs=[float(x) for x in pr])
-                fh.write(json.dumps(row) + "\n")
-        return {"path": str(folder / "labels.jsonl"), "digest": shard["digest"], "n": len(examples)}
+        table = pa.table({
+            "text_a": [ex.text_a for ex in examples],
+            "text_b": [ex.text_b for ex in examples],
+            "digest": [example_digest(ex) for ex in examples],
+            "logits": pa.array(merged.tolist(), pa.list_(pa.float32())),
+            "probs": pa.array(probs.tolist(), pa.list_(pa.float32())),
+        })
+        pq.write_table(table, tmp / "labels.parquet")
+        return {"path": str(folder / "labels.parquet"), "digest": shard["digest"], "n": len(examples)}
 
-    info = publish(folder, write)
-    if stage_run_id:
-        mlflow.MlflowClient(cfg.tracking_uri()).log_metric(stage_run_id, "rows_labeled", len(examples))
-    return dict(info, cached=False)
+    return dict(publish(folder, write), cached=False)
+
+
+def _read_label_file(path: str, columns: list[str] | None = None) -> dict[str, list]:
+    if path.endswith(".jsonl"):  # soft labels written before they were Parquet
+        with open(path) as fh:
+            rows = [json.loads(line) for line in fh]
+        return {c: [r.get(c) for r in rows] for c in (columns or ["text_a", "text_b", "digest", "logits", "probs"])}
+    return pq.read_table(path, columns=columns).to_pydict()
 
 
 def read_soft_labels(paths: Sequence[str]) -> tuple[list[InputExample], np.ndarray]:
     examples, probs = [], []
     for p in paths:
-        with open(p) as fh:
-            for line in fh:
-                row = json.loads(line)
-                examples.append(InputExample(row["text_a"], row["text_b"], None, row["digest"]))
-                probs.append(row["probs"])
+        cols = _read_label_file(p, ["text_a", "text_b", "digest", "probs"])
+        examples += [InputExample(a, b, None, d) for a, b, d in zip(cols["text_a"], cols["text_b"], cols["digest"])]
+        probs += cols["probs"]
     return examples, np.asarray(probs, dtype=np.float32)

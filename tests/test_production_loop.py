@@ -52,15 +52,24 @@ def _alias_version(cfg_path, alias):
         return None
 
 
-def test_scheduled_run_after_relabel_keeps_the_relabeled_champion(prefect_harness, tmp_path, tiny_model_dir):
+def test_scheduled_run_after_relabel_keeps_the_relabeled_champion(prefect_harness, tmp_path, tiny_model_dir, monkeypatch):
     from flows.pet_flow import pet_flow, relabel_flow
+    from tasks import label_tasks
 
+    loads = []
+    real_load = label_tasks.load_pattern_model
+    monkeypatch.setattr(label_tasks, "load_pattern_model", lambda cfg, m, *a: loads.append(m["key"]) or real_load(cfg, m, *a))
     # margin -1: every new classifier is promoted, so only the soft-label set decides what is champion
     path = _write_config(tmp_path, tiny_model_dir, "loop", promote_margin=-1.0)
     first = pet_flow(str(path))
     assert first["n_soft_labeled"] == 24 and first["registered"]["version"] == "1"
+    loads.clear()
     relabeled = relabel_flow(str(path), str(tmp_path / "new.csv"))
     assert relabeled["n_soft_labeled"] == 48 and relabeled["registered"]["version"] == "2"
+    # 24 new texts in 3 shards of 10: each of the 2 pattern models is loaded once for all 3
+    assert sorted(loads) == sorted(m["key"] for m in first["pattern_models"])
+    logits = list((tmp_path / "work" / "shard_logits").glob("*/*.npy"))
+    assert len(logits) == 2 * 6  # one file per (model, shard), the first run's 3 shards and the new 3
     assert _alias_version(path, "champion") == "2"
     # the relabel champion's lineage reaches back to the pet run that trained its pattern models
     from flows.lineage import champion_lineage
@@ -73,7 +82,9 @@ def test_scheduled_run_after_relabel_keeps_the_relabeled_champion(prefect_harnes
     assert "train" in {d["name"] for d in lin["ensemble"]["datasets"]}
     # the nightly run distills on every soft label of its ensemble, the relabeled ones included:
     # it rebuilds the relabel's classifier and the champion does not go back to v1
+    loads.clear()
     nightly = pet_flow(str(path))
+    assert loads == []  # every (model, shard) pair is labeled already
     assert nightly["n_soft_labeled"] == 48
     assert nightly["registered"]["version"] == "2" and nightly["registered"]["reused"]
     assert _alias_version(path, "champion") == "2"

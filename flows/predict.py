@@ -1,0 +1,253 @@
+"""``pet predict CONFIG INPUT --output OUT``: label a file with a registered classifier (default: the champion).
+
+The input is read and labeled in chunks (``prompt_models.table_stream``) and the output appears only
+complete, so memory stays flat on large files and a failed run leaves no partial output.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+# numpy, pandas, torch and MLflow are imported where used: `pet --help` imports this module
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+CHUNK_ROWS = 4096  # rows read, sorted by length and labeled together
+
+
+class PredictError(ValueError):
+    """The model cannot be loaded or the request is malformed: one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class TextColumns:
+    text_a: str
+    text_b: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    uri: str  # as the user would name it; a registered version is pinned (models:/NAME/V): an alias may move
+    location: str  # where its artifacts are (file:, s3:, runs:, a folder)
+    name: str | None = None
+    version: str | None = None
+    alias: str | None = None
+
+
+@dataclass
+class Classifier:
+    model: object
+    tokenizer: object
+    labels: list[str]
+    max_length: int
+
+    def probabilities(self, texts_a: list[str], texts_b: list[str] | None, batch_size: int) -> np.ndarray:
+        """Softmax scores [N, labels]; rows are run sorted by length so a batch carries little padding."""
+        import numpy as np
+        import torch
+
+        from prompt_models.backbones import autocast
+
+        enc = self.tokenizer(texts_a, texts_b, truncation=True, max_length=self.max_length)
+        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+        order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
+        out = np.empty((len(texts_a), len(self.labels)), np.float32)
+        device = next(self.model.parameters()).device
+        with torch.inference_mode(), autocast(device):
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in keys}, return_tensors="pt")
+                logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
+                out[idx] = logits.float().softmax(-1).cpu().numpy()
+        return out
+
+
+def add_predict_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("predict", help="label a file with the registered classifier (default: the champion)")
+    p.add_argument("config")
+    p.add_argument("input", help="CSV, TSV, JSONL or Parquet file with the text column(s) of data.unlabeled (else data.train)")
+    p.add_argument("--output", "-o", required=True, help="where to write; its suffix picks the format (.csv .tsv .jsonl .parquet)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--model-uri", help="any MLflow model URI (models:/NAME/3, runs:/ID/classifier, a folder)")
+    which.add_argument("--version", help="a version of tracking.registered_model")
+    which.add_argument("--alias", help="a registry alias (default: tracking.alias, e.g. champion)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (dotted path)")
+    p.add_argument("--batch-size", type=int, help="rows per forward pass (default: pet.train.eval_batch_size)")
+    loud = p.add_mutually_exclusive_group()
+    loud.add_argument("-q", "--quiet", action="store_true", help="errors and the final summary only")
+    loud.add_argument("-v", "--verbose", action="store_true", help="the libraries' own logs too")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON instead of one line")
+    return p
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "info" if getattr(args, "verbose", False) else "error")
+    from flows.cli import parse_overrides
+    from flows.lineage import LineageError
+    from prompt_models import table_stream
+    from prompt_models.config import ConfigError, load_config
+    from prompt_models.data import DataValidationError
+
+    try:
+        # not cfg.validate(): predicting needs the store and column names, not the base model or patterns
+        cfg = load_config(args.config, parse_overrides(args.set))
+        if args.batch_size is not None and args.batch_size < 1:
+            raise PredictError("--batch-size must be at least 1")
+        out_fmt = table_stream.output_format(args.output)
+        columns = text_columns(cfg)
+        in_fmt = check_input(Path(args.input), columns)
+        choice = resolve_model(cfg, args.model_uri, args.version, args.alias)
+        clf = load_classifier(choice, cfg)
+        n = predict_file(clf, Path(args.input), in_fmt, columns, Path(args.output), out_fmt,
+                         args.batch_size or cfg.pet.train.eval_batch_size, progress=sys.stderr.isatty())
+    except (PredictError, LineageError, ConfigError, DataValidationError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; no output written", file=sys.stderr)
+        return 130
+    summary = {"output": str(args.output), "rows": n, "model": choice.name, "version": choice.version,
+               "alias": choice.alias, "model_uri": choice.uri, "labels": clf.labels}
+    alias = f" ({choice.alias!r})" if choice.alias else ""
+    print(json.dumps(summary, indent=2) if args.json else f"predict done: {n} rows labeled by {choice.uri}{alias} -> {args.output}")
+    return 0
+
+
+def text_columns(cfg) -> TextColumns:
+    # the input looks like the unlabeled pool the classifier was distilled on
+    spec = cfg.data.unlabeled or cfg.data.train
+    if spec is None:
+        raise PredictError("the config names no text column: set data.unlabeled (or data.train) text_a")
+    return TextColumns(spec.text_a, spec.text_b)
+
+
+def _check_no_clash(path: Path, present: list[str]) -> None:
+    from prompt_models.data import DataValidationError
+
+    # the predictions must not silently replace a column of the input (a gold `label`, say)
+    clash = [c for c in present if c == "label" or c.startswith("prob_")]
+    if clash:
+        raise DataValidationError(f"{path}: already has column(s) {clash}; rename them to keep them next to the predictions")
+
+
+def check_input(path: Path, columns: TextColumns) -> str:
+    """The input's format, once its text columns are known to be there (read from its header only)."""
+    from prompt_models import table_stream
+    from prompt_models.data import DataValidationError
+
+    fmt = table_stream.input_format(path)
+    present = table_stream.read_columns(path, fmt)
+    needed = [columns.text_a] + ([columns.text_b] if columns.text_b else [])
+    missing = [c for c in needed if c not in present]
+    if missing:
+        raise DataValidationError(f"{path}: missing text column(s) {missing}; the file has {present}")
+    _check_no_clash(path, present)
+    return fmt
+
+
+def resolve_model(cfg, model_uri: str | None, version: str | None, alias: str | None) -> ModelChoice:
+    """The registered version to load; a missing store, model, version or alias each says which."""
+    import mlflow
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
+
+    from flows.lineage import LineageError, _store_exists, _version_for
+
+    if model_uri and not model_uri.startswith("models:/"):
+        return ModelChoice(uri=model_uri, location=model_uri)
+    name, uri = cfg.tracking.registered_model, cfg.tracking_uri()
+    if not _store_exists(uri):  # opening a missing sqlite file would create an empty store
+        raise LineageError(f"no MLflow store at {uri}: run the pet flow first")
+    client = mlflow.MlflowClient(uri, registry_uri=uri)
+    if model_uri:
+        # MLflow resolves models:/ against the process-wide registry, not this config's: resolve it here
+        try:
+            found = get_model_name_and_version(client, model_uri)
+        except mlflow.exceptions.MlflowException as exc:
+            raise PredictError(f"cannot find {model_uri} in {uri}: {exc.message}") from None
+        if len(found) == 1:  # models:/<logged model id>, not registered
+            return ModelChoice(uri=model_uri, location=client.get_logged_model(found[0]).artifact_location)
+        name, version = found
+    if version is None:
+        alias = alias or cfg.tracking.alias
+        mv = _version_for(client, name, alias, uri)
+    else:
+        try:
+            client.get_registered_model(name)
+        except mlflow.exceptions.MlflowException:
+            raise LineageError(f"no registered model {name!r} in {uri}: run the pet flow first") from None
+        try:
+            mv = client.get_model_version(name, str(version))
+        except mlflow.exceptions.MlflowException:
+            known = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+            raise LineageError(f"model {name!r} has no version {version}; its versions: {known}") from None
+    location = client.get_model_version_download_uri(name, str(mv.version))
+    return ModelChoice(f"models:/{name}/{mv.version}", location, name, str(mv.version), alias)
+
+
+def load_classifier(choice: ModelChoice, cfg) -> Classifier:
+    import mlflow
+
+    from prompt_models.training import configure_threads, pick_device
+
+    configure_threads()
+    if not sys.stderr.isatty():  # transformers' own bar (loading weights) only on a terminal, as in `pet run`
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    try:
+        # no dst_path: a model in a local artifact store is read where it is, not copied
+        local = mlflow.artifacts.download_artifacts(artifact_uri=choice.location, tracking_uri=cfg.tracking_uri())
+        parts = mlflow.transformers.load_model(local, return_type="components")
+        meta = mlflow.models.Model.load(local).metadata or {}
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        raise PredictError(f"cannot load {choice.uri}: {getattr(exc, 'message', exc)}") from None
+    model, tok = parts["model"], parts["tokenizer"]
+    if tok.pad_token_id is None and tok.eos_token_id is not None:
+        tok.pad_token = tok.eos_token  # as prompt_models.backbones.load_tokenizer: padded positions are masked
+    labels = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+    model.to(pick_device(cfg.model.device)).eval()
+    # the length the classifier was trained with (logged since `pet predict`; older versions: the config's)
+    return Classifier(model, tok, labels, int(meta.get("max_length") or cfg.model.max_length))
+
+
+def _texts(chunk: pd.DataFrame, column: str) -> list[str]:
+    # a missing or empty text still gets a row (one output row per input row), labeled from ""
+    values = chunk[column] if column in chunk.columns else [None] * len(chunk)  # JSONL records without the key
+    return ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in values]
+
+
+def predict_file(clf: Classifier, path: Path, in_fmt: str, columns: TextColumns, out: Path, out_fmt: str,
+                 batch_size: int, progress: bool = False, chunk_rows: int | None = None) -> int:
+    """Label every row of ``path`` into ``out``; returns the number of rows. ``out`` appears only when complete."""
+    import numpy as np
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from prompt_models import table_stream
+
+    prob_cols = [f"prob_{lab}" for lab in clf.labels]
+    total, unit = table_stream.size_of(path, in_fmt)
+    n = 0
+    with tqdm(total=total, unit=unit, unit_scale=True, desc="predict", disable=not progress, file=sys.stderr) as bar, \
+            table_stream.atomic_writer(out, out_fmt) as writer:
+        for chunk in table_stream.iter_chunks(path, in_fmt, chunk_rows or CHUNK_ROWS, bar.update):
+            if chunk.empty:
+                continue
+            _check_no_clash(path, [str(c) for c in chunk.columns])  # later JSONL records may bring new keys
+            texts_b = _texts(chunk, columns.text_b) if columns.text_b else None
+            probs = clf.probabilities(_texts(chunk, columns.text_a), texts_b, batch_size)
+            labeled = chunk.reset_index(drop=True).assign(label=[clf.labels[i] for i in probs.argmax(-1)])
+            labeled[prob_cols] = probs.astype(np.float64)
+            writer.write(labeled)
+            n += len(chunk)
+        if not writer.written:  # no rows: still a readable file with the columns
+            empty = pd.DataFrame(columns=[*table_stream.read_columns(path, in_fmt), "label", *prob_cols])
+            writer.write(empty.astype(dict.fromkeys(prob_cols, "float64")))
+    return n

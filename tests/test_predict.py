@@ -1,0 +1,304 @@
+"""``pet predict`` with a registered classifier, and ``mlflow models serve`` of the champion.
+
+Two tiny classifiers are registered with the pipeline's own ``_log_and_register`` (no flow run: fast);
+v2 is the champion, so the champion and ``--version 1`` give different probabilities.
+"""
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import toy_examples
+
+TEXTS = ["the movie was great", "a bad film", "i loved the plot and the actors were wonderful", "boring", ""]
+PAIRS = ["good", "awful", "fun", "bad", "great"]
+LABELS = ["pos", "neg"]
+# a second registered model whose patterns read text_b: its input is text + text_pair
+PAIR_SET = {"data.train.text_b": "pair", "data.unlabeled.text_b": "pair", "tracking.registered_model": "predict-pair"}
+
+
+def pet(*argv) -> int:
+    from flows.cli import main
+
+    return main([str(a) for a in argv])
+
+
+def _train(tiny_model_dir, folder: Path, steps: int):
+    import torch
+
+    from prompt_models.distill import SequenceClassifier
+    from prompt_models.training import TrainConfig
+
+    torch.manual_seed(steps)
+    clf = SequenceClassifier.from_pretrained(str(tiny_model_dir), LABELS, 32)
+    examples = toy_examples(4)
+    targets = np.array([[1.0, 0.0] if e.label == "pos" else [0.0, 1.0] for e in examples])
+    clf.train_model(examples, targets, TrainConfig(learning_rate=0.003, max_steps=steps, batch_size=8, progress=False))
+    clf.save(folder)
+    return clf
+
+
+def _softmax(clf, texts, pairs=None) -> np.ndarray:
+    from prompt_models.data import InputExample
+
+    logits = clf.predict_logits([InputExample(t, pairs[i] if pairs else None) for i, t in enumerate(texts)])
+    return np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+
+
+def _register(config, clf_dir: Path, key: str) -> str:
+    import mlflow
+
+    from tasks import tracking
+    from tasks.classifier_tasks import _log_and_register
+
+    with mlflow.start_run(experiment_id=tracking.setup(config)):
+        return _log_and_register(config, {"path": str(clf_dir), "key": key}, config.tracking.registered_model,
+                                 {"classifier_key": key})
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory, tiny_model_dir):
+    """A store with predict-clf v1 and v2 (the champion) and predict-pair v1 (text pairs, the champion),
+    and each one's expected probabilities on TEXTS (and PAIRS)."""
+    import mlflow
+
+    from prompt_models.config import load_config
+
+    root = tmp_path_factory.mktemp("predict")
+    (root / "train.csv").write_text("text,label\nthe movie was great,pos\na bad film,neg\n")
+    cfg = {
+        "name": "predict",
+        "model": {"path": str(tiny_model_dir), "max_length": 32},
+        "data": {"train": {"path": "train.csv", "text_a": "text"}, "unlabeled": {"path": "u.csv", "text_a": "text"}},
+        "patterns": ["{text_a} it was {mask} ."],
+        "verbalizer": {"label_words": {"pos": ["great"], "neg": ["awful"]}},
+        "tracking": {"experiment": "predict", "registered_model": "predict-clf"},
+        "work_dir": "work",
+    }
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    config = load_config(path)
+    clf1, clf2 = _train(tiny_model_dir, root / "clf1", 2), _train(tiny_model_dir, root / "clf2", 30)
+    expected = {"1": _softmax(clf1, TEXTS), "2": _softmax(clf2, TEXTS), "pair": _softmax(clf2, TEXTS, PAIRS)}
+    assert _register(config, root / "clf1", "k1") == "1"
+    # the flow registers in a Prefect worker thread, where MLflow's signature inference cannot run
+    versions = []
+    worker = threading.Thread(target=lambda: versions.append(_register(config, root / "clf2", "k2")))
+    worker.start()
+    worker.join()
+    assert versions == ["2"]
+    assert _register(load_config(path, PAIR_SET), root / "clf2", "k2") == "1"
+    client = mlflow.MlflowClient(config.tracking_uri())
+    client.set_registered_model_alias("predict-clf", "champion", "2")
+    client.set_registered_model_alias("predict-pair", "champion", "1")
+    return {"root": root, "config": path, "uri": config.tracking_uri(), "expected": expected}
+
+
+def _check(out: Path, expected: np.ndarray, columns: list[str]):
+    df = pd.read_csv(out, keep_default_na=False) if out.suffix == ".csv" else pd.read_json(out, lines=True)
+    assert list(df.columns) == columns + ["label", "prob_pos", "prob_neg"]
+    assert list(df["text"]) == TEXTS  # one row per input row, in order, the empty text included
+    probs = df[["prob_pos", "prob_neg"]].to_numpy()
+    assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert np.allclose(probs, expected, atol=1e-4)  # batched, length-sorted: same as the classifier row by row
+    assert list(df["label"]) == [LABELS[i] for i in expected.argmax(1)]
+
+
+def test_predict_csv_with_the_champion_and_jsonl_with_a_version(registry, tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"id": [f"0{i}" for i in range(len(TEXTS))], "text": TEXTS}).to_csv(src, index=False)
+    assert pet("predict", registry["config"], src, "--output", tmp_path / "out.csv", "--batch-size", 2, "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["version"] == "2" and summary["alias"] == "champion" and summary["rows"] == len(TEXTS)
+    _check(tmp_path / "out.csv", registry["expected"]["2"], ["id", "text"])
+    assert list(pd.read_csv(tmp_path / "out.csv", dtype=str)["id"])[:2] == ["00", "01"]  # kept verbatim
+
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text("\n".join(json.dumps({"text": t, "n": i}) for i, t in enumerate(TEXTS)) + "\n")
+    assert pet("predict", registry["config"], jsonl, "-o", tmp_path / "out.jsonl", "--version", 1, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["version"] == "1"
+    _check(tmp_path / "out.jsonl", registry["expected"]["1"], ["text", "n"])
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_text_pairs_and_the_logged_signature(registry, tmp_path, capsys):
+    import mlflow
+
+    sets = [x for k, v in PAIR_SET.items() for x in ("--set", f"{k}={v}")]
+    pd.DataFrame({"text": TEXTS, "pair": PAIRS}).to_csv(tmp_path / "in.csv", index=False)
+    assert pet("predict", registry["config"], tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--json", *sets) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "predict-pair"
+    _check(tmp_path / "out.csv", registry["expected"]["pair"], ["text", "pair"])
+
+    single = mlflow.models.get_model_info("models:/predict-clf/2").signature  # logged in a worker thread
+    paired = mlflow.models.get_model_info("models:/predict-pair/1").signature
+    assert single.inputs.input_names() == ["text"] and paired.inputs.input_names() == ["text", "text_pair"]
+    assert single.outputs.input_names() == ["0", "1"]  # every label's score, best first
+    # what `mlflow models serve` runs: the pyfunc flavor, here on pairs
+    served = mlflow.pyfunc.load_model("models:/predict-pair@champion").predict(pd.DataFrame({"text": TEXTS, "text_pair": PAIRS}))
+    assert [row[0]["label"] for row in served.to_dict("records")] == [LABELS[i] for i in registry["expected"]["pair"].argmax(1)]
+
+
+def test_predict_streams_parquet_in_chunks(registry, tmp_path, monkeypatch, capsys):
+    import flows.predict
+
+    monkeypatch.setattr(flows.predict, "CHUNK_ROWS", 2)  # 5 rows: three chunks, three row groups
+    pd.DataFrame({"text": TEXTS}).to_parquet(tmp_path / "in.parquet")
+    assert pet("predict", registry["config"], tmp_path / "in.parquet", "-o", tmp_path / "out.parquet") == 0
+    assert capsys.readouterr().out.startswith("predict done: 5 rows labeled by models:/predict-clf/2 ('champion')")
+    df = pd.read_parquet(tmp_path / "out.parquet")
+    assert list(df["text"]) == TEXTS
+    assert np.allclose(df[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["2"], atol=1e-4)
+
+
+def test_the_configs_store_is_used_not_the_process_wide_one(registry, tmp_path, capsys):
+    import mlflow
+
+    # MLflow resolves models:/ URIs against the process-wide registry; `pet predict` must not
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        pd.DataFrame({"text": TEXTS}).to_csv(tmp_path / "in.csv", index=False)
+        args = ["--model-uri", "models:/predict-clf@champion"]
+        assert pet("predict", registry["config"], tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--json", *args) == 0
+        assert json.loads(capsys.readouterr().out)["version"] == "2"
+        _check(tmp_path / "out.csv", registry["expected"]["2"], ["text"])
+    finally:
+        mlflow.set_tracking_uri(registry["uri"])
+
+
+def test_a_bad_row_after_the_first_chunk_leaves_no_output(registry, tmp_path, monkeypatch, capsys):
+    import flows.predict
+
+    monkeypatch.setattr(flows.predict, "CHUNK_ROWS", 2)
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "great"}\n{"text": "bad"}\n{"text": "fine"}\n{"text": oops}\n')
+    assert pet("predict", registry["config"], src, "-o", tmp_path / "out.csv") == 2
+    assert "line 4" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [src]  # neither the output nor its temporary file
+
+
+def test_jsonl_records_with_different_keys(registry, tmp_path, monkeypatch, capsys):
+    import flows.predict
+
+    monkeypatch.setattr(flows.predict, "CHUNK_ROWS", 2)
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "great", "n": 1}\n{"text": "bad", "n": 2}\n{"text": "fine"}\n{"n": 4}\n')
+    assert pet("predict", registry["config"], src, "-o", tmp_path / "out.csv") == 0
+    df = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    assert list(df["n"]) == ["1", "2", "", "4"] and list(df["text"]) == ["great", "bad", "fine", ""]
+    src.write_text('{"text": "great"}\n{"text": "bad"}\n{"text": "fine", "extra": 1}\n')
+    assert pet("predict", registry["config"], src, "-o", tmp_path / "new.csv") == 2
+    assert "after row 2 bring new key(s) ['extra']" in capsys.readouterr().err
+    assert pet("predict", registry["config"], src, "-o", tmp_path / "new.jsonl") == 0
+    assert pd.read_json(tmp_path / "new.jsonl", lines=True)["extra"].tolist()[2] == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--alias", "nosuch"], r"model 'predict-clf' has no alias 'nosuch'; its aliases: ['champion']"),
+        (["--version", "7"], "model 'predict-clf' has no version 7; its versions: [1, 2]"),
+        (["--set", "tracking.registered_model=other"], "no registered model 'other'"),
+        (["--set", "work_dir=elsewhere"], "no MLflow store at sqlite:///"),
+    ],
+)
+def test_model_errors(registry, tmp_path, capsys, args, message):
+    src = tmp_path / "in.csv"
+    src.write_text("text\ngreat\n")
+    assert pet("predict", registry["config"], src, "-o", tmp_path / "out.csv", *args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "out.csv").exists()
+    assert not (registry["root"] / "elsewhere").exists()  # looking does not create a store
+
+
+@pytest.mark.parametrize(
+    "content, output, message",
+    [
+        ("sentence,id\ngreat,1\n", "out.csv", "missing text column(s) ['text']; the file has ['sentence', 'id']"),
+        (None, "out.csv", "input file not found"),
+        ("text\ngreat\n", "out.xlsx", "the output suffix must be one of"),
+        ("text,label\ngreat,pos\n", "out.csv", "already has column(s) ['label']"),
+    ],
+)
+def test_input_errors(registry, tmp_path, capsys, content, output, message):
+    src = tmp_path / "in.csv"
+    if content is not None:
+        src.write_text(content)
+    assert pet("predict", registry["config"], src, "-o", tmp_path / output) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / output).exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url: str, payload: dict) -> dict:
+    req = urllib.request.Request(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
+def test_mlflow_models_serve_answers_with_the_champion(registry, tmp_path):
+    port = _free_port()
+    bin_dir = Path(sys.executable).parent  # the server execs `uvicorn` from PATH: the venv's, unactivated
+    env = dict(os.environ, MLFLOW_TRACKING_URI=registry["uri"],
+               PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    mlflow_cli = bin_dir / "mlflow"
+    log = open(tmp_path / "serve.log", "wb")
+    # its own process group: the server's workers are stopped with it
+    proc = subprocess.Popen(
+        [str(mlflow_cli), "models", "serve", "-m", "models:/predict-clf@champion", "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no /ping answer in 120 s: " + (tmp_path / "serve.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                time.sleep(1)
+        answer = _post(f"http://127.0.0.1:{port}/invocations", {"dataframe_records": [{"text": t} for t in TEXTS[:2]]})
+        rows = answer["predictions"]
+        assert len(rows) == 2
+        # every label's score, best first (the pipeline's top_k=None)
+        for row, expected in zip(rows, registry["expected"]["2"]):
+            ranked = [row[k] for k in sorted(row, key=int)]
+            assert [r["label"] for r in ranked][0] == LABELS[int(expected.argmax())]
+            assert {r["label"] for r in ranked} == set(LABELS)
+            assert sum(r["score"] for r in ranked) == pytest.approx(1.0, abs=1e-4)
+    finally:
+        log.close()
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError):  # the group may be gone already
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
