@@ -83,7 +83,7 @@ class SequenceClassifier:
         dev = next(self.model.parameters()).device
         return {k: v.to(dev) for k, v in enc.items()}
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_logits(self, examples: Sequence[InputExample], batch_size: int = 64) -> np.ndarray:
         self.model.eval()
         with autocast(next(self.model.parameters()).device):

@@ -254,7 +254,7 @@ class PETModel(torch.nn.Module):
         return self.head(self._mask_vocab_logits(batch))
 
     # ----------------------------------------------------------------- inference
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_logits(self, examples: Sequence[InputExample], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         self.eval()
         if not examples:

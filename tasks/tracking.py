@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 from typing import Sequence
 
 import mlflow
@@ -35,7 +37,8 @@ def stage_run(cfg: PipelineConfig, parent_run_id: str | None, name: str, tags: d
         run_name=name,
         nested=parent_run_id is not None,
         parent_run_id=parent_run_id,
-        tags={"stage": name, **(tags or {})},
+        # which process ran it: a Dask or Ray worker, or the flow's own process
+        tags={"stage": name, "worker": f"{socket.gethostname()}:{os.getpid()}", **(tags or {})},
     ) as run:
         yield run
 
