@@ -5,6 +5,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import warnings
 
@@ -54,10 +55,12 @@ def _quiet_noise(verbosity: int) -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "info" if verbosity > 0 else "error")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     # the temporary Prefect server gets longer to start on a busy machine than Prefect's default
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if not sys.stderr.isatty():  # transformers' own bars (loading weights) only on a terminal too
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     if verbosity <= 0:
         # MLflow's advice on every registration (model card, licence, pip inference) tells a user nothing
         for name in ("mlflow", "mlflow.transformers", "mlflow.utils.requirements_utils", "mlflow.models"):
@@ -98,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         return predict_command(args)
     overrides = parse_overrides(args.set)
     errors = _user_errors()
+    from prompt_models.training import StopRequested
+
     try:
         from prompt_models.config import load_config
 
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     except errors as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, StopRequested):
         # finished units (pattern models, shards, classifiers) are on disk with their markers
         print("interrupted; finished units are kept, rerun to resume", file=sys.stderr)
         return 130
@@ -152,6 +157,8 @@ def _run_flow(args, cfg, overrides: dict) -> dict:
         raise ConfigError("enable template_search and/or label_word_search in the config to search")
     from flows.runners import with_runner
 
+    signal.signal(signal.SIGINT, _stop_everywhere)
+    logging.getLogger("prefect.task_runs").addFilter(_no_traceback_for_a_stop)
     with prefect_api():
         if args.command == "run":
             from flows.pet_flow import pet_flow
@@ -164,6 +171,23 @@ def _run_flow(args, cfg, overrides: dict) -> dict:
         from flows.search_flows import search_flow
 
         return with_runner(search_flow, cfg)(args.config, overrides)
+
+
+def _stop_everywhere(signum, frame) -> None:
+    """Ctrl-C: task threads stop at their next training or inference step; this thread unwinds now."""
+    from prompt_models.training import STOP
+
+    STOP.set()
+    signal.default_int_handler(signum, frame)
+
+
+def _no_traceback_for_a_stop(record: logging.LogRecord) -> bool:
+    """A task stopped by Ctrl-C logs one line, not a traceback through torch."""
+    from prompt_models.training import StopRequested
+
+    if record.exc_info and isinstance(record.exc_info[1], StopRequested):
+        record.exc_info, record.exc_text = None, None
+    return True
 
 
 def summary_line(command: str, cfg, result: dict) -> str:

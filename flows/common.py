@@ -22,7 +22,11 @@ from tasks.caching import is_done, write_json_atomic
 
 def resolve_config(config: str | PipelineConfig, overrides: dict | None = None) -> PipelineConfig:
     cfg = config if isinstance(config, PipelineConfig) else load_config(config, overrides)
-    return cfg.validate()
+    cfg = cfg.validate()
+    # named outright: task workers in other processes (Dask, Ray) must not fall back on their own
+    # environment's MLFLOW_TRACKING_URI
+    cfg.tracking.tracking_uri = cfg.tracking_uri()
+    return cfg
 
 
 def current_flow_run_id() -> str | None:

@@ -16,7 +16,6 @@ from pathlib import Path
 import mlflow
 from prefect import flow, get_run_logger
 
-from prompt_models.config import PipelineConfig
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.data_tasks import load_and_validate, log_data_inputs

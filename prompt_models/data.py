@@ -245,6 +245,13 @@ def save_examples(examples: Sequence[InputExample], path: str | Path) -> Path:
 
 
 def read_examples(path: str | Path) -> list[InputExample]:
+    """The examples of a normalised copy: JSON Lines, or Parquet (unlabeled copies and shards)."""
+    if str(path).endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        cols = pq.read_table(path).to_pydict()
+        texts_b = cols.get("text_b") or [None] * len(cols["text_a"])
+        return [InputExample(a, b) for a, b in zip(cols["text_a"], texts_b)]
     with open(path, encoding="utf-8") as fh:
         return [InputExample(**json.loads(line)) for line in fh if line.strip()]
 

@@ -17,7 +17,7 @@ from transformers import AutoModelForSequenceClassification
 
 from .data import InputExample
 from .backbones import autocast, load_tokenizer
-from .training import MODEL_LOAD_LOCK, TrainConfig, batches_forever, classification_metrics, make_optimizer, set_seed
+from .training import MODEL_LOAD_LOCK, TrainConfig, batches_forever, check_stop, classification_metrics, make_optimizer, set_seed
 
 META_FILE = "classifier.json"
 
@@ -86,11 +86,11 @@ class SequenceClassifier:
     @torch.inference_mode()
     def predict_logits(self, examples: Sequence[InputExample], batch_size: int = 64) -> np.ndarray:
         self.model.eval()
+        outs = []
         with autocast(next(self.model.parameters()).device):
-            outs = [
-                self.model(**self._batch(examples[i : i + batch_size])).logits.float().cpu()
-                for i in range(0, len(examples), batch_size)
-            ]
+            for i in range(0, len(examples), batch_size):
+                check_stop()
+                outs.append(self.model(**self._batch(examples[i : i + batch_size])).logits.float().cpu())
         return torch.cat(outs).numpy() if outs else np.zeros((0, len(self.labels)), np.float32)
 
     def evaluate(self, examples: Sequence[InputExample], batch_size: int = 64) -> dict:
@@ -119,6 +119,7 @@ class SequenceClassifier:
         losses = []
         dev = next(self.model.parameters()).device
         for step in tqdm(range(cfg.max_steps), desc="distill", disable=None if cfg.progress else True, leave=False):
+            check_stop()
             idx = next(it)
             with autocast(dev):
                 logits = self.model(**self._batch([examples[i] for i in idx])).logits

@@ -39,6 +39,7 @@ from .soft_prompts import SoftPrompt, SoftPromptConfig
 from .training import (
     TrainConfig,
     batches_forever,
+    check_stop,
     classification_metrics,
     make_optimizer,
     mask_tokens,
@@ -263,9 +264,23 @@ class PETModel(torch.nn.Module):
         # batches of similar length waste little on padding; rows go back to input order below
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))
         outs = []
-        rng = range(0, len(order), batch_size)
-        for i in tqdm(rng, desc="predict", disable=None if progress else True, leave=False):
-            outs.append(self.forward(self.collate([encoded[j] for j in order[i : i + batch_size]])).float().cpu())
+        bar = tqdm(total=len(order), desc="predict", disable=None if progress else True, leave=False)
+        i = 0
+        while i < len(order):
+            check_stop()
+            batch = self.collate([encoded[j] for j in order[i : i + batch_size]])
+            try:
+                outs.append(self.forward(batch).float().cpu())  # (batch, labels)
+            except torch.cuda.OutOfMemoryError:
+                if batch_size == 1:
+                    raise
+                # the batch size that fits the device: halve it and redo this batch
+                batch_size //= 2
+                torch.cuda.empty_cache()
+                continue
+            bar.update(len(outs[-1]))
+            i += len(outs[-1])
+        bar.close()
         logits = torch.cat(outs).numpy()
         out = np.empty_like(logits)
         out[order] = logits
@@ -305,6 +320,7 @@ class PETModel(torch.nn.Module):
         losses = []
         bar = tqdm(range(cfg.max_steps), desc="train", disable=None if cfg.progress else True, leave=False)
         for step in bar:
+            check_stop()
             idx = next(it)
             logits = self.forward(self.collate([encoded[i] for i in idx]))
             loss = F.cross_entropy(logits, targets[idx].to(dev))

@@ -60,6 +60,20 @@ class TrainConfig:
         return asdict(self)
 
 
+# Set when the user asks the run to stop (Ctrl-C): training and inference loops in every thread of
+# this process stop at their next step, so a stop takes seconds, not the rest of a training run
+STOP = threading.Event()
+
+
+class StopRequested(Exception):
+    """Raised between steps after ``STOP`` was set."""
+
+
+def check_stop() -> None:
+    if STOP.is_set():
+        raise StopRequested("stopped on request")
+
+
 def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)

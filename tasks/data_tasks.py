@@ -1,12 +1,15 @@
 """Prefect tasks of the data stage: read and check every split, store normalised copies, log them as MLflow inputs."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from pathlib import Path
 from typing import Sequence
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from prompt_models.arrow_data import open_unlabeled, scratch_cache, write_copy
 from prompt_models.config import PipelineConfig
 from prompt_models.data import (
     examples_digest,
@@ -28,16 +31,26 @@ def logger():
 
         return logging.getLogger("pet")
 
-def read_splits(cfg: PipelineConfig) -> dict[str, tuple]:
-    """Every configured split read and checked (row-level errors name the file and line); writes nothing."""
+def read_splits(cfg: PipelineConfig, arrow_cache: str | Path | None = None) -> dict[str, tuple]:
+    """Every configured split read and checked (row-level errors name the file and line).
+
+    The labeled splits come back as lists of examples; the unlabeled one as a memory-mapped
+    ``datasets.Dataset`` (``arrow_data``), whose Arrow cache goes to ``arrow_cache`` or, when none
+    is given, to a scratch folder removed on return: then nothing is written anywhere.
+    """
     out = {}
-    for split in SPLITS:
-        spec = cfg.spec(split)
-        if spec is None:
-            continue
-        if split == "unlabeled":
-            spec = dataclasses.replace(spec, label=None)
-        out[split] = (spec, load_examples(spec, cfg.labels, require_labels=split != "unlabeled"))
+    with contextlib.ExitStack() as stack:
+        cache = arrow_cache or stack.enter_context(scratch_cache())
+        for split in SPLITS:
+            spec = cfg.spec(split)
+            if spec is None:
+                continue
+            if split == "unlabeled":
+                out[split] = (dataclasses.replace(spec, label=None), open_unlabeled(spec, cache))
+                if arrow_cache is None:
+                    out[split][1].cleanup_cache_files()
+            else:
+                out[split] = (spec, load_examples(spec, cfg.labels, require_labels=True))
     return out
 
 
@@ -46,7 +59,12 @@ def load_and_validate(cfg: PipelineConfig) -> dict:
     """Read every configured split, check it, and store a normalised copy named by its digest."""
     out = {}
     labels_seen: set = set()
-    for split, (spec, examples) in read_splits(cfg).items():
+    folder = cfg.work_path / "data"
+    for split, (spec, examples) in read_splits(cfg, cfg.work_path / "arrow_cache").items():
+        if split == "unlabeled":
+            copy = write_copy(examples, folder)  # Parquet, written batch by batch
+            out[split] = {"path": copy.path, "digest": copy.digest, "n": copy.n, "source": spec.path}
+            continue
         d = examples_digest(examples)
         path = cfg.work_path / "data" / f"{split}-{d[:16]}.jsonl"
         if not path.exists():
@@ -62,6 +80,10 @@ def load_and_validate(cfg: PipelineConfig) -> dict:
 
 def log_data_inputs(data: dict, splits: Sequence[str] = SPLITS) -> None:
     for split in splits:
-        if split in data:
-            d = data[split]
+        if split not in data:
+            continue
+        d = data[split]
+        if split == "unlabeled":  # may be millions of rows: its source, digest and size, not its rows
+            tracking.log_dataset_reference(split, d["source"], d["digest"], d["n"])
+        else:
             tracking.log_examples_input(read_examples(d["path"]), split, d["source"], split, d["digest"])

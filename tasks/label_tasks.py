@@ -15,13 +15,13 @@ import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from prompt_models.arrow_data import iter_examples
 from prompt_models.config import PipelineConfig
 from prompt_models.data import (
     InputExample,
     example_digest,
     examples_digest,
     read_examples,
-    save_examples,
 )
 from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels
 from prompt_models.training import classification_metrics, configure_threads
@@ -82,24 +82,39 @@ def labeled_digests(cfg: PipelineConfig, ens_key: str) -> set[str]:
 
 @task(name="make-shards", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
 def make_shards(cfg: PipelineConfig, unlabeled_path: str, exclude: Sequence[str] = ()) -> list[dict]:
-    """Split unlabeled data (minus already-labeled texts and duplicates) into content-addressed shards."""
+    """Cut the unlabeled copy (minus already-labeled texts and duplicates) into content-addressed
+    Parquet shards of ``pet.shard_size`` rows, a batch at a time: memory holds one shard and the
+    digests seen, never the whole split."""
     skip = set(exclude)
-    todo: list[InputExample] = []
-    for ex in read_examples(unlabeled_path):
+    shards: list[dict] = []
+    chunk: list[InputExample] = []
+    for ex in _examples(unlabeled_path):
         d = example_digest(ex)
-        if d not in skip:
-            skip.add(d)
-            todo.append(ex)
-    shards = []
-    size = cfg.pet.shard_size
-    for i in range(0, len(todo), size):
-        chunk = todo[i : i + size]
-        d = examples_digest(chunk)[:24]
-        path = cfg.work_path / "data" / "shards" / f"{d}.jsonl"
-        if not path.exists():
-            save_examples(chunk, path)
-        shards.append({"path": str(path), "digest": d, "n": len(chunk)})
+        if d in skip:
+            continue
+        skip.add(d)
+        chunk.append(ex)
+        if len(chunk) == cfg.pet.shard_size:
+            shards.append(_write_shard(cfg, chunk))
+            chunk = []
+    if chunk:
+        shards.append(_write_shard(cfg, chunk))
     return shards
+
+
+def _examples(path: str):
+    return iter_examples(path) if path.endswith(".parquet") else iter(read_examples(path))
+
+
+def _write_shard(cfg: PipelineConfig, chunk: list[InputExample]) -> dict:
+    d = examples_digest(chunk)[:24]
+    path = cfg.work_path / "data" / "shards" / f"{d}.parquet"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{d}.{os.getpid()}.{threading.get_ident()}.tmp")
+        pq.write_table(pa.table({"text_a": [e.text_a for e in chunk], "text_b": pa.array([e.text_b for e in chunk], pa.string())}), tmp)
+        tmp.replace(path)
+    return {"path": str(path), "digest": d, "n": len(chunk)}
 
 
 @task(name="label-with-model", cache_policy=NO_CACHE, task_run_name="label-with-{model[key]:.12}")

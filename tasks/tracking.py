@@ -57,6 +57,16 @@ def log_examples_input(examples: Sequence[InputExample], name: str, source: str,
     mlflow.log_input(ds, context=context)
 
 
+def log_dataset_reference(name: str, source: str, digest: str, n: int) -> None:
+    """Dataset lineage without the rows: source, digest and row count as an MLflow input."""
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.types.schema import ColSpec, Schema
+
+    source_cls = next(s for s in _registry().sources if s.__name__ == "LocalArtifactDatasetSource")
+    ds = MetaDataset(source_cls(str(source)), name=name, digest=digest[:36], schema=Schema([ColSpec("string", "text_a")]))
+    mlflow.log_input(ds, context=name, tags={"rows": str(n)})
+
+
 def log_params_flat(params: dict, prefix: str = "") -> None:
     flat = {}
 

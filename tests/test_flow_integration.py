@@ -136,9 +136,9 @@ def test_relabel_labels_only_new_texts(first_run, config_path, tmp_path):
 
     summary, _ = first_run
     cfg = load_config(config_path)
-    old = read_examples(next((cfg.work_path / "data").glob("unlabeled-*.jsonl")))[:50]
+    old = read_examples(next((cfg.work_path / "data").glob("unlabeled-*.parquet")))[:50]
     pool = [line.split("\t")[0] for line in POOL.read_text().splitlines()[1:]]
-    seen = {e.text_a for e in read_examples(next((cfg.work_path / "data").glob("unlabeled-*.jsonl")))}
+    seen = {e.text_a for e in read_examples(next((cfg.work_path / "data").glob("unlabeled-*.parquet")))}
     fresh = [t for t in pool if t not in seen][:120]
     new_file = tmp_path / "new.jsonl"
     new_file.write_text("\n".join(json.dumps({"sentence": t}) for t in [e.text_a for e in old] + fresh))

@@ -47,12 +47,16 @@ def _start(tmp_path: Path, *sets: str) -> subprocess.Popen:
 
 
 def _wait_for_training(proc: subprocess.Popen, work: Path) -> None:
+    """Until a pattern model's MLflow run is open: the run is deep in its work."""
     deadline = time.time() + 240
-    holder = work / "runs" / "sst2-pet-splade-tiny.holder.json"
-    while not holder.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.5)  # the run holds the pipeline slot: the flow and its MLflow run have started
-    assert holder.exists(), proc.stderr.read()[-3000:] if proc.poll() is not None else "no slot after 240 s"
-    time.sleep(5)
+    while time.time() < deadline and proc.poll() is None:
+        if (work / "mlflow.db").exists() and any(
+            name.startswith("pattern-") and status == "RUNNING" for name, status in _named_runs(work)
+        ):
+            time.sleep(3)
+            return
+        time.sleep(1)
+    raise AssertionError(proc.stderr.read()[-3000:] if proc.poll() is not None else "no training after 240 s")
 
 
 def test_terminal_ctrl_c_stops_with_one_line_exit_130_and_no_child_left(tmp_path):
@@ -103,6 +107,14 @@ def _runs(work: Path) -> dict[str, str]:
     client = mlflow.MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
     exps = [e.experiment_id for e in client.search_experiments()]
     return {r.info.run_id: r.info.status for r in client.search_runs(exps)}
+
+
+def _named_runs(work: Path) -> list[tuple[str, str]]:
+    try:
+        with sqlite3.connect(work / "mlflow.db") as db:
+            return db.execute("select name, status from runs").fetchall()
+    except sqlite3.Error:  # the store is still being created
+        return []
 
 
 def _flow_runs(tmp_path: Path) -> dict[str, str]:

@@ -167,3 +167,21 @@ def test_masked_lms_whose_head_is_more_than_a_projection_score_like_their_forwar
         full = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[0, batch["mask_pos"][0]]
         expected = model.head(full.unsqueeze(0))
     assert np.allclose(model.predict_logits(ex), expected.numpy(), atol=1e-5)
+
+
+def test_inference_halves_the_batch_when_the_device_runs_out_of_memory(tiny_model_dir, monkeypatch):
+    model = PETModel.from_pretrained(str(tiny_model_dir), TEMPLATE, VERB, max_length=32)
+    exs = toy_examples(6)
+    expected = model.predict_logits(exs, batch_size=4)
+    real_forward = model.forward
+    sizes = []
+
+    def small_device(batch):  # a device that holds at most 3 rows at a time
+        sizes.append(len(batch["input_ids"]))
+        if len(batch["input_ids"]) > 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return real_forward(batch)
+
+    monkeypatch.setattr(model, "forward", small_device)
+    assert np.allclose(model.predict_logits(exs, batch_size=12), expected, atol=1e-5)
+    assert sizes[:3] == [12, 6, 3] and max(sizes[3:]) == 3

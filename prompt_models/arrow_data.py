@@ -1,0 +1,181 @@
+"""Unlabeled text at scale, through HF ``datasets``.
+
+The labeled splits hold tens of rows and go through ``data.load_examples``; the unlabeled split may
+hold millions, so it is read by ``datasets`` into a memory-mapped Arrow table (on disk, not in
+RAM), checked in batches, and written as a normalised Parquet copy (columns text_a, text_b) that
+the shards are cut from batch by batch. Nothing here holds the whole split in Python objects.
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .data import DataSpec, DataValidationError, InputExample, _check_utf8, detect_format, read_table
+
+BATCH = 50_000
+MAX_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class UnlabeledCopy:
+    """The checked, normalised unlabeled split: a Parquet file with text_a (and text_b)."""
+
+    path: str
+    digest: str
+    n: int
+
+
+def open_unlabeled(spec: DataSpec, cache_dir: str | Path):
+    """The split as a memory-mapped ``datasets.Dataset`` with columns text_a[, text_b], checked."""
+    import datasets
+
+    path = Path(spec.path)
+    if not path.exists():
+        raise DataValidationError(f"data file not found: {path}")
+    fmt = (spec.format or detect_format(path)).lower()
+    opener = gzip.open if path.suffix == ".gz" else open
+    if fmt in ("csv", "tsv", "jsonl", "json"):
+        _check_utf8(path, opener)
+    if fmt == "json":  # one JSON document is parsed whole anyway (and may be the LM-BFF mapping layout)
+        ds = datasets.Dataset.from_pandas(read_table(DataSpec(**{**spec.__dict__, "limit": None, "seed": None})),
+                                          preserve_index=False)
+    else:
+        ds = _load(path, fmt, spec, str(cache_dir))
+    columns = {spec.text_a: "text_a", **({spec.text_b: "text_b"} if spec.text_b else {})}
+    missing = [c for c in columns if c not in ds.column_names]
+    if missing:
+        present = [c for c in ds.column_names if not c.startswith("_")]
+        raise DataValidationError(f"{spec.path}: missing column(s) {missing}; the file has {present}")
+    ds = ds.select_columns(list(columns)).rename_columns(columns)
+    if len(ds) == 0:
+        raise DataValidationError(f"{spec.path}: no rows")
+    _check_texts(ds, spec, fmt)
+    if spec.seed is not None:
+        ds = ds.shuffle(seed=spec.seed)
+    if spec.limit is not None:
+        ds = ds.select(range(min(spec.limit, len(ds))))
+    return ds
+
+
+def _load(path: Path, fmt: str, spec: DataSpec, cache_dir: str):
+    import datasets
+
+    kwargs: dict = {}
+    if fmt in ("csv", "tsv"):
+        sep = "\t" if fmt == "tsv" else ","
+        kwargs = {"sep": sep, "keep_default_na": False}
+        if fmt == "tsv":
+            kwargs["quoting"] = 3  # QUOTE_NONE: GLUE/LM-BFF TSVs contain bare quotes
+        names = _first_row(path, sep, fmt)
+        if not spec.header:
+            names = [str(i) for i in range(len(names))]
+            kwargs.update(header=None, column_names=names)
+        # every column read as text, as written ("01" stays "01", not the number 1)
+        kwargs["features"] = datasets.Features({n: datasets.Value("string") for n in names})
+        kwargs.update(spec.read_options)
+    builder = {"csv": "csv", "tsv": "csv", "jsonl": "json", "parquet": "parquet"}.get(fmt)
+    if builder is None:
+        raise DataValidationError(f"{path}: unknown format {fmt!r}")
+    try:
+        ds = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir, **kwargs)
+    except Exception as exc:
+        if fmt == "jsonl":
+            _locate_jsonl_error(path)  # raises with the file line, if it can find one
+        raise DataValidationError(f"{path}: could not read as {fmt}: {exc}") from None
+    return ds
+
+
+def _first_row(path: Path, sep: str, fmt: str) -> list[str]:
+    import csv
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", newline="") as fh:
+        quoting = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
+        row = next(csv.reader(fh, delimiter=sep, quoting=quoting), None)
+    if not row:
+        raise DataValidationError(f"{path}: no rows")
+    return row
+
+
+def _locate_jsonl_error(path: Path) -> None:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataValidationError(f"{path}: line {n}, column {exc.colno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataValidationError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
+
+
+def _check_texts(ds, spec: DataSpec, fmt: str) -> None:
+    """Every empty text reported at once, by the line an editor shows (record number for JSON/Parquet)."""
+    first_line = {"csv": 2 if spec.header else 1, "tsv": 2 if spec.header else 1, "jsonl": 1}.get(fmt)
+    problems, count = [], 0
+    for start, batch in _batches(ds):
+        for column, name in (("text_a", spec.text_a), ("text_b", spec.text_b)):
+            if column not in batch:
+                continue
+            for i, text in enumerate(batch[column]):
+                if text is None or not str(text).strip():
+                    count += 1
+                    if len(problems) < MAX_SHOWN:
+                        # JSONL: the record's line if the file has no blank lines
+                        at = f"line {first_line + start + i}" if first_line else f"record {start + i + 1}"
+                        problems.append(f"{at}: empty {name!r}")
+    if count:
+        more = f" (and {count - MAX_SHOWN} more)" if count > MAX_SHOWN else ""
+        raise DataValidationError(f"{spec.path}: {count} bad row(s): {'; '.join(problems)}{more}")
+
+
+def _batches(ds) -> Iterator[tuple[int, dict]]:
+    for start in range(0, len(ds), BATCH):
+        yield start, ds[start : start + BATCH]
+
+
+def write_copy(ds, folder: Path) -> UnlabeledCopy:
+    """The checked split as ``folder/unlabeled-<digest>.parquet``, written batch by batch, atomically."""
+    h = hashlib.sha256()
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".unlabeled-{id(ds)}.tmp.parquet"
+    schema = pa.schema([("text_a", pa.string()), ("text_b", pa.string())])
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for _, batch in _batches(ds):
+            a = [str(t) for t in batch["text_a"]]
+            b = [None if t is None else str(t) for t in batch["text_b"]] if "text_b" in batch else [None] * len(a)
+            for x, y in zip(a, b):  # the same digest as data.examples_digest of these examples
+                h.update(json.dumps([x, y, None]).encode())
+                h.update(b"\n")
+            writer.write_table(pa.table({"text_a": a, "text_b": b}, schema=schema))
+    digest = h.hexdigest()
+    path = folder / f"unlabeled-{digest[:16]}.parquet"
+    tmp.replace(path)
+    return UnlabeledCopy(str(path), digest, len(ds))
+
+
+def iter_examples(path: str | Path, batch_size: int = 10_000) -> Iterator[InputExample]:
+    """The examples of a Parquet copy or shard, a batch at a time."""
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+        cols = batch.to_pydict()
+        texts_b = cols.get("text_b") or [None] * len(cols["text_a"])
+        for a, b in zip(cols["text_a"], texts_b):
+            yield InputExample(a, b)
+
+
+@contextlib.contextmanager
+def scratch_cache():
+    """Arrow cache for a read that must leave nothing behind (``pet validate``)."""
+    with tempfile.TemporaryDirectory(prefix="pet-validate-") as folder:
+        yield folder

@@ -1,0 +1,73 @@
+"""The unlabeled split through HF datasets: every format, text kept as written, errors by file line,
+a Parquet copy with the same digest, and shards cut from it batch by batch."""
+import json
+
+import pandas as pd
+import pytest
+
+from prompt_models.arrow_data import open_unlabeled, write_copy
+from prompt_models.data import DataSpec, DataValidationError, InputExample, examples_digest, read_examples
+
+TEXTS = ["01", "a fine film", "the plot, sadly, drags", "great !", "a fine film"]
+
+
+def _write(tmp_path, fmt, texts=TEXTS):
+    df = pd.DataFrame({"id": range(len(texts)), "sentence": texts})
+    path = tmp_path / f"u.{fmt}"
+    if fmt == "csv":
+        df.to_csv(path, index=False)
+    elif fmt == "tsv":
+        df.to_csv(path, index=False, sep="\t")
+    elif fmt == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in df.to_dict("records")))
+    else:
+        df.to_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
+def test_every_format_gives_the_texts_as_written(tmp_path, fmt):
+    ds = open_unlabeled(DataSpec(str(_write(tmp_path, fmt)), text_a="sentence", label=None), tmp_path / "cache")
+    assert ds["text_a"] == TEXTS  # "01" stays text, duplicates are kept (shards drop them)
+    copy = write_copy(ds, tmp_path / "data")
+    assert copy.n == len(TEXTS)
+    assert copy.digest == examples_digest([InputExample(t) for t in TEXTS])
+    assert [e.text_a for e in read_examples(copy.path)] == TEXTS
+
+
+def test_limit_and_seed_sample_without_reading_into_memory(tmp_path):
+    spec = DataSpec(str(_write(tmp_path, "csv")), text_a="sentence", label=None, limit=3, seed=0)
+    a = open_unlabeled(spec, tmp_path / "cache")["text_a"]
+    assert len(a) == 3 and a == open_unlabeled(spec, tmp_path / "cache")["text_a"]
+
+
+@pytest.mark.parametrize("fmt,needle", [("csv", "line 4: empty 'sentence'"), ("jsonl", "line 3: empty 'sentence'")])
+def test_empty_texts_are_reported_by_the_line_an_editor_shows(tmp_path, fmt, needle):
+    path = _write(tmp_path, fmt, ["ok", "fine", " ", "good"])
+    with pytest.raises(DataValidationError, match=needle):
+        open_unlabeled(DataSpec(str(path), text_a="sentence", label=None), tmp_path / "cache")
+
+
+def test_broken_jsonl_names_its_line(tmp_path):
+    path = tmp_path / "u.jsonl"
+    path.write_text('{"sentence": "ok"}\n{"sentence": "fine"}\n{"sentence": "cut\n')
+    with pytest.raises(DataValidationError, match="line 3, column"):
+        open_unlabeled(DataSpec(str(path), text_a="sentence", label=None), tmp_path / "cache")
+
+
+def test_missing_column_names_the_columns_present(tmp_path):
+    with pytest.raises(DataValidationError, match=r"missing column\(s\) \['text'\]; the file has \['id', 'sentence'\]"):
+        open_unlabeled(DataSpec(str(_write(tmp_path, "csv")), text_a="text", label=None), tmp_path / "cache")
+
+
+def test_shards_are_cut_from_the_copy_without_duplicates(tmp_path, tiny_model_dir):
+    from prompt_models.config import config_from_dict
+    from tasks.label_tasks import make_shards
+
+    texts = [f"text number {i}" for i in range(25)] + ["text number 3"]
+    ds = open_unlabeled(DataSpec(str(_write(tmp_path, "parquet", texts)), text_a="sentence", label=None), tmp_path / "c")
+    copy = write_copy(ds, tmp_path / "data")
+    cfg = config_from_dict({"model": {"path": str(tiny_model_dir)}, "pet": {"shard_size": 10}, "work_dir": str(tmp_path / "w")})
+    shards = make_shards.fn(cfg, copy.path, exclude=[])
+    assert [s["n"] for s in shards] == [10, 10, 5]
+    assert sorted(e.text_a for s in shards for e in read_examples(s["path"])) == sorted(set(texts))
