@@ -62,6 +62,7 @@ def _quiet_noise(verbosity: int) -> None:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     if verbosity <= 0:
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # store creation, migrations
         # MLflow's advice on every registration (model card, licence, pip inference) tells a user nothing
         for name in ("mlflow", "mlflow.transformers", "mlflow.utils.requirements_utils", "mlflow.models"):
             logging.getLogger(name).setLevel(logging.ERROR)
@@ -251,7 +252,11 @@ def _models_command(args) -> int:
 
 def entry() -> None:
     """The ``pet`` console script."""
-    code = main()
+    try:
+        code = main()
+    except BrokenPipeError:  # `pet lineage ... | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     if code == 130:
         # a task thread may still be inside a training step: do not wait for it at exit (Ctrl-C
         # means now); the MLflow runs are closed and the temporary server is stopped already

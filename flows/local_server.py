@@ -17,7 +17,7 @@ import subprocess
 import sys
 from unittest import mock
 
-from prefect.logging.handlers import APILogHandler
+from prefect.logging.handlers import APILogWorker
 from prefect.server.api import server as prefect_server
 from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
@@ -67,7 +67,7 @@ def prefect_api(log: logging.Logger | None = None):
     finally:
         # the flow's last log lines are still queued for the API: send them before it goes away
         with contextlib.suppress(Exception):
-            APILogHandler.flush()
+            APILogWorker.drain_all(timeout=5)
         with _announcements_quiet():
             server.stop()
 

@@ -88,7 +88,7 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
         mlflow.log_metric("pattern_models_cached", sum(bool(m["cached"]) for m in models))
         log_accuracy_chart(summary["pattern_models"], summary["ensemble_metrics"], result["classifier_metrics"])
         mlflow.log_dict(summary, "summary.json")
-        log.info("pet flow done: ensemble %s, classifier %s, registered %s", summary["ensemble_metrics"], result["classifier_metrics"], result["registered"])
+        log.info("pet flow done in %.0f s", summary["seconds"])
         return summary
 
 

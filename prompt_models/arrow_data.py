@@ -19,7 +19,7 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .data import DataSpec, DataValidationError, InputExample, _check_utf8, detect_format, read_table
+from .data import DataSpec, DataValidationError, InputExample, _check_utf8, detect_format, read_examples, read_table
 
 BATCH = 50_000
 MAX_SHOWN = 10
@@ -166,7 +166,10 @@ def write_copy(ds, folder: Path) -> UnlabeledCopy:
 
 
 def iter_examples(path: str | Path, batch_size: int = 10_000) -> Iterator[InputExample]:
-    """The examples of a Parquet copy or shard, a batch at a time."""
+    """The examples of a normalised copy or shard; Parquet ones are read a batch at a time."""
+    if not str(path).endswith(".parquet"):
+        yield from read_examples(path)
+        return
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
         cols = batch.to_pydict()
         texts_b = cols.get("text_b") or [None] * len(cols["text_a"])

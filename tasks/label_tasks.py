@@ -88,7 +88,7 @@ def make_shards(cfg: PipelineConfig, unlabeled_path: str, exclude: Sequence[str]
     skip = set(exclude)
     shards: list[dict] = []
     chunk: list[InputExample] = []
-    for ex in _examples(unlabeled_path):
+    for ex in iter_examples(unlabeled_path):
         d = example_digest(ex)
         if d in skip:
             continue
@@ -101,9 +101,6 @@ def make_shards(cfg: PipelineConfig, unlabeled_path: str, exclude: Sequence[str]
         shards.append(_write_shard(cfg, chunk))
     return shards
 
-
-def _examples(path: str):
-    return iter_examples(path) if path.endswith(".parquet") else iter(read_examples(path))
 
 
 def _write_shard(cfg: PipelineConfig, chunk: list[InputExample]) -> dict:

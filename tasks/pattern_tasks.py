@@ -2,6 +2,8 @@
 and score it on the current dev/test files."""
 from __future__ import annotations
 
+import itertools
+
 import dataclasses
 import functools
 import os
@@ -12,6 +14,7 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from prompt_models.arrow_data import iter_examples
 from prompt_models.config import PipelineConfig
 from prompt_models.data import (
     InputExample,
@@ -123,7 +126,7 @@ def train_pattern_model(
             return dict(info, metrics=metrics, cached=True, stage_run_id=run.info.run_id)
         mlflow.set_tag("cached", "false")
         train = read_examples(data["train"]["path"])
-        unlabeled = read_examples(data["unlabeled"]["path"]) if "unlabeled" in data else None
+        unlabeled = _aux_sample(cfg, data)
         tracking.log_examples_input(train, "train", data["train"]["source"], "training", data["train"]["digest"])
         if extra:
             tracking.log_examples_input(extra, "ipet_pseudo_labeled", extra_train_path, "training", examples_digest(extra))
@@ -160,7 +163,7 @@ def train_pattern_model(
         mlflow.log_metrics(info["metrics"])
         # from the logits just stored: cheap, and the same whoever won the publish
         figures.log_confusions(split_scores(cfg, info, data), cfg.verbalizer_obj().labels, name)
-        log.info("%s: %s", name, info["metrics"])
+        log.info("%s: %s", name, ", ".join(f"{k} {v:.3f}" for k, v in info["metrics"].items() if "f1" not in k))
 
         return dict(info, cached=False, stage_run_id=run.info.run_id)
 
@@ -171,6 +174,17 @@ EVAL_SPLITS = ("dev", "test")
 def logits_file(split: str, data: dict) -> str:
     """Stored eval logits are named by the split file's content digest: a changed file gets new ones."""
     return f"{split}-{data[split]['digest'][:16]}_logits.npy"
+
+
+def _aux_sample(cfg: PipelineConfig, data: dict) -> list | None:
+    """The unlabeled texts the auxiliary LM loss can use: one batch a step, so at most
+    max_steps x batch_size of them (the copy is shuffled when data.unlabeled.seed is set), never
+    the whole split, which may hold millions."""
+    if "unlabeled" not in data or cfg.pet.train.mlm_alpha <= 0:
+        return None
+    wanted = cfg.pet.train.max_steps * cfg.pet.train.batch_size
+    return list(itertools.islice(iter_examples(data["unlabeled"]["path"]), wanted))
+
 
 
 def split_logits(cfg: PipelineConfig, model: dict, data: dict, split: str, folder: Path | None = None) -> np.ndarray:
