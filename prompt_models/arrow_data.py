@@ -19,7 +19,9 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .data import DataSpec, DataValidationError, InputExample, _check_utf8, detect_format, read_examples, read_table
+from .data import (
+    DataSpec, DataValidationError, InputExample, _check_utf8, check_field_counts, detect_format, read_examples, read_table,
+)
 
 BATCH = 50_000
 MAX_SHOWN = 10
@@ -75,6 +77,7 @@ def _load(path: Path, fmt: str, spec: DataSpec, cache_dir: str):
         kwargs = {"sep": sep, "keep_default_na": False}
         if fmt == "tsv":
             kwargs["quoting"] = 3  # QUOTE_NONE: GLUE/LM-BFF TSVs contain bare quotes
+        check_field_counts(path, fmt)
         names = _first_row(path, sep, fmt)
         if not spec.header:
             names = [str(i) for i in range(len(names))]

@@ -5,6 +5,7 @@ Lines, JSON (a list of records or the LM-BFF ``{"idx": {...}}`` mapping) or Parq
 """
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import json
@@ -84,6 +85,22 @@ def _check_utf8(path: Path, opener) -> None:
                 ) from None
 
 
+def check_field_counts(path: Path, fmt: str) -> None:
+    """A row with more fields than the first line (an unquoted separator inside a text) is an error
+    naming its line: pandas would silently take the extra field as the row index or drop it."""
+    sep = "\t" if fmt == "tsv" else ","
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
+        first = next(reader, None) or []
+        for row in reader:
+            if len(row) > len(first):
+                raise DataValidationError(
+                    f"{path}: line {reader.line_num} has {len(row)} fields, the first line {len(first)}: "
+                    f"quote texts that contain {sep!r}" + (" (or use .tsv)" if sep == "," else "")
+                )
+
+
 def _read_jsonl(path: Path, opener) -> pd.DataFrame:
     rows, lines = [], []
     with opener(path, "rt", encoding="utf-8") as fh:
@@ -111,6 +128,7 @@ def read_table(spec: DataSpec) -> pd.DataFrame:
         _check_utf8(path, opener)
     try:
         if fmt in ("csv", "tsv"):
+            check_field_counts(path, fmt)
             sep = "\t" if fmt == "tsv" else ","
             opts = {"sep": sep, "dtype": str, "keep_default_na": False}
             if fmt == "tsv":

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 import pandas as pd
 
-from .data import DataValidationError, detect_format
+from .data import DataValidationError, check_field_counts, detect_format
 
 STREAM_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
@@ -127,6 +127,7 @@ def iter_chunks(path: Path, fmt: str, rows: int, advance: Callable[[int], None] 
                 progressed()
                 yield _records_frame(buf)
             return
+        check_field_counts(path, fmt)
         try:
             for chunk in pd.read_csv(fh, chunksize=rows, **_csv_options(fmt)):
                 progressed()

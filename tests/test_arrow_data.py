@@ -71,3 +71,10 @@ def test_shards_are_cut_from_the_copy_without_duplicates(tmp_path, tiny_model_di
     shards = make_shards.fn(cfg, copy.path, exclude=[])
     assert [s["n"] for s in shards] == [10, 10, 5]
     assert sorted(e.text_a for s in shards for e in read_examples(s["path"])) == sorted(set(texts))
+
+
+def test_an_unquoted_comma_in_unlabeled_text_names_its_line(tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_text("sentence\na gripping, funny film\na dull, lifeless mess\n")
+    with pytest.raises(DataValidationError, match="line 2 has 2 fields"):
+        open_unlabeled(DataSpec(str(path), text_a="sentence", label=None), tmp_path / "cache")
