@@ -123,7 +123,7 @@ def relabel_flow(config_path: str, unlabeled_path: str | None = None, overrides:
         cfg = dataclasses.replace(cfg, pet=pet, verbalizer=dataclasses.replace(cfg.verbalizer, **manifest["verbalizer"]))
         seen = labeled_digests(cfg, ens_key)
         shards = make_shards(cfg, data["unlabeled"]["path"], sorted(seen))
-        n_new = sum(s["n"] for s in shards)
+        n_new = sum(s.n for s in shards)
         mlflow.log_metrics({"n_new_unlabeled": n_new, "n_previously_labeled": len(seen)})
         if n_new == 0:
             log.info("relabel: no new unlabeled texts; the registered classifier stays as it is")

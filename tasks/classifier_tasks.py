@@ -19,18 +19,19 @@ from prompt_models.distill import SequenceClassifier
 from prompt_models.training import configure_threads, pick_device, set_seed
 
 from . import figures, promotion, tracking
+from .records import ClassifierRef, LabeledShard, Registration
 from .caching import digest, is_done, model_digest, publish, read_done, train_cfg_key
 from .data_tasks import logger
 from .label_tasks import label_store, read_soft_labels
 from .pattern_tasks import EVAL_SPLITS
 
 @task(name="distill", cache_policy=NO_CACHE)
-def distill(cfg: PipelineConfig, labeled_shards: Sequence[dict], ens_key: str, parent_run_id: str | None) -> dict:
+def distill(cfg: PipelineConfig, labeled_shards: Sequence[LabeledShard], ens_key: str, parent_run_id: str | None) -> ClassifierRef:
     """Train the final sequence classifier on the soft labels (KL at T, times T^2)."""
     configure_threads()
     base = cfg.resolve(cfg.distill.model_path or cfg.model.path)
     train_cfg = distill_train_cfg(cfg)
-    shard_digests = sorted(s["digest"] for s in labeled_shards)
+    shard_digests = sorted(s.digest for s in labeled_shards)
     key = classifier_key(cfg, ens_key, shard_digests)
     folder = cfg.work_path / "classifiers" / key
     with tracking.stage_run(cfg, parent_run_id, "distill", {"cache_key": key, "ensemble_key": ens_key}) as run:
@@ -38,8 +39,8 @@ def distill(cfg: PipelineConfig, labeled_shards: Sequence[dict], ens_key: str, p
         if is_done(folder):
             info = read_done(folder)
             mlflow.set_tags({"cached": "true", "source_run_id": info["run_id"]})
-            return dict(info, cached=True)
-        examples, probs = read_soft_labels([s["path"] for s in labeled_shards])
+            return ClassifierRef(**info, cached=True)
+        examples, probs = read_soft_labels([s.path for s in labeled_shards])
         tracking.log_examples_input(examples, "soft_labeled", str(label_store(cfg, ens_key)), "training", digest(shard_digests))
         mlflow.log_metric("n_soft_labeled", len(examples))
         set_seed(cfg.distill.seed)  # the new classification head is initialised here
@@ -52,7 +53,7 @@ def distill(cfg: PipelineConfig, labeled_shards: Sequence[dict], ens_key: str, p
             clf.save(tmp / "model")
             return {"key": key, "path": str(folder / "model"), "run_id": run.info.run_id, "n_train": len(examples)}
 
-        return dict(publish(folder, write), cached=False)
+        return ClassifierRef(**publish(folder, write), cached=False)
 
 
 def distill_train_cfg(cfg: PipelineConfig):
@@ -75,12 +76,12 @@ def classifier_key(cfg: PipelineConfig, ens_key: str, shard_digests: Sequence[st
 
 
 @task(name="evaluate-classifier", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
-def evaluate_classifier(cfg: PipelineConfig, data: dict, classifier: dict, parent_run_id: str | None) -> dict:
+def evaluate_classifier(cfg: PipelineConfig, data: dict, classifier: ClassifierRef, parent_run_id: str | None) -> dict:
     configure_threads()
-    clf = SequenceClassifier.load(classifier["path"])
+    clf = SequenceClassifier.load(classifier.path)
     clf.model.to(pick_device(cfg.model.device))
     metrics = {}
-    with tracking.stage_run(cfg, parent_run_id, "evaluate-classifier", {"classifier_key": classifier["key"]}):
+    with tracking.stage_run(cfg, parent_run_id, "evaluate-classifier", {"classifier_key": classifier.key}):
         for split in ("dev", "test"):
             if split in data:
                 m = clf.evaluate(read_examples(data[split]["path"]), cfg.pet.train.eval_batch_size)
@@ -93,22 +94,22 @@ def evaluate_classifier(cfg: PipelineConfig, data: dict, classifier: dict, paren
 
 @task(name="register-classifier", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
 def register_classifier(
-    cfg: PipelineConfig, data: dict, classifier: dict, metrics: dict, parent_run_id: str | None, flow_run_id: str | None
-) -> dict:
+    cfg: PipelineConfig, data: dict, classifier: ClassifierRef, metrics: dict, parent_run_id: str | None, flow_run_id: str | None
+) -> Registration:
     """Log the classifier with MLflow's transformers flavor, register it (once per classifier key),
     and promote it to the champion alias if it is at least as good as the champion (``promotion``)."""
     name = cfg.tracking.registered_model
     client = mlflow.MlflowClient(cfg.tracking_uri())
-    with tracking.stage_run(cfg, parent_run_id, "register", {"classifier_key": classifier["key"]}):
+    with tracking.stage_run(cfg, parent_run_id, "register", {"classifier_key": classifier.key}):
         # runs of one pipeline take turns (flows.common.pipeline_slot), so check-then-register cannot race
-        version = _version_with_key(client, name, classifier["key"])
+        version = _version_with_key(client, name, classifier.key)
         reused = version is not None
         if reused:
             mlflow.set_tags({"reused_version": version})
         else:
             tags = {f"metric.{k}": v for k, v in metrics.items()}
             tags.update({f"data_digest.{s}": data[s]["digest"] for s in EVAL_SPLITS if s in data})
-            tags.update(prefect_flow_run_id=flow_run_id, classifier_key=classifier["key"])
+            tags.update(prefect_flow_run_id=flow_run_id, classifier_key=classifier.key)
             version = _log_and_register(cfg, classifier, name, {k: str(v) for k, v in tags.items() if v is not None})
         decision = promotion.decide(cfg, data, client, version, metrics)
         mlflow.log_metrics(metrics)
@@ -117,19 +118,17 @@ def register_classifier(
         if decision.champion_score is not None:
             mlflow.log_metric("champion_score", decision.champion_score)
         logger().info("registered %s v%s -> alias %r: %s", name, version, decision.alias, decision.reason)
-    return {
-        "name": name, "version": version, "alias": decision.alias, "model_uri": f"models:/{name}@{decision.alias}",
-        "reused": reused, "promoted": decision.promoted, "promotion": decision.reason,
-    }
+    return Registration(name, version, decision.alias, f"models:/{name}@{decision.alias}", reused, decision.promoted,
+                        decision.reason)
 
 
-def _log_and_register(cfg: PipelineConfig, classifier: dict, name: str, tags: dict) -> str:
+def _log_and_register(cfg: PipelineConfig, classifier: ClassifierRef, name: str, tags: dict) -> str:
     import pandas as pd
     import transformers
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ColSpec, Object, Property, Schema
 
-    clf = SequenceClassifier.load(classifier["path"])
+    clf = SequenceClassifier.load(classifier.path)
     # `mlflow models serve` takes what the signature names: a `text` column, plus `text_pair` where the
     # patterns read text_b. Written out, not inferred from the example: MLflow infers it under a SIGALRM
     # timeout, which fails in a Prefect worker thread and falls back to an unnamed column
@@ -151,7 +150,7 @@ def _log_and_register(cfg: PipelineConfig, classifier: dict, name: str, tags: di
         # position embeddings would fail otherwise
         model_config={"top_k": None, "truncation": True, "max_length": clf.max_length},
         pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"transformers=={transformers.__version__}"],
-        metadata={"labels": clf.labels, "classifier_key": classifier["key"], "max_length": clf.max_length},
+        metadata={"labels": clf.labels, "classifier_key": classifier.key, "max_length": clf.max_length},
     )
     # the version is created with its classifier_key tag: a retried task finds it instead of registering twice
     return str(mlflow.register_model(info.model_uri, name, tags=tags).version)

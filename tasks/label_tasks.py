@@ -27,6 +27,7 @@ from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels
 from prompt_models.training import classification_metrics, configure_threads
 
 from . import figures, tracking
+from .records import LabeledShard, ModelLabeling, Shard
 from .caching import digest, is_done, publish, read_done
 from .pattern_tasks import EVAL_SPLITS, load_pattern_model, split_logits
 
@@ -68,8 +69,8 @@ def label_store(cfg: PipelineConfig, ens_key: str) -> Path:
     return cfg.work_path / "soft_labels" / ens_key
 
 
-def shard_logits_path(cfg: PipelineConfig, model: dict, shard: dict) -> Path:
-    return cfg.work_path / "shard_logits" / model["key"] / f"{shard['digest']}.npy"
+def shard_logits_path(cfg: PipelineConfig, model: dict, shard: Shard) -> Path:
+    return cfg.work_path / "shard_logits" / model["key"] / f"{shard.digest}.npy"
 
 
 def labeled_digests(cfg: PipelineConfig, ens_key: str) -> set[str]:
@@ -81,12 +82,12 @@ def labeled_digests(cfg: PipelineConfig, ens_key: str) -> set[str]:
 
 
 @task(name="make-shards", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
-def make_shards(cfg: PipelineConfig, unlabeled_path: str, exclude: Sequence[str] = ()) -> list[dict]:
+def make_shards(cfg: PipelineConfig, unlabeled_path: str, exclude: Sequence[str] = ()) -> list[Shard]:
     """Cut the unlabeled copy (minus already-labeled texts and duplicates) into content-addressed
     Parquet shards of ``pet.shard_size`` rows, a batch at a time: memory holds one shard and the
     digests seen, never the whole split."""
     skip = set(exclude)
-    shards: list[dict] = []
+    shards: list[Shard] = []
     chunk: list[InputExample] = []
     for ex in iter_examples(unlabeled_path):
         d = example_digest(ex)
@@ -103,7 +104,7 @@ def make_shards(cfg: PipelineConfig, unlabeled_path: str, exclude: Sequence[str]
 
 
 
-def _write_shard(cfg: PipelineConfig, chunk: list[InputExample]) -> dict:
+def _write_shard(cfg: PipelineConfig, chunk: list[InputExample]) -> Shard:
     d = examples_digest(chunk)[:24]
     path = cfg.work_path / "data" / "shards" / f"{d}.parquet"
     if not path.exists():
@@ -111,24 +112,25 @@ def _write_shard(cfg: PipelineConfig, chunk: list[InputExample]) -> dict:
         tmp = path.with_name(f".{d}.{os.getpid()}.{threading.get_ident()}.tmp")
         pq.write_table(pa.table({"text_a": [e.text_a for e in chunk], "text_b": pa.array([e.text_b for e in chunk], pa.string())}), tmp)
         tmp.replace(path)
-    return {"path": str(path), "digest": d, "n": len(chunk)}
+    return Shard(str(path), d, len(chunk))
 
 
 @task(name="label-with-model", cache_policy=NO_CACHE, task_run_name="label-with-{model[key]:.12}")
-def label_with_model(cfg: PipelineConfig, model: dict, shards: Sequence[dict], train_path: str, stage_run_id: str | None = None) -> dict:
+def label_with_model(cfg: PipelineConfig, model: dict, shards: Sequence[Shard], train_path: str,
+                     stage_run_id: str | None = None) -> ModelLabeling:
     """Load one pattern model once and write its logits for every shard that lacks them."""
     configure_threads()
     todo = [s for s in shards if not shard_logits_path(cfg, model, s).exists()]
     if todo:
         pet = load_pattern_model(cfg, model, train_path)
         for shard in todo:
-            logits = pet.predict_logits(read_examples(shard["path"]), cfg.pet.train.eval_batch_size)  # (n, labels)
+            logits = pet.predict_logits(read_examples(shard.path), cfg.pet.train.eval_batch_size)  # (n, labels)
             save_npy_atomic(shard_logits_path(cfg, model, shard), logits)
         del pet
         if stage_run_id:
-            rows = sum(s["n"] for s in todo)
+            rows = sum(s.n for s in todo)
             mlflow.MlflowClient(cfg.tracking_uri()).log_metric(stage_run_id, "rows_labeled", rows)
-    return {"model": model["key"], "shards_computed": len(todo), "shards_cached": len(shards) - len(todo)}
+    return ModelLabeling(model["key"], len(todo), len(shards) - len(todo))
 
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
@@ -138,18 +140,18 @@ def save_npy_atomic(path: Path, array: np.ndarray) -> None:
     tmp.replace(path)
 
 
-@task(name="merge-shard", cache_policy=NO_CACHE, task_run_name="merge-{shard[digest]}")
-def merge_shard(cfg: PipelineConfig, shard: dict, models: Sequence[dict], ens_key: str) -> dict:
+@task(name="merge-shard", cache_policy=NO_CACHE, task_run_name="merge-{shard.digest}")
+def merge_shard(cfg: PipelineConfig, shard: Shard, models: Sequence[dict], ens_key: str) -> LabeledShard:
     """Merge every model's logits on one shard into soft labels at temperature T (a Parquet file)."""
-    folder = label_store(cfg, ens_key) / shard["digest"]
+    folder = label_store(cfg, ens_key) / shard.digest
     if is_done(folder):
-        return dict(read_done(folder), cached=True)
+        return LabeledShard.from_done(folder)
     missing = [m["key"] for m in models if not shard_logits_path(cfg, m, shard).exists()]
     if missing:
-        raise FileNotFoundError(f"shard {shard['digest']} has no logits from pattern models {missing}")
+        raise FileNotFoundError(f"shard {shard.digest} has no logits from pattern models {missing}")
     merged = merge_logits([np.load(shard_logits_path(cfg, m, shard)) for m in models], model_weights(cfg, models))
     probs = soft_labels(merged, cfg.pet.temperature)
-    examples = read_examples(shard["path"])
+    examples = read_examples(shard.path)
 
     def write(tmp: Path) -> dict:
         table = pa.table({
@@ -160,9 +162,10 @@ def merge_shard(cfg: PipelineConfig, shard: dict, models: Sequence[dict], ens_ke
             "probs": pa.array(probs.tolist(), pa.list_(pa.float32())),
         })
         pq.write_table(table, tmp / "labels.parquet")
-        return {"path": str(folder / "labels.parquet"), "digest": shard["digest"], "n": len(examples)}
+        return {"path": str(folder / "labels.parquet"), "digest": shard.digest, "n": len(examples)}
 
-    return dict(publish(folder, write), cached=False)
+    publish(folder, write)
+    return LabeledShard.from_done(folder, cached=False)
 
 
 def _read_label_file(path: str, columns: list[str] | None = None) -> dict[str, list]:

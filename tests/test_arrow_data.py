@@ -69,8 +69,8 @@ def test_shards_are_cut_from_the_copy_without_duplicates(tmp_path, tiny_model_di
     copy = write_copy(ds, tmp_path / "data")
     cfg = config_from_dict({"model": {"path": str(tiny_model_dir)}, "pet": {"shard_size": 10}, "work_dir": str(tmp_path / "w")})
     shards = make_shards.fn(cfg, copy.path, exclude=[])
-    assert [s["n"] for s in shards] == [10, 10, 5]
-    assert sorted(e.text_a for s in shards for e in read_examples(s["path"])) == sorted(set(texts))
+    assert [s.n for s in shards] == [10, 10, 5]
+    assert sorted(e.text_a for s in shards for e in read_examples(s.path)) == sorted(set(texts))
 
 
 def test_an_unquoted_comma_in_unlabeled_text_names_its_line(tmp_path):

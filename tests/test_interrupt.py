@@ -40,6 +40,7 @@ def _alive(pids) -> list[int]:
 def _start(tmp_path: Path, *sets: str) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1", PREFECT_HOME=str(tmp_path / "prefect"))
     env.pop("PREFECT_API_URL", None)  # the CLI starts its own temporary server
+    env.pop("MLFLOW_TRACKING_URI", None)  # set by earlier tests' mlflow.set_tracking_uri: use the work_dir store
     (tmp_path / "prefect").mkdir(exist_ok=True)
     cmd = [PET, "run", str(CONFIG), "--set", f"work_dir={tmp_path / 'work'}"] + [a for s in sets for a in ("--set", s)]
     # a session of its own, as a shell gives a foreground job: Ctrl-C goes to its whole process group

@@ -62,9 +62,10 @@ def _register(config, clf_dir: Path, key: str) -> str:
 
     from tasks import tracking
     from tasks.classifier_tasks import _log_and_register
+    from tasks.records import ClassifierRef
 
     with mlflow.start_run(experiment_id=tracking.setup(config)):
-        return _log_and_register(config, {"path": str(clf_dir), "key": key}, config.tracking.registered_model,
+        return _log_and_register(config, ClassifierRef(key, str(clf_dir), run_id="", n_train=0), config.tracking.registered_model,
                                  {"classifier_key": key})
 
 
