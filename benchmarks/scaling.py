@@ -28,6 +28,7 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -258,7 +259,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu | cuda")
     ap.add_argument("--batch-size", type=int, default=64, help="the pipeline's eval_batch_size default")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
-    ap.add_argument("--work", default="/tmp/pet-scaling", help="scratch folder (models trained once are kept)")
+    ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "pet-scaling"),
+                    help="scratch folder (models trained once are kept)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:

@@ -191,9 +191,20 @@ def _no_traceback_for_a_stop(record: logging.LogRecord) -> bool:
     return True
 
 
+def _shown(path: str) -> str:
+    """A path as the user would type it from here: relative below the current folder."""
+    try:
+        return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
+    except ValueError:
+        return path
+
+
 def summary_line(command: str, cfg, result: dict) -> str:
     """One line a person reads at the end: accuracies, registered version and alias, where to look."""
-    where = f"results in {cfg.work_path} (mlflow ui --backend-store-uri {cfg.tracking_uri()})"
+    uri = cfg.tracking_uri()
+    if uri.startswith("sqlite:///"):
+        uri = "sqlite:///" + _shown(uri[len("sqlite:///"):])
+    where = f"results in {_shown(str(cfg.work_path))} (mlflow ui --backend-store-uri {uri})"
     if command == "search":
         best = {k: v for k, v in result.items() if k in ("label_words", "templates", "best_template")}
         return f"search done: {json.dumps(best, default=str)[:300]}; {where}"

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .data import (
-    DataSpec, DataValidationError, InputExample, _check_utf8, check_field_counts, detect_format, read_examples, read_table,
+    DataSpec, DataValidationError, InputExample, _check_utf8, check_field_counts, detect_format, iter_jsonl, read_examples, read_table,
 )
 
 BATCH = 50_000
@@ -110,17 +110,8 @@ def _first_row(path: Path, sep: str, fmt: str) -> list[str]:
 
 
 def _locate_jsonl_error(path: Path) -> None:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataValidationError(f"{path}: line {n}, column {exc.colno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataValidationError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
+    for _ in iter_jsonl(path):  # raises at the first broken record, naming its line
+        pass
 
 
 def _check_texts(ds, spec: DataSpec, fmt: str) -> None:

@@ -101,8 +101,9 @@ def check_field_counts(path: Path, fmt: str) -> None:
                 )
 
 
-def _read_jsonl(path: Path, opener) -> pd.DataFrame:
-    rows, lines = [], []
+def iter_jsonl(path: Path):
+    """(file line, record) of a JSON Lines file; a broken record is an error naming its line."""
+    opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
@@ -113,9 +114,14 @@ def _read_jsonl(path: Path, opener) -> pd.DataFrame:
                 raise DataValidationError(f"{path}: line {n}, column {exc.colno}: not valid JSON ({exc.msg})") from None
             if not isinstance(row, dict):
                 raise DataValidationError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-            lines.append(n)
-    return pd.DataFrame(rows).assign(**{LINE: lines}) if rows else pd.DataFrame()
+            yield n, row
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    records = list(iter_jsonl(path))
+    if not records:
+        return pd.DataFrame()
+    return pd.DataFrame([row for _, row in records]).assign(**{LINE: [n for n, _ in records]})
 
 
 def read_table(spec: DataSpec) -> pd.DataFrame:
@@ -139,7 +145,7 @@ def read_table(spec: DataSpec) -> pd.DataFrame:
             # one row per line after the header (a quoted field spanning lines shifts this count)
             df[LINE] = range(2 if spec.header else 1, len(df) + (2 if spec.header else 1))
         elif fmt == "jsonl":
-            df = _read_jsonl(path, opener)
+            df = _read_jsonl(path)
         elif fmt == "json":
             with opener(path, "rt", encoding="utf-8") as fh:
                 try:

@@ -1,5 +1,7 @@
-"""The pet flow on a 2-worker Dask LocalCluster (prefect-dask): training and labeling run in the
-workers' processes, and the result is the same pipeline's."""
+"""The pet flow on worker processes: a 2-worker Dask LocalCluster (prefect-dask) and a local Ray
+cluster (prefect-ray, the optional `ray` extra; skipped without it). Training and labeling run in
+the workers' processes, and the result is the same pipeline's."""
+import importlib.util
 import os
 
 import mlflow
@@ -8,17 +10,18 @@ import yaml
 
 from test_production_loop import _write_config
 
-pytest.importorskip("prefect_dask")
 
-
-def test_pet_flow_runs_its_stages_on_dask_workers(prefect_harness, tmp_path, tiny_model_dir):
+@pytest.mark.parametrize("kind", ["dask", "ray"])
+def test_pet_flow_runs_its_stages_on_workers(kind, prefect_harness, tmp_path, tiny_model_dir):
+    if importlib.util.find_spec(f"prefect_{kind}") is None:
+        pytest.skip(f"prefect-{kind} is not installed")
     from flows.pet_flow import pet_flow
     from flows.runners import with_runner
     from prompt_models.config import load_config
 
-    path = _write_config(tmp_path, tiny_model_dir, "dask")
+    path = _write_config(tmp_path, tiny_model_dir, kind)
     raw = yaml.safe_load(path.read_text())
-    raw["runner"] = {"kind": "dask", "workers": 2}
+    raw["runner"] = {"kind": kind, "workers": 2}
     path.write_text(yaml.safe_dump(raw))
     cfg = load_config(path)
 
@@ -27,7 +30,7 @@ def test_pet_flow_runs_its_stages_on_dask_workers(prefect_harness, tmp_path, tin
     assert len(summary["pattern_models"]) == 2 and summary["n_soft_labeled"] == 24
     assert summary["registered"]["version"] == "1"
     client = mlflow.MlflowClient(cfg.tracking_uri())
-    runs = client.search_runs([client.get_experiment_by_name("dask").experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name(kind).experiment_id])
     workers = {r.data.tags["stage"]: r.data.tags["worker"] for r in runs if "stage" in r.data.tags}
     here = f":{os.getpid()}"
     trained_on = {w for s, w in workers.items() if s.startswith("pattern-")}
