@@ -128,6 +128,7 @@ class PatternEncoder:
         filler = tokenizer.pad_token_id if causal else tokenizer.mask_token_id
         self.soft_token_id = soft_token_id if soft_token_id is not None else (filler or 0)
         self.space_sensitive = _space_sensitive(tokenizer)
+        self._literals: dict[str, list[int]] = {}
         if causal:
             # whatever the tokenizer itself puts in front of a text (Gemma's <bos>), nothing behind
             plain = tokenizer.encode("x", add_special_tokens=False)
@@ -143,6 +144,13 @@ class PatternEncoder:
 
     def _tok(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False) if text else []
+
+    def _literal(self, value: str) -> list[int]:
+        # a pattern's literal text is the same for every example: tokenized once, not once per text
+        ids = self._literals.get(value)
+        if ids is None:
+            ids = self._literals[value] = self._tok(value)
+        return list(ids)
 
     def _text_tok(self, text: str, after_space: bool) -> list[int]:
         if self.space_sensitive and after_space:
@@ -166,7 +174,7 @@ class PatternEncoder:
                     # "It was {mask}": the word carries the space (" great" is one BPE token,
                     # "was " + "great" is not what the model saw in pre-training)
                     value = value.rstrip()
-                pieces.append(("literal", self._tok(value)))
+                pieces.append(("literal", self._literal(value)))
                 prev = seg.value
             elif seg.kind in ("text_a", "text_b"):
                 text = example.text_a if seg.kind == "text_a" else (example.text_b or "")
