@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
             from tasks.data_tasks import read_splits
 
             # every data file is read and checked before a flow (and a Prefect server) starts
-            splits = read_splits(cfg)
+            # validate writes nothing (a scratch Arrow cache); a run keeps the unlabeled split's Arrow
+            # cache in work_dir, where the flow's own read of it then finds it instead of converting again
+            splits = read_splits(cfg, None if args.command == "validate" else cfg.work_path / "arrow_cache")
             if args.command == "validate":
                 print(json.dumps({k: {"n": len(ex), "source": spec.path} for k, (spec, ex) in splits.items()}, indent=2))
                 return 0

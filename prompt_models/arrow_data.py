@@ -8,7 +8,6 @@ the shards are cut from batch by batch. Nothing here holds the whole split in Py
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import json
 import tempfile
@@ -20,7 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .data import (
-    DataSpec, DataValidationError, InputExample, _check_utf8, check_field_counts, detect_format, iter_jsonl, read_examples, read_table,
+    DataSpec, DataValidationError, InputExample, check_field_counts, checked_source, iter_jsonl, opener_for, read_examples,
+    read_table,
 )
 
 BATCH = 50_000
@@ -40,13 +40,7 @@ def open_unlabeled(spec: DataSpec, cache_dir: str | Path):
     """The split as a memory-mapped ``datasets.Dataset`` with columns text_a[, text_b], checked."""
     import datasets
 
-    path = Path(spec.path)
-    if not path.exists():
-        raise DataValidationError(f"data file not found: {path}")
-    fmt = (spec.format or detect_format(path)).lower()
-    opener = gzip.open if path.suffix == ".gz" else open
-    if fmt in ("csv", "tsv", "jsonl", "json"):
-        _check_utf8(path, opener)
+    path, fmt = checked_source(spec)
     if fmt == "json":  # one JSON document is parsed whole anyway (and may be the LM-BFF mapping layout)
         ds = datasets.Dataset.from_pandas(read_table(DataSpec(**{**spec.__dict__, "limit": None, "seed": None})),
                                           preserve_index=False)
@@ -100,8 +94,7 @@ def _load(path: Path, fmt: str, spec: DataSpec, cache_dir: str):
 def _first_row(path: Path, sep: str, fmt: str) -> list[str]:
     import csv
 
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as fh:
+    with opener_for(path)(path, "rt", encoding="utf-8", newline="") as fh:
         quoting = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
         row = next(csv.reader(fh, delimiter=sep, quoting=quoting), None)
     if not row:

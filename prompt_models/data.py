@@ -72,6 +72,23 @@ def detect_format(path: str | Path) -> str:
 LINE = "_line"  # where a row sits in its file, as an editor counts (1-based), for error messages
 
 
+def opener_for(path: Path):
+    """``gzip.open`` for a ``.gz`` file, else ``open``."""
+    return gzip.open if path.suffix == ".gz" else open
+
+
+def checked_source(spec: DataSpec) -> tuple[Path, str]:
+    """The split's file and format, after the checks every reader needs: it exists, and a text
+    format decodes as UTF-8 (a bad byte named by line and column)."""
+    path = Path(spec.path)
+    if not path.exists():
+        raise DataValidationError(f"data file not found: {path}")
+    fmt = (spec.format or detect_format(path)).lower()
+    if fmt in ("csv", "tsv", "jsonl", "json"):
+        _check_utf8(path, opener_for(path))
+    return path, fmt
+
+
 def _check_utf8(path: Path, opener) -> None:
     """A decoding error named by line and column, not by byte offset."""
     with opener(path, "rb") as fh:
@@ -89,8 +106,7 @@ def check_field_counts(path: Path, fmt: str) -> None:
     """A row with more fields than the first line (an unquoted separator inside a text) is an error
     naming its line: pandas would silently take the extra field as the row index or drop it."""
     sep = "\t" if fmt == "tsv" else ","
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as fh:
+    with opener_for(path)(path, "rt", encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
         first = next(reader, None) or []
         for row in reader:
@@ -103,8 +119,7 @@ def check_field_counts(path: Path, fmt: str) -> None:
 
 def iter_jsonl(path: Path):
     """(file line, record) of a JSON Lines file; a broken record is an error naming its line."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
+    with opener_for(path)(path, "rt", encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -125,13 +140,8 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
 
 
 def read_table(spec: DataSpec) -> pd.DataFrame:
-    path = Path(spec.path)
-    if not path.exists():
-        raise DataValidationError(f"data file not found: {path}")
-    fmt = (spec.format or detect_format(path)).lower()
-    opener = gzip.open if path.suffix == ".gz" else open
-    if fmt in ("csv", "tsv", "jsonl", "json"):
-        _check_utf8(path, opener)
+    path, fmt = checked_source(spec)
+    opener = opener_for(path)
     try:
         if fmt in ("csv", "tsv"):
             check_field_counts(path, fmt)

@@ -47,8 +47,6 @@ def read_splits(cfg: PipelineConfig, arrow_cache: str | Path | None = None) -> d
                 continue
             if split == "unlabeled":
                 out[split] = (dataclasses.replace(spec, label=None), open_unlabeled(spec, cache))
-                if arrow_cache is None:
-                    out[split][1].cleanup_cache_files()
             else:
                 out[split] = (spec, load_examples(spec, cfg.labels, require_labels=True))
     return out
