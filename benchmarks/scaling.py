@@ -121,15 +121,16 @@ def setup_models(spec: dict) -> dict:
     cfg = make_config(spec["backbone"], Path(spec["models_dir"]), spec["device"], spec["batch_size"])
     data = load_and_validate.fn(cfg)
     models = [train_pattern_model.fn(cfg, data, t, i, 1, None) for i, t in enumerate(cfg.patterns)]
-    return {"models": models, "train_path": data["train"]["path"]}
+    return {"models": [m.to_dict() for m in models], "train_path": data["train"].path}
 
 
 # --------------------------------------------------------------------------------------- the methods
 def run_pipeline(spec: dict, setup: dict) -> tuple[dict, np.ndarray]:
     from tasks.label_tasks import ensemble_key, label_with_model, make_shards, merge_shard, read_soft_labels
+    from tasks.records import PatternModelRef
 
     cfg = make_config(spec["backbone"], Path(spec["work_dir"]), spec["device"], spec["batch_size"])
-    models = setup["models"]
+    models = [PatternModelRef.from_dict(m) for m in setup["models"]]
     base = vm_mb("VmRSS")
     t0 = time.perf_counter()
     shards = make_shards.fn(cfg, spec["input"])

@@ -18,6 +18,7 @@ from tasks import tracking
 
 from . import recovery
 from tasks.caching import is_done, write_json_atomic
+from tasks.records import EnsembleManifest
 
 
 def resolve_config(config: str | PipelineConfig, overrides: dict | None = None) -> PipelineConfig:
@@ -102,20 +103,24 @@ def manifest_path(cfg: PipelineConfig) -> Path:
     return cfg.work_path / "ensembles" / f"{cfg.name}.json"
 
 
-def write_manifest(cfg: PipelineConfig, payload: dict) -> Path:
+def write_manifest(cfg: PipelineConfig, manifest: EnsembleManifest) -> Path:
     path = manifest_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_json_atomic(path, payload)
+    return write_json_atomic(path, manifest.to_dict())
 
 
-def read_manifest(cfg: PipelineConfig) -> dict:
+def read_manifest(cfg: PipelineConfig) -> EnsembleManifest:
     path = manifest_path(cfg)
     if not path.exists():
         raise FileNotFoundError(
             f"no trained ensemble named {cfg.name!r} under {cfg.work_path}: run the pet flow (`pet run`) first"
         )
-    manifest = json.loads(path.read_text())
-    missing = [m["path"] for m in manifest["models"] if not is_done(m["path"])]
+    try:
+        info = json.loads(path.read_text())
+        manifest = EnsembleManifest.from_dict(info, cfg.pet.ensemble_weighting, cfg.pet.temperature)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not an ensemble manifest this version can read ({exc!r}); rerun `pet run`") from exc
+    missing = [m.path for m in manifest.models if not is_done(m.path)]
     if missing:
         raise FileNotFoundError(f"the ensemble {cfg.name!r} lists pattern models that are gone: {missing}")
     return manifest

@@ -14,39 +14,41 @@ from prompt_models.ipet import build_generation_sets
 from prompt_models.training import configure_threads
 from tasks import tracking
 from tasks.pattern_tasks import load_pattern_model
+from tasks.records import PatternModelRef, Splits
 
 from flows.runners import run_all
 from flows.stages import train_generation
 
 
-@task(name="predict-unlabeled", cache_policy=NO_CACHE, task_run_name="predict-unlabeled-{model[key]}")
-def predict_unlabeled(cfg: PipelineConfig, model: dict, data: dict) -> str:
+@task(name="predict-unlabeled", cache_policy=NO_CACHE, task_run_name="predict-unlabeled-{model.key:.12}")
+def predict_unlabeled(cfg: PipelineConfig, model: PatternModelRef, data: Splits) -> str:
     """Label logits of one pattern model on the unlabeled split, stored beside the model (cached)."""
     configure_threads()
-    path = Path(model["path"]) / f"unlabeled_logits_{data['unlabeled']['digest'][:16]}.npy"
+    path = Path(model.path) / f"unlabeled_logits_{data['unlabeled'].digest[:16]}.npy"
     if not path.exists():
-        pet = load_pattern_model(cfg, model, data["train"]["path"])
-        logits = pet.predict_logits(read_examples(data["unlabeled"]["path"]), cfg.pet.train.eval_batch_size)
+        pet = load_pattern_model(cfg, model, data["train"].path)
+        logits = pet.predict_logits(read_examples(data["unlabeled"].path), cfg.pet.train.eval_batch_size)
         tmp = path.with_suffix(".tmp.npy")
         np.save(tmp, logits)
         tmp.replace(path)
     return str(path)
 
 
-def ipet_stage(cfg: PipelineConfig, data: dict, templates: list[str], models: list[dict], parent_id: str) -> list[dict]:
+def ipet_stage(cfg: PipelineConfig, data: Splits, templates: list[str], models: list[PatternModelRef],
+               parent_id: str) -> list[PatternModelRef]:
     """Run ``cfg.ipet.generations`` iPET generations; returns the last generation's models."""
     if "unlabeled" not in data:
         raise ValueError("iPET needs data.unlabeled")
-    train = read_examples(data["train"]["path"])
+    train = read_examples(data["train"].path)
     labels = cfg.verbalizer_obj().labels
     gold = [labels.index(ex.label) for ex in train]
-    unlabeled = read_examples(data["unlabeled"]["path"])
+    unlabeled = read_examples(data["unlabeled"].path)
     for gen in range(1, cfg.ipet.generations + 1):
         calls = [dict(cfg=cfg, model=m, data=data) for m in models]
         logits = [np.load(p) for p in run_all(predict_unlabeled, calls)]
         sets = build_generation_sets(
             logits,
-            [m["metrics"]["pre_train_accuracy"] for m in models],
+            [m.pre_train_accuracy for m in models],
             gold,
             gen,
             cfg.ipet.growth_factor,
@@ -63,8 +65,8 @@ def ipet_stage(cfg: PipelineConfig, data: dict, templates: list[str], models: li
                 ]
                 path = cfg.work_path / "ipet" / f"gen{gen}-{examples_digest(added)[:20]}.jsonl"
                 save_examples(added, path)
-                extra[(m["pattern_index"], m["seed"])] = str(path)
-                mlflow.log_metric(f"added_p{m['pattern_index']}_s{m['seed']}", len(added))
-            mlflow.log_dict({f"p{m['pattern_index']}_s{m['seed']}": t for m, (t, _, _) in zip(models, sets)}, "teachers.json")
+                extra[(m.pattern_index, m.seed)] = str(path)
+                mlflow.log_metric(f"added_p{m.pattern_index}_s{m.seed}", len(added))
+            mlflow.log_dict({f"p{m.pattern_index}_s{m.seed}": t for m, (t, _, _) in zip(models, sets)}, "teachers.json")
         models = train_generation(cfg, data, templates, parent_id, generation=gen, extra=extra)
     return models

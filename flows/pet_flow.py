@@ -20,6 +20,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.data_tasks import load_and_validate, log_data_inputs
 from tasks.figures import log_accuracy_chart
+from tasks.records import EnsembleManifest
 from tasks.label_tasks import ensemble_key, evaluate_ensemble, labeled_digests, make_shards, model_weights
 
 from flows.hooks import notify_failure
@@ -41,7 +42,7 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
         pid = parent.info.run_id
         data = load_and_validate(cfg)
         log_data_inputs(data)
-        mlflow.log_metrics({f"n_{k}": v["n"] for k, v in data.items()})
+        mlflow.log_metrics({f"n_{k}": v.n for k, v in data.items()})
 
         templates = list(cfg.patterns)
         if cfg.label_word_search.enabled or cfg.template_search.enabled:
@@ -56,21 +57,18 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
 
         ensemble = evaluate_ensemble(cfg, data, models, pid)
         ens_key = ensemble_key(models, cfg.pet.ensemble_weighting, cfg.pet.temperature)
-        write_manifest(
-            cfg,
-            {
-                "ensemble_key": ens_key,
-                "models": models,
-                "weights": model_weights(cfg, models),
-                "weighting": cfg.pet.ensemble_weighting,
-                "temperature": cfg.pet.temperature,
-                "verbalizer": dataclasses.asdict(cfg.verbalizer),
-                "templates": templates,
-                "mlflow_run_id": pid,
-                "prefect_flow_run_id": current_flow_run_id(),
-            },
-        )
-        shards = make_shards(cfg, data["unlabeled"]["path"])
+        write_manifest(cfg, EnsembleManifest(
+            ensemble_key=ens_key,
+            models=models,
+            weights=model_weights(cfg, models),
+            weighting=cfg.pet.ensemble_weighting,
+            temperature=cfg.pet.temperature,
+            verbalizer=dataclasses.asdict(cfg.verbalizer),
+            templates=templates,
+            mlflow_run_id=pid,
+            prefect_flow_run_id=current_flow_run_id(),
+        ))
+        shards = make_shards(cfg, data["unlabeled"].path)
         # every soft label this ensemble has made (relabeled data too): a scheduled run never
         # distills on less than the last relabel did
         result = label_and_distill(cfg, data, models, shards, ens_key, pid, all_shards=True)
@@ -78,14 +76,15 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
             "mlflow_run_id": pid,
             "ensemble_key": ens_key,
             "templates": templates,
-            "pattern_models": [{k: m[k] for k in ("key", "template", "seed", "generation", "cached", "metrics")} for m in models],
+            "pattern_models": [{k: getattr(m, k) for k in ("key", "template", "seed", "generation", "cached", "metrics")}
+                               for m in models],
             "ensemble_metrics": {k: v for k, v in ensemble.items() if k != "weights"},
             "seconds": round(time.time() - t0, 1),
             **result,
         }
         mlflow.log_metrics({f"ensemble_{k}": v for k, v in summary["ensemble_metrics"].items()})
         mlflow.log_metrics({f"classifier_{k}": v for k, v in result["classifier_metrics"].items()})
-        mlflow.log_metric("pattern_models_cached", sum(bool(m["cached"]) for m in models))
+        mlflow.log_metric("pattern_models_cached", sum(m.cached for m in models))
         log_accuracy_chart(summary["pattern_models"], summary["ensemble_metrics"], result["classifier_metrics"])
         mlflow.log_dict(summary, "summary.json")
         log.info("pet flow done in %.0f s", summary["seconds"])
@@ -109,26 +108,22 @@ def relabel_flow(config_path: str, unlabeled_path: str | None = None, overrides:
     with pipeline_slot(cfg, log), parent_run(cfg, "relabel") as parent:
         manifest = read_manifest(cfg)  # read inside the slot: a pet run may have just replaced it
         pid = parent.info.run_id
-        mlflow.set_tags({"ensemble_key": manifest["ensemble_key"], "ensemble_source_run_id": manifest["mlflow_run_id"]})
+        mlflow.set_tags({"ensemble_key": manifest.ensemble_key, "ensemble_source_run_id": manifest.mlflow_run_id})
         data = load_and_validate(cfg)
         log_data_inputs(data, ["unlabeled", "dev", "test"])
-        ens_key = manifest["ensemble_key"]
+        ens_key = manifest.ensemble_key
         # label with the ensemble as it was built, whatever the config says today: one label store,
         # one verbalizer, one weighting, one temperature
-        pet = dataclasses.replace(
-            cfg.pet,
-            ensemble_weighting=manifest.get("weighting", cfg.pet.ensemble_weighting),
-            temperature=manifest.get("temperature", cfg.pet.temperature),
-        )
-        cfg = dataclasses.replace(cfg, pet=pet, verbalizer=dataclasses.replace(cfg.verbalizer, **manifest["verbalizer"]))
+        pet = dataclasses.replace(cfg.pet, ensemble_weighting=manifest.weighting, temperature=manifest.temperature)
+        cfg = dataclasses.replace(cfg, pet=pet, verbalizer=dataclasses.replace(cfg.verbalizer, **manifest.verbalizer))
         seen = labeled_digests(cfg, ens_key)
-        shards = make_shards(cfg, data["unlabeled"]["path"], sorted(seen))
+        shards = make_shards(cfg, data["unlabeled"].path, sorted(seen))
         n_new = sum(s.n for s in shards)
         mlflow.log_metrics({"n_new_unlabeled": n_new, "n_previously_labeled": len(seen)})
         if n_new == 0:
             log.info("relabel: no new unlabeled texts; the registered classifier stays as it is")
             return {"mlflow_run_id": pid, "n_new": 0, "registered": None}
-        result = label_and_distill(cfg, data, manifest["models"], shards, ens_key, pid, all_shards=True)
+        result = label_and_distill(cfg, data, manifest.models, shards, ens_key, pid, all_shards=True)
         mlflow.log_metrics({f"classifier_{k}": v for k, v in result["classifier_metrics"].items()})
         summary = {"mlflow_run_id": pid, "ensemble_key": ens_key, "n_new": n_new, **result}
         mlflow.log_dict(summary, "summary.json")

@@ -17,10 +17,11 @@ from flows.runners import run_all
 from prompt_models.config import ConfigError, PipelineConfig
 from tasks import tracking
 from tasks.data_tasks import load_and_validate, log_data_inputs
+from tasks.records import Splits
 from tasks.search_tasks import generate_template_candidates, label_word_candidates, score_prompt
 
 
-def label_word_search_stage(cfg: PipelineConfig, data: dict, parent_id: str) -> dict:
+def label_word_search_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> dict:
     """Best label words: zero-shot pruning on train, then brief fine-tuning ranked on dev."""
     lw = cfg.label_word_search
     template = lw.template or cfg.patterns[0]
@@ -41,7 +42,7 @@ def label_word_search_stage(cfg: PipelineConfig, data: dict, parent_id: str) -> 
     return best["label_words"]
 
 
-def template_search_stage(cfg: PipelineConfig, data: dict, parent_id: str) -> list[str]:
+def template_search_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> list[str]:
     """Best templates: generated, fine-tuned briefly, ranked on dev; the top ones feed PET."""
     ts = cfg.template_search
     with tracking.stage_run(cfg, parent_id, "template-search", {"generator": str(ts.generator_path)}) as run:
@@ -61,7 +62,7 @@ def template_search_stage(cfg: PipelineConfig, data: dict, parent_id: str) -> li
     return best
 
 
-def search_stages(cfg: PipelineConfig, data: dict, parent_id: str) -> tuple[PipelineConfig, list[str]]:
+def search_stages(cfg: PipelineConfig, data: Splits, parent_id: str) -> tuple[PipelineConfig, list[str]]:
     """Label-word search (if enabled), then template search with those words (if enabled)."""
     if cfg.label_word_search.enabled:
         words = label_word_search_stage(cfg, data, parent_id)

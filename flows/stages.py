@@ -13,14 +13,14 @@ from tasks.classifier_tasks import distill, evaluate_classifier, register_classi
 from tasks.data_tasks import log_data_inputs
 from tasks.label_tasks import label_store, label_with_model, merge_shard
 from tasks.pattern_tasks import train_pattern_model
-from tasks.records import LabeledShard, Shard
+from tasks.records import LabeledShard, PatternModelRef, Shard, Splits
 
 from flows.common import current_flow_run_id
 from flows.runners import run_all
 
 
-def train_generation(cfg: PipelineConfig, data: dict, templates: list[str], parent_id: str, generation: int = 0,
-                     extra: dict | None = None) -> list[dict]:
+def train_generation(cfg: PipelineConfig, data: Splits, templates: list[str], parent_id: str,
+                     generation: int = 0, extra: dict | None = None) -> list[PatternModelRef]:
     """One pattern model per (pattern, seed), trained in parallel on the flow's task runner."""
     calls = [
         dict(cfg=cfg, data=data, template=template, pattern_index=p_idx, seed=seed, parent_run_id=parent_id,
@@ -31,7 +31,7 @@ def train_generation(cfg: PipelineConfig, data: dict, templates: list[str], pare
     return run_all(train_pattern_model, calls)
 
 
-def soft_label(cfg: PipelineConfig, data: dict, models: list[dict], shards: list[Shard], ens_key: str,
+def soft_label(cfg: PipelineConfig, data: Splits, models: list[PatternModelRef], shards: list[Shard], ens_key: str,
                parent_id: str) -> list[LabeledShard]:
     """Model-major: each pattern model loaded once labels every pending shard; then merge per shard."""
     with tracking.stage_run(cfg, parent_id, "soft-label", {"ensemble_key": ens_key}) as sl:
@@ -40,7 +40,7 @@ def soft_label(cfg: PipelineConfig, data: dict, models: list[dict], shards: list
             log_data_inputs(data, ["unlabeled"])
         pending = [s for s in shards if not is_done(label_store(cfg, ens_key) / s.digest)]
         per_model = run_all(label_with_model, [
-            dict(cfg=cfg, model=m, shards=pending, train_path=data["train"]["path"], stage_run_id=sl.info.run_id)
+            dict(cfg=cfg, model=m, shards=pending, train_path=data["train"].path, stage_run_id=sl.info.run_id)
             for m in models
         ])
         labeled = run_all(merge_shard, [dict(cfg=cfg, shard=s, models=models, ens_key=ens_key) for s in shards])
@@ -52,8 +52,8 @@ def soft_label(cfg: PipelineConfig, data: dict, models: list[dict], shards: list
     return labeled
 
 
-def label_and_distill(cfg: PipelineConfig, data: dict, models: list[dict], shards: list[Shard], ens_key: str, parent_id: str,
-                      all_shards: bool) -> dict:
+def label_and_distill(cfg: PipelineConfig, data: Splits, models: list[PatternModelRef], shards: list[Shard],
+                      ens_key: str, parent_id: str, all_shards: bool) -> dict:
     """Soft-label ``shards``, distill (on every shard in the store if ``all_shards``), evaluate, register."""
     labeled = soft_label(cfg, data, models, shards, ens_key, parent_id)
     if all_shards:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from .data import InputExample
 
@@ -129,6 +130,7 @@ class PatternEncoder:
         self.soft_token_id = soft_token_id if soft_token_id is not None else (filler or 0)
         self.space_sensitive = _space_sensitive(tokenizer)
         self._literals: dict[str, list[int]] = {}
+        self._batch_ids: dict[str, list[int]] = {}  # texts tokenized ahead by ``encode_all``
         if causal:
             # whatever the tokenizer itself puts in front of a text (Gemma's <bos>), nothing behind
             plain = tokenizer.encode("x", add_special_tokens=False)
@@ -143,7 +145,10 @@ class PatternEncoder:
             self.suffix = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
 
     def _tok(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text, add_special_tokens=False) if text else []
+        if not text:
+            return []
+        ids = self._batch_ids.get(text)
+        return list(ids) if ids is not None else self.tokenizer.encode(text, add_special_tokens=False)
 
     def _literal(self, value: str) -> list[int]:
         # a pattern's literal text is the same for every example: tokenized once, not once per text
@@ -153,9 +158,19 @@ class PatternEncoder:
         return list(ids)
 
     def _text_tok(self, text: str, after_space: bool) -> list[int]:
-        if self.space_sensitive and after_space:
-            text = " " + text
-        return self._tok(text)
+        return self._tok(self._spaced(text, after_space))
+
+    def _spaced(self, text: str, after_space: bool) -> str:
+        return " " + text if self.space_sensitive and after_space else text
+
+    def _text_slots(self, pattern: Pattern) -> set[tuple[str, bool]]:
+        """(text field, follows a space) for each text placeholder, as ``_render`` walks them."""
+        slots, prev = set(), ""
+        for seg in pattern.segments:
+            if seg.kind in ("text_a", "text_b"):
+                slots.add((seg.kind, prev == "" or prev[-1:].isspace()))
+            prev = seg.value if seg.kind == "literal" else "x"
+        return slots
 
     def _render(self, pattern: Pattern, example: InputExample, word: str | None):
         """Token pieces of one rendering: list of (kind, ids)."""
@@ -210,6 +225,28 @@ class PatternEncoder:
         if excess > 0:
             return None
         return [(k, ids[: lens[i]] if i in lens else ids) for i, (k, ids) in enumerate(pieces)]
+
+    def encode_all(self, pattern: Pattern, examples: Sequence[InputExample], demonstrations=None) -> list[dict]:
+        """``encode`` of every example, their texts tokenized in one call of the tokenizer (a fast
+        tokenizer's batch runs in Rust on every core: about 4x the speed of one text at a time,
+        which matters once a GPU labels thousands of texts a second). ``demonstrations`` is a
+        function of the example, or None."""
+        texts = {
+            self._spaced((ex.text_a if kind == "text_a" else ex.text_b) or "", after_space)
+            for kind, after_space in self._text_slots(pattern)
+            for ex in examples
+        }
+        texts.discard("")
+        texts = list(texts)
+        # no text piece keeps more than max_length tokens (``_truncate`` cuts longest-first and keeps
+        # the start), so a longer tail is never used: cut it in the tokenizer, not in Python lists
+        cut = dict(truncation=True, max_length=self.max_length)
+        try:
+            if texts:
+                self._batch_ids = dict(zip(texts, self.tokenizer(texts, add_special_tokens=False, **cut)["input_ids"]))
+            return [self.encode(pattern, ex, demonstrations(ex) if demonstrations else None) for ex in examples]
+        finally:
+            self._batch_ids = {}
 
     def encode(self, pattern: Pattern, example: InputExample, demonstrations=None) -> dict:
         budget = self.max_length - len(self.prefix) - len(self.suffix)

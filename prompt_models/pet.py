@@ -159,11 +159,7 @@ class PETModel(torch.nn.Module):
         return next(self.model.parameters()).device
 
     def encode(self, examples: Sequence[InputExample]) -> list[dict]:
-        out = []
-        for ex in examples:
-            demos = self.demonstrations(ex) if self.demonstrations else None
-            out.append(self.encoder.encode(self.pattern, ex, demos))
-        return out
+        return self.encoder.encode_all(self.pattern, examples, self.demonstrations)
 
     def collate(self, encoded: Sequence[dict]) -> dict:
         ids, att = pad_batch([e["input_ids"] for e in encoded], self.tokenizer.pad_token_id or 0)

@@ -19,7 +19,7 @@ from prompt_models.distill import SequenceClassifier
 from prompt_models.training import configure_threads, pick_device, set_seed
 
 from . import figures, promotion, tracking
-from .records import ClassifierRef, LabeledShard, Registration
+from .records import ClassifierRef, LabeledShard, Registration, Splits
 from .caching import digest, is_done, model_digest, publish, read_done, train_cfg_key
 from .data_tasks import logger
 from .label_tasks import label_store, read_soft_labels
@@ -76,7 +76,7 @@ def classifier_key(cfg: PipelineConfig, ens_key: str, shard_digests: Sequence[st
 
 
 @task(name="evaluate-classifier", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
-def evaluate_classifier(cfg: PipelineConfig, data: dict, classifier: ClassifierRef, parent_run_id: str | None) -> dict:
+def evaluate_classifier(cfg: PipelineConfig, data: Splits, classifier: ClassifierRef, parent_run_id: str | None) -> dict:
     configure_threads()
     clf = SequenceClassifier.load(classifier.path)
     clf.model.to(pick_device(cfg.model.device))
@@ -84,7 +84,7 @@ def evaluate_classifier(cfg: PipelineConfig, data: dict, classifier: ClassifierR
     with tracking.stage_run(cfg, parent_run_id, "evaluate-classifier", {"classifier_key": classifier.key}):
         for split in ("dev", "test"):
             if split in data:
-                m = clf.evaluate(read_examples(data[split]["path"]), cfg.pet.train.eval_batch_size)
+                m = clf.evaluate(read_examples(data[split].path), cfg.pet.train.eval_batch_size)
                 metrics[f"{split}_accuracy"] = m["accuracy"]
                 metrics[f"{split}_macro_f1"] = m["macro_f1"]
                 figures.log_confusion(m["confusion"], clf.labels, split, "classifier")
@@ -94,7 +94,7 @@ def evaluate_classifier(cfg: PipelineConfig, data: dict, classifier: ClassifierR
 
 @task(name="register-classifier", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
 def register_classifier(
-    cfg: PipelineConfig, data: dict, classifier: ClassifierRef, metrics: dict, parent_run_id: str | None, flow_run_id: str | None
+    cfg: PipelineConfig, data: Splits, classifier: ClassifierRef, metrics: dict, parent_run_id: str | None, flow_run_id: str | None
 ) -> Registration:
     """Log the classifier with MLflow's transformers flavor, register it (once per classifier key),
     and promote it to the champion alias if it is at least as good as the champion (``promotion``)."""
@@ -108,7 +108,7 @@ def register_classifier(
             mlflow.set_tags({"reused_version": version})
         else:
             tags = {f"metric.{k}": v for k, v in metrics.items()}
-            tags.update({f"data_digest.{s}": data[s]["digest"] for s in EVAL_SPLITS if s in data})
+            tags.update({f"data_digest.{s}": data[s].digest for s in EVAL_SPLITS if s in data})
             tags.update(prefect_flow_run_id=flow_run_id, classifier_key=classifier.key)
             version = _log_and_register(cfg, classifier, name, {k: str(v) for k, v in tags.items() if v is not None})
         decision = promotion.decide(cfg, data, client, version, metrics)

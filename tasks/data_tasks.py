@@ -19,6 +19,7 @@ from prompt_models.data import (
 )
 
 from . import tracking
+from .records import SplitFile, Splits
 
 SPLITS = ("train", "dev", "test", "unlabeled")
 
@@ -53,7 +54,7 @@ def read_splits(cfg: PipelineConfig, arrow_cache: str | Path | None = None) -> d
 
 
 @task(name="load-and-validate", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
-def load_and_validate(cfg: PipelineConfig) -> dict:
+def load_and_validate(cfg: PipelineConfig) -> Splits:
     """Read every configured split, check it, and store a normalised copy named by its digest."""
     out = {}
     labels_seen: set = set()
@@ -61,13 +62,13 @@ def load_and_validate(cfg: PipelineConfig) -> dict:
     for split, (spec, examples) in read_splits(cfg, cfg.work_path / "arrow_cache").items():
         if split == "unlabeled":
             copy = write_copy(examples, folder)  # Parquet, written batch by batch
-            out[split] = {"path": copy.path, "digest": copy.digest, "n": copy.n, "source": spec.path}
+            out[split] = SplitFile(copy.path, copy.digest, copy.n, spec.path)
             continue
         d = examples_digest(examples)
         path = cfg.work_path / "data" / f"{split}-{d[:16]}.jsonl"
         if not path.exists():
             save_examples(examples, path)
-        out[split] = {"path": str(path), "digest": d, "n": len(examples), "source": spec.path}
+        out[split] = SplitFile(str(path), d, len(examples), spec.path)
         if split == "train":
             labels_seen = {ex.label for ex in examples}
     missing = sorted(set(cfg.labels) - labels_seen)
@@ -76,12 +77,12 @@ def load_and_validate(cfg: PipelineConfig) -> dict:
     return out
 
 
-def log_data_inputs(data: dict, splits: Sequence[str] = SPLITS) -> None:
+def log_data_inputs(data: Splits, splits: Sequence[str] = SPLITS) -> None:
     for split in splits:
         if split not in data:
             continue
         d = data[split]
         if split == "unlabeled":  # may be millions of rows: its source, digest and size, not its rows
-            tracking.log_dataset_reference(split, d["source"], d["digest"], d["n"])
+            tracking.log_dataset_reference(split, d.source, d.digest, d.n)
         else:
-            tracking.log_examples_input(read_examples(d["path"]), split, d["source"], split, d["digest"])
+            tracking.log_examples_input(read_examples(d.path), split, d.source, split, d.digest)

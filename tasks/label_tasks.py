@@ -27,31 +27,32 @@ from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels
 from prompt_models.training import classification_metrics, configure_threads
 
 from . import figures, tracking
-from .records import LabeledShard, ModelLabeling, Shard
+from .records import LabeledShard, ModelLabeling, PatternModelRef, Shard, Splits
 from .caching import digest, is_done, publish, read_done
 from .pattern_tasks import EVAL_SPLITS, load_pattern_model, split_logits
 
-def ensemble_key(models: Sequence[dict], weighting: str, temperature: float) -> str:
-    return digest({"models": sorted(m["key"] for m in models), "weighting": weighting, "T": temperature})
+def ensemble_key(models: Sequence[PatternModelRef], weighting: str, temperature: float) -> str:
+    return digest({"models": sorted(m.key for m in models), "weighting": weighting, "T": temperature})
 
 
-def model_weights(cfg: PipelineConfig, models: Sequence[dict]) -> list[float]:
-    return ensemble_weights([m["metrics"]["pre_train_accuracy"] for m in models], cfg.pet.ensemble_weighting).tolist()
+def model_weights(cfg: PipelineConfig, models: Sequence[PatternModelRef]) -> list[float]:
+    return ensemble_weights([m.pre_train_accuracy for m in models], cfg.pet.ensemble_weighting).tolist()
 
 
 @task(name="evaluate-ensemble", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
-def evaluate_ensemble(cfg: PipelineConfig, data: dict, models: Sequence[dict], parent_run_id: str | None) -> dict:
+def evaluate_ensemble(cfg: PipelineConfig, data: Splits, models: Sequence[PatternModelRef],
+                      parent_run_id: str | None) -> dict:
     """Dev/test metrics of the weighted ensemble from each model's stored logits."""
     weights = model_weights(cfg, models)
     labels = cfg.verbalizer_obj().labels
     result = {"weights": weights}
     with tracking.stage_run(cfg, parent_run_id, "evaluate-ensemble"):
-        mlflow.log_dict({m["key"]: w for m, w in zip(models, weights)}, "ensemble_weights.json")
+        mlflow.log_dict({m.key: w for m, w in zip(models, weights)}, "ensemble_weights.json")
         for split in EVAL_SPLITS:
             if split not in data:
                 continue
             merged = merge_logits([split_logits(cfg, m, data, split) for m in models], weights)
-            gold = np.array([labels.index(ex.label) for ex in read_examples(data[split]["path"])])
+            gold = np.array([labels.index(ex.label) for ex in read_examples(data[split].path)])
             met = classification_metrics(merged, gold, len(labels))
             result[f"{split}_accuracy"] = met["accuracy"]
             result[f"{split}_macro_f1"] = met["macro_f1"]
@@ -69,8 +70,8 @@ def label_store(cfg: PipelineConfig, ens_key: str) -> Path:
     return cfg.work_path / "soft_labels" / ens_key
 
 
-def shard_logits_path(cfg: PipelineConfig, model: dict, shard: Shard) -> Path:
-    return cfg.work_path / "shard_logits" / model["key"] / f"{shard.digest}.npy"
+def shard_logits_path(cfg: PipelineConfig, model: PatternModelRef, shard: Shard) -> Path:
+    return cfg.work_path / "shard_logits" / model.key / f"{shard.digest}.npy"
 
 
 def labeled_digests(cfg: PipelineConfig, ens_key: str) -> set[str]:
@@ -115,8 +116,8 @@ def _write_shard(cfg: PipelineConfig, chunk: list[InputExample]) -> Shard:
     return Shard(str(path), d, len(chunk))
 
 
-@task(name="label-with-model", cache_policy=NO_CACHE, task_run_name="label-with-{model[key]:.12}")
-def label_with_model(cfg: PipelineConfig, model: dict, shards: Sequence[Shard], train_path: str,
+@task(name="label-with-model", cache_policy=NO_CACHE, task_run_name="label-with-{model.key:.12}")
+def label_with_model(cfg: PipelineConfig, model: PatternModelRef, shards: Sequence[Shard], train_path: str,
                      stage_run_id: str | None = None) -> ModelLabeling:
     """Load one pattern model once and write its logits for every shard that lacks them."""
     configure_threads()
@@ -130,7 +131,7 @@ def label_with_model(cfg: PipelineConfig, model: dict, shards: Sequence[Shard], 
         if stage_run_id:
             rows = sum(s.n for s in todo)
             mlflow.MlflowClient(cfg.tracking_uri()).log_metric(stage_run_id, "rows_labeled", rows)
-    return ModelLabeling(model["key"], len(todo), len(shards) - len(todo))
+    return ModelLabeling(model.key, len(todo), len(shards) - len(todo))
 
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
@@ -141,12 +142,12 @@ def save_npy_atomic(path: Path, array: np.ndarray) -> None:
 
 
 @task(name="merge-shard", cache_policy=NO_CACHE, task_run_name="merge-{shard.digest}")
-def merge_shard(cfg: PipelineConfig, shard: Shard, models: Sequence[dict], ens_key: str) -> LabeledShard:
+def merge_shard(cfg: PipelineConfig, shard: Shard, models: Sequence[PatternModelRef], ens_key: str) -> LabeledShard:
     """Merge every model's logits on one shard into soft labels at temperature T (a Parquet file)."""
     folder = label_store(cfg, ens_key) / shard.digest
     if is_done(folder):
         return LabeledShard.from_done(folder)
-    missing = [m["key"] for m in models if not shard_logits_path(cfg, m, shard).exists()]
+    missing = [m.key for m in models if not shard_logits_path(cfg, m, shard).exists()]
     if missing:
         raise FileNotFoundError(f"shard {shard.digest} has no logits from pattern models {missing}")
     merged = merge_logits([np.load(shard_logits_path(cfg, m, shard)) for m in models], model_weights(cfg, models))

@@ -29,6 +29,7 @@ from prompt_models.training import classification_metrics, configure_threads, pi
 from . import figures, tracking
 from .caching import digest, is_done, model_digest, publish, read_done, train_cfg_key
 from .data_tasks import logger
+from .records import PatternModelRef, Splits
 
 def _pet_model(cfg: PipelineConfig, template: str, train: list[InputExample], seed: int) -> PETModel:
     set_seed(seed)  # freshly initialised parts (soft prompt encoders, LoRA) depend on it
@@ -59,20 +60,21 @@ def _prepare(cfg: PipelineConfig, model: PETModel, train: list[InputExample], se
     return model
 
 
-def load_pattern_model(cfg: PipelineConfig, model: dict, train_path: str) -> PETModel:
+def load_pattern_model(cfg: PipelineConfig, model: PatternModelRef, train_path: str) -> PETModel:
     """A trained pattern model ready for inference (demonstrations drawn from ``train_path`` if enabled)."""
     train = read_examples(train_path) if cfg.pet.demonstrations.enabled else []
-    return _prepare(cfg, PETModel.load(model["model_path"]), train, model["seed"])
+    return _prepare(cfg, PETModel.load(model.model_path), train, model.seed)
 
 
-def pattern_model_key(cfg: PipelineConfig, data: dict, template: str, seed: int, extra_digest: str | None = None) -> str:
+def pattern_model_key(cfg: PipelineConfig, data: Splits, template: str, seed: int,
+                      extra_digest: str | None = None) -> str:
     use_unlabeled = cfg.pet.train.mlm_alpha > 0 and "unlabeled" in data
     return digest(
         {
             "model": model_digest(cfg.resolve(cfg.model.path)),
             "max_length": cfg.model.max_length,
-            "train": data["train"]["digest"],
-            "unlabeled": data["unlabeled"]["digest"] if use_unlabeled else None,
+            "train": data["train"].digest,
+            "unlabeled": data["unlabeled"].digest if use_unlabeled else None,
             "extra": extra_digest,
             "template": template,
             "verbalizer": dataclasses.asdict(cfg.verbalizer),
@@ -96,14 +98,14 @@ def _demonstrations_key(cfg: PipelineConfig) -> dict:
 @task(name="train-pattern-model", cache_policy=NO_CACHE, task_run_name="train-p{pattern_index}-s{seed}-g{generation}")
 def train_pattern_model(
     cfg: PipelineConfig,
-    data: dict,
+    data: Splits,
     template: str,
     pattern_index: int,
     seed: int,
     parent_run_id: str | None,
     generation: int = 0,
     extra_train_path: str | None = None,
-) -> dict:
+) -> PatternModelRef:
     """Train (or reuse) one PET model for (pattern, seed[, iPET generation]) and evaluate it."""
     configure_threads()
     log = logger()
@@ -115,19 +117,19 @@ def train_pattern_model(
     with tracking.stage_run(cfg, parent_run_id, name, tags) as run:
         mlflow.log_params({"template": template, "seed": seed, "generation": generation, "n_extra": len(extra)})
         if is_done(folder):
-            info = read_done(folder)
-            log.info("%s: cached (%s), trained in run %s", name, key, info["run_id"])
-            mlflow.set_tags({"cached": "true", "source_run_id": info["run_id"]})
+            info = PatternModelRef.from_dict(read_done(folder))
+            log.info("%s: cached (%s), trained in run %s", name, key, info.run_id)
+            mlflow.set_tags({"cached": "true", "source_run_id": info.run_id})
             # dev/test are not part of the key: score the cached model on the current files
             scores = split_scores(cfg, info, data)
-            metrics = {"pre_train_accuracy": info["metrics"]["pre_train_accuracy"], **_flat(scores)}
+            metrics = {"pre_train_accuracy": info.pre_train_accuracy, **_flat(scores)}
             mlflow.log_metrics(metrics)
             figures.log_confusions(scores, cfg.verbalizer_obj().labels, name)
-            return dict(info, metrics=metrics, cached=True, stage_run_id=run.info.run_id)
+            return dataclasses.replace(info, metrics=metrics, cached=True, stage_run_id=run.info.run_id)
         mlflow.set_tag("cached", "false")
-        train = read_examples(data["train"]["path"])
+        train = read_examples(data["train"].path)
         unlabeled = _aux_sample(cfg, data)
-        tracking.log_examples_input(train, "train", data["train"]["source"], "training", data["train"]["digest"])
+        tracking.log_examples_input(train, "train", data["train"].source, "training", data["train"].digest)
         if extra:
             tracking.log_examples_input(extra, "ipet_pseudo_labeled", extra_train_path, "training", examples_digest(extra))
         model = _pet_model(cfg, template, train, seed)
@@ -140,72 +142,67 @@ def train_pattern_model(
             unlabeled=unlabeled,
             log_fn=lambda m, step: mlflow.log_metrics(m, step=step),
         )
-        record = {
-            "key": key,
-            "path": str(folder),
-            "model_path": str(folder / "model"),
-            "template": template,
-            "pattern_index": pattern_index,
-            "seed": seed,
-            "generation": generation,
-            "run_id": run.info.run_id,
-        }
+        record = PatternModelRef(key, str(folder), str(folder / "model"), template, pattern_index, seed, generation,
+                                 run.info.run_id)
 
         def write(tmp: Path) -> dict:
             for split in EVAL_SPLITS:
                 if split in data:
-                    logits = model.predict_logits(read_examples(data[split]["path"]), cfg.pet.train.eval_batch_size)
+                    logits = model.predict_logits(read_examples(data[split].path), cfg.pet.train.eval_batch_size)
                     np.save(tmp / logits_file(split, data), logits)
             model.save(tmp / "model")
-            return dict(record, metrics={"pre_train_accuracy": pre_train, **split_metrics(cfg, record, data, tmp)})
+            metrics = {"pre_train_accuracy": pre_train, **split_metrics(cfg, record, data, tmp)}
+            return dataclasses.replace(record, metrics=metrics).to_dict()
 
-        info = publish(folder, write)
-        mlflow.log_metrics(info["metrics"])
+        info = PatternModelRef.from_dict(publish(folder, write))
+        mlflow.log_metrics(info.metrics)
         # from the logits just stored: cheap, and the same whoever won the publish
         figures.log_confusions(split_scores(cfg, info, data), cfg.verbalizer_obj().labels, name)
-        log.info("%s: %s", name, ", ".join(f"{k} {v:.3f}" for k, v in info["metrics"].items() if "f1" not in k))
+        log.info("%s: %s", name, ", ".join(f"{k} {v:.3f}" for k, v in info.metrics.items() if "f1" not in k))
 
-        return dict(info, cached=False, stage_run_id=run.info.run_id)
+        return dataclasses.replace(info, cached=False, stage_run_id=run.info.run_id)
 
 
 EVAL_SPLITS = ("dev", "test")
 
 
-def logits_file(split: str, data: dict) -> str:
+def logits_file(split: str, data: Splits) -> str:
     """Stored eval logits are named by the split file's content digest: a changed file gets new ones."""
-    return f"{split}-{data[split]['digest'][:16]}_logits.npy"
+    return f"{split}-{data[split].digest[:16]}_logits.npy"
 
 
-def _aux_sample(cfg: PipelineConfig, data: dict) -> list | None:
+def _aux_sample(cfg: PipelineConfig, data: Splits) -> list | None:
     """The unlabeled texts the auxiliary LM loss can use: one batch a step, so at most
     max_steps x batch_size of them (the copy is shuffled when data.unlabeled.seed is set), never
     the whole split, which may hold millions."""
     if "unlabeled" not in data or cfg.pet.train.mlm_alpha <= 0:
         return None
     wanted = cfg.pet.train.max_steps * cfg.pet.train.batch_size
-    return list(itertools.islice(iter_examples(data["unlabeled"]["path"]), wanted))
+    return list(itertools.islice(iter_examples(data["unlabeled"].path), wanted))
 
 
 
-def split_logits(cfg: PipelineConfig, model: dict, data: dict, split: str, folder: Path | None = None) -> np.ndarray:
+def split_logits(cfg: PipelineConfig, model: PatternModelRef, data: Splits, split: str,
+                 folder: Path | None = None) -> np.ndarray:
     """A pattern model's logits on the current ``split`` file, computed once and kept beside the model."""
-    path = Path(folder or model["path"]) / logits_file(split, data)
+    path = Path(folder or model.path) / logits_file(split, data)
     if not path.exists():
-        pet = load_pattern_model(cfg, model, data["train"]["path"])
-        logits = pet.predict_logits(read_examples(data[split]["path"]), cfg.pet.train.eval_batch_size)
+        pet = load_pattern_model(cfg, model, data["train"].path)
+        logits = pet.predict_logits(read_examples(data[split].path), cfg.pet.train.eval_batch_size)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
         np.save(tmp, logits)
         os.replace(tmp, path)
     return np.load(path)
 
 
-def split_scores(cfg: PipelineConfig, model: dict, data: dict, folder: Path | None = None) -> dict[str, dict]:
+def split_scores(cfg: PipelineConfig, model: PatternModelRef, data: Splits,
+                 folder: Path | None = None) -> dict[str, dict]:
     """``{split: classification_metrics}`` (confusion matrix included) of a pattern model."""
     labels = cfg.verbalizer_obj().labels
     scores = {}
     for split in EVAL_SPLITS:
         if split in data:
-            gold = np.array([labels.index(ex.label) for ex in read_examples(data[split]["path"])])
+            gold = np.array([labels.index(ex.label) for ex in read_examples(data[split].path)])
             scores[split] = classification_metrics(split_logits(cfg, model, data, split, folder), gold, len(labels))
     return scores
 
@@ -214,5 +211,5 @@ def _flat(scores: dict[str, dict]) -> dict:
     return {f"{split}_{k}": m[k] for split, m in scores.items() for k in ("accuracy", "macro_f1")}
 
 
-def split_metrics(cfg: PipelineConfig, model: dict, data: dict, folder: Path | None = None) -> dict:
+def split_metrics(cfg: PipelineConfig, model: PatternModelRef, data: Splits, folder: Path | None = None) -> dict:
     return _flat(split_scores(cfg, model, data, folder))

@@ -18,6 +18,7 @@ from prompt_models.distill import SequenceClassifier
 from prompt_models.training import pick_device
 
 from .caching import is_done
+from .records import Splits
 
 
 @dataclass
@@ -41,20 +42,20 @@ def _champion(client, name: str, alias: str):
         return None
 
 
-def _score_champion(cfg: PipelineConfig, data: dict, champion, metric: str) -> tuple[float | None, str]:
+def _score_champion(cfg: PipelineConfig, data: Splits, champion, metric: str) -> tuple[float | None, str]:
     split = metric.split("_", 1)[0]
     folder = cfg.work_path / "classifiers" / champion.tags.get("classifier_key", "-")
     if is_done(folder):
         clf = SequenceClassifier.load(folder / "model")
         clf.model.to(pick_device(cfg.model.device))
-        m = clf.evaluate(read_examples(data[split]["path"]), cfg.pet.train.eval_batch_size)
+        m = clf.evaluate(read_examples(data[split].path), cfg.pet.train.eval_batch_size)
         return m[metric.split("_", 1)[1]], f"champion re-scored on the current {split} file"
-    if champion.tags.get(f"data_digest.{split}") == data[split]["digest"] and f"metric.{metric}" in champion.tags:
+    if champion.tags.get(f"data_digest.{split}") == data[split].digest and f"metric.{metric}" in champion.tags:
         return float(champion.tags[f"metric.{metric}"]), f"champion's recorded {metric} on the same {split} file"
     return None, f"the champion's classifier folder is gone and its {metric} was measured on another {split} file"
 
 
-def decide(cfg: PipelineConfig, data: dict, client, version: str, metrics: dict) -> Promotion:
+def decide(cfg: PipelineConfig, data: Splits, client, version: str, metrics: dict) -> Promotion:
     """Move the champion alias to ``version`` or give it the challenger alias; returns the decision."""
     name, alias, challenger = cfg.tracking.registered_model, cfg.tracking.alias, cfg.tracking.challenger_alias
     metric = cfg.promotion_metric()

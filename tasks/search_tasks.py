@@ -17,14 +17,15 @@ from prompt_models.verbalizer import Verbalizer
 
 from . import tracking
 from .caching import digest, is_done, model_digest, publish, read_done, train_cfg_key
+from .records import Splits
 
 
-def _eval_split(data: dict) -> str:
+def _eval_split(data: Splits) -> str:
     return "dev" if "dev" in data else "train"
 
 
 @task(name="generate-template-candidates", cache_policy=NO_CACHE)
-def generate_template_candidates(cfg: PipelineConfig, data: dict) -> list[dict]:
+def generate_template_candidates(cfg: PipelineConfig, data: Splits) -> list[dict]:
     ts = cfg.template_search
     gen_path = cfg.resolve(ts.generator_path)
     for_causal = backbone_kind(cfg.resolve(cfg.model.path)) == CAUSAL  # keep only templates ending at {mask}
@@ -32,7 +33,7 @@ def generate_template_candidates(cfg: PipelineConfig, data: dict) -> list[dict]:
         {
             "generator": model_digest(gen_path),
             "for_causal": for_causal,
-            "train": data["train"]["digest"],
+            "train": data["train"].digest,
             "verbalizer": dataclasses.asdict(cfg.verbalizer),
             "params": [ts.num_candidates, ts.beam_width, ts.max_new_tokens, ts.examples_per_prompt, ts.seed],
         }
@@ -45,7 +46,7 @@ def generate_template_candidates(cfg: PipelineConfig, data: dict) -> list[dict]:
     gen.model.to(pick_device(cfg.model.device))
     candidates = generate_templates(
         gen,
-        read_examples(data["train"]["path"]),
+        read_examples(data["train"].path),
         cfg.verbalizer_obj(),
         ts.num_candidates,
         ts.beam_width,
@@ -62,12 +63,12 @@ def generate_template_candidates(cfg: PipelineConfig, data: dict) -> list[dict]:
 
 
 @task(name="label-word-candidates", cache_policy=NO_CACHE)
-def label_word_candidates(cfg: PipelineConfig, data: dict, template: str) -> list[dict]:
+def label_word_candidates(cfg: PipelineConfig, data: Splits, template: str) -> list[dict]:
     lw = cfg.label_word_search
     key = digest(
         {
             "model": model_digest(cfg.resolve(cfg.model.path)),
-            "train": data["train"]["digest"],
+            "train": data["train"].digest,
             "template": template,
             "params": [lw.top_k_per_class, lw.num_candidates, lw.seed, cfg.model.max_length],
         }
@@ -79,18 +80,18 @@ def label_word_candidates(cfg: PipelineConfig, data: dict, template: str) -> lis
     model = PETModel.from_pretrained(cfg.resolve(cfg.model.path), template, cfg.verbalizer_obj(), cfg.model.max_length)
     model.to(pick_device(cfg.model.device))
     candidates = search_label_words(
-        model, read_examples(data["train"]["path"]), cfg.labels, lw.top_k_per_class, lw.num_candidates, seed=lw.seed
+        model, read_examples(data["train"].path), cfg.labels, lw.top_k_per_class, lw.num_candidates, seed=lw.seed
     )
     publish(folder, lambda tmp: {"candidates": candidates})
     return candidates
 
 
-def score_key(cfg: PipelineConfig, data: dict, template: str, label_words: dict, train_cfg: TrainConfig, seed: int) -> str:
+def score_key(cfg: PipelineConfig, data: Splits, template: str, label_words: dict, train_cfg: TrainConfig, seed: int) -> str:
     return digest(
         {
             "model": model_digest(cfg.resolve(cfg.model.path)),
-            "train": data["train"]["digest"],
-            "eval": data[_eval_split(data)]["digest"],
+            "train": data["train"].digest,
+            "eval": data[_eval_split(data)].digest,
             "template": template,
             "label_words": label_words,
             "multi_token": cfg.verbalizer.multi_token,
@@ -104,7 +105,7 @@ def score_key(cfg: PipelineConfig, data: dict, template: str, label_words: dict,
 @task(name="score-prompt", cache_policy=NO_CACHE, task_run_name="score-{kind}-{index}")
 def score_prompt(
     cfg: PipelineConfig,
-    data: dict,
+    data: Splits,
     template: str,
     label_words: dict,
     train_cfg: TrainConfig,
@@ -129,8 +130,8 @@ def score_prompt(
         set_seed(seed)
         model = PETModel.from_pretrained(cfg.resolve(cfg.model.path), template, verb, cfg.model.max_length)
         model.to(pick_device(cfg.model.device))
-        model.train_model(read_examples(data["train"]["path"]), train_cfg, seed=seed)
-        acc = model.evaluate(read_examples(data[split]["path"]), train_cfg.eval_batch_size)["accuracy"]
+        model.train_model(read_examples(data["train"].path), train_cfg, seed=seed)
+        acc = model.evaluate(read_examples(data[split].path), train_cfg.eval_batch_size)["accuracy"]
         mlflow.log_metric(f"{split}_accuracy", acc)
         info = {"template": template, "label_words": label_words, "accuracy": acc, "split": split, "run_id": run.info.run_id}
         return dict(publish(folder, lambda tmp: info), cached=False)

@@ -9,13 +9,19 @@ from prompt_models.config import config_from_dict
 from tasks.classifier_tasks import classifier_key
 from tasks.label_tasks import ensemble_key
 from tasks.pattern_tasks import logits_file, pattern_model_key
+from tasks.records import PatternModelRef, SplitFile
 from tasks.search_tasks import score_key
 
+
+def _split(digest: str) -> SplitFile:
+    return SplitFile(f"{digest}.jsonl", digest, 4, f"{digest}.csv")
+
+
 DATA = {
-    "train": {"digest": "train-1"},
-    "dev": {"digest": "dev-1"},
-    "test": {"digest": "test-1"},
-    "unlabeled": {"digest": "unlabeled-1"},
+    "train": _split("train-1"),
+    "dev": _split("dev-1"),
+    "test": _split("test-1"),
+    "unlabeled": _split("unlabeled-1"),
 }
 TEMPLATE = "{text_a} it was {mask} ."
 
@@ -73,14 +79,14 @@ def test_pattern_model_key_follows_each_setting(cfg, dotted, value):
 def test_pattern_model_key_follows_model_data_template_seed_and_extra(cfg, other_model):
     base = pattern_model_key(cfg, DATA, TEMPLATE, 1)
     assert pattern_model_key(_set(cfg, "model.path", str(other_model)), DATA, TEMPLATE, 1) != base
-    assert pattern_model_key(cfg, dict(DATA, train={"digest": "train-2"}), TEMPLATE, 1) != base
-    assert pattern_model_key(cfg, dict(DATA, unlabeled={"digest": "unlabeled-2"}), TEMPLATE, 1) != base
+    assert pattern_model_key(cfg, dict(DATA, train=_split("train-2")), TEMPLATE, 1) != base
+    assert pattern_model_key(cfg, dict(DATA, unlabeled=_split("unlabeled-2")), TEMPLATE, 1) != base
     assert pattern_model_key(cfg, DATA, "{text_a} so {mask} .", 1) != base
     assert pattern_model_key(cfg, DATA, TEMPLATE, 2) != base
     assert pattern_model_key(cfg, DATA, TEMPLATE, 1, extra_digest="ipet-1") != base
     # without the auxiliary LM loss the unlabeled text does not touch the model: same key
     no_mlm = _set(cfg, "pet.train.mlm_alpha", 0.0)
-    assert pattern_model_key(no_mlm, dict(DATA, unlabeled={"digest": "unlabeled-2"}), TEMPLATE, 1) == pattern_model_key(
+    assert pattern_model_key(no_mlm, dict(DATA, unlabeled=_split("unlabeled-2")), TEMPLATE, 1) == pattern_model_key(
         no_mlm, DATA, TEMPLATE, 1
     )
     # progress bars and the evaluation batch size change nothing stored
@@ -96,12 +102,12 @@ def test_pattern_model_key_follows_the_similarity_encoder_content(cfg, tiny_mode
 
 
 def test_eval_logits_follow_the_dev_and_test_files():
-    assert logits_file("dev", DATA) != logits_file("dev", dict(DATA, dev={"digest": "dev-2"}))
-    assert logits_file("test", DATA) != logits_file("test", dict(DATA, test={"digest": "test-2"}))
+    assert logits_file("dev", DATA) != logits_file("dev", dict(DATA, dev=_split("dev-2")))
+    assert logits_file("test", DATA) != logits_file("test", dict(DATA, test=_split("test-2")))
 
 
 def test_ensemble_key_follows_models_weighting_and_temperature():
-    models = [{"key": "a"}, {"key": "b"}]
+    models = [PatternModelRef(k, f"/w/{k}", f"/w/{k}/model", TEMPLATE, 0, 1, 0, "run") for k in "ab"]
     base = ensemble_key(models, "accuracy", 2.0)
     assert ensemble_key(models[:1], "accuracy", 2.0) != base
     assert ensemble_key(models, "uniform", 2.0) != base
@@ -140,8 +146,8 @@ def test_score_key_follows_data_template_words_training_and_seed(cfg):
     tc = cfg.label_word_search.train
     words = {"pos": ["great"], "neg": ["awful"]}
     base = score_key(cfg, DATA, TEMPLATE, words, tc, 0)
-    assert score_key(cfg, dict(DATA, dev={"digest": "dev-2"}), TEMPLATE, words, tc, 0) != base
-    assert score_key(cfg, dict(DATA, train={"digest": "train-2"}), TEMPLATE, words, tc, 0) != base
+    assert score_key(cfg, dict(DATA, dev=_split("dev-2")), TEMPLATE, words, tc, 0) != base
+    assert score_key(cfg, dict(DATA, train=_split("train-2")), TEMPLATE, words, tc, 0) != base
     assert score_key(cfg, DATA, "{text_a} so {mask} .", words, tc, 0) != base
     assert score_key(cfg, DATA, TEMPLATE, {"pos": ["good"], "neg": ["awful"]}, tc, 0) != base
     assert score_key(cfg, DATA, TEMPLATE, words, dataclasses.replace(tc, max_steps=99), 0) != base

@@ -97,3 +97,34 @@ def test_multi_token_and_multi_word_scores(tiny_tokenizer, mode):
     }[mode]
     assert torch.allclose(out[:, 0], pos_expected, atol=1e-6)
     assert torch.allclose(out[:, 1], (logits[:, bad] + logits[:, awful]) / 2, atol=1e-6)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_batched_encoding_gives_the_ids_of_one_at_a_time(tiny_tokenizer, tiny_causal_dir, causal):
+    """encode_all tokenizes texts in one batch call: same ids, positions and truncation as encode."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_causal_dir) if causal else tiny_tokenizer
+    enc = PatternEncoder(tok, max_length=40, causal=causal)
+    templates = ["{text_a} it was {mask}", "Review: {text_a}\n{text_b} Verdict: {mask}"]
+    if not causal:
+        templates += ["{mask} ! {text_a} {text_b} .", "{text_a}{text_b} it was {mask} ."]
+    examples = [InputExample("the movie was great", "a dog"), InputExample("bad " * 20, "the cat " * 9),
+                InputExample("", "x"), InputExample("i really liked it", "the movie was great")]
+    demos = lambda ex: [(InputExample("a good film", "a dog"), "great")]  # noqa: E731
+    for template in templates:
+        pat = Pattern(template)
+        for demo_fn in (None, demos):
+            batched = enc.encode_all(pat, examples, demo_fn)
+            one_by_one = [enc.encode(pat, ex, demo_fn(ex) if demo_fn else None) for ex in examples]
+            assert batched == one_by_one, template
+        # every query text came from the one batch call: no per-text tokenizer call left
+        calls = []
+        encode = enc.tokenizer.encode
+        enc.tokenizer.encode = lambda *a, **k: calls.append(a) or encode(*a, **k)
+        try:
+            enc.encode_all(pat, examples)
+        finally:
+            enc.tokenizer.encode = encode
+        assert calls == [], template
+    assert enc._batch_ids == {}  # nothing kept between calls

@@ -58,7 +58,7 @@ def test_scheduled_run_after_relabel_keeps_the_relabeled_champion(prefect_harnes
 
     loads = []
     real_load = label_tasks.load_pattern_model
-    monkeypatch.setattr(label_tasks, "load_pattern_model", lambda cfg, m, *a: loads.append(m["key"]) or real_load(cfg, m, *a))
+    monkeypatch.setattr(label_tasks, "load_pattern_model", lambda cfg, m, *a: loads.append(m.key) or real_load(cfg, m, *a))
     # margin -1: every new classifier is promoted, so only the soft-label set decides what is champion
     path = _write_config(tmp_path, tiny_model_dir, "loop", promote_margin=-1.0)
     first = pet_flow(str(path))
