@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -40,8 +42,22 @@ def current_flow_run_id() -> str | None:
 SLOT_POLL_SECONDS = 30.0
 
 
+class _SlotTimeoutNoise(logging.Filter):
+    """Prefect logs each timed-out slot request as an ERROR of its acquisition service; here a
+    timeout is only the end of one polling round (see ``pipeline_slot``), not a failure."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.args and "ConcurrencySlotAcquisition" in str(record.args[0])
+                    and "TimeoutError" in str(record.args[1:]))
+
+
 def slot_name(cfg: PipelineConfig) -> str:
-    return f"pet-pipeline-{cfg.name}"
+    """A pipeline is its name *and* its work folder: the folder holds its caches, manifest and the
+    record of who holds the slot. Keyed by the name alone, a run killed in one folder left a slot
+    that no run in another folder could see to free (temporary servers keep their leases in memory,
+    so nothing expires it), and two unrelated projects that kept a config's name waited on each other."""
+    folder = hashlib.sha256(str(cfg.work_path.resolve()).encode()).hexdigest()[:8]
+    return f"pet-pipeline-{cfg.name}-{folder}"
 
 
 @contextlib.contextmanager
@@ -61,7 +77,11 @@ def pipeline_slot(cfg: PipelineConfig, log=None):
     if log:
         log.info("waiting for the pipeline slot %r (one run of a pipeline at a time)", name)
     me = recovery.SlotHolder.me(current_flow_run_id())
+    noise = logging.getLogger("prefect._internal.concurrency")
+    quiet = _SlotTimeoutNoise()
+    noise.addFilter(quiet)
     with contextlib.ExitStack() as held:
+        held.callback(noise.removeFilter, quiet)
         while True:
             with recovery.local_lock(cfg):
                 recovery.recover_dead_holder(cfg, name, log)

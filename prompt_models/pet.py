@@ -349,8 +349,18 @@ class PETModel(torch.nn.Module):
         )
         inputs, labels = mask_tokens(enc["input_ids"], enc["attention_mask"], self.tokenizer, cfg.mlm_probability, gen)
         dev = self.device
-        out = self.model(input_ids=inputs.to(dev), attention_mask=enc["attention_mask"].to(dev), labels=labels.to(dev))
-        return out.loss
+        kwargs = dict(input_ids=inputs.to(dev), attention_mask=enc["attention_mask"].to(dev))
+        if output_head(self.model) is None:  # a masked LM whose head only the full forward applies
+            return self.model(**kwargs, labels=labels.to(dev)).loss
+        # the LM head at the masked positions only (15% of them): the same loss, without the
+        # [batch, length, vocab] logits, their log-softmax and gradient (about 0.4 GB for a BERT
+        # vocabulary at batch 8 x 128 tokens, which made training peak far above inference)
+        hidden = self.model.base_model(**kwargs)[0]  # [B, T, H]
+        picked = labels.to(dev) != -100
+        if not picked.any():
+            return hidden.sum() * 0.0
+        logits = vocab_logits_at(self.model, hidden[picked])  # [n_masked, V]
+        return F.cross_entropy(logits, labels.to(dev)[picked])
 
     def _causal_lm_loss(self, examples: Sequence[InputExample]) -> torch.Tensor:
         """Next-token loss on the pattern-wrapped unlabeled texts (soft and padded positions excluded)."""

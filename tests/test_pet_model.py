@@ -51,6 +51,29 @@ def test_auxiliary_mlm_loss_changes_training(tiny_model_dir):
     assert not np.allclose(results[0], results[1])
 
 
+def test_auxiliary_mlm_loss_at_masked_positions_equals_the_full_forward_loss(tiny_model_dir):
+    """The head runs at the masked positions only; the loss and its gradient are the model's own."""
+    model = PETModel.from_pretrained(str(tiny_model_dir), TEMPLATE, VERB, max_length=32)
+    unlabeled = [InputExample(t) for t in ["the plot was fun and the actors ran fast", "a slow film", "i liked it"]]
+    cfg = fast_cfg(mlm_probability=0.3)
+    ours = model._auxiliary_lm_loss(unlabeled, cfg, torch.Generator().manual_seed(3))
+    ours.backward()
+    grad = model.model.get_input_embeddings().weight.grad.clone()
+    model.zero_grad()
+    # the same masking (same generator seed), scored by the model's full forward with labels
+    from prompt_models.training import mask_tokens
+
+    enc = model.tokenizer([ex.text_a for ex in unlabeled], truncation=True, max_length=cfg.max_length, padding=True,
+                          return_tensors="pt")
+    inputs, labels = mask_tokens(enc["input_ids"], enc["attention_mask"], model.tokenizer, cfg.mlm_probability,
+                                 torch.Generator().manual_seed(3))
+    assert (labels != -100).any()
+    full = model.model(input_ids=inputs, attention_mask=enc["attention_mask"], labels=labels).loss
+    full.backward()
+    assert torch.allclose(ours, full, atol=1e-5)
+    assert torch.allclose(grad, model.model.get_input_embeddings().weight.grad, atol=1e-6)
+
+
 def test_save_and_load_round_trip(tiny_model_dir, tmp_path):
     model = PETModel.from_pretrained(str(tiny_model_dir), TEMPLATE, VERB, max_length=32)
     model.train_model(toy_examples(2), fast_cfg(max_steps=3), seed=0)
