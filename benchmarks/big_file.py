@@ -121,15 +121,14 @@ def run(args) -> dict:
     try:
         start = time.time()
         enter = lambda: (group / "cgroup.procs").write_text(str(os.getpid()))  # noqa: E731 (runs in the child)
-        with open(work / "pet-run.log", "w") as log:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, preexec_fn=enter)
-            out_chunks = []
+        out_path = work / "pet-run.json"
+        with open(work / "pet-run.log", "w") as log, open(out_path, "w") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=log, text=True, preexec_fn=enter)
             while proc.poll() is None:
                 pids = (group / "cgroup.procs").read_text().split()
                 peak_rss = max(peak_rss, largest_rss(pids))
                 peak_anon = max(peak_anon, anon_bytes(group))
                 time.sleep(0.5)
-            out_chunks.append(proc.stdout.read())
         seconds = time.time() - start
         peak_usage = int((group / "memory.max_usage_in_bytes").read_text())
         kills = oom_kills(group)
@@ -143,7 +142,7 @@ def run(args) -> dict:
         group.rmdir()
     summary = {}
     try:
-        summary = json.loads("".join(out_chunks))
+        summary = json.loads(out_path.read_text())
     except json.JSONDecodeError:
         pass
     return {

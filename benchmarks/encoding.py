@@ -4,7 +4,7 @@ versus ``encode_all`` (one batched call of the fast tokenizer per shard, texts c
 On a GPU the forward pass of a ~135M model is cheap enough that this serial CPU work bounds the
 labeling rate (benchmarks/RESULTS.md, scaling section), so it is measured on its own here: 5,000
 texts of each pool (SST-2 phrases, IMDB reviews), each backbone's 3 patterns, best of 3 runs,
-one thread. Both ways must give the same ids, or the run stops.
+one thread (``--threads`` for the tokenizer's). Both ways must give the same ids, or the run stops.
 
     OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1 .venv/bin/python benchmarks/encoding.py [--threads N]
 

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
+import os
 import time
+import uuid
 from pathlib import Path
 
 import mlflow
@@ -47,8 +48,8 @@ class _SlotTimeoutNoise(logging.Filter):
     timeout is only the end of one polling round (see ``pipeline_slot``), not a failure."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.args and "ConcurrencySlotAcquisition" in str(record.args[0])
-                    and "TimeoutError" in str(record.args[1:]))
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (len(args) >= 2 and "ConcurrencySlotAcquisition" in str(args[0]) and "TimeoutError" in str(args[1]))
 
 
 def slot_name(cfg: PipelineConfig) -> str:
@@ -56,15 +57,31 @@ def slot_name(cfg: PipelineConfig) -> str:
     record of who holds the slot. Keyed by the name alone, a run killed in one folder left a slot
     that no run in another folder could see to free (temporary servers keep their leases in memory,
     so nothing expires it), and two unrelated projects that kept a config's name waited on each other."""
-    folder = hashlib.sha256(str(cfg.work_path.resolve()).encode()).hexdigest()[:8]
-    return f"pet-pipeline-{cfg.name}-{folder}"
+    return f"pet-pipeline-{cfg.name}-{folder_id(cfg.work_path)}"
+
+
+def folder_id(work: Path) -> str:
+    """A random id kept in the work folder (``runs/folder.id``), made by the first run: hosts that
+    mount a shared work folder at different paths still agree on it, as a hash of the path would not."""
+    path = work / "runs" / "folder.id"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".folder.id.{os.getpid()}.{uuid.uuid4().hex}")
+        tmp.write_text(uuid.uuid4().hex[:8])
+        try:
+            os.link(tmp, path)  # the first run to get here sets it; later ones read the same id
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
 
 
 @contextlib.contextmanager
 def pipeline_slot(cfg: PipelineConfig, log=None):
-    """One run of a pipeline (config ``name``) at a time, across processes and workers.
+    """One run of a pipeline (config ``name`` in one work folder) at a time, across processes and workers.
 
-    A Prefect global concurrency limit of 1 named after the pipeline: a second pet or relabel run
+    A Prefect global concurrency limit of 1 named after the pipeline (``slot_name``): a second pet or relabel run
     of the same pipeline waits for the first to finish, then finds its work cached, instead of
     training the same models and registering the same classifier at the same time.
     """

@@ -152,7 +152,7 @@ def train_pattern_model(
                     np.save(tmp / logits_file(split, data), logits)
             model.save(tmp / "model")
             metrics = {"pre_train_accuracy": pre_train, **split_metrics(cfg, record, data, tmp)}
-            return dataclasses.replace(record, metrics=metrics).to_dict()
+            return dataclasses.replace(record, metrics=metrics).done_info()
 
         info = PatternModelRef.from_dict(publish(folder, write))
         mlflow.log_metrics(info.metrics)

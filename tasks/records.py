@@ -53,6 +53,12 @@ class PatternModelRef:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def done_info(self) -> dict[str, Any]:
+        """What ``done.json`` holds: the model, not what one flow run did with it."""
+        info = self.to_dict()
+        del info["cached"], info["stage_run_id"]
+        return info
+
     @property
     def pre_train_accuracy(self) -> float:
         """Training-set accuracy before training: the ensemble weight (PET's ``weighting``)."""

@@ -100,17 +100,25 @@ def test_multi_token_and_multi_word_scores(tiny_tokenizer, mode):
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_batched_encoding_gives_the_ids_of_one_at_a_time(tiny_tokenizer, tiny_causal_dir, causal):
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_batched_encoding_gives_the_ids_of_one_at_a_time(tiny_tokenizer, tiny_causal_dir, causal, side, monkeypatch):
     """encode_all tokenizes texts in one batch call: same ids, positions and truncation as encode."""
     from transformers import AutoTokenizer
 
+    from prompt_models import patterns
+
     tok = AutoTokenizer.from_pretrained(tiny_causal_dir) if causal else tiny_tokenizer
+    monkeypatch.setattr(tok, "truncation_side", side)  # "left" must not cut the start of a text
+    monkeypatch.setattr(patterns, "ENCODE_CHUNK", 3)  # chunk boundaries inside the example list
     enc = PatternEncoder(tok, max_length=40, causal=causal)
     templates = ["{text_a} it was {mask}", "Review: {text_a}\n{text_b} Verdict: {mask}"]
     if not causal:
         templates += ["{mask} ! {text_a} {text_b} .", "{text_a}{text_b} it was {mask} ."]
     examples = [InputExample("the movie was great", "a dog"), InputExample("bad " * 20, "the cat " * 9),
-                InputExample("", "x"), InputExample("i really liked it", "the movie was great")]
+                InputExample("", "x"), InputExample("i really liked it", "the movie was great"),
+                InputExample("the movie was great " * 15, "a dog"),  # one text alone longer than max_length
+                InputExample("the plot " * 30, "the cat ran " * 20)]  # both longer than max_length
+    assert len(tok.encode(examples[4].text_a, add_special_tokens=False)) > 40
     demos = lambda ex: [(InputExample("a good film", "a dog"), "great")]  # noqa: E731
     for template in templates:
         pat = Pattern(template)

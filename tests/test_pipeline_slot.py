@@ -16,8 +16,11 @@ def test_one_slot_per_name_and_work_folder(tmp_path):
     # a run killed in folder a must not hold up the same-named pipeline in folder b
     assert slot_name(_cfg(a)) != slot_name(_cfg(b))
     assert slot_name(_cfg(a)) != slot_name(_cfg(a, "other"))
-    assert slot_name(_cfg(a)) == slot_name(_cfg(tmp_path / "x" / ".." / "a"))
     assert slot_name(_cfg(a)).startswith("pet-pipeline-sst2-")
+    # the same folder reached by another path (a shared folder mounted elsewhere) is the same pipeline
+    (tmp_path / "mount").symlink_to(a)
+    assert slot_name(_cfg(tmp_path / "mount")) == slot_name(_cfg(a)) == slot_name(_cfg(tmp_path / "x" / ".." / "a"))
+    assert [p.name for p in (a / "runs").iterdir()] == ["folder.id"]  # no temp file left
 
 
 def _record(service, item):
