@@ -155,7 +155,6 @@ def run(args) -> dict:
         "n_soft_labeled": summary.get("n_soft_labeled"),
         "ensemble_test_accuracy": (summary.get("ensemble_metrics") or {}).get("test_accuracy"),
         "classifier_test_accuracy": (summary.get("classifier_metrics") or {}).get("test_accuracy"),
-        "log": str(work / "pet-run.log"),
     }
 
 
@@ -168,6 +167,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     row = run(args)
     print(json.dumps(row, indent=2))
+    print(f"the run's log: {Path(args.work) / 'pet-run.log'}")
     rows = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     RESULTS.write_text(json.dumps(rows + [row], indent=2) + "\n")
     return 0 if row["exit_code"] == 0 else 1
