@@ -15,6 +15,7 @@ Rows are appended to benchmarks/scaling_results.json.
         --backbone splade-tiny --sizes 1000,10000,all --imdb all
     ... --backbone smollm2-135m-instruct --sizes 1000 --imdb 1000
     ... --device cuda --batch-size 256 --sizes 1000,10000,all --imdb all   # on a GPU
+    ... --core ...   # where Prefect/MLflow/datasets are missing (the lent GPU image): prompt_models alone
 """
 from __future__ import annotations
 
@@ -146,6 +147,53 @@ def run_pipeline(spec: dict, setup: dict) -> tuple[dict, np.ndarray]:
     return dict(seconds=t3 - t0, rss_base_mb=base, **phases), probs
 
 
+# --------------------------------------------------------------- without Prefect, MLflow and datasets
+# The lent GPU machine's image has torch and transformers but not the orchestration packages, and only
+# 64 MiB travels per call. ``--core`` trains the pattern models and labels with ``prompt_models`` alone:
+# the computation ``label_with_model`` runs (each model loaded once, ``predict_logits`` per shard of
+# SHARD_SIZE texts, sorted by length inside it, batched encoding), minus the Parquet files and tasks.
+def setup_core(spec: dict) -> dict:
+    from prompt_models.data import DataSpec, load_examples
+    from prompt_models.model_zoo import resolve_model_path
+    from prompt_models.pet import PETModel
+    from prompt_models.training import TrainConfig, pick_device, set_seed
+
+    b = BACKBONES[spec["backbone"]]
+    train = load_examples(DataSpec(path=str(TRAIN), text_a="sentence", label="label"), list(b["words"]))
+    fit = TrainConfig(learning_rate=b["learning_rate"], max_steps=5, batch_size=8, mlm_alpha=0.0, progress=False)
+    models = []
+    for i, template in enumerate(b["patterns"]):
+        set_seed(1)
+        pet = PETModel.from_pretrained(resolve_model_path(b["path"]), template, b["words"], b["max_length"])
+        pet.to(pick_device(spec["device"]))
+        pet.train_model(train, fit, seed=1)
+        folder = Path(spec["models_dir"]) / f"core-p{i}"
+        pet.save(folder)
+        models.append({"model_path": str(folder), "template": template})
+    return {"models": models}
+
+
+def run_core(spec: dict, setup: dict) -> tuple[dict, np.ndarray]:
+    from prompt_models.data import InputExample
+    from prompt_models.ensemble import merge_logits, soft_labels
+    from prompt_models.pet import PETModel
+    from prompt_models.training import pick_device
+
+    with open(spec["input"], encoding="utf-8") as fh:
+        examples = [InputExample(json.loads(line)["text_a"]) for line in fh]
+    base = vm_mb("VmRSS")
+    t0 = time.perf_counter()
+    shards = [examples[i: i + SHARD_SIZE] for i in range(0, len(examples), SHARD_SIZE)]
+    logits = []
+    for m in setup["models"]:
+        pet = PETModel.load(m["model_path"])
+        pet.to(pick_device(spec["device"]))
+        logits.append(np.concatenate([pet.predict_logits(s, spec["batch_size"]) for s in shards]))  # [N, labels]
+        del pet
+    probs = soft_labels(merge_logits(logits, [1 / len(logits)] * len(logits)), TEMPERATURE)
+    return dict(seconds=time.perf_counter() - t0, rss_base_mb=base, n_shards=len(shards)), probs
+
+
 def plain_label_logits(model_path: str, template: str, words: dict, max_length: int, texts: list[str],
                        batch_size: int, device: str):
     """[N, labels] label scores of one pattern model, the way a short transformers script computes them."""
@@ -229,9 +277,9 @@ def child(spec: dict) -> dict:
 
     torch.set_num_threads(spec["threads"])
     if spec["method"] == "setup":
-        return setup_models(spec)
+        return setup_core(spec) if spec.get("core") else setup_models(spec)
     setup = json.loads(Path(spec["setup"]).read_text())
-    row, probs = (run_pipeline if spec["method"] == "pipeline" else run_plain)(spec, setup)
+    row, probs = {"pipeline": run_pipeline, "core": run_core, "plain": run_plain}[spec["method"]](spec, setup)
     np.save(spec["probs_out"], probs)
     row.update(peak_rss_mb=vm_mb("VmHWM"), torch_threads=torch.get_num_threads())
     if spec["device"].startswith("cuda"):
@@ -256,7 +304,9 @@ def main() -> None:
     ap.add_argument("--backbone", choices=sorted(BACKBONES), default="splade-tiny")
     ap.add_argument("--sizes", default="1000,10000,all", help="SST-2 phrase-pool sizes (comma list; 'all' ~67k)")
     ap.add_argument("--imdb", default="all", help="IMDB unlabeled reviews: a count, 'all' (~50k) or 0 to skip")
-    ap.add_argument("--methods", default="pipeline,plain")
+    ap.add_argument("--methods", default=None, help="default pipeline,plain (with --core: core,plain)")
+    ap.add_argument("--core", action="store_true",
+                    help="no Prefect/MLflow/datasets needed: models trained and texts labeled with prompt_models alone")
     ap.add_argument("--device", default="cpu", help="cpu | cuda")
     ap.add_argument("--batch-size", type=int, default=64, help="the pipeline's eval_batch_size default")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -271,16 +321,18 @@ def main() -> None:
     work = Path(args.work) / args.backbone
     work.mkdir(parents=True, exist_ok=True)
     common = dict(backbone=args.backbone, device=args.device, batch_size=args.batch_size, threads=args.threads)
-    setup_path = work / "setup.json"
+    methods = args.methods or ("core,plain" if args.core else "pipeline,plain")
+    setup_path = work / ("setup-core.json" if args.core else "setup.json")
     if not setup_path.exists():
         print(f"training 3 pattern models of {args.backbone} (5 steps each)...", file=sys.stderr)
-        setup_path.write_text(json.dumps(spawn(dict(common, method="setup", models_dir=str(work / "models")))))
+        spec = dict(common, method="setup", core=args.core, models_dir=str(work / "models"))
+        setup_path.write_text(json.dumps(spawn(spec)))
     inputs = [("sst2", s) for s in args.sizes.split(",") if s] + ([("imdb", args.imdb)] if args.imdb != "0" else [])
     rows = []
     for pool, size in inputs:
         path, n = write_input(pool, size, work)
         probs = {}
-        for method in args.methods.split(","):
+        for method in methods.split(","):
             run_dir = work / f"run-{pool}-{size}-{method}"
             shutil.rmtree(run_dir, ignore_errors=True)
             spec = dict(common, method=method, input=str(path), setup=str(setup_path), work_dir=str(run_dir),
