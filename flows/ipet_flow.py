@@ -13,6 +13,7 @@ from prompt_models.data import InputExample, examples_digest, read_examples, sav
 from prompt_models.ipet import build_generation_sets
 from prompt_models.training import configure_threads
 from tasks import tracking
+from tasks.caching import save_npy_atomic
 from tasks.pattern_tasks import load_pattern_model
 from tasks.records import PatternModelRef, Splits
 
@@ -27,10 +28,7 @@ def predict_unlabeled(cfg: PipelineConfig, model: PatternModelRef, data: Splits)
     path = Path(model.path) / f"unlabeled_logits_{data['unlabeled'].digest[:16]}.npy"
     if not path.exists():
         pet = load_pattern_model(cfg, model, data["train"].path)
-        logits = pet.predict_logits(read_examples(data["unlabeled"].path), cfg.pet.train.eval_batch_size)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, logits)
-        tmp.replace(path)
+        save_npy_atomic(path, pet.predict_logits(read_examples(data["unlabeled"].path), cfg.pet.train.eval_batch_size))
     return str(path)
 
 

@@ -356,11 +356,12 @@ class PETModel(torch.nn.Module):
         # [batch, length, vocab] logits, their log-softmax and gradient (about 0.4 GB for a BERT
         # vocabulary at batch 8 x 128 tokens, which made training peak far above inference)
         hidden = self.model.base_model(**kwargs)[0]  # [B, T, H]
-        picked = labels.to(dev) != -100
+        labels = labels.to(dev)
+        picked = labels != -100
         if not picked.any():
             return hidden.sum() * 0.0
         logits = vocab_logits_at(self.model, hidden[picked])  # [n_masked, V]
-        return F.cross_entropy(logits, labels.to(dev)[picked])
+        return F.cross_entropy(logits, labels[picked])
 
     def _causal_lm_loss(self, examples: Sequence[InputExample]) -> torch.Tensor:
         """Next-token loss on the pattern-wrapped unlabeled texts (soft and padded positions excluded)."""

@@ -12,10 +12,13 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 DONE = "done.json"
 
@@ -60,6 +63,16 @@ def write_json_atomic(path: str | Path, obj, indent: int | None = 2) -> Path:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=indent, default=str))
+    tmp.replace(path)
+    return path
+
+
+def save_npy_atomic(path: str | Path, array) -> Path:
+    """``np.save`` to a temp name unique to this process and thread, then rename into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npy")
+    np.save(tmp, array)
     tmp.replace(path)
     return path
 

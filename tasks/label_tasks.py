@@ -28,7 +28,7 @@ from prompt_models.training import classification_metrics, configure_threads
 
 from . import figures, tracking
 from .records import LabeledShard, ModelLabeling, PatternModelRef, Shard, Splits
-from .caching import digest, is_done, publish, read_done
+from .caching import digest, is_done, publish, read_done, save_npy_atomic
 from .pattern_tasks import EVAL_SPLITS, load_pattern_model, split_logits
 
 def ensemble_key(models: Sequence[PatternModelRef], weighting: str, temperature: float) -> str:
@@ -132,13 +132,6 @@ def label_with_model(cfg: PipelineConfig, model: PatternModelRef, shards: Sequen
             rows = sum(s.n for s in todo)
             mlflow.MlflowClient(cfg.tracking_uri()).log_metric(stage_run_id, "rows_labeled", rows)
     return ModelLabeling(model.key, len(todo), len(shards) - len(todo))
-
-
-def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npy")
-    np.save(tmp, array)
-    tmp.replace(path)
 
 
 @task(name="merge-shard", cache_policy=NO_CACHE, task_run_name="merge-{shard.digest}")

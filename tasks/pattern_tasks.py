@@ -6,7 +6,6 @@ import itertools
 
 import dataclasses
 import functools
-import os
 from pathlib import Path
 
 import mlflow
@@ -27,7 +26,7 @@ from prompt_models.pet import PETModel
 from prompt_models.training import classification_metrics, configure_threads, pick_device, set_seed
 
 from . import figures, tracking
-from .caching import digest, is_done, model_digest, publish, read_done, train_cfg_key
+from .caching import digest, is_done, model_digest, publish, read_done, save_npy_atomic, train_cfg_key
 from .data_tasks import logger
 from .records import PatternModelRef, Splits
 
@@ -188,10 +187,7 @@ def split_logits(cfg: PipelineConfig, model: PatternModelRef, data: Splits, spli
     path = Path(folder or model.path) / logits_file(split, data)
     if not path.exists():
         pet = load_pattern_model(cfg, model, data["train"].path)
-        logits = pet.predict_logits(read_examples(data[split].path), cfg.pet.train.eval_batch_size)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
-        np.save(tmp, logits)
-        os.replace(tmp, path)
+        save_npy_atomic(path, pet.predict_logits(read_examples(data[split].path), cfg.pet.train.eval_batch_size))
     return np.load(path)
 
 
