@@ -1,4 +1,4 @@
-"""Command line: ``pet run|relabel|search|validate|lineage CONFIG``, ``pet predict CONFIG FILE`` and ``pet models list|install`` (see ``pet --help``)."""
+"""Command line: ``pet init TRAIN_FILE``, ``pet run|relabel|search|validate|lineage CONFIG``, ``pet predict CONFIG FILE`` and ``pet models list|install`` (see ``pet --help``)."""
 from __future__ import annotations
 
 import argparse
@@ -91,12 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     p_lin.add_argument("--alias", help="registry alias (default: tracking.alias, e.g. champion)")
     command("search", "LM-BFF template and/or label-word search only")
     _models_parser(sub)
+    from flows.init_cmd import add_init_parser, init_command
+
+    add_init_parser(sub)
     from flows.predict import add_predict_parser, predict_command
 
     add_predict_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "models":
         return _models_command(args)
+    if args.command == "init":
+        return init_command(args)
     _quiet_noise(-1 if args.quiet else 1 if args.verbose else 0)
     if args.command == "predict":
         return predict_command(args)
@@ -217,6 +222,12 @@ def summary_line(command: str, cfg, result: dict) -> str:
         acc = ", ".join(f"{k.split('_')[0]} {metrics[k]:.3f}" for k in ("dev_accuracy", "test_accuracy") if k in metrics)
         if acc:
             parts.append(f"{name} accuracy {acc}")
+    zs = result.get("zero_shot_calibrated") or {}
+    if zs.get("metrics"):
+        acc = ", ".join(f"{k.split('_')[0]} {zs['metrics'][k]:.3f}" for k in ("dev_accuracy", "test_accuracy")
+                        if k in zs["metrics"])
+        parts.append(f"calibrated zero-shot {acc}" + ("" if zs["ensemble_beats"] else
+                     f" (the trained ensemble does NOT beat it on {zs['split']})"))
     if command == "relabel":
         parts.insert(0, f"{result.get('n_new', 0)} new texts soft-labeled")
     reg = result.get("registered")

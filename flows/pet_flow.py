@@ -1,7 +1,7 @@
 """The PET flow and the relabel flow.
 
-pet:      load + validate data -> [label-word search] -> [template search] -> train each
-          (pattern, seed) -> [iPET generations] -> evaluate ensemble -> soft-label unlabeled shards
+pet:      load + validate data -> [automatic prompts] -> [label-word search] -> [template search] -> train each
+          (pattern, seed) -> [iPET generations] -> evaluate ensemble (+ calibrated zero-shot) -> soft-label unlabeled shards
           -> distill on every soft label of the ensemble -> evaluate -> register -> promote to
           ``champion`` if at least as good as the current one (else alias ``challenger``)
 relabel:  soft-label only the NEW unlabeled texts with the existing ensemble, re-distill on all
@@ -26,6 +26,7 @@ from tasks.label_tasks import ensemble_key, evaluate_ensemble, labeled_digests, 
 from flows.hooks import notify_failure
 from flows.common import current_flow_run_id, parent_run, pipeline_slot, read_manifest, resolve_config, write_manifest
 from flows.stages import label_and_distill, train_generation
+from flows.auto_stage import auto_prompt_stage, log_resolved_config, train_settings_stage, zero_shot_stage
 
 # one task at a time unless the caller picks the config's runner: flows.runners.with_runner(pet_flow, cfg)
 ONE_AT_A_TIME = ThreadPoolTaskRunner(max_workers=1)
@@ -44,6 +45,10 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
         log_data_inputs(data)
         mlflow.log_metrics({f"n_{k}": v.n for k, v in data.items()})
 
+        if cfg.needs_auto_prompts:
+            cfg = auto_prompt_stage(cfg, data, pid)
+        cfg = train_settings_stage(cfg, data)
+        log_resolved_config(cfg)
         templates = list(cfg.patterns)
         if cfg.label_word_search.enabled or cfg.template_search.enabled:
             from flows.search_flows import search_stages
@@ -56,6 +61,7 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
             models = ipet_stage(cfg, data, templates, models, pid)
 
         ensemble = evaluate_ensemble(cfg, data, models, pid)
+        reference = zero_shot_stage(cfg, data, ensemble)
         ens_key = ensemble_key(models, cfg.pet.ensemble_weighting, cfg.pet.temperature)
         write_manifest(cfg, EnsembleManifest(
             ensemble_key=ens_key,
@@ -79,6 +85,8 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
             "pattern_models": [{k: getattr(m, k) for k in ("key", "template", "seed", "generation", "cached", "metrics")}
                                for m in models],
             "ensemble_metrics": {k: v for k, v in ensemble.items() if k != "weights"},
+            "zero_shot_calibrated": reference,
+            "label_words": cfg.verbalizer.label_words,
             "seconds": round(time.time() - t0, 1),
             **result,
         }

@@ -115,6 +115,22 @@ class LabelWordSearchConfig:
 
 
 @dataclass
+class AutoPromptsConfig:
+    # automatic prompts (prompt_models/auto_prompts.py) run when `patterns` or `verbalizer.label_words`
+    # is empty: library templates x label words (label names, or searched), ranked on dev (else on a
+    # stratified quarter of train) by calibrated zero-shot accuracy; the best `num_patterns` are trained
+    num_patterns: int = 2
+    words_per_template: int = 3  # searched label-word sets scored per template (labels that are codes)
+    templates: list = field(default_factory=list)  # extra candidate templates, ranked with the library's
+    prior_texts: int = 128  # unlabeled texts that estimate the label-word prior (calibration)
+    # "rule": pet.train.max_steps and learning_rate from |train|, labels and backbone (auto_prompts.
+    # suggest_train_settings); "config": as written. Default: "config" when the YAML sets either one
+    hyperparameters: str = "rule"
+    zero_shot_reference: bool = True  # the calibrated zero-shot row in every evaluation
+    seed: int = 0
+
+
+@dataclass
 class TrackingConfig:
     tracking_uri: str | None = None  # default: env MLFLOW_TRACKING_URI, else sqlite in work_dir
     experiment: str = "pet"
@@ -153,6 +169,7 @@ class PipelineConfig:
     ipet: IPETConfig = field(default_factory=IPETConfig)
     template_search: TemplateSearchConfig = field(default_factory=TemplateSearchConfig)
     label_word_search: LabelWordSearchConfig = field(default_factory=LabelWordSearchConfig)
+    auto_prompts: AutoPromptsConfig = field(default_factory=AutoPromptsConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     work_dir: str = "pet_artifacts"
     # where model-zoo names (e.g. model.path: smollm2-135m-instruct) are installed; default env
@@ -175,6 +192,11 @@ class PipelineConfig:
 
     def verbalizer_obj(self) -> Verbalizer:
         return Verbalizer(self.verbalizer.label_words, self.verbalizer.multi_token)
+
+    @property
+    def needs_auto_prompts(self) -> bool:
+        """No patterns or no label words: the automatic-prompts stage chooses them."""
+        return not self.patterns or not self.verbalizer.label_words
 
     def pattern_objs(self) -> list[Pattern]:
         return [Pattern(t) for t in self.patterns]
@@ -240,8 +262,6 @@ class PipelineConfig:
                 continue  # a known name not installed yet (validate only)
             if value and not Path(self.resolve(value)).exists():
                 raise ConfigError(f"{key} {self.resolve(value)!r} does not exist (a local folder or a name from `pet models list`)")
-        if not self.patterns:
-            raise ConfigError("at least one pattern is required under `patterns`")
         if not all(isinstance(t, str) for t in self.patterns):
             raise ConfigError("`patterns` must be a list of template strings")
         patterns = self.pattern_objs()  # raises PatternError with the template named
@@ -252,11 +272,17 @@ class PipelineConfig:
         else:
             kind = backbone_kind(self.resolve(self.model.path))  # reads config.json only
         if kind == CAUSAL:
-            for p in patterns:
+            for p in patterns + [Pattern(t) for t in self.auto_prompts.templates]:
                 p.check_causal()
-        verb = self.verbalizer_obj()
+        if self.needs_auto_prompts and len(self.labels) < 2:
+            raise ConfigError("`labels` (at least two) are required when label words are chosen automatically")
+        if self.auto_prompts.num_patterns < 1 or self.auto_prompts.prior_texts < 1:
+            raise ConfigError("auto_prompts.num_patterns and auto_prompts.prior_texts must be at least 1")
+        if self.auto_prompts.hyperparameters not in ("rule", "config"):
+            raise ConfigError("auto_prompts.hyperparameters must be 'rule' or 'config'")
+        verb = None if not self.verbalizer.label_words else self.verbalizer_obj()
         self.labels = [str(x) for x in self.labels] or list(verb.labels)
-        if sorted(self.labels) != sorted(verb.labels):
+        if verb is not None and sorted(self.labels) != sorted(verb.labels):
             raise ConfigError(f"labels {self.labels} and verbalizer labels {verb.labels} differ")
         if self.data.train is None:
             raise ConfigError("data.train is required")
@@ -274,7 +300,7 @@ class PipelineConfig:
             raise ConfigError("pet.shard_size must be at least 1")
         if self.ipet.enabled and (self.ipet.generations < 1 or self.ipet.growth_factor < 1):
             raise ConfigError("ipet.generations and ipet.growth_factor must be at least 1")
-        if self.ipet.enabled and len(self.patterns) * len(self.seeds) < 2:
+        if self.ipet.enabled and (len(self.patterns) or self.auto_prompts.num_patterns) * len(self.seeds) < 2:
             raise ConfigError("iPET needs at least two pattern models (patterns x seeds)")
         if self.template_search.enabled and not self.template_search.generator_path:
             raise ConfigError("template_search.generator_path is required when template search is enabled")
@@ -337,6 +363,13 @@ def config_from_dict(data: dict, base_dir: str | Path = ".") -> PipelineConfig:
         # one place per setting: the student learns the soft labels at the temperature they were made with
         raise ConfigError("config.distill.train.temperature: set pet.temperature instead (it is the distillation temperature)")
     data.setdefault("base_dir", str(Path(base_dir).resolve()))
+    pet_train = (data.get("pet") or {}).get("train") if isinstance(data.get("pet"), dict) else None
+    if isinstance(pet_train, dict) and {"max_steps", "learning_rate"} & set(pet_train):
+        # steps or learning rate written by the user: the rule stays out unless asked for
+        auto = data.get("auto_prompts")
+        auto = dict(auto) if isinstance(auto, dict) else {}
+        auto.setdefault("hyperparameters", "config")
+        data["auto_prompts"] = auto
     return _build(PipelineConfig, data, "config")
 
 

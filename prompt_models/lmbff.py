@@ -223,15 +223,17 @@ def search_label_words(
     max_combinations: int = 20000,
     seed: int = 0,
     max_scan: int = 5000,
+    logp: torch.Tensor | None = None,
 ) -> list[dict]:
     """Candidate verbalizers ranked by zero-shot accuracy on ``examples``:
-    ``[{"label_words": {label: [word]}, "zero_shot_accuracy": float}, ...]``."""
+    ``[{"label_words": {label: [word]}, "zero_shot_accuracy": float}, ...]``. ``logp``: the
+    examples' vocabulary scores at the mask when the caller has them (e.g. calibrated ones)."""
     labels = list(labels)
     by_label = {lab: [i for i, ex in enumerate(examples) if ex.label == lab] for lab in labels}
     empty = [lab for lab, idx in by_label.items() if not idx]
     if empty:
         raise ValueError(f"label-word search needs examples of every label; none for {empty}")
-    logp = mask_log_probs(model, examples)
+    logp = mask_log_probs(model, examples) if logp is None else logp
     words: dict[int, str | None] = {}
 
     def word_of(token_id: int) -> str | None:

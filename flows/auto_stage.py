@@ -1,0 +1,71 @@
+"""The automatic-prompts stage of the pet flow, the rule for training settings, and the calibrated
+zero-shot reference row (flows -> tasks -> prompt_models)."""
+from __future__ import annotations
+
+import dataclasses
+
+import mlflow
+import yaml
+from prefect import get_run_logger
+
+from prompt_models.auto_settings import suggest_train_settings
+from prompt_models.config import PipelineConfig
+from tasks import tracking
+from tasks.auto_prompt_tasks import backbone_params, choose_prompts, zero_shot_reference
+from tasks.records import Splits
+
+
+def auto_prompt_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> PipelineConfig:
+    """Patterns and/or label words chosen on dev (or a stratified part of train) when the config has none."""
+    with tracking.stage_run(cfg, parent_id, "auto-prompts") as run:
+        result = choose_prompts(cfg, data)
+        mlflow.log_params({"selection_split": result["selection_split"][:200],
+                           "chosen_templates": " | ".join(result["templates"])[:500],
+                           "chosen_label_words": str(result["label_words"])[:500],
+                           "n_candidates": len(result["candidates"]), "cached": result.get("cached", False)})
+        mlflow.log_metric("best_selection_accuracy", result["candidates"][0]["accuracy"])
+        mlflow.log_dict(result, "auto_prompts.json")
+    cfg = dataclasses.replace(cfg, patterns=result["templates"],
+                              verbalizer=dataclasses.replace(cfg.verbalizer, label_words=result["label_words"]))
+    mlflow.log_params({"auto_templates": " | ".join(cfg.patterns)[:500],
+                       "auto_label_words": str(cfg.verbalizer.label_words)[:500]})
+    get_run_logger().info("automatic prompts (ranked on %s): %s with %s (calibrated zero-shot %.3f)",
+                          result["selection_split"], cfg.patterns, cfg.verbalizer.label_words,
+                          result["template_scores"][0]["accuracy"])
+    return cfg
+
+
+def train_settings_stage(cfg: PipelineConfig, data: Splits) -> PipelineConfig:
+    """pet.train.max_steps and learning_rate by ``suggest_train_settings`` unless the config sets them."""
+    if cfg.auto_prompts.hyperparameters != "rule":
+        return cfg
+    rule = suggest_train_settings(data["train"].n, len(cfg.labels), backbone_params(cfg.resolve(cfg.model.path)),
+                                  cfg.pet.train.batch_size)
+    train = dataclasses.replace(cfg.pet.train, max_steps=rule["max_steps"], learning_rate=rule["learning_rate"])
+    mlflow.log_params({"rule_max_steps": rule["max_steps"], "rule_learning_rate": rule["learning_rate"]})
+    get_run_logger().info("training settings by rule (|T|=%d, %d labels): %s", data["train"].n, len(cfg.labels), rule)
+    return dataclasses.replace(cfg, pet=dataclasses.replace(cfg.pet, train=train))
+
+
+def log_resolved_config(cfg: PipelineConfig) -> None:
+    """The config as run (chosen prompts and settings written in): copy it to freeze the choice."""
+    d = cfg.to_dict()
+    d.pop("base_dir", None)
+    mlflow.log_text(yaml.safe_dump(d, sort_keys=False, allow_unicode=True), "resolved_config.yaml")
+
+
+def zero_shot_stage(cfg: PipelineConfig, data: Splits, ensemble_metrics: dict) -> dict:
+    """The reference row: calibrated zero-shot accuracy of the untrained backbone with the same prompts,
+    and whether the trained ensemble beats it on dev (test where there is no dev)."""
+    if not cfg.auto_prompts.zero_shot_reference:
+        return {}
+    zs = zero_shot_reference(cfg, data, list(cfg.patterns), cfg.verbalizer.label_words)
+    mlflow.log_metrics({f"zero_shot_calibrated_{k}": v for k, v in zs.items()})
+    split = "dev" if "dev_accuracy" in zs else "test"
+    beats = ensemble_metrics.get(f"{split}_accuracy", 0.0) > zs.get(f"{split}_accuracy", 0.0)
+    mlflow.set_tag("ensemble_beats_zero_shot", str(beats).lower())
+    mlflow.log_metric("ensemble_beats_zero_shot", float(beats))
+    if not beats:
+        get_run_logger().warning("the trained ensemble does not beat calibrated zero-shot scoring on %s (%.3f vs %.3f)",
+                                 split, ensemble_metrics.get(f"{split}_accuracy", 0.0), zs[f"{split}_accuracy"])
+    return {"metrics": zs, "split": split, "ensemble_beats": beats}

@@ -1,0 +1,228 @@
+"""``pet init TRAIN_FILE``: a complete, commented config from a user's data, which ``pet run`` accepts as is.
+
+Columns are found from their names (``text``, ``sentence``, ``label``, ...) or their contents (the
+text column has the longest values, the label column few distinct short ones); headerless CSV/TSV
+files (LM-BFF's ``label,sentence``) are recognised by a first row that reads as data. When the
+choice is not clear, one line names the flag to give (exit 2). Patterns and label words are left
+empty: the pet flow chooses them (automatic prompts).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from prompt_models.data import LINE, DataSpec, DataValidationError, detect_format, read_table
+
+TEXT_NAMES = ("text", "sentence", "text_a", "review", "content", "document", "question", "sentence1", "premise",
+              "body", "title", "utterance", "tweet", "comment")
+PAIR_NAMES = {"sentence1": "sentence2", "premise": "hypothesis", "text_a": "text_b", "question": "sentence",
+              "question1": "question2"}
+LABEL_NAMES = ("label", "labels", "class", "category", "target", "y", "sentiment", "intent", "topic", "gold_label")
+BACKBONE, STUDENT = "smollm2-135m-instruct", "all-minilm-l6-v2"
+
+
+class InitError(ValueError):
+    """Bad or ambiguous input: one line for the user, exit 2."""
+
+
+def _read(path: str, header: bool = True) -> pd.DataFrame:
+    df = read_table(DataSpec(path=path, label=None, header=header))
+    return df.drop(columns=[c for c in (LINE, "_key") if c in df.columns])
+
+
+def _looks_like_data(names: list[str]) -> bool:
+    """A header row that is really a text row: a 'name' of several words, or only numbers and long strings."""
+    return any(len(str(n).split()) > 3 for n in names) or (
+        any(re.fullmatch(r"-?\d+(\.\d+)?", str(n)) for n in names) and any(len(str(n)) > 25 for n in names))
+
+
+def read_frame(path: str) -> tuple[pd.DataFrame, bool]:
+    """The file as a table of strings, and whether its CSV/TSV first line is a header."""
+    if not Path(path).exists():
+        raise InitError(f"data file not found: {path}")
+    try:
+        fmt = detect_format(path)
+        df = _read(path)
+        header = True
+        if fmt in ("csv", "tsv") and _looks_like_data(list(df.columns)):
+            df, header = _read(path, header=False), False
+    except DataValidationError as exc:
+        raise InitError(str(exc)) from None
+    if df.empty:
+        raise InitError(f"{path}: no rows")
+    return df.astype(str), header
+
+
+def _mean_words(col: pd.Series) -> float:
+    return float(col.str.split().str.len().mean())
+
+
+def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None, label: str | None,
+                 need_label: bool = True) -> tuple[str, str | None, str | None]:
+    cols = list(df.columns)
+    for flag, name in (("--text-column", text), ("--text-pair-column", pair), ("--label-column", label)):
+        if name is not None and name not in cols:
+            raise InitError(f"{path}: no column {name!r} (given by {flag}); the file has {cols}")
+    lower = {c.lower(): c for c in cols}
+    if label is None and need_label:
+        named = [lower[n] for n in LABEL_NAMES if n in lower]
+        if named:
+            label = named[0]
+        else:  # few distinct short values
+            few = [c for c in cols if c != text and df[c].nunique() <= max(2, min(50, len(df) // 2))
+                   and _mean_words(df[c]) <= 3]
+            if len(few) != 1:
+                raise InitError(f"{path}: cannot tell the label column among {cols}; give --label-column")
+            label = few[0]
+    rest = [c for c in cols if c not in (label, pair)]
+    if text is None:
+        named = [lower[n] for n in TEXT_NAMES if n in lower and lower[n] in rest]
+        if named:
+            text = named[0]
+        else:
+            wordy = sorted((c for c in rest if _mean_words(df[c]) >= 2), key=lambda c: -_mean_words(df[c]))
+            if len(wordy) != 1:
+                what = "no column of texts" if not wordy else f"several text-like columns {wordy}"
+                raise InitError(f"{path}: {what}; give --text-column (and --text-pair-column for pairs)")
+            text = wordy[0]
+    if pair is None and text.lower() in PAIR_NAMES and PAIR_NAMES[text.lower()] in lower:
+        pair = lower[PAIR_NAMES[text.lower()]]
+    return text, pair, label
+
+
+def _labels(values: list[str]) -> list[str]:
+    uniq = sorted(set(values))
+    return sorted(uniq, key=int) if all(re.fullmatch(r"-?\d+", v) for v in uniq) else uniq
+
+
+def _spec(path: str, out_dir: Path, header: bool, text: str, pair: str | None, label: str | None, extra: str = "") -> str:
+    rel = os.path.relpath(Path(path).resolve(), out_dir.resolve())
+    parts = [f"path: {json.dumps(rel)}", f"text_a: {json.dumps(text)}"]
+    parts += [f"text_b: {json.dumps(pair)}"] if pair else []
+    parts += [f"label: {json.dumps(label)}" if label else "label: null"]
+    parts += [] if header else ["header: false"]
+    return "{" + ", ".join(parts) + extra + "}"
+
+
+def _name(train: str) -> str:
+    p = Path(train)
+    stem = p.name.split(".")[0]
+    base = p.parent.name if stem.lower() in ("train", "training", "data", "labels", "labeled") and p.parent.name else stem
+    return re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-") or "pet"
+
+
+def build_config(args) -> str:
+    out = Path(args.output or f"{args.name or _name(args.train)}.yaml")
+    out_dir = out.parent
+    name = args.name or _name(args.train)
+    df, header = read_frame(args.train)
+    text, pair, label = find_columns(df, args.train, args.text_column, args.text_pair_column, args.label_column)
+    labels = _labels(df[label].str.strip().tolist())
+    if len(labels) < 2:
+        raise InitError(f"{args.train}: column {label!r} has one label ({labels[0]!r}); a classifier needs two or more")
+    if len(labels) > max(50, len(df) // 2):
+        raise InitError(f"{args.train}: column {label!r} has {len(labels)} distinct values in {len(df)} rows; "
+                        "is it the label? give --label-column")
+    splits = {"train": _spec(args.train, out_dir, header, text, pair, label)}
+    for split in ("dev", "test"):
+        path = getattr(args, split)
+        if path:
+            d, h = read_frame(path)
+            t, p, lab = find_columns(d, path, text if text in d.columns else None, pair if pair in d.columns else None,
+                                     label if label in d.columns else None)
+            unknown = sorted(set(d[lab].str.strip()) - set(labels))
+            if unknown:
+                raise InitError(f"{path}: labels {unknown[:5]} do not occur in the training file {args.train}")
+            splits[split] = _spec(path, out_dir, h, t, p, lab)
+    if args.unlabeled:
+        d, h = read_frame(args.unlabeled)
+        t, p, _ = find_columns(d, args.unlabeled, text if text in d.columns else None,
+                               pair if pair in d.columns else None, None, need_label=False)
+        splits["unlabeled"] = _spec(args.unlabeled, out_dir, h, t, p, None)
+        unl_note = f"{len(d)} texts"
+    else:  # the flow distills on unlabeled text: the training texts are the least it can have
+        splits["unlabeled"] = _spec(args.train, out_dir, header, text, pair, None)
+        unl_note = "none given: the training texts stand in (give --unlabeled for a better student)"
+    words = df[text].str.split().str.len()
+    max_length = int(min(256, max(64, 32 * -(-int(words.quantile(0.95) * 1.6 + 16) // 32))))
+    no_dev = "" if args.dev else (
+        "\n# No dev set: automatic prompts are ranked on a stratified quarter of train (the label words are\n"
+        "# searched on the rest) and pattern models are weighted by train accuracy.")
+    distill_steps = min(400, 300 + 25 * (len(labels) - 2))
+    data_lines = "\n".join(f"  {k}: {v}" for k, v in splits.items())
+    return f"""# Written by `pet init` on {datetime.date.today()} from {args.train}: {len(df)} labeled rows, {len(labels)} labels;
+# unlabeled: {unl_note}. `pet run {out}` runs it as it is. Relative paths start at this file's folder.{no_dev}
+name: {name}
+labels: {json.dumps(labels)}
+model:
+  path: {BACKBONE}   # the PET backbone (causal LM); `pet models list` shows the others
+  max_length: {max_length}   # tokens per pattern-wrapped text (95% of the training texts fit)
+  device: auto
+data:
+{data_lines}
+# Empty patterns and label words: the pet flow chooses them (automatic prompts: library templates x
+# label words from the label names or searched, ranked by calibrated zero-shot accuracy on dev).
+# The chosen ones are in the run's MLflow artifacts (auto_prompts.json, resolved_config.yaml);
+# copy them here to freeze them.
+patterns: []
+verbalizer:
+  label_words: {{}}
+auto_prompts:
+  num_patterns: 2        # pattern models trained (one per chosen template)
+  words_per_template: 3  # searched label-word sets scored per template
+  prior_texts: 128       # unlabeled texts that estimate the label-word prior
+  hyperparameters: rule  # pet.train max_steps and learning_rate from |train|, labels and backbone
+seeds: [1]
+pet:
+  train: {{batch_size: 8, mlm_alpha: 0.0}}
+  ensemble_weighting: accuracy
+  temperature: 2.0
+  shard_size: 500
+distill:
+  model_path: {STUDENT}   # the small classifier that is registered and served
+  train: {{learning_rate: 0.0001, max_steps: {distill_steps}, batch_size: 16}}
+tracking:
+  experiment: {name}
+  registered_model: {name}-classifier
+  alias: champion
+work_dir: pet_artifacts
+parallelism: 1
+"""
+
+
+def add_init_parser(sub) -> None:
+    p = sub.add_parser("init", help="write a complete config for your data (prompts are then chosen automatically)")
+    p.add_argument("train", help="labeled examples: CSV, TSV, JSONL, JSON or Parquet (optionally .gz)")
+    p.add_argument("--unlabeled", help="unlabeled texts (the student learns from their soft labels)")
+    p.add_argument("--dev", help="labeled dev set (prompt choice, ensemble weights, promotion)")
+    p.add_argument("--test", help="labeled test set (reported only)")
+    p.add_argument("--text-column", help="the column holding the text")
+    p.add_argument("--text-pair-column", help="the second text of a pair task")
+    p.add_argument("--label-column", help="the column holding the label")
+    p.add_argument("--name", help="pipeline name (default: from the file name)")
+    p.add_argument("-o", "--output", help="config file to write (default: NAME.yaml)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing config file")
+
+
+def init_command(args: argparse.Namespace) -> int:
+    try:
+        out = Path(args.output or f"{args.name or _name(args.train)}.yaml")
+        if out.exists() and not args.force:
+            raise InitError(f"{out} exists; give --force to overwrite it or -o for another file")
+        text = build_config(args)
+    except InitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+    print(f"init done: wrote {out}; next: pet run {out}")
+    return 0

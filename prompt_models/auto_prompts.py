@@ -1,0 +1,232 @@
+"""Automatic prompts: task-agnostic templates x label words, chosen by calibrated zero-shot scoring.
+
+Candidates are the templates of a small task-agnostic library (all mask-final, so they suit a causal
+LM as well as a masked one; pair variants when examples have ``text_b``) crossed with label words:
+the label names themselves where they are words (``positive``, ``sports``), else words searched per
+template with the LM-BFF label-word search (``lmbff.search_label_words``) on the log-probabilities
+with the label-word prior divided out.
+
+Scoring is zero-shot and calibrated: a label's probability under the prompt divided by its mean
+probability on unlabeled text (subtracted in log space), which removes the prompt's bias towards
+some words (Zhao et al. 2021, "Calibrate before use"). Candidates are ranked on a selection split:
+the dev set, or without one a stratified quarter of train (the words are then searched on the other
+three quarters). The best candidate fixes the label words; the templates are ranked with those words
+and the best few are kept.
+"""
+from __future__ import annotations
+
+import math
+import random
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .data import InputExample
+from .lmbff import mask_log_probs, search_label_words
+from .verbalizer import VerbalizerError, word_token_ids
+
+SINGLE_TEMPLATES = [
+    "{text_a} It was {mask}",
+    "{text_a} All in all, it was {mask}",
+    "{text_a} This is about {mask}",
+    "{text_a} Category: {mask}",
+    "{text_a} In summary, {mask}",
+    "{text_a} In one word: {mask}",
+]
+PAIR_TEMPLATES = [
+    "{text_a} {text_b} It was {mask}",
+    "{text_a} {text_b} In summary, {mask}",
+    "Premise: {text_a} Hypothesis: {text_b} Answer: {mask}",
+    "{text_a} Question: {text_b} Answer: {mask}",
+]
+# short label names that are abbreviations, not words a language model would say about a text
+_CODES = {"pos", "neg", "neu", "obj", "subj", "yes_", "no_", "na", "n/a", "none"}
+_NAME = re.compile(r"^[A-Za-z][A-Za-z ]*[A-Za-z]$")
+
+
+def word_from_label(label: str) -> str | None:
+    """``"Sci_Tech"`` -> ``"sci tech"``; ``"0"``, ``"pos"``, ``"LABEL_3"`` -> None (a code)."""
+    text = re.sub(r"[_\-]+", " ", str(label)).strip().lower()
+    if not _NAME.match(text) or text in _CODES or len(text) < 3 or re.search(r"\blabel\b", text):
+        return None
+    return text
+
+
+def words_from_label_names(labels: Sequence[str]) -> dict[str, list[str]] | None:
+    """Label words read off the label names, or None when any name is a code."""
+    words = {lab: word_from_label(lab) for lab in labels}
+    if any(w is None for w in words.values()) or len(set(words.values())) < len(words):
+        return None
+    return {lab: [w] for lab, w in words.items()}
+
+
+def calibrate(scores: np.ndarray, prior_scores: np.ndarray) -> np.ndarray:
+    """Label log-probabilities with the prior divided out: ``log p(l|x) - log mean_u p(l|u)``,
+    renormalised; ``prior_scores`` are the same prompt's label scores on unlabeled texts."""
+    def log_softmax(x: np.ndarray) -> np.ndarray:
+        x = x - x.max(-1, keepdims=True)
+        return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+    log_prior = np.log(np.exp(log_softmax(prior_scores)).mean(0) + 1e-12)
+    return log_softmax(log_softmax(scores) - log_prior)
+
+
+def stratified_split(examples: Sequence[InputExample], fraction: float = 0.25, seed: int = 0):
+    """(fit, held): ``fraction`` of each label held out (at least one, and one kept, per label)."""
+    rng = random.Random(seed)
+    fit, held = [], []
+    by_label: dict[str, list[InputExample]] = {}
+    for ex in examples:
+        by_label.setdefault(ex.label, []).append(ex)
+    for lab in sorted(by_label):
+        group = list(by_label[lab])
+        rng.shuffle(group)
+        k = min(max(1, round(len(group) * fraction)), len(group) - 1)
+        held += group[:k]
+        fit += group[k:]
+    return fit, held
+
+
+@dataclass
+class Candidate:
+    template: str
+    label_words: dict[str, list[str]]
+    accuracy: float  # calibrated zero-shot accuracy on the selection split
+    log_likelihood: float  # mean calibrated log-probability of the gold label (tie-break)
+    words_from: str  # "label names" | "search"
+
+
+@dataclass
+class AutoPromptResult:
+    templates: list[str]
+    label_words: dict[str, list[str]]
+    selection_split: str  # "dev" | "train (stratified 25% held out)"
+    candidates: list[Candidate] = field(default_factory=list)  # every candidate, best first
+    template_scores: list[dict] = field(default_factory=list)  # templates ranked with the chosen words
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def candidate_templates(pair: bool, extra: Sequence[str] = ()) -> list[str]:
+    return list(dict.fromkeys(list(extra) + (PAIR_TEMPLATES if pair else SINGLE_TEMPLATES)))
+
+
+def _accuracy(cal: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
+    return float((cal.argmax(-1) == gold).mean()), float(cal[np.arange(len(gold)), gold].mean())
+
+
+class PromptScorer:
+    """Zero-shot label scores of one backbone under many (template, label words) pairs.
+
+    ``make_model(template, label_words)`` returns a ``PETModel`` sharing one loaded backbone.
+    Single-token words are read off one pass of vocabulary log-probabilities per template and split;
+    multi-token words (causal LM) go through ``PETModel.predict_logits``.
+    """
+
+    def __init__(self, make_model, batch_size: int = 32):
+        self.make_model = make_model
+        self.batch_size = batch_size
+        self._vocab: dict[tuple[str, str], torch.Tensor] = {}
+
+    def vocab_log_probs(self, template: str, name: str, examples: Sequence[InputExample], words) -> torch.Tensor:
+        key = (template, name)
+        if key not in self._vocab:
+            self._vocab[key] = mask_log_probs(self.make_model(template, words), list(examples), self.batch_size)
+        return self._vocab[key]
+
+    def label_scores(self, template: str, words: dict, name: str, examples: Sequence[InputExample]) -> np.ndarray:
+        model = self.make_model(template, words)
+        ids = [[word_token_ids(model.tokenizer, w, model.head_space_sensitive) for w in ws] for ws in words.values()]
+        if all(len(t) == 1 for per_label in ids for t in per_label):
+            logp = self.vocab_log_probs(template, name, examples, words)
+            return np.stack([logp[:, [t[0] for t in per_label]].mean(-1).numpy() for per_label in ids], -1)
+        return model.predict_logits(list(examples), self.batch_size)
+
+
+def select_prompts(
+    make_model,
+    labels: Sequence[str],
+    train: Sequence[InputExample],
+    dev: Sequence[InputExample] | None,
+    prior_texts: Sequence[InputExample],
+    templates: Sequence[str],
+    label_words: dict | None = None,
+    num_patterns: int = 2,
+    words_per_template: int = 3,
+    top_k_per_class: int = 8,
+    common_words: int = 3000,
+    seed: int = 0,
+) -> AutoPromptResult:
+    """The best ``num_patterns`` templates and one set of label words, by calibrated zero-shot accuracy.
+
+    ``label_words`` given (the config's): only templates are chosen. Else the label names where they
+    are words, plus ``words_per_template`` searched sets per template.
+    """
+    labels = [str(x) for x in labels]
+    if dev:
+        fit, sel, split = list(train), list(dev), "dev"
+    else:
+        fit, sel = stratified_split(train, 0.25, seed)
+        split = "train (stratified 25% held out; label words searched on the other 75%)"
+    gold = np.array([labels.index(ex.label) for ex in sel])
+    scorer = PromptScorer(make_model)
+    fixed = label_words or words_from_label_names(labels)
+    placeholder = fixed or {lab: [w] for lab, w in zip(labels, ["one", "two", "three", "four", "five", "six", "seven",
+                                                                "eight", "nine", "ten", "zero", "many"] * 10)}
+
+    def score(template: str, words: dict, source: str) -> Candidate | None:
+        try:
+            s = scorer.label_scores(template, words, "sel", sel)
+            p = scorer.label_scores(template, words, "prior", prior_texts)
+        except VerbalizerError:  # a label name the tokenizer cannot spell
+            return None
+        acc, ll = _accuracy(calibrate(s, p), gold)
+        return Candidate(template, words, acc, ll, source)
+
+    cands: list[Candidate] = []
+    for template in templates:
+        if fixed:
+            c = score(template, fixed, "config" if label_words else "label names")
+            cands += [c] if c else []
+        if label_words:
+            continue
+        model = make_model(template, placeholder)
+        prior_vocab = scorer.vocab_log_probs(template, "prior", prior_texts, placeholder)
+        log_prior = torch.logsumexp(prior_vocab, 0) - math.log(len(prior_texts))
+        fit_vocab = scorer.vocab_log_probs(template, "fit", fit, placeholder)
+        # pointwise mutual information ranks rare tokens first: only the prompt's common continuations compete
+        common = torch.zeros_like(log_prior, dtype=torch.bool)
+        common[log_prior.topk(min(common_words, len(log_prior))).indices] = True
+        pmi = (fit_vocab - log_prior).masked_fill(~common, -1e9)
+        found = search_label_words(model, fit, labels, top_k_per_class, words_per_template, seed=seed, logp=pmi)
+        for f in found:
+            c = score(template, f["label_words"], "search")
+            cands += [c] if c else []
+    if not cands:
+        raise ValueError("automatic prompts: no candidate could be scored (label names not spellable, search empty)")
+    cands.sort(key=lambda c: (-c.accuracy, -c.log_likelihood))
+    words = cands[0].label_words
+    ranked = [score(t, words, "chosen words") for t in templates]
+    ranked = sorted((c for c in ranked if c), key=lambda c: (-c.accuracy, -c.log_likelihood))
+    chosen = [c.template for c in ranked[:num_patterns]]
+    return AutoPromptResult(
+        templates=chosen,
+        label_words=words,
+        selection_split=split,
+        candidates=cands,
+        template_scores=[{"template": c.template, "accuracy": c.accuracy, "log_likelihood": c.log_likelihood}
+                         for c in ranked],
+    )
+
+
+def zero_shot_logits(make_model, templates: Sequence[str], label_words: dict, examples: Sequence[InputExample],
+                     prior_texts: Sequence[InputExample]) -> np.ndarray:
+    """Calibrated zero-shot ensemble: the mean over templates of calibrated label log-probabilities."""
+    scorer = PromptScorer(make_model)
+    outs = [calibrate(scorer.label_scores(t, label_words, "x", examples),
+                      scorer.label_scores(t, label_words, "prior", prior_texts)) for t in templates]
+    return np.mean(outs, 0)

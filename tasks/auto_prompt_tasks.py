@@ -1,0 +1,121 @@
+"""Prefect tasks of automatic prompts: choose (templates, label words) by calibrated zero-shot scoring,
+and the calibrated zero-shot reference row of an evaluation. Both cached by content digest."""
+from __future__ import annotations
+
+import dataclasses
+import random
+from pathlib import Path
+
+import numpy as np
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from prompt_models.arrow_data import iter_examples
+from prompt_models.auto_prompts import candidate_templates, select_prompts, zero_shot_logits
+from prompt_models.backbones import backbone_kind, load_language_model, load_tokenizer
+from prompt_models.config import PipelineConfig
+from prompt_models.data import InputExample, read_examples
+from prompt_models.patterns import Pattern
+from prompt_models.pet import PETModel
+from prompt_models.training import classification_metrics, configure_threads, pick_device
+from prompt_models.verbalizer import Verbalizer
+
+from .caching import digest, is_done, model_digest, publish, read_done
+from .records import Splits
+
+EVAL_SPLITS = ("dev", "test")
+
+
+def prior_texts(cfg: PipelineConfig, data: Splits) -> list[InputExample]:
+    """A seeded sample of unlabeled texts (else the labeled texts, labels dropped) for the label prior."""
+    n, rng = cfg.auto_prompts.prior_texts, random.Random(cfg.auto_prompts.seed)
+    if "unlabeled" in data:
+        pool = []
+        for i, ex in enumerate(iter_examples(data["unlabeled"].path)):
+            if i >= 20 * n:  # enough to sample from without reading a huge file
+                break
+            pool.append(ex)
+    else:
+        pool = [dataclasses.replace(ex, label=None) for s in ("train", "dev") if s in data
+                for ex in read_examples(data[s].path)]
+    return rng.sample(pool, min(n, len(pool)))
+
+
+def _model_factory(cfg: PipelineConfig):
+    """(template, label words) -> PETModel, all sharing one backbone loaded once."""
+    configure_threads()
+    path = cfg.resolve(cfg.model.path)
+    tok = load_tokenizer(path)
+    lm = load_language_model(path, backbone_kind(path)).to(pick_device(cfg.model.device))
+    return lambda template, words: PETModel(lm, tok, Pattern(template), Verbalizer(words, cfg.verbalizer.multi_token),
+                                            cfg.model.max_length)
+
+
+def backbone_params(path: str) -> int:
+    """Parameter count from the safetensors headers (no weights read)."""
+    from safetensors import safe_open
+
+    total = 0
+    for f in Path(path).glob("*.safetensors"):
+        with safe_open(str(f), "pt") as fh:
+            for name in fh.keys():
+                total += int(np.prod(fh.get_slice(name).get_shape()))
+    return total
+
+
+def _digests(data: Splits) -> dict:
+    return {k: v.digest for k, v in data.items() if k != "test"}
+
+
+@task(name="choose-prompts", cache_policy=NO_CACHE)
+def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
+    """``AutoPromptResult.to_dict()`` for the config's data (cached: same inputs, same choice)."""
+    ap = cfg.auto_prompts
+    pair = any(ex.text_b for ex in read_examples(data["train"].path))
+    templates = list(cfg.patterns) or candidate_templates(pair, ap.templates)
+    key = digest({
+        "model": model_digest(cfg.resolve(cfg.model.path)), "data": _digests(data), "templates": templates,
+        "label_words": cfg.verbalizer.label_words, "labels": cfg.labels, "max_length": cfg.model.max_length,
+        "auto": dataclasses.asdict(ap),
+    })
+    folder = cfg.work_path / "search" / "auto_prompts" / key
+    if is_done(folder):
+        return dict(read_done(folder), cached=True)
+    make = _model_factory(cfg)
+    dev = read_examples(data["dev"].path) if "dev" in data else None
+    result = select_prompts(
+        make, cfg.labels, read_examples(data["train"].path), dev, prior_texts(cfg, data), templates,
+        label_words=cfg.verbalizer.label_words or None,
+        num_patterns=len(cfg.patterns) or ap.num_patterns,
+        words_per_template=ap.words_per_template, seed=ap.seed,
+    )
+    info = dict(result.to_dict(), key=key)
+    return dict(publish(folder, lambda tmp: info), cached=False)
+
+
+@task(name="zero-shot-reference", cache_policy=NO_CACHE)
+def zero_shot_reference(cfg: PipelineConfig, data: Splits, templates: list[str], label_words: dict) -> dict:
+    """Dev/test metrics of the untrained backbone: calibrated zero-shot ensemble of ``templates``."""
+    key = digest({
+        "model": model_digest(cfg.resolve(cfg.model.path)), "data": {k: v.digest for k, v in data.items()},
+        "templates": templates, "label_words": label_words, "max_length": cfg.model.max_length,
+        "prior": [cfg.auto_prompts.prior_texts, cfg.auto_prompts.seed],
+    })
+    folder = cfg.work_path / "zero_shot" / key
+    if is_done(folder):
+        return read_done(folder)["metrics"]
+    make = _model_factory(cfg)
+    prior = prior_texts(cfg, data)
+    labels = list(label_words)
+    metrics = {}
+    for split in EVAL_SPLITS:
+        if split not in data:
+            continue
+        examples = read_examples(data[split].path)
+        logits = zero_shot_logits(make, templates, label_words, examples, prior)
+        gold = np.array([labels.index(ex.label) for ex in examples])
+        met = classification_metrics(logits, gold, len(labels))
+        metrics[f"{split}_accuracy"] = met["accuracy"]
+        metrics[f"{split}_macro_f1"] = met["macro_f1"]
+    publish(folder, lambda tmp: {"metrics": metrics, "templates": templates, "label_words": label_words})
+    return metrics
