@@ -84,6 +84,9 @@ def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None
     rest = [c for c in cols if c not in (label, pair)]
     if text is None:
         named = [lower[n] for n in TEXT_NAMES if n in lower and lower[n] in rest]
+        partner = PAIR_NAMES.get(named[0].lower()) if named else None
+        if len([c for c in named if c.lower() != partner]) > 1:
+            raise InitError(f"{path}: several text-like columns {named}; give --text-column (and --text-pair-column for pairs)")
         if named:
             text = named[0]
         else:

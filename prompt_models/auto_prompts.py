@@ -42,6 +42,21 @@ PAIR_TEMPLATES = [
     "Premise: {text_a} Hypothesis: {text_b} Answer: {mask}",
     "{text_a} Question: {text_b} Answer: {mask}",
 ]
+# A fixed, task-agnostic lexicon of words that name classes of text: evaluations, stances, answers,
+# kinds of things and topics. Label words for labels that are codes are searched in it (and, apart,
+# among the prompt's most common continuations on unlabeled text).
+LEXICON = """
+great good bad terrible awful excellent fine poor wonderful horrible amazing boring perfect nice best worst
+positive negative neutral happy sad angry funny dull brilliant weak strong fun okay average mediocre decent
+fantastic beautiful ugly interesting stupid smart simple hard easy cheap expensive useful useless
+fact opinion objective subjective true false real fake personal general correct incorrect
+yes no maybe right wrong agree disagree same different similar
+person people human place location city country number date time year money amount thing object
+description definition reason abbreviation name animal food entity event method
+sports business science technology politics world health music movie film book game news travel weather
+art history religion education law war crime family love economy computer medicine nature
+quality price service product problem question answer story
+""".split()
 # short label names that are abbreviations, not words a language model would say about a text
 _CODES = {"pos", "neg", "neu", "obj", "subj", "yes_", "no_", "na", "n/a", "none"}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z ]*[A-Za-z]$")
@@ -111,6 +126,22 @@ class AutoPromptResult:
         return asdict(self)
 
 
+def any_words(tokenizer) -> dict[str, list[str]]:
+    """Two words the tokenizer spells, for a model built only to read vocabulary scores at the mask."""
+    found = []
+    for token in tokenizer.get_vocab():
+        word = token.lstrip("Ġ▁")
+        if word.isalpha() and word not in found:
+            try:
+                word_token_ids(tokenizer, word, False)
+            except VerbalizerError:
+                continue
+            found.append(word)
+            if len(found) == 2:
+                break
+    return {"a": [found[0]], "b": [found[1]]}
+
+
 def candidate_templates(pair: bool, extra: Sequence[str] = ()) -> list[str]:
     return list(dict.fromkeys(list(extra) + (PAIR_TEMPLATES if pair else SINGLE_TEMPLATES)))
 
@@ -122,7 +153,8 @@ def _accuracy(cal: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
 class PromptScorer:
     """Zero-shot label scores of one backbone under many (template, label words) pairs.
 
-    ``make_model(template, label_words)`` returns a ``PETModel`` sharing one loaded backbone.
+    ``make_model(template, label_words)`` returns a ``PETModel`` sharing one loaded backbone
+    (``label_words`` None: any verbalizer, e.g. ``any_words(tokenizer)``).
     Single-token words are read off one pass of vocabulary log-probabilities per template and split;
     multi-token words (causal LM) go through ``PETModel.predict_logits``.
     """
@@ -147,6 +179,19 @@ class PromptScorer:
         return model.predict_logits(list(examples), self.batch_size)
 
 
+def _lexicon_mask(model, vocab_size: int) -> torch.Tensor:
+    """The LEXICON words that are one token for this model."""
+    mask = torch.zeros(vocab_size, dtype=torch.bool)
+    for word in LEXICON:
+        try:
+            ids = word_token_ids(model.tokenizer, word, model.head_space_sensitive)
+        except VerbalizerError:
+            continue
+        if len(ids) == 1 and ids[0] < vocab_size:
+            mask[ids[0]] = True
+    return mask
+
+
 def select_prompts(
     make_model,
     labels: Sequence[str],
@@ -158,7 +203,7 @@ def select_prompts(
     num_patterns: int = 2,
     words_per_template: int = 3,
     top_k_per_class: int = 8,
-    common_words: int = 3000,
+    common_words: int = 300,
     seed: int = 0,
 ) -> AutoPromptResult:
     """The best ``num_patterns`` templates and one set of label words, by calibrated zero-shot accuracy.
@@ -175,8 +220,7 @@ def select_prompts(
     gold = np.array([labels.index(ex.label) for ex in sel])
     scorer = PromptScorer(make_model)
     fixed = label_words or words_from_label_names(labels)
-    placeholder = fixed or {lab: [w] for lab, w in zip(labels, ["one", "two", "three", "four", "five", "six", "seven",
-                                                                "eight", "nine", "ten", "zero", "many"] * 10)}
+    placeholder = fixed  # None: any verbalizer (only the vocabulary scores are read)
 
     def score(template: str, words: dict, source: str) -> Candidate | None:
         try:
@@ -196,13 +240,17 @@ def select_prompts(
             continue
         model = make_model(template, placeholder)
         prior_vocab = scorer.vocab_log_probs(template, "prior", prior_texts, placeholder)
-        log_prior = torch.logsumexp(prior_vocab, 0) - math.log(len(prior_texts))
         fit_vocab = scorer.vocab_log_probs(template, "fit", fit, placeholder)
-        # pointwise mutual information ranks rare tokens first: only the prompt's common continuations compete
-        common = torch.zeros_like(log_prior, dtype=torch.bool)
-        common[log_prior.topk(min(common_words, len(log_prior))).indices] = True
-        pmi = (fit_vocab - log_prior).masked_fill(~common, -1e9)
-        found = search_label_words(model, fit, labels, top_k_per_class, words_per_template, seed=seed, logp=pmi)
+        # words ranked by how much likelier they are on one label's examples than on the (balanced) fit
+        # set as a whole (raw log-probabilities rank "the" first; ratios to a prior rank rare tokens first)
+        contrast = fit_vocab - (fit_vocab.logsumexp(0) - math.log(len(fit)))
+        common = torch.zeros(prior_vocab.shape[1], dtype=torch.bool)
+        common[prior_vocab.logsumexp(0).topk(min(common_words, len(common))).indices] = True
+        found = []
+        for allowed in (_lexicon_mask(model, len(common)), common):
+            if int(allowed.sum()) >= len(labels):
+                found += search_label_words(model, fit, labels, top_k_per_class, words_per_template, seed=seed,
+                                            logp=contrast.masked_fill(~allowed, -1e9), max_scan=int(allowed.sum()))
         for f in found:
             c = score(template, f["label_words"], "search")
             cands += [c] if c else []

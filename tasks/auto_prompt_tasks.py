@@ -11,7 +11,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from prompt_models.arrow_data import iter_examples
-from prompt_models.auto_prompts import candidate_templates, select_prompts, zero_shot_logits
+from prompt_models.auto_prompts import any_words, candidate_templates, select_prompts, zero_shot_logits
 from prompt_models.backbones import backbone_kind, load_language_model, load_tokenizer
 from prompt_models.config import PipelineConfig
 from prompt_models.data import InputExample, read_examples
@@ -47,7 +47,9 @@ def _model_factory(cfg: PipelineConfig):
     path = cfg.resolve(cfg.model.path)
     tok = load_tokenizer(path)
     lm = load_language_model(path, backbone_kind(path)).to(pick_device(cfg.model.device))
-    return lambda template, words: PETModel(lm, tok, Pattern(template), Verbalizer(words, cfg.verbalizer.multi_token),
+    placeholder = any_words(tok)
+    return lambda template, words: PETModel(lm, tok, Pattern(template),
+                                            Verbalizer(words or placeholder, cfg.verbalizer.multi_token),
                                             cfg.model.max_length)
 
 

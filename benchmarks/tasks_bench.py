@@ -1,0 +1,243 @@
+"""The user's path on six tasks: `pet init` then `pet run` with no hand-written prompts, against peers.
+
+Tasks SST-2, sst-5, mr, cr, subj, trec (LM-BFF 16-shot splits, split seeds 13, 42, 100, in
+../shared/data/lmbff_kshot); 1,000 unlabeled texts sampled (seed 0) from each task's
+../shared/data/lmbff_train_pools/<task>/train.tsv; test sets capped at 1,000 rows by a fixed sample
+(pandas, random_state 0). In the same run, per (task, seed):
+
+  pet          `pet init` + `pet run` as subprocesses (wall seconds of both): rows pet-ensemble,
+               pet-student (the distilled all-MiniLM-L6-v2) and zero-shot-calibrated (the backbone
+               untrained with the chosen prompts, label prior divided out)
+  setfit       SetFit 1.2.0, default settings, the same all-MiniLM-L6-v2 body
+  finetune     plain fine-tuning of that MiniLM on the k-shot data; steps x learning rate picked on
+               dev from a 3 x 3 grid
+  hand         the hand-written config (configs/sst2.yaml, configs/trec.yaml) on the same files
+
+Each unit runs in a subprocess; its rows land in benchmarks/tasks_results.json (atomic rewrite) as
+it finishes, so an interrupted run resumes at the first unfinished unit. Seed 13 of every task runs
+first. `--report` rewrites the table in RESULTS.md and the chart from the results file alone.
+
+    nice -n 5 python benchmarks/tasks_bench.py > tasks_bench.log 2>&1
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+RESULTS = ROOT / "benchmarks" / "tasks_results.json"
+WORK = ROOT / "benchmarks" / "tasks_work"  # scratch (git-ignored): capped files, configs, pet_artifacts
+TASKS = ["SST-2", "sst-5", "mr", "cr", "subj", "trec"]
+SEEDS = [13, 42, 100]
+UNITS = ["pet", "setfit", "finetune", "hand"]
+HAND = {"SST-2": "configs/sst2.yaml", "trec": "configs/trec.yaml"}
+MACHINE = "2-core CPU VM, no GPU (shared with other jobs during the run)"
+TEST_CAP, N_UNLABELED = 1000, 1000
+STUDENT = Path("~/.cache/pet-pipeline/models/all-minilm-l6-v2").expanduser()
+PY = sys.executable
+ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
+           OMP_WAIT_POLICY="PASSIVE", PYTHONPATH=str(ROOT), TOKENIZERS_PARALLELISM="false")
+
+
+# ------------------------------------------------------------------------------------------ data
+def _files(task: str, seed: int) -> dict:
+    """train/dev as shipped; test capped; 1,000 unlabeled texts: paths, and how to read them."""
+    src = SHARED / "data" / "lmbff_kshot" / task / f"16-{seed}"
+    tsv = (src / "train.tsv").exists()
+    ext = "tsv" if tsv else "csv"
+    out = WORK / f"{task}-{seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    read = dict(sep="\t", quoting=3) if tsv else dict(header=None)
+    test = out / f"test.{ext}"
+    if not test.exists():
+        df = pd.read_csv(src / f"test.{ext}", dtype=str, keep_default_na=False, **read)
+        if len(df) > TEST_CAP:
+            df = df.sample(n=TEST_CAP, random_state=0)
+        tmp = test.with_suffix(".tmp")
+        df.to_csv(tmp, index=False, **(dict(sep="\t", quoting=3) if tsv else dict(header=False)))
+        tmp.replace(test)
+    unl = out / "unlabeled.tsv"
+    if not unl.exists():
+        pool = pd.read_csv(SHARED / "data" / "lmbff_train_pools" / task / "train.tsv", sep="\t", quoting=3,
+                           dtype=str, keep_default_na=False)
+        tmp = unl.with_suffix(".tmp")
+        pool[["sentence"]].sample(n=N_UNLABELED, random_state=0).to_csv(tmp, sep="\t", index=False, quoting=3)
+        tmp.replace(unl)
+    cols = dict(text="sentence", label="label", header=True) if tsv else dict(text=1, label=0, header=False)
+    return dict(train=src / f"train.{ext}", dev=src / f"dev.{ext}", test=test, unlabeled=unl, dir=out, **cols)
+
+
+def _examples(f: dict, split: str) -> tuple[list[str], list[str]]:
+    df = pd.read_csv(f[split], dtype=str, keep_default_na=False,
+                     **(dict(sep="\t", quoting=3) if f["header"] else dict(header=None)))
+    return df[f["text"]].tolist(), [s.strip() for s in df[f["label"]].tolist()]
+
+
+# ------------------------------------------------------------------------------------------ units
+def _cli(*args: str) -> dict:
+    out = subprocess.run([PY, "-m", "flows.cli", *args], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"pet {args[0]} failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
+    lines = out.stdout.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("{")), None)
+    return json.loads("\n".join(lines[start:])) if "--json" in args and start is not None else {}
+
+
+def _pet_rows(summary: dict, wall: float, extra: dict) -> list[dict]:
+    ens, clf = summary["ensemble_metrics"], summary["classifier_metrics"]
+    zs = (summary.get("zero_shot_calibrated") or {}).get("metrics", {})
+    prompts = {"templates": summary["templates"], "label_words": summary.get("label_words")}
+    rows = [dict(method="pet-ensemble", test_accuracy=ens.get("test_accuracy"), dev_accuracy=ens.get("dev_accuracy")),
+            dict(method="pet-student", test_accuracy=clf.get("test_accuracy"), dev_accuracy=clf.get("dev_accuracy")),
+            dict(method="zero-shot-calibrated", test_accuracy=zs.get("test_accuracy"), dev_accuracy=zs.get("dev_accuracy"))]
+    return [dict(r, wall_s=round(wall, 1), details=dict(prompts, **extra)) for r in rows]
+
+
+def unit_pet(task: str, seed: int, f: dict) -> list[dict]:
+    cfg = f["dir"] / "auto.yaml"
+    t0 = time.time()
+    flags = [] if f["header"] else ["--text-column", "1", "--label-column", "0"]
+    _cli("init", str(f["train"]), "--unlabeled", str(f["unlabeled"]), "--dev", str(f["dev"]), "--test", str(f["test"]),
+         "--name", f"{task.lower()}-{seed}-auto", "-o", str(cfg), "--force", *flags)
+    summary = _cli("run", str(cfg), "--json", "-q")
+    return _pet_rows(summary, time.time() - t0, {"config": "pet init (automatic prompts)", "flags": flags})
+
+
+def unit_hand(task: str, seed: int, f: dict) -> list[dict]:
+    import yaml
+
+    base = yaml.safe_load((ROOT / HAND[task]).read_text())
+    for split in ("train", "dev", "test", "unlabeled"):
+        base["data"][split] = dict(base["data"][split], path=str(f[split]))
+        if split == "unlabeled":
+            base["data"][split] = {"path": str(f[split]), "text_a": "sentence"}
+    base.update(name=f"{task.lower()}-{seed}-hand", work_dir="pet_artifacts",
+                auto_prompts={"zero_shot_reference": False})  # the reference row comes from the pet unit
+    cfg = f["dir"] / "hand.yaml"
+    cfg.write_text(yaml.safe_dump(base, sort_keys=False))
+    t0 = time.time()
+    summary = _cli("run", str(cfg), "--json", "-q")
+    return [dict(r, method=r["method"].replace("pet-", "hand-")) for r in
+            _pet_rows(summary, time.time() - t0, {"config": HAND[task]}) if r["method"] != "zero-shot-calibrated"]
+
+
+def unit_setfit(task: str, seed: int, f: dict) -> list[dict]:
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer
+
+    t0 = time.time()
+    x, y = _examples(f, "train")
+    labels = sorted(set(y))
+    model = SetFitModel.from_pretrained(str(STUDENT))
+    trainer = Trainer(model=model, train_dataset=Dataset.from_dict({"text": x, "label": [labels.index(v) for v in y]}))
+    trainer.train()
+    acc = {}
+    for split in ("dev", "test"):
+        tx, ty = _examples(f, split)
+        pred = [int(p) for p in model.predict(tx)]
+        acc[split] = sum(labels[p] == g for p, g in zip(pred, ty)) / len(ty)
+    return [dict(method="setfit", test_accuracy=acc["test"], dev_accuracy=acc["dev"], wall_s=round(time.time() - t0, 1),
+                 details={"setfit": "1.2.0 defaults", "body": "all-MiniLM-L6-v2"})]
+
+
+def unit_finetune(task: str, seed: int, f: dict) -> list[dict]:
+    import numpy as np
+
+    from prompt_models.data import InputExample
+    from prompt_models.distill import SequenceClassifier
+    from prompt_models.training import TrainConfig, configure_threads, set_seed
+
+    configure_threads()
+    t0 = time.time()
+    data = {s: [InputExample(t, None, lab) for t, lab in zip(*_examples(f, s))] for s in ("train", "dev", "test")}
+    labels = sorted({ex.label for ex in data["train"]}, key=lambda v: (len(v), v))
+    onehot = np.eye(len(labels))[[labels.index(ex.label) for ex in data["train"]]]
+    grid = []
+    for steps in (50, 100, 200):
+        for lr in (3e-5, 1e-4, 3e-4):
+            set_seed(seed)
+            clf = SequenceClassifier.from_pretrained(str(STUDENT), labels, 128)
+            clf.train_model(data["train"], onehot, TrainConfig(learning_rate=lr, max_steps=steps, batch_size=16,
+                                                               temperature=1.0, progress=False), seed)
+            grid.append((clf.evaluate(data["dev"])["accuracy"], -steps, lr, clf))
+    dev, neg_steps, lr, best = max(grid, key=lambda g: g[:2])
+    return [dict(method="finetune", test_accuracy=best.evaluate(data["test"])["accuracy"], dev_accuracy=dev,
+                 wall_s=round(time.time() - t0, 1), details={"max_steps": -neg_steps, "learning_rate": lr,
+                                                            "grid_dev": [(g[0], -g[1], g[2]) for g in grid]})]
+
+
+UNIT_FUNCS = {"pet": unit_pet, "setfit": unit_setfit, "finetune": unit_finetune, "hand": unit_hand}
+
+
+# ------------------------------------------------------------------------------------------ driver
+def load_results() -> dict:
+    if RESULTS.exists():
+        return json.loads(RESULTS.read_text())
+    return {"machine": MACHINE, "test_cap": TEST_CAP, "n_unlabeled": N_UNLABELED, "rows": [], "failures": []}
+
+
+def save_results(res: dict) -> None:
+    tmp = RESULTS.with_name(f".{RESULTS.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(res, indent=1))
+    tmp.replace(RESULTS)
+
+
+def plan(tasks, seeds, units) -> list[tuple[str, int, str]]:
+    """Seed-major: every task's first seed before any second seed (the most informative rows first)."""
+    return [(t, s, u) for s in seeds for t in tasks for u in units if u != "hand" or t in HAND]
+
+
+def run_one(task: str, seed: int, unit: str) -> None:
+    """Child process: one unit, its rows printed as one JSON line."""
+    rows = UNIT_FUNCS[unit](task, seed, _files(task, seed))
+    print("ROWS " + json.dumps([dict(r, task=task, seed=seed, unit=unit) for r in rows]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", nargs="*", default=TASKS)
+    ap.add_argument("--seeds", nargs="*", type=int, default=SEEDS)
+    ap.add_argument("--units", nargs="*", default=UNITS)
+    ap.add_argument("--one", nargs=3, metavar=("TASK", "SEED", "UNIT"), help=argparse.SUPPRESS)
+    ap.add_argument("--report", action="store_true", help="only rewrite the RESULTS.md table and the chart")
+    args = ap.parse_args()
+    if args.one:
+        return run_one(args.one[0], int(args.one[1]), args.one[2])
+    from tasks_report import write_report
+
+    if args.report:
+        return write_report(load_results())
+    for task, seed, unit in plan(args.tasks, args.seeds, args.units):
+        res = load_results()
+        if any(r["task"] == task and r["seed"] == seed and r["unit"] == unit for r in res["rows"]):
+            continue
+        print(f"{time.strftime('%H:%M:%S')} {task} seed {seed} {unit} ...", flush=True)
+        t0 = time.time()
+        out = subprocess.run([PY, __file__, "--one", task, str(seed), unit], cwd=ROOT, env=ENV,
+                             capture_output=True, text=True)
+        line = next((ln for ln in out.stdout.splitlines() if ln.startswith("ROWS ")), None)
+        res = load_results()
+        if line is None:
+            res["failures"].append({"task": task, "seed": seed, "unit": unit, "rc": out.returncode,
+                                    "error": out.stderr.strip()[-1500:], "at": time.strftime("%Y-%m-%d %H:%M:%S")})
+            print(f"  failed ({out.returncode}): {out.stderr.strip()[-500:]}", flush=True)
+        else:
+            rows = json.loads(line[5:])
+            res["rows"] = [r for r in res["rows"] if not (r["task"] == task and r["seed"] == seed and r["unit"] == unit)]
+            res["rows"] += rows
+            print("  " + ", ".join(f"{r['method']} {r['test_accuracy']:.3f}" for r in rows if r["test_accuracy"] is not None)
+                  + f" ({time.time() - t0:.0f} s)", flush=True)
+        save_results(res)
+        write_report(res)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Automatic prompts: label words from names, calibration, and selection of a good candidate over a bad one."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from prompt_models.auto_prompts import (
+    any_words,
+    calibrate,
+    select_prompts,
+    stratified_split,
+    words_from_label_names,
+    zero_shot_logits,
+)
+from prompt_models.auto_settings import suggest_train_settings
+from prompt_models.config import ConfigError, config_from_dict
+from prompt_models.data import InputExample
+
+from conftest import toy_examples
+
+GOOD = "{text_a} it was {mask}"
+BLIND = "{text_a} {mask}"  # read through a model that never sees the text: a constant candidate
+
+
+def test_label_names_that_are_words_become_label_words():
+    assert words_from_label_names(["positive", "negative"]) == {"positive": ["positive"], "negative": ["negative"]}
+    assert words_from_label_names(["Sci_Tech", "sports"]) == {"Sci_Tech": ["sci tech"], "sports": ["sports"]}
+    for codes in (["0", "1"], ["pos", "neg"], ["LABEL_0", "LABEL_1"], ["a", "b"]):
+        assert words_from_label_names(codes) is None, codes
+
+
+def test_calibration_removes_a_constant_bias():
+    rng = np.random.default_rng(0)
+    signal = rng.normal(size=(200, 3))
+    biased = signal + np.array([2.0, 0.0, -1.0])  # the prompt prefers label 0 whatever the text
+    raw = (biased.argmax(-1) == signal.argmax(-1)).mean()
+    cal = calibrate(biased, biased)
+    fixed = (cal.argmax(-1) == signal.argmax(-1)).mean()
+    assert raw < 0.5 and fixed > 0.75, (raw, fixed)
+    assert np.allclose(np.exp(cal).sum(-1), 1.0, atol=1e-5)
+
+
+def test_stratified_split_keeps_every_label_on_both_sides():
+    fit, held = stratified_split(toy_examples(8), 0.25, seed=0)
+    assert {e.label for e in fit} == {e.label for e in held} == {"pos", "neg"}
+    assert len(held) == 4 and len(fit) == 12
+
+
+def test_rule_for_training_settings():
+    s = suggest_train_settings(32, 2, 135e6)
+    assert s == {"max_steps": 40, "learning_rate": pytest.approx(3e-5), "batch_size": 8}
+    assert suggest_train_settings(96, 6, 135e6)["max_steps"] == 64  # capped
+    assert suggest_train_settings(8, 2, 135e6)["max_steps"] == 32  # floor
+    assert suggest_train_settings(32, 2, 540e6)["learning_rate"] == pytest.approx(1.5e-5)
+
+
+@pytest.fixture(scope="module")
+def trained_factory(tiny_model_dir):
+    """A tiny BERT trained on GOOD with great/awful; BLIND reads it with every text blanked."""
+    from prompt_models.patterns import Pattern
+    from prompt_models.pet import PETModel
+    from prompt_models.training import TrainConfig
+    from prompt_models.verbalizer import Verbalizer
+
+    words = {"pos": ["great"], "neg": ["awful"]}
+    base = PETModel.from_pretrained(str(tiny_model_dir), GOOD, words, 32)
+    base.train_model(toy_examples(8), TrainConfig(learning_rate=3e-3, max_steps=60, batch_size=8, mlm_alpha=0.0,
+                                                  progress=False), seed=0)
+
+    class Blind(PETModel):
+        def encode(self, examples):
+            return super().encode([InputExample("the", e.text_b, e.label, e.guid) for e in examples])
+
+    def make(template, label_words):
+        cls = Blind if template == BLIND else PETModel
+        return cls(base.model, base.tokenizer, Pattern(template), Verbalizer(label_words or any_words(base.tokenizer)), 32)
+
+    return make, words
+
+
+def test_selection_prefers_the_informative_template_over_a_constant_one(trained_factory):
+    make, words = trained_factory
+    data = toy_examples(8)
+    prior = [InputExample(e.text_a) for e in data]
+    res = select_prompts(make, ["pos", "neg"], data, data, prior, [BLIND, GOOD], label_words=words, num_patterns=1)
+    assert res.templates == [GOOD]
+    by_template = {s["template"]: s["accuracy"] for s in res.template_scores}
+    assert by_template[GOOD] >= 0.9
+    assert by_template[BLIND] == pytest.approx(0.5)  # one prediction for every text
+    z = zero_shot_logits(make, [GOOD], words, data, prior)
+    assert (z.argmax(-1) == np.array([0 if e.label == "pos" else 1 for e in data])).mean() >= 0.9
+
+
+def test_searched_label_words_for_codes_beat_chance_without_a_dev_set(trained_factory):
+    make, _ = trained_factory
+    data = [InputExample(e.text_a, None, {"pos": "1", "neg": "0"}[e.label], e.guid) for e in toy_examples(8)]
+    prior = [InputExample(e.text_a) for e in data]
+    res = select_prompts(make, ["0", "1"], data, None, prior, [GOOD], num_patterns=1, words_per_template=3)
+    assert res.selection_split.startswith("train")
+    assert set(res.label_words) == {"0", "1"}
+    assert res.candidates[0].accuracy == max(c.accuracy for c in res.candidates) >= 0.75
+
+
+def test_config_without_patterns_or_words_asks_for_labels(tmp_path, tiny_model_dir):
+    base = {"model": {"path": str(tiny_model_dir)}, "data": {"train": {"path": "x.csv"}}}
+    cfg = config_from_dict(dict(base, labels=["a", "b"]), tmp_path).validate(install_models=False)
+    assert cfg.needs_auto_prompts and cfg.auto_prompts.hyperparameters == "rule"
+    with pytest.raises(ConfigError, match="labels"):
+        config_from_dict(base, tmp_path).validate(install_models=False)
+    written = config_from_dict(dict(base, labels=["a", "b"], pet={"train": {"max_steps": 5}}), tmp_path)
+    assert written.auto_prompts.hyperparameters == "config"  # steps written by the user stay

@@ -1,0 +1,91 @@
+"""`pet init`: a config `pet run` accepts, from CSV/TSV/JSONL with codes or words as labels; one-line errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from flows.cli import main
+from prompt_models.config import load_config
+from tasks.data_tasks import read_splits
+
+TEXTS = ["a truly great movie with fine actors", "boring and far too long overall", "i loved every minute of it",
+         "the plot made no sense at all", "wonderful story and good fun", "awful acting from start to end"]
+
+
+def _rows(labels):
+    return [(t, labels[i % 2]) for i, t in enumerate(TEXTS)]
+
+
+def _init(tmp_path, *args):
+    out = tmp_path / "cfg" / "my.yaml"
+    code = main(["init", *map(str, args), "-o", str(out)])
+    return code, out
+
+
+def _check_runs(out, labels):
+    cfg = load_config(out).validate(install_models=False)  # what `pet validate` / `pet run` do first
+    assert cfg.labels == labels and cfg.needs_auto_prompts
+    assert cfg.model.path.endswith("smollm2-135m-instruct") and cfg.distill.model_path.endswith("all-minilm-l6-v2")
+    splits = read_splits(cfg)
+    assert len(splits["train"][1]) == len(TEXTS)
+    return cfg, splits
+
+
+def test_csv_with_header_and_word_labels(tmp_path):
+    f = tmp_path / "reviews.csv"
+    f.write_text("id,review,sentiment\n" + "".join(f'{i},"{t}",{lab}\n' for i, (t, lab) in enumerate(_rows(["positive", "negative"]))))
+    unl = tmp_path / "more.jsonl"
+    unl.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
+    code, out = _init(tmp_path, f, "--unlabeled", unl)
+    assert code == 0
+    cfg, splits = _check_runs(out, ["negative", "positive"])
+    assert cfg.data.train.text_a == "review" and cfg.data.train.label == "sentiment"
+    assert cfg.data.unlabeled.text_a == "text" and len(splits["unlabeled"][1]) == len(TEXTS)
+    assert "patterns: []" in out.read_text()  # commented, complete, prompts left to the pipeline
+
+
+def test_headerless_tsv_with_code_labels(tmp_path):
+    f = tmp_path / "train.tsv"
+    f.write_text("".join(f"{lab}\t{t}\n" for t, lab in _rows(["0", "1"])))
+    code, out = _init(tmp_path, f, "--dev", f)
+    assert code == 0
+    cfg, splits = _check_runs(out, ["0", "1"])
+    assert cfg.data.train.header is False and cfg.data.train.text_a == "1" and cfg.data.train.label == "0"
+    assert "dev" in splits and yaml.safe_load(out.read_text())["data"]["unlabeled"]["label"] is None
+
+
+def test_jsonl_with_codes(tmp_path):
+    f = tmp_path / "data.jsonl"
+    f.write_text("".join(json.dumps({"sentence": t, "label": lab}) + "\n" for t, lab in _rows(["LABEL_0", "LABEL_1"])))
+    code, out = _init(tmp_path, f, "--name", "demo")
+    assert code == 0
+    cfg, _ = _check_runs(out, ["LABEL_0", "LABEL_1"])
+    assert cfg.name == "demo" and cfg.data.unlabeled.path == cfg.data.train.path  # no unlabeled file given
+
+
+@pytest.mark.parametrize("content, args, message", [
+    (None, [], "data file not found"),
+    ("title,body,label\n" + "".join(f'"{t} x","{t}",{i % 2}\n' for i, t in enumerate(TEXTS)), [],
+     "several text-like columns"),
+    ("text,label\n" + "".join(f'"{t}",same\n' for t in TEXTS), [], "one label"),
+    ("text,label\n" + "".join(f'"{t}",{i % 2}\n' for i, t in enumerate(TEXTS)), ["--label-column", "y"], "no column 'y'"),
+    ("a,b,c\n" + "".join(f'"{t}","{t}",{t[:3]}\n' for t in TEXTS), [], "give --label-column"),
+])
+def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys, content, args, message):
+    f = tmp_path / "in.csv"
+    if content is not None:
+        f.write_text(content)
+    code, out = _init(tmp_path, f, *args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_existing_config_is_not_overwritten(tmp_path, capsys):
+    f = tmp_path / "in.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    assert _init(tmp_path, f)[0] == 0
+    code, _ = _init(tmp_path, f)
+    assert code == 2 and "exists" in capsys.readouterr().err
