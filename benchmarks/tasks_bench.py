@@ -220,7 +220,7 @@ def main() -> None:
         if any(r["task"] == task and r["seed"] == seed and r["unit"] == unit for r in res["rows"]):
             continue
         print(f"{time.strftime('%H:%M:%S')} {task} seed {seed} {unit} ...", flush=True)
-        t0 = time.time()
+        t0, load0 = time.time(), os.getloadavg()[1]
         out = subprocess.run([PY, __file__, "--one", task, str(seed), unit], cwd=ROOT, env=ENV,
                              capture_output=True, text=True)
         line = next((ln for ln in out.stdout.splitlines() if ln.startswith("ROWS ")), None)
@@ -230,7 +230,9 @@ def main() -> None:
                                     "error": out.stderr.strip()[-1500:], "at": time.strftime("%Y-%m-%d %H:%M:%S")})
             print(f"  failed ({out.returncode}): {out.stderr.strip()[-500:]}", flush=True)
         else:
-            rows = json.loads(line[5:])
+            # the machine is shared: the 5-minute load average around the unit says how much CPU it had
+            load = {"loadavg5_start": round(load0, 1), "loadavg5_end": round(os.getloadavg()[1], 1)}
+            rows = [dict(r, details=dict(r.get("details") or {}, **load)) for r in json.loads(line[5:])]
             res["rows"] = [r for r in res["rows"] if not (r["task"] == task and r["seed"] == seed and r["unit"] == unit)]
             res["rows"] += rows
             print("  " + ", ".join(f"{r['method']} {r['test_accuracy']:.3f}" for r in rows if r["test_accuracy"] is not None)

@@ -1,9 +1,9 @@
 """The PET flow and the relabel flow.
 
-pet:      load + validate data -> [automatic prompts] -> [label-word search] -> [template search] -> train each
-          (pattern, seed) -> [iPET generations] -> evaluate ensemble (+ calibrated zero-shot) -> soft-label unlabeled shards
-          -> distill on every soft label of the ensemble -> evaluate -> register -> promote to
-          ``champion`` if at least as good as the current one (else alias ``challenger``)
+pet:      load + validate data -> [automatic prompts] -> [label-word search] -> [template search]
+          -> train each (pattern, seed) -> [iPET generations] -> evaluate ensemble (+ calibrated
+          zero-shot reference) -> soft-label unlabeled shards -> distill on every soft label of the
+          ensemble -> evaluate -> register -> promote to ``champion`` if at least as good as the current one (else alias ``challenger``)
 relabel:  soft-label only the NEW unlabeled texts with the existing ensemble, re-distill on all
           soft labels the ensemble has produced, evaluate, register.
 """
