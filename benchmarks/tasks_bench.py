@@ -151,7 +151,7 @@ def unit_setfit(task: str, seed: int, f: dict) -> list[dict]:
 def unit_finetune(task: str, seed: int, f: dict) -> list[dict]:
     import numpy as np
 
-    from prompt_models.data import InputExample
+    from prompt_models.examples import InputExample
     from prompt_models.distill import SequenceClassifier
     from prompt_models.training import TrainConfig, configure_threads, set_seed
 

@@ -9,7 +9,7 @@ import yaml
 from prefect import get_run_logger
 
 from prompt_models.auto_settings import suggest_train_settings
-from prompt_models.config import PipelineConfig
+from pet_config.schema import PipelineConfig
 from tasks import tracking
 from tasks.auto_prompt_tasks import backbone_params, choose_prompts, zero_shot_reference
 from tasks.records import Splits

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from prompt_models.data import LINE, DataSpec, DataValidationError, detect_format, read_table
+from pet_io.labeled import read_table
+from pet_io.sources import LINE, DataSpec, DataValidationError, detect_format
 
 TEXT_NAMES = ("text", "sentence", "text_a", "review", "content", "document", "question", "sentence1", "premise",
               "body", "title", "utterance", "tweet", "comment")

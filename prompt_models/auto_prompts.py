@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .data import InputExample
+from .examples import InputExample
 from .lmbff import mask_log_probs, search_label_words
 from .verbalizer import VerbalizerError, word_token_ids
 

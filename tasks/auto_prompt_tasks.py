@@ -10,17 +10,18 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from prompt_models.arrow_data import iter_examples
 from prompt_models.auto_prompts import any_words, candidate_templates, select_prompts, zero_shot_logits
 from prompt_models.backbones import backbone_kind, load_language_model, load_tokenizer
-from prompt_models.config import PipelineConfig
-from prompt_models.data import InputExample, read_examples
+from pet_config.schema import PipelineConfig
+from pet_io.atomic import is_done, publish, read_done
+from pet_io.digests import digest, model_digest
+from pet_io.example_files import iter_examples, read_examples
+from prompt_models.examples import InputExample
 from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
 from prompt_models.training import classification_metrics, configure_threads, pick_device
 from prompt_models.verbalizer import Verbalizer
 
-from .caching import digest, is_done, model_digest, publish, read_done
 from .records import Splits
 
 EVAL_SPLITS = ("dev", "test")

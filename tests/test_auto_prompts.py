@@ -13,8 +13,9 @@ from prompt_models.auto_prompts import (
     zero_shot_logits,
 )
 from prompt_models.auto_settings import suggest_train_settings
-from prompt_models.config import ConfigError, config_from_dict
-from prompt_models.data import InputExample
+from pet_config.loading import config_from_dict
+from pet_config.schema import ConfigError
+from prompt_models.examples import InputExample
 
 from conftest import toy_examples
 
@@ -103,9 +104,9 @@ def test_searched_label_words_for_codes_beat_chance_without_a_dev_set(trained_fa
 
 def test_config_without_patterns_or_words_asks_for_labels(tmp_path, tiny_model_dir):
     base = {"model": {"path": str(tiny_model_dir)}, "data": {"train": {"path": "x.csv"}}}
-    cfg = config_from_dict(dict(base, labels=["a", "b"]), tmp_path).validate(install_models=False)
+    cfg = config_from_dict(dict(base, labels=["a", "b"]), tmp_path).validate()
     assert cfg.needs_auto_prompts and cfg.auto_prompts.hyperparameters == "rule"
     with pytest.raises(ConfigError, match="labels"):
-        config_from_dict(base, tmp_path).validate(install_models=False)
+        config_from_dict(base, tmp_path).validate()
     written = config_from_dict(dict(base, labels=["a", "b"], pet={"train": {"max_steps": 5}}), tmp_path)
     assert written.auto_prompts.hyperparameters == "config"  # steps written by the user stay

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from flows.cli import main
-from prompt_models.config import load_config
+from pet_config.loading import load_config
+from pet_zoo.resolve import resolve_models
 from tasks.data_tasks import read_splits
 
 TEXTS = ["a truly great movie with fine actors", "boring and far too long overall", "i loved every minute of it",
@@ -25,7 +26,7 @@ def _init(tmp_path, *args):
 
 
 def _check_runs(out, labels):
-    cfg = load_config(out).validate(install_models=False)  # what `pet validate` / `pet run` do first
+    cfg = resolve_models(load_config(out), install=False).validate()  # what `pet validate` does first
     assert cfg.labels == labels and cfg.needs_auto_prompts
     assert cfg.model.path.endswith("smollm2-135m-instruct") and cfg.distill.model_path.endswith("all-minilm-l6-v2")
     splits = read_splits(cfg)
