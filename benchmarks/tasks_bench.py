@@ -131,13 +131,16 @@ def unit_hand(task: str, seed: int, f: dict) -> list[dict]:
 
 def unit_setfit(task: str, seed: int, f: dict) -> list[dict]:
     from datasets import Dataset
-    from setfit import SetFitModel, Trainer
+    from setfit import SetFitModel, Trainer, TrainingArguments
 
     t0 = time.time()
     x, y = _examples(f, "train")
     labels = sorted(set(y))
     model = SetFitModel.from_pretrained(str(STUDENT))
-    trainer = Trainer(model=model, train_dataset=Dataset.from_dict({"text": x, "label": [labels.index(v) for v in y]}))
+    # default settings; checkpoints out of the repository, no MLflow/TensorBoard logging by transformers
+    args = TrainingArguments(output_dir=str(f["dir"] / "setfit"), report_to="none")
+    train = Dataset.from_dict({"text": x, "label": [labels.index(v) for v in y]})
+    trainer = Trainer(model=model, args=args, train_dataset=train)
     trainer.train()
     acc = {}
     for split in ("dev", "test"):
