@@ -193,6 +193,13 @@ def save_results(res: dict) -> None:
     tmp.replace(RESULTS)
 
 
+def _children_cpu() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def plan(tasks, seeds, units) -> list[tuple[str, int, str]]:
     """Seed-major: every task's first seed before any second seed (the most informative rows first)."""
     return [(t, s, u) for s in seeds for t in tasks for u in units if u != "hand" or t in HAND]
@@ -223,7 +230,7 @@ def main() -> None:
         if any(r["task"] == task and r["seed"] == seed and r["unit"] == unit for r in res["rows"]):
             continue
         print(f"{time.strftime('%H:%M:%S')} {task} seed {seed} {unit} ...", flush=True)
-        t0, load0 = time.time(), os.getloadavg()[1]
+        t0, load0, cpu0 = time.time(), os.getloadavg()[1], _children_cpu()
         out = subprocess.run([PY, __file__, "--one", task, str(seed), unit], cwd=ROOT, env=ENV,
                              capture_output=True, text=True)
         line = next((ln for ln in out.stdout.splitlines() if ln.startswith("ROWS ")), None)
@@ -234,7 +241,9 @@ def main() -> None:
             print(f"  failed ({out.returncode}): {out.stderr.strip()[-500:]}", flush=True)
         else:
             # the machine is shared: the 5-minute load average around the unit says how much CPU it had
-            load = {"loadavg5_start": round(load0, 1), "loadavg5_end": round(os.getloadavg()[1], 1)}
+            # CPU seconds of the unit's processes: on 2 cores, cpu_s / 2 bounds the wall time of an idle machine
+            load = {"loadavg5_start": round(load0, 1), "loadavg5_end": round(os.getloadavg()[1], 1),
+                    "cpu_s": round(_children_cpu() - cpu0, 1)}
             rows = [dict(r, details=dict(r.get("details") or {}, **load)) for r in json.loads(line[5:])]
             res["rows"] = [r for r in res["rows"] if not (r["task"] == task and r["seed"] == seed and r["unit"] == unit)]
             res["rows"] += rows
