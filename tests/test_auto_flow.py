@@ -1,0 +1,61 @@
+"""A config without patterns or label words runs through the pet flow: prompts chosen, recorded, and
+the calibrated zero-shot reference reported (tiny BERT)."""
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import toy_examples
+
+
+@pytest.fixture(scope="module")
+def auto_run(prefect_harness, tmp_path_factory, tiny_model_dir):
+    from flows.pet_flow import pet_flow
+    from pet_config.loading import load_config
+
+    root = tmp_path_factory.mktemp("auto")
+    # codes as labels: the words are searched
+    rows = [{"text": e.text_a, "label": {"pos": "1", "neg": "0"}[e.label]} for e in toy_examples(8)]
+    pd.DataFrame(rows).to_csv(root / "train.csv", index=False)
+    pd.DataFrame(rows[:8]).to_csv(root / "dev.csv", index=False)
+    pd.DataFrame({"text": [r["text"] for r in rows]}).to_csv(root / "unlabeled.csv", index=False)
+    cfg = {
+        "name": "toy-auto", "labels": ["0", "1"],
+        "model": {"path": str(tiny_model_dir), "max_length": 32},
+        "data": {"train": {"path": "train.csv", "text_a": "text"}, "dev": {"path": "dev.csv", "text_a": "text"},
+                 "unlabeled": {"path": "unlabeled.csv", "text_a": "text"}},
+        "patterns": [], "verbalizer": {"label_words": {}},
+        "auto_prompts": {"num_patterns": 2, "prior_texts": 8},
+        "pet": {"train": {"batch_size": 8, "progress": False}, "shard_size": 16},
+        "distill": {"train": {"max_steps": 5, "batch_size": 8, "progress": False}},
+        "tracking": {"experiment": "auto", "registered_model": "toy-auto"},
+        "work_dir": "work",
+    }
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return load_config(path), pet_flow(str(path))
+
+
+def test_chosen_prompts_are_trained_recorded_and_compared_with_zero_shot(auto_run):
+    from flows.cli import summary_line
+    from prompt_models.auto_prompts import SINGLE_TEMPLATES
+
+    cfg, summary = auto_run
+    assert len(summary["templates"]) == 2 and set(summary["templates"]) <= set(SINGLE_TEMPLATES)
+    assert set(summary["label_words"]) == {"0", "1"}
+    zs = summary["zero_shot_calibrated"]
+    assert 0.0 <= zs["metrics"]["dev_accuracy"] <= 1.0 and zs["split"] == "dev"
+    assert "calibrated zero-shot dev" in summary_line("run", cfg, summary)
+
+    client = mlflow.MlflowClient(cfg.tracking_uri())
+    parent = client.get_run(summary["mlflow_run_id"])
+    assert parent.data.tags["ensemble_beats_zero_shot"] in ("true", "false")
+    assert parent.data.params["rule_max_steps"] == "32"  # |T| = 16, 2 labels: the floor of the rule
+    resolved = yaml.safe_load(open(client.download_artifacts(parent.info.run_id, "resolved_config.yaml")).read())
+    assert resolved["patterns"] == summary["templates"]
+    assert resolved["verbalizer"]["label_words"] == summary["label_words"]
+    assert resolved["pet"]["train"]["max_steps"] == 32
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    auto = next(r for r in children if r.data.tags["stage"] == "auto-prompts")
+    assert auto.data.params["selection_split"] == "dev"
+    assert "auto_prompts.json" in {a.path for a in client.list_artifacts(auto.info.run_id)}
