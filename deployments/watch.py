@@ -30,7 +30,7 @@ from typing import Callable
 from prompt_models.data import _SUFFIX_FORMATS
 from tasks.caching import write_json_atomic
 
-from .serve import EVENT
+from .definitions import EVENT
 
 STATE = ".announced.json"
 QUARANTINE = "quarantine"
