@@ -256,6 +256,7 @@ def _post(url: str, payload: dict) -> dict:
         return json.loads(resp.read())
 
 
+@pytest.mark.slow  # starts an `mlflow models serve` server
 def test_mlflow_models_serve_answers_with_the_champion(registry, tmp_path):
     port = _free_port()
     bin_dir = Path(sys.executable).parent  # the server execs `uvicorn` from PATH: the venv's, unactivated
