@@ -40,12 +40,17 @@ def _user_errors() -> tuple:
 
 def parse_overrides(items: list[str] | None) -> dict:
     """``--set pet.train.max_steps=50`` -> {"pet.train.max_steps": 50} (values parsed as YAML)."""
+    from prompt_models.config import ConfigError
+
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        try:
+            out[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {k.strip()}: the value {v!r} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
     return out
 
 
@@ -100,11 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_noise(-1 if args.quiet else 1 if args.verbose else 0)
     if args.command == "predict":
         return predict_command(args)
-    overrides = parse_overrides(args.set)
     errors = _user_errors()
     from prompt_models.training import StopRequested
 
     try:
+        overrides = parse_overrides(args.set)
         from prompt_models.config import load_config
 
         # check the config before a flow (and a Prefect server) starts: bad input fails fast
