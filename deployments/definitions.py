@@ -57,6 +57,6 @@ def trigger_parameters(config_path: str) -> dict:
 def configured(flow_obj, config_path: str, timeout_seconds: float):
     """``flow_obj`` as a deployment runs it: on the config's task runner, stopped after the timeout."""
     from flows.runners import task_runner
-    from prompt_models.config import load_config
+    from pet_config.loading import load_config
 
     return flow_obj.with_options(timeout_seconds=timeout_seconds, task_runner=task_runner(load_config(config_path)))
