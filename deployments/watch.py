@@ -19,7 +19,6 @@ The inbox contract:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import shutil
@@ -86,11 +85,9 @@ def checker_for(config_path: str) -> Callable[[Path], None]:
     from pet_io.labeled import load_examples
 
     cfg = load_config(config_path)
-    base = cfg.data.unlabeled or dataclasses.replace(cfg.data.train, label=None)
 
     def check(path: Path) -> None:
-        spec = dataclasses.replace(base, path=str(path), format=None, limit=None, seed=None, label=None)
-        load_examples(spec, require_labels=False)
+        load_examples(cfg.with_unlabeled(str(path)).spec("unlabeled"), require_labels=False)
 
     return check
 
