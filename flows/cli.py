@@ -117,16 +117,14 @@ def main(argv: list[str] | None = None) -> int:
         # only the commands that run models install a missing zoo model (`pet validate` writes nothing)
         cfg = resolve_models(load_config(args.config, overrides), install=args.command in ("run", "relabel", "search"))
         cfg = cfg.validate()
-        if args.command in ("validate", "run", "relabel", "search"):
+        if args.command == "validate":
             from tasks.data_tasks import read_splits
 
-            # every data file is read and checked before a flow (and a Prefect server) starts
-            # validate writes nothing (a scratch Arrow cache); a run keeps the unlabeled split's Arrow
-            # cache in work_dir, where the flow's own read of it then finds it instead of converting again
-            splits = read_splits(cfg, None if args.command == "validate" else cfg.work_path / "arrow_cache")
-            if args.command == "validate":
-                print(json.dumps({k: {"n": len(ex), "source": spec.path} for k, (spec, ex) in splits.items()}, indent=2))
-                return 0
+            splits = read_splits(cfg)  # a scratch Arrow cache: validate writes nothing
+            print(json.dumps({k: {"n": len(ex), "source": spec.path} for k, (spec, ex) in splits.items()}, indent=2))
+            return 0
+        if args.command in ("run", "relabel", "search"):
+            _preflight(args, cfg)
         if args.command == "lineage":
             from flows.lineage import champion_lineage
 
@@ -153,19 +151,34 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run_flow(args, cfg, overrides: dict) -> dict:
-    from flows.local_server import prefect_api
+def _preflight(args, cfg) -> None:
+    """Everything a flow would refuse, refused before it (and a Prefect server) starts, leaving
+    nothing behind: the ensemble relabel needs, work_dir, and every data file (relabel's new one
+    included). The unlabeled split's Arrow cache is kept in work_dir, where the flow's own read
+    then finds it instead of converting again; a refused file's cache is removed."""
+    from pet_config.schema import ConfigError
+    from pet_io.atomic import removed_on_error, writable_problem
+    from tasks.data_tasks import read_splits
 
+    if args.command == "search" and not (cfg.template_search.enabled or cfg.label_word_search.enabled):
+        raise ConfigError("enable template_search and/or label_word_search in the config to search")
+    if args.command == "run" and cfg.data.unlabeled is None:
+        raise ConfigError("pet run needs data.unlabeled: the ensemble soft-labels it for distillation")
     if args.command == "relabel":
         from flows.common import read_manifest
 
-        read_manifest(cfg)
-        if args.unlabeled and not os.path.isfile(args.unlabeled):
-            raise FileNotFoundError(f"unlabeled data file not found: {args.unlabeled}")
-    if args.command == "search" and not (cfg.template_search.enabled or cfg.label_word_search.enabled):
-        from pet_config.schema import ConfigError
+        read_manifest(cfg)  # reads only: no ensemble, nothing to relabel with
+        if args.unlabeled:
+            cfg = cfg.with_unlabeled(args.unlabeled)
+    problem = writable_problem(cfg.work_path)
+    if problem:
+        raise ConfigError(f"work_dir {cfg.work_path} cannot be written: {problem}")
+    with removed_on_error(cfg.work_path / "arrow_cache"):
+        read_splits(cfg, cfg.work_path / "arrow_cache")
 
-        raise ConfigError("enable template_search and/or label_word_search in the config to search")
+
+def _run_flow(args, cfg, overrides: dict) -> dict:
+    from flows.local_server import prefect_api
     from flows.runners import with_runner
 
     signal.signal(signal.SIGINT, _stop_everywhere)
