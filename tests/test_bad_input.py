@@ -177,3 +177,12 @@ def test_register_names_the_right_reason_when_it_reuses_the_champion(tmp_path, t
     again = decide(cfg, {}, client, str(first), {})
     assert again.promoted and again.champion_version == str(first)
     assert "already the champion" in again.reason and "no other champion" not in again.reason
+
+
+def test_run_or_relabel_without_unlabeled_data_stops_before_the_flow(tmp_path, tiny_model_dir, capsys):
+    path = write_config(tmp_path, tiny_model_dir, data={"train": {"path": "train.csv", "text_a": "text"}})
+    assert main(["run", str(path)]) == 2
+    assert "data.unlabeled" in one_line_error(capsys)
+    fake_ensemble(tmp_path)
+    assert main(["relabel", str(path)]) == 2
+    assert "--unlabeled" in one_line_error(capsys)
