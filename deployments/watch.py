@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from pet_io.atomic import write_json_atomic, write_text_atomic
 from pet_io.sources import SUFFIX_FORMATS
-from pet_io.atomic import write_json_atomic
 
 from .serve import EVENT
 
@@ -104,7 +104,7 @@ def _quarantine(inbox: Path, path: Path, reason: str) -> Path:
     folder.mkdir(exist_ok=True)
     target = folder / path.name
     shutil.move(str(path), target)
-    (folder / f"{path.name}.reason.txt").write_text(reason + "\n")
+    write_text_atomic(folder / f"{path.name}.reason.txt", reason + "\n")
     return target
 
 

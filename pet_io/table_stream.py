@@ -8,13 +8,12 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pandas as pd
 
+from .atomic import atomic_path
 from .sources import DataValidationError, check_field_counts, detect_format
 
 STREAM_FORMATS = ("csv", "tsv", "jsonl", "parquet")
@@ -193,16 +192,9 @@ class ChunkWriter:
 @contextlib.contextmanager
 def atomic_writer(out: str | Path, fmt: str) -> Iterator[ChunkWriter]:
     """A ChunkWriter on a temporary file next to ``out``, renamed to ``out`` only if the block succeeds."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    writer = ChunkWriter(Path(name), fmt)
-    try:
-        yield writer
-        writer.close()
-        os.replace(name, out)
-    finally:
-        with contextlib.suppress(Exception):
+    with atomic_path(out) as tmp:
+        writer = ChunkWriter(tmp, fmt)
+        try:
+            yield writer
+        finally:
             writer.close()
-        Path(name).unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .atomic import temp_beside
 from .labeled import read_table
 from .sources import DataSpec, DataValidationError, check_field_counts, checked_source, iter_jsonl, opener_for
 
@@ -133,20 +135,19 @@ def _batches(ds) -> Iterator[tuple[int, dict]]:
 def write_copy(ds, folder: Path) -> UnlabeledCopy:
     """The checked split as ``folder/unlabeled-<digest>.parquet``, written batch by batch, atomically."""
     h = hashlib.sha256()
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".unlabeled-{id(ds)}.tmp.parquet"
     schema = pa.schema([("text_a", pa.string()), ("text_b", pa.string())])
-    with pq.ParquetWriter(tmp, schema) as writer:
-        for _, batch in _batches(ds):
-            a = [str(t) for t in batch["text_a"]]
-            b = [None if t is None else str(t) for t in batch["text_b"]] if "text_b" in batch else [None] * len(a)
-            for x, y in zip(a, b):  # the same digest as prompt_models.examples.examples_digest of these examples
-                h.update(json.dumps([x, y, None]).encode())
-                h.update(b"\n")
-            writer.write_table(pa.table({"text_a": a, "text_b": b}, schema=schema))
-    digest = h.hexdigest()
-    path = folder / f"unlabeled-{digest[:16]}.parquet"
-    tmp.replace(path)
+    with temp_beside(folder / "unlabeled.parquet") as tmp:  # its name is known only at the end
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for _, batch in _batches(ds):
+                a = [str(t) for t in batch["text_a"]]
+                b = [None if t is None else str(t) for t in batch["text_b"]] if "text_b" in batch else [None] * len(a)
+                for x, y in zip(a, b):  # the same digest as prompt_models.examples.examples_digest of these examples
+                    h.update(json.dumps([x, y, None]).encode())
+                    h.update(b"\n")
+                writer.write_table(pa.table({"text_a": a, "text_b": b}, schema=schema))
+        digest = h.hexdigest()
+        path = folder / f"unlabeled-{digest[:16]}.parquet"
+        os.replace(tmp, path)
     return UnlabeledCopy(str(path), digest, len(ds))
 
 

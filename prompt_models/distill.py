@@ -15,8 +15,8 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification
 
-from .examples import InputExample
 from .backbones import autocast, load_tokenizer
+from .examples import InputExample
 from .training import MODEL_LOAD_LOCK, TrainConfig, batches_forever, check_stop, classification_metrics, make_optimizer, set_seed
 
 META_FILE = "classifier.json"

@@ -12,18 +12,18 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from pet_config.schema import PipelineConfig
+from pet_io.atomic import is_done, publish, read_done
+from pet_io.digests import digest, model_digest
 from pet_io.example_files import read_examples
 from prompt_models.distill import SequenceClassifier
 from prompt_models.training import configure_threads, pick_device, set_seed
 
 from . import figures, promotion, tracking
-from .records import ClassifierRef, LabeledShard, Registration, Splits
-from pet_io.digests import digest, model_digest
-from pet_io.atomic import is_done, publish, read_done
 from .caching import train_cfg_key
 from .data_tasks import logger
 from .label_tasks import label_store, read_soft_labels
 from .pattern_tasks import EVAL_SPLITS
+from .records import ClassifierRef, LabeledShard, Registration, Splits
 
 @task(name="distill", cache_policy=NO_CACHE)
 def distill(cfg: PipelineConfig, labeled_shards: Sequence[LabeledShard], ens_key: str, parent_run_id: str | None) -> ClassifierRef:
