@@ -14,7 +14,7 @@ from prompt_models.adapters import LoraSettings
 from prompt_models.demonstrations import DemonstrationSampler, load_sentence_encoder, sentence_embeddings
 from prompt_models.distill import SequenceClassifier
 from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels
-from prompt_models.examples import InputExample
+from prompt_models.examples import InputExample, gold_indices
 from prompt_models.ipet import build_generation_sets
 from prompt_models.lmbff import generate_templates, load_generator, search_label_words
 from prompt_models.pet import PETModel
@@ -40,7 +40,7 @@ def _cfg(backbone: str, **kw) -> TrainConfig:
 
 
 def _gold(data: TaskData, examples) -> np.ndarray:
-    return np.array([data.labels.index(e.label) for e in examples])
+    return gold_indices(examples, data.labels)
 
 
 def _acc(logits: np.ndarray, data: TaskData) -> float:

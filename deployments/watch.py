@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import shutil
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from pet_io.atomic import write_json_atomic, write_text_atomic
+from pet_io.digests import file_sha256
 from pet_io.sources import SUFFIX_FORMATS
 
 from .serve import EVENT
@@ -41,11 +41,7 @@ class EventNotSent(RuntimeError):
 
 
 def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:24]
+    return file_sha256(path)[:24]
 
 
 def _data_files(inbox: Path) -> list[Path]:

@@ -13,7 +13,7 @@ from flows.stages import train_generation
 from pet_config.schema import PipelineConfig
 from pet_io.atomic import save_npy_atomic
 from pet_io.example_files import read_examples, save_examples
-from prompt_models.examples import InputExample, examples_digest
+from prompt_models.examples import InputExample, examples_digest, gold_indices
 from prompt_models.ipet import build_generation_sets
 from prompt_models.training import configure_threads
 from tasks import tracking
@@ -39,7 +39,7 @@ def ipet_stage(cfg: PipelineConfig, data: Splits, templates: list[str], models: 
         raise ValueError("iPET needs data.unlabeled")
     train = read_examples(data["train"].path)
     labels = cfg.verbalizer_obj().labels
-    gold = [labels.index(ex.label) for ex in train]
+    gold = gold_indices(train, labels)
     unlabeled = read_examples(data["unlabeled"].path)
     for gen in range(1, cfg.ipet.generations + 1):
         calls = [dict(cfg=cfg, model=m, data=data) for m in models]

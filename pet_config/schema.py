@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,12 +197,6 @@ class PipelineConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-    def digest(self, *parts: str) -> str:
-        """Digest of selected top-level sections (for cache keys)."""
-        d = self.to_dict()
-        sel = {k: d[k] for k in parts} if parts else d
-        return hashlib.sha256(json.dumps(sel, sort_keys=True, default=str).encode()).hexdigest()
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> "PipelineConfig":

@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 import pandas as pd
 
 from .atomic import atomic_path
-from .sources import DataValidationError, check_field_counts, detect_format
+from .sources import DataValidationError, check_field_counts, csv_options, detect_format
 
 STREAM_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
@@ -44,10 +44,7 @@ def _open(path: Path):
 
 def _csv_options(fmt: str) -> dict:
     # strings kept verbatim (ids with leading zeros, "NA" texts): every input column goes back out as read
-    opts = {"sep": "\t" if fmt == "tsv" else ",", "dtype": str, "keep_default_na": False, "encoding": "utf-8"}
-    if fmt == "tsv":
-        opts["quoting"] = 3  # QUOTE_NONE, as labeled.read_table reads TSVs
-    return opts
+    return {**csv_options(fmt), "dtype": str, "encoding": "utf-8"}
 
 
 def _json_row(line: bytes, path: Path, n: int) -> dict:

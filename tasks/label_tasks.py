@@ -19,7 +19,7 @@ from pet_io.digests import digest
 from pet_io.example_files import iter_examples
 from pet_io.example_files import read_examples
 from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels
-from prompt_models.examples import InputExample, example_digest, examples_digest
+from prompt_models.examples import InputExample, example_digest, examples_digest, gold_indices
 from prompt_models.training import classification_metrics, configure_threads
 
 from . import figures, tracking
@@ -47,7 +47,7 @@ def evaluate_ensemble(cfg: PipelineConfig, data: Splits, models: Sequence[Patter
             if split not in data:
                 continue
             merged = merge_logits([split_logits(cfg, m, data, split) for m in models], weights)
-            gold = np.array([labels.index(ex.label) for ex in read_examples(data[split].path)])
+            gold = gold_indices(read_examples(data[split].path), labels)
             met = classification_metrics(merged, gold, len(labels))
             result[f"{split}_accuracy"] = met["accuracy"]
             result[f"{split}_macro_f1"] = met["macro_f1"]

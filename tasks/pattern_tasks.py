@@ -19,7 +19,7 @@ from pet_io.digests import digest, model_digest
 from pet_io.example_files import iter_examples
 from pet_io.example_files import read_examples
 from prompt_models.demonstrations import DemonstrationSampler, load_sentence_encoder, sentence_embeddings
-from prompt_models.examples import InputExample, examples_digest
+from prompt_models.examples import InputExample, examples_digest, gold_indices
 from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
 from prompt_models.training import classification_metrics, configure_threads, pick_device, set_seed
@@ -197,7 +197,7 @@ def split_scores(cfg: PipelineConfig, model: PatternModelRef, data: Splits,
     scores = {}
     for split in EVAL_SPLITS:
         if split in data:
-            gold = np.array([labels.index(ex.label) for ex in read_examples(data[split].path)])
+            gold = gold_indices(read_examples(data[split].path), labels)
             scores[split] = classification_metrics(split_logits(cfg, model, data, split, folder), gold, len(labels))
     return scores
 
