@@ -119,3 +119,15 @@ class SequenceClassifier:
         fit = train_steps(self.model.parameters(), cfg, step_loss, "distill", log_fn, "distill_loss")
         self.model.eval()
         return fit
+
+
+def distill_soft_labels(base: str | Path, labels: Sequence[str], max_length: int, examples: Sequence[InputExample],
+                        probs: np.ndarray, cfg: TrainConfig, seed: int = 0, device: torch.device | None = None,
+                        log_fn: Callable[[dict, int], None] | None = None) -> tuple[SequenceClassifier, dict]:
+    """A sequence classifier on ``base`` trained on the ensemble's soft labels ``probs`` (made at
+    ``cfg.temperature``); returns it and its fit record."""
+    set_seed(seed)  # the new classification head is initialised here
+    clf = SequenceClassifier.from_pretrained(str(base), labels, max_length)
+    if device is not None:
+        clf.model.to(device)
+    return clf, clf.train_model(examples, probs, cfg, seed, log_fn)

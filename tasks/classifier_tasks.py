@@ -15,8 +15,8 @@ from pet_config.schema import PipelineConfig
 from pet_io.atomic import is_done, publish, read_done
 from pet_io.digests import digest, model_digest
 from pet_io.example_files import read_examples
-from prompt_models.distill import SequenceClassifier
-from prompt_models.training import configure_threads, pick_device, set_seed
+from prompt_models.distill import SequenceClassifier, distill_soft_labels
+from prompt_models.training import configure_threads, pick_device
 
 from . import figures, promotion, tracking
 from .caching import train_cfg_key
@@ -43,10 +43,9 @@ def distill(cfg: PipelineConfig, labeled_shards: Sequence[LabeledShard], ens_key
         examples, probs = read_soft_labels([s.path for s in labeled_shards])
         tracking.log_examples_input(examples, "soft_labeled", str(label_store(cfg, ens_key)), "training", digest(shard_digests))
         mlflow.log_metric("n_soft_labeled", len(examples))
-        set_seed(cfg.distill.seed)  # the new classification head is initialised here
-        clf = SequenceClassifier.from_pretrained(base, cfg.verbalizer_obj().labels, cfg.model.max_length)
-        clf.model.to(pick_device(cfg.model.device))
-        fit = clf.train_model(examples, probs, train_cfg, cfg.distill.seed, lambda m, s: mlflow.log_metrics(m, step=s))
+        clf, fit = distill_soft_labels(base, cfg.verbalizer_obj().labels, cfg.model.max_length, examples, probs, train_cfg,
+                                       cfg.distill.seed, pick_device(cfg.model.device),
+                                       lambda m, s: mlflow.log_metrics(m, step=s))
         mlflow.log_metric("final_distill_loss", fit["final_loss"])
 
         def write(tmp: Path) -> dict:
