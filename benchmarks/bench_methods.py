@@ -15,7 +15,7 @@ from prompt_models.demonstrations import DemonstrationSampler, load_sentence_enc
 from prompt_models.distill import distill_soft_labels
 from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels
 from prompt_models.examples import gold_indices
-from prompt_models.ipet import pseudo_labeled_sets
+from prompt_models.ipet import build_generation_sets, pseudo_labeled_examples
 from prompt_models.lmbff import generate_templates, load_generator, search_label_words
 from prompt_models.pet import PETModel
 from prompt_models.soft_prompts import SoftPromptConfig
@@ -127,10 +127,10 @@ def run_method(method: str, backbone: str, data: TaskData, seed: int, shared: di
             params = sum(p.numel() for p in clf.model.parameters())
             return acc, {"student": student, "student_params": params, "test_texts_per_s": round(speed, 1)}
         # ipet: one generation of the product's iPET step; each new model learns from train + texts labeled by the others
-        sets = pseudo_labeled_sets(data.train, data.unlabeled, _unlabeled_logits(models, data), [p["pre"] for p in models],
-                                   data.labels, generation=1, factor=5, fraction=0.5, seed=seed)
+        sets = build_generation_sets(_unlabeled_logits(models, data), [p["pre"] for p in models], _gold(data, data.train),
+                                     generation=1, factor=5, fraction=0.5, seed=seed)
         test_logits = []
-        for p, (_, extra) in zip(models, sets):
+        for p, extra in zip(models, pseudo_labeled_examples(sets, data.unlabeled, data.labels, generation=1)):
             m = _pet(backbone, data, p["template"], words, seed)
             m.train_model(data.train + extra, _cfg(backbone), seed)
             test_logits.append(m.predict_logits(data.test, EVAL_BATCH))

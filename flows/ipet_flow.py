@@ -13,8 +13,8 @@ from flows.stages import train_generation
 from pet_config.schema import PipelineConfig
 from pet_io.atomic import save_npy_atomic
 from pet_io.example_files import read_examples, save_examples
-from prompt_models.examples import examples_digest
-from prompt_models.ipet import pseudo_labeled_sets
+from prompt_models.examples import examples_digest, gold_indices
+from prompt_models.ipet import build_generation_sets, pseudo_labeled_examples
 from prompt_models.training import configure_threads
 from tasks import tracking
 from tasks.pattern_tasks import load_pattern_model
@@ -39,20 +39,20 @@ def ipet_stage(cfg: PipelineConfig, data: Splits, templates: list[str], models: 
         raise ValueError("iPET needs data.unlabeled")
     train = read_examples(data["train"].path)
     labels = cfg.verbalizer_obj().labels
+    gold = gold_indices(train, labels)
     unlabeled = read_examples(data["unlabeled"].path)
     for gen in range(1, cfg.ipet.generations + 1):
         calls = [dict(cfg=cfg, model=m, data=data) for m in models]
         logits = [np.load(p) for p in run_all(predict_unlabeled, calls)]
-        sets = pseudo_labeled_sets(train, unlabeled, logits, [m.pre_train_accuracy for m in models], labels, gen,
-                                   cfg.ipet.growth_factor, cfg.ipet.sample_fraction, cfg.ipet.seed,
-                                   cfg.pet.ensemble_weighting)
+        sets = build_generation_sets(logits, [m.pre_train_accuracy for m in models], gold, gen, cfg.ipet.growth_factor,
+                                     cfg.ipet.sample_fraction, cfg.ipet.seed, cfg.pet.ensemble_weighting)
         extra = {}
         with tracking.stage_run(cfg, parent_id, f"ipet-generation-{gen}", {"generation": str(gen)}):
-            for m, (_, added) in zip(models, sets):
+            for m, added in zip(models, pseudo_labeled_examples(sets, unlabeled, labels, gen)):
                 path = cfg.work_path / "ipet" / f"gen{gen}-{examples_digest(added)[:20]}.jsonl"
                 save_examples(added, path)
                 extra[(m.pattern_index, m.seed)] = str(path)
                 mlflow.log_metric(f"added_p{m.pattern_index}_s{m.seed}", len(added))
-            mlflow.log_dict({f"p{m.pattern_index}_s{m.seed}": t for m, (t, _) in zip(models, sets)}, "teachers.json")
+            mlflow.log_dict({f"p{m.pattern_index}_s{m.seed}": t for m, (t, _, _) in zip(models, sets)}, "teachers.json")
         models = train_generation(cfg, data, templates, parent_id, generation=gen, extra=extra)
     return models

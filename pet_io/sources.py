@@ -122,12 +122,18 @@ def iter_jsonl(path: Path):
     """(file line, record) of a JSON Lines file; a broken record is an error naming its line."""
     with opener_for(path)(path, "rt", encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataValidationError(f"{path}: line {n}, column {exc.colno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataValidationError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
-            yield n, row
+            if line.strip():
+                yield n, json_record(line, path, n)
+
+
+def json_record(line: str | bytes, path: Path, n: int) -> dict:
+    """Line ``n`` of a JSON Lines file as a record; a broken one is an error naming the line."""
+    try:
+        row = json.loads(line)
+    except UnicodeDecodeError as exc:
+        raise DataValidationError(f"{path}: line {n}: not UTF-8 ({exc.reason}); save the file as UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise DataValidationError(f"{path}: line {n}, column {exc.colno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(row, dict):
+        raise DataValidationError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
+    return row

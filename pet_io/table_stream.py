@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import json
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pandas as pd
 
 from .atomic import atomic_path
-from .sources import DataValidationError, check_field_counts, csv_options, detect_format
+from .sources import DataValidationError, check_field_counts, csv_options, detect_format, json_record
 
 STREAM_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
@@ -47,18 +46,6 @@ def _csv_options(fmt: str) -> dict:
     return {**csv_options(fmt), "dtype": str, "encoding": "utf-8"}
 
 
-def _json_row(line: bytes, path: Path, n: int) -> dict:
-    try:
-        row = json.loads(line)
-    except UnicodeDecodeError as exc:
-        raise DataValidationError(f"{path}: line {n}: not UTF-8 ({exc.reason}); save the file as UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise DataValidationError(f"{path}: line {n}, column {exc.colno}: not valid JSON ({exc.msg})") from None
-    if not isinstance(row, dict):
-        raise DataValidationError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
-    return row
-
-
 def read_columns(path: Path, fmt: str) -> list[str]:
     """The column names, from the header (CSV, TSV), the first record (JSONL) or the schema (Parquet)."""
     try:
@@ -69,7 +56,7 @@ def read_columns(path: Path, fmt: str) -> list[str]:
         raw, fh = _open(path)
         with raw:
             if fmt == "jsonl":
-                return next((list(_json_row(line, path, n)) for n, line in enumerate(fh, 1) if line.strip()), [])
+                return next((list(json_record(line, path, n)) for n, line in enumerate(fh, 1) if line.strip()), [])
             return [str(c) for c in pd.read_csv(fh, nrows=0, **_csv_options(fmt)).columns]
     except DataValidationError:
         raise
@@ -114,7 +101,7 @@ def iter_chunks(path: Path, fmt: str, rows: int, advance: Callable[[int], None] 
             buf: list[dict] = []
             for n, line in enumerate(fh, 1):
                 if line.strip():
-                    buf.append(_json_row(line, path, n))
+                    buf.append(json_record(line, path, n))
                 if len(buf) == rows:
                     progressed()
                     yield _records_frame(buf)

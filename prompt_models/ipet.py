@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from .ensemble import ensemble_weights, merge_logits, softmax
-from .examples import InputExample, gold_indices
+from .examples import InputExample
 
 
 def pick_teachers(n_models: int, student: int, fraction: float, rng: random.Random) -> list[int]:
@@ -92,24 +92,12 @@ def build_generation_sets(
     return out
 
 
-def pseudo_labeled_sets(
-    train: Sequence[InputExample],
-    unlabeled: Sequence[InputExample],
-    unlabeled_logits: Sequence[np.ndarray],
-    pre_train_accuracies: Sequence[float],
-    labels: Sequence[str],
-    generation: int,
-    factor: int = 5,
-    fraction: float = 0.25,
-    seed: int = 0,
-    weighting: str = "accuracy",
-) -> list[tuple[list[int], list[InputExample]]]:
-    """One iPET generation's step: for every model of the previous generation, (its teachers, the
-    unlabeled examples they labeled for it); the new model trains on ``train`` plus those."""
-    sets = build_generation_sets(unlabeled_logits, pre_train_accuracies, gold_indices(train, labels), generation,
-                                 factor, fraction, seed, weighting)
+def pseudo_labeled_examples(sets: Sequence[tuple[list[int], np.ndarray, np.ndarray]], unlabeled: Sequence[InputExample],
+                            labels: Sequence[str], generation: int) -> list[list[InputExample]]:
+    """The examples ``build_generation_sets`` chose for each new model, with the teachers' labels;
+    the new model trains on the labeled set plus these."""
     return [
-        (teachers, [InputExample(unlabeled[i].text_a, unlabeled[i].text_b, labels[lab], f"ipet{generation}-{i}")
-                    for i, lab in zip(idx.tolist(), labs.tolist())])
-        for teachers, idx, labs in sets
+        [InputExample(unlabeled[i].text_a, unlabeled[i].text_b, labels[lab], f"ipet{generation}-{i}")
+         for i, lab in zip(idx.tolist(), labs.tolist())]
+        for _, idx, labs in sets
     ]
