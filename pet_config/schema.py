@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pet_io.sources import DataSpec
-from pet_zoo.install import KNOWN_MODELS
+from pet_zoo.registry import KNOWN_MODELS
 from prompt_models.adapters import LoraSettings
 from prompt_models.patterns import Pattern
 from prompt_models.soft_prompts import SoftPromptConfig

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .install import KNOWN_MODELS, ModelInstallError, resolve_model_path
+from .install import resolve_model_path
+from .registry import KNOWN_MODELS, ModelInstallError
 
 if TYPE_CHECKING:  # the config is handed in: pet_config imports the zoo's registry, not the other way
     from pet_config.schema import PipelineConfig
