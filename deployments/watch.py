@@ -79,14 +79,14 @@ def emit_arrival(path: Path, digest: str) -> None:
 def checker_for(config_path: str) -> Callable[[Path], None]:
     """Reads a file as the relabel flow will (the config's unlabeled columns); raises what is wrong."""
     from pet_config.loading import load_config
-    from pet_io.labeled import load_examples
+    from pet_io.reader import UNLABELED, read_splits
 
     cfg = load_config(config_path)
     base = cfg.data.unlabeled or dataclasses.replace(cfg.data.train, label=None)
 
     def check(path: Path) -> None:
         spec = dataclasses.replace(base, path=str(path), format=None, limit=None, seed=None, label=None)
-        load_examples(spec, require_labels=False)
+        read_splits({UNLABELED: spec}, cfg.labels)  # the flow's reader, its Arrow cache in a scratch folder
 
     return check
 
