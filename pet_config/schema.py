@@ -3,15 +3,13 @@
 read files (model folders, the tokenizer), still writing nothing."""
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
 from pet_io.sources import DataSpec
-from pet_zoo.install import KNOWN_MODELS
+from pet_zoo.registry import KNOWN_MODELS
 from prompt_models.patterns import Pattern
 from prompt_models.verbalizer import Verbalizer
 
@@ -150,13 +148,6 @@ class PipelineConfig(StrictModel):
     def to_dict(self) -> dict:
         return self.model_dump()
 
-    def digest(self, *parts: str) -> str:
-        """Digest of selected top-level sections (for cache keys)."""
-        d = self.to_dict()
-        sel = {k: d[k] for k in parts} if parts else d
-        return hashlib.sha256(json.dumps(sel, sort_keys=True, default=str).encode()).hexdigest()
-
-    # ------------------------------------------------------------------ checks that read files
     def validate(self) -> "PipelineConfig":
         """Check everything a run needs that reads files. Pure: it reads config.json and tokenizer
         files and writes or installs nothing. Zoo names become folders first, in

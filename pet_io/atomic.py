@@ -1,5 +1,7 @@
 """Files and folders that appear only complete: written under a temporary name beside the target,
-then renamed into place, so a reader sees the old version or the new one, never half of one.
+unique to the writer, then renamed into place, so a reader sees the old version or the new one,
+never half of one. Every writer of the project goes through ``atomic_path`` (files) or ``publish``
+(unit folders).
 
 A unit of work (one pattern model, one soft-labeled shard, one classifier) is a folder that gets a
 ``done.json`` marker only after the work is complete, so a rerun skips finished units and redoes
@@ -11,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import threading
 import uuid
 from pathlib import Path
 from typing import Callable, Iterator
@@ -21,31 +22,60 @@ import numpy as np
 DONE = "done.json"
 
 
+def temp_name(target: str | Path) -> Path:
+    """A name beside ``target`` (same folder, so a rename is atomic) that no other process or thread
+    picks: a dot-name (watchers and globs skip it) with 128 random bits."""
+    target = Path(target)
+    return target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+
+
+@contextlib.contextmanager
+def temp_beside(target: str | Path) -> Iterator[Path]:
+    """A fresh, empty temporary file beside ``target`` (created exclusively), removed on exit unless
+    the block renamed it away: for writers that learn the final name only at the end."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_name(target)
+    with open(tmp, "x"):
+        pass
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Write to the yielded temporary path; it replaces ``target`` only if the block succeeds, so a
+    reader sees the old file or the new one, and concurrent writers of one target never share a
+    temporary file (the last rename wins, whole)."""
+    with temp_beside(target) as tmp:
+        yield tmp
+        os.replace(tmp, target)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json_atomic(path: str | Path, obj, indent: int | None = 2) -> Path:
+    return write_text_atomic(path, json.dumps(obj, indent=indent, default=str))
+
+
+def save_npy_atomic(path: str | Path, array) -> Path:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a file object: np.save adds no ".npy"
+        np.save(fh, array)
+    return Path(path)
+
+
 def is_done(folder: str | Path) -> bool:
     return (Path(folder) / DONE).exists()
 
 
 def read_done(folder: str | Path) -> dict:
     return json.loads((Path(folder) / DONE).read_text())
-
-
-def write_json_atomic(path: str | Path, obj, indent: int | None = 2) -> Path:
-    """Write JSON beside ``path`` and rename it into place: readers see the old file or the new one."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=indent, default=str))
-    tmp.replace(path)
-    return path
-
-
-def save_npy_atomic(path: str | Path, array) -> Path:
-    """``np.save`` to a temp name unique to this process and thread, then rename into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npy")
-    np.save(tmp, array)
-    tmp.replace(path)
-    return path
 
 
 def mark_done(folder: str | Path, info: dict) -> dict:
@@ -63,7 +93,7 @@ def publish(folder: str | Path, write: Callable[[Path], dict]) -> dict:
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".{folder.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+    tmp = temp_name(folder)
     tmp.mkdir()
     try:
         info = mark_done(tmp, write(tmp))

@@ -13,18 +13,18 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from pet_io.example_files import iter_examples
 from pet_config.schema import PipelineConfig
-from prompt_models.examples import InputExample, examples_digest
+from pet_io.atomic import is_done, publish, read_done, save_npy_atomic
+from pet_io.digests import digest, model_digest
+from pet_io.example_files import iter_examples
 from pet_io.example_files import read_examples
 from prompt_models.demonstrations import DemonstrationSampler, load_sentence_encoder, sentence_embeddings
+from prompt_models.examples import InputExample, examples_digest, gold_indices
 from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
 from prompt_models.training import classification_metrics, configure_threads, pick_device, set_seed
 
 from . import figures, tracking
-from pet_io.digests import digest, model_digest
-from pet_io.atomic import is_done, publish, read_done, save_npy_atomic
 from .caching import train_cfg_key
 from .data_tasks import logger
 from .records import PatternModelRef, Splits
@@ -197,7 +197,7 @@ def split_scores(cfg: PipelineConfig, model: PatternModelRef, data: Splits,
     scores = {}
     for split in EVAL_SPLITS:
         if split in data:
-            gold = np.array([labels.index(ex.label) for ex in read_examples(data[split].path)])
+            gold = gold_indices(read_examples(data[split].path), labels)
             scores[split] = classification_metrics(split_logits(cfg, model, data, split, folder), gold, len(labels))
     return scores
 

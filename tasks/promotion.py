@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass
 import mlflow
 
 from pet_config.schema import PipelineConfig
+from pet_io.atomic import is_done
 from pet_io.example_files import read_examples
 from prompt_models.distill import SequenceClassifier
 from prompt_models.training import pick_device
 
-from pet_io.atomic import is_done
 from .records import Splits
 
 

@@ -10,8 +10,8 @@ import mlflow
 import pandas as pd
 
 from pet_config.schema import PipelineConfig
-from prompt_models.examples import InputExample
 from pet_io.example_files import examples_to_frame
+from prompt_models.examples import InputExample
 from prompt_models.training import check_stop
 
 

@@ -4,8 +4,8 @@ import pytest
 import yaml
 
 from flows.cli import main, parse_overrides
-from pet_config.schema import ConfigError
 from pet_config.loading import config_from_dict, load_config
+from pet_config.schema import ConfigError
 
 
 def write_config(tmp_path, model_dir, **changes):
