@@ -2,8 +2,6 @@
 zero-shot reference row (flows -> tasks -> prompt_models)."""
 from __future__ import annotations
 
-import dataclasses
-
 import mlflow
 import yaml
 from prefect import get_run_logger
@@ -25,8 +23,8 @@ def auto_prompt_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> Pipe
                            "n_candidates": len(result["candidates"]), "cached": result.get("cached", False)})
         mlflow.log_metric("best_selection_accuracy", result["candidates"][0]["accuracy"])
         mlflow.log_dict(result, "auto_prompts.json")
-    cfg = dataclasses.replace(cfg, patterns=result["templates"],
-                              verbalizer=dataclasses.replace(cfg.verbalizer, label_words=result["label_words"]))
+    cfg = cfg.model_copy(update={"patterns": result["templates"],
+                                 "verbalizer": cfg.verbalizer.model_copy(update={"label_words": result["label_words"]})})
     mlflow.log_params({"auto_templates": " | ".join(cfg.patterns)[:500],
                        "auto_label_words": str(cfg.verbalizer.label_words)[:500]})
     get_run_logger().info("automatic prompts (ranked on %s): %s with %s (calibrated zero-shot %.3f)",
@@ -36,15 +34,16 @@ def auto_prompt_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> Pipe
 
 
 def train_settings_stage(cfg: PipelineConfig, data: Splits) -> PipelineConfig:
-    """pet.train.max_steps and learning_rate by ``suggest_train_settings`` unless the config sets them."""
-    if cfg.auto_prompts.hyperparameters != "rule":
+    """pet.train.max_steps and learning_rate by ``suggest_train_settings`` where the config does not set them."""
+    unset = {"max_steps", "learning_rate"} - cfg.pet.train.model_fields_set
+    if cfg.auto_prompts.hyperparameters != "rule" or not unset:
         return cfg
     rule = suggest_train_settings(data["train"].n, len(cfg.labels), backbone_params(cfg.resolve(cfg.model.path)),
                                   cfg.pet.train.batch_size)
-    train = dataclasses.replace(cfg.pet.train, max_steps=rule["max_steps"], learning_rate=rule["learning_rate"])
-    mlflow.log_params({"rule_max_steps": rule["max_steps"], "rule_learning_rate": rule["learning_rate"]})
-    get_run_logger().info("training settings by rule (|T|=%d, %d labels): %s", data["train"].n, len(cfg.labels), rule)
-    return dataclasses.replace(cfg, pet=dataclasses.replace(cfg.pet, train=train))
+    chosen = {k: rule[k] for k in sorted(unset)}
+    mlflow.log_params({f"rule_{k}": v for k, v in chosen.items()})
+    get_run_logger().info("training settings by rule (|T|=%d, %d labels): %s", data["train"].n, len(cfg.labels), chosen)
+    return cfg.model_copy(update={"pet": cfg.pet.model_copy(update={"train": cfg.pet.train.model_copy(update=chosen)})})
 
 
 def log_resolved_config(cfg: PipelineConfig) -> None:

@@ -79,7 +79,7 @@ def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
     key = digest({
         "model": model_digest(cfg.resolve(cfg.model.path)), "data": _digests(data), "templates": templates,
         "label_words": cfg.verbalizer.label_words, "labels": cfg.labels, "max_length": cfg.model.max_length,
-        "auto": dataclasses.asdict(ap),
+        "auto": ap.model_dump(),
     })
     folder = cfg.work_path / "search" / "auto_prompts" / key
     if is_done(folder):

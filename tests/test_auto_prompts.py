@@ -106,7 +106,8 @@ def test_config_without_patterns_or_words_asks_for_labels(tmp_path, tiny_model_d
     base = {"model": {"path": str(tiny_model_dir)}, "data": {"train": {"path": "x.csv"}}}
     cfg = config_from_dict(dict(base, labels=["a", "b"]), tmp_path).validate()
     assert cfg.needs_auto_prompts and cfg.auto_prompts.hyperparameters == "rule"
+    assert not {"max_steps", "learning_rate"} & cfg.pet.train.model_fields_set  # left to the rule
     with pytest.raises(ConfigError, match="labels"):
         config_from_dict(base, tmp_path).validate()
     written = config_from_dict(dict(base, labels=["a", "b"], pet={"train": {"max_steps": 5}}), tmp_path)
-    assert written.auto_prompts.hyperparameters == "config"  # steps written by the user stay
+    assert "max_steps" in written.pet.train.model_fields_set  # steps written by the user stay
