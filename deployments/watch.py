@@ -19,7 +19,6 @@ The inbox contract:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import time
@@ -30,7 +29,7 @@ from pet_io.atomic import write_json_atomic, write_text_atomic
 from pet_io.digests import file_sha256
 from pet_io.sources import SUFFIX_FORMATS
 
-from .serve import EVENT
+from .definitions import EVENT
 
 STATE = ".announced.json"
 QUARANTINE = "quarantine"
@@ -82,11 +81,10 @@ def checker_for(config_path: str) -> Callable[[Path], None]:
     from pet_io.reader import UNLABELED, read_splits
 
     cfg = load_config(config_path)
-    base = cfg.data.unlabeled or dataclasses.replace(cfg.data.train, label=None)
 
     def check(path: Path) -> None:
-        spec = dataclasses.replace(base, path=str(path), format=None, limit=None, seed=None, label=None)
-        read_splits({UNLABELED: spec}, cfg.labels)  # the flow's reader, its Arrow cache in a scratch folder
+        # the flow's reader, its Arrow cache in a scratch folder
+        read_splits({UNLABELED: cfg.with_unlabeled(str(path)).spec(UNLABELED)}, cfg.labels)
 
     return check
 

@@ -108,3 +108,49 @@ def publish(folder: str | Path, write: Callable[[Path], dict]) -> dict:
         return info
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def writable_problem(folder: str | Path) -> str | None:
+    """Why ``folder`` could not be created and written (None: it can), read without writing."""
+    for path in [Path(folder), *Path(folder).parents]:
+        if path.exists():
+            if not path.is_dir():
+                return f"{path} is not a folder"
+            if not os.access(path, os.W_OK | os.X_OK):
+                return f"cannot write in {path}"
+            return None
+    return None
+
+
+def _entries(folder: Path, depth: int) -> set[Path]:
+    out: set[Path] = set()
+    level = [folder]
+    for _ in range(depth):
+        level = [child for d in level if d.is_dir() and not d.is_symlink() for child in d.iterdir()]
+        out.update(level)
+    return out
+
+
+@contextlib.contextmanager
+def removed_on_error(folder: str | Path, depth: int = 2) -> Iterator[None]:
+    """What the block creates in ``folder`` (entries down to ``depth`` levels; ``folder`` itself
+    and its parents if they were missing) is removed if the block raises: a refused input leaves
+    nothing behind (the Arrow cache of a file that failed its checks, say)."""
+    folder = Path(folder)
+    missing = next((p for p in reversed([folder, *folder.parents]) if not p.exists()), None)
+    before = _entries(folder, depth) if missing is None else set()
+    try:
+        yield
+    except BaseException:
+        if missing is not None:
+            shutil.rmtree(missing, ignore_errors=True)
+        else:
+            new = _entries(folder, depth) - before
+            for path in new:
+                if any(parent in new for parent in path.parents):
+                    continue  # removed with its new parent
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        raise

@@ -57,7 +57,7 @@ def distill(cfg: PipelineConfig, labeled_shards: Sequence[LabeledShard], ens_key
 
 def distill_train_cfg(cfg: PipelineConfig):
     # the student learns the teacher's probabilities at the temperature they were made with
-    return dataclasses.replace(cfg.distill.train, temperature=cfg.pet.temperature)
+    return cfg.distill.train.core(temperature=cfg.pet.temperature)
 
 
 def classifier_key(cfg: PipelineConfig, ens_key: str, shard_digests: Sequence[str]) -> str:

@@ -1,7 +1,6 @@
 """Prefect tasks of the LM-BFF search stages: candidate generation and per-candidate scoring."""
 from __future__ import annotations
 
-import dataclasses
 
 import mlflow
 from prefect import task
@@ -36,7 +35,7 @@ def generate_template_candidates(cfg: PipelineConfig, data: Splits) -> list[dict
             "generator": model_digest(gen_path),
             "for_causal": for_causal,
             "train": data["train"].digest,
-            "verbalizer": dataclasses.asdict(cfg.verbalizer),
+            "verbalizer": cfg.verbalizer.model_dump(),
             "params": [ts.num_candidates, ts.beam_width, ts.max_new_tokens, ts.examples_per_prompt, ts.seed],
         }
     )
