@@ -34,6 +34,7 @@ from .backbones import (
     vocab_logits_at,
 )
 from .data import InputExample
+from .inference import run_batches
 from .patterns import Pattern, PatternEncoder, PatternError
 from .soft_prompts import SoftPrompt, SoftPromptConfig
 from .training import (
@@ -251,36 +252,16 @@ class PETModel(torch.nn.Module):
         return self.head(self._mask_vocab_logits(batch))
 
     # ----------------------------------------------------------------- inference
-    @torch.inference_mode()
     def predict_logits(self, examples: Sequence[InputExample], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         self.eval()
-        if not examples:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
         encoded = self.encode(examples)
-        # batches of similar length waste little on padding; rows go back to input order below
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))
-        outs = []
-        bar = tqdm(total=len(order), desc="predict", disable=None if progress else True, leave=False)
-        i = 0
-        while i < len(order):
-            check_stop()
-            batch = self.collate([encoded[j] for j in order[i : i + batch_size]])
-            try:
-                outs.append(self.forward(batch).float().cpu())  # (batch, labels)
-            except torch.cuda.OutOfMemoryError:
-                if batch_size == 1:
-                    raise
-                # the batch size that fits the device: halve it and redo this batch
-                batch_size //= 2
-                torch.cuda.empty_cache()
-                continue
-            bar.update(len(outs[-1]))
-            i += len(outs[-1])
-        bar.close()
-        logits = torch.cat(outs).numpy()
-        out = np.empty_like(logits)
-        out[order] = logits
-        return out
+        return run_batches(
+            [len(e["input_ids"]) for e in encoded],
+            lambda idx: self.forward(self.collate([encoded[j] for j in idx])),
+            batch_size,
+            len(self.labels),
+            progress,
+        )
 
     def gold(self, examples: Sequence[InputExample]) -> np.ndarray:
         return np.array([self.verbalizer.label_index(ex.label) for ex in examples])
