@@ -79,6 +79,8 @@ class DistillConfig:
     model_path: str | None = None  # defaults to model.path
     train: TrainConfig = field(default_factory=lambda: TrainConfig(learning_rate=1e-4, max_steps=300, batch_size=16))
     seed: int = 0
+    # also export the classifier to ONNX (fp32 + int8, the int8 graph guarded by accuracy) for fast CPU serving
+    onnx: bool = True
 
 
 @dataclass

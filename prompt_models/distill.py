@@ -30,6 +30,8 @@ def distillation_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor,
 
 
 class SequenceClassifier:
+    engine = "torch"  # as OnnxClassifier.engine: what `pet predict` reports
+
     def __init__(self, model, tokenizer, labels: list[str], max_length: int = 128):
         self.model = model
         self.tokenizer = tokenizer

@@ -7,7 +7,6 @@ used only where ``onnx.json`` says it was accepted (see ``accept_int8``): it may
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -24,9 +23,6 @@ FP32_FILE, INT8_FILE, META_FILE = "model.onnx", "model_int8.onnx", "onnx.json"
 # onnx: int8 where accepted, else fp32; onnx-int8 / onnx-fp32: that graph only
 ENGINES = ("auto", "onnx", "onnx-int8", "onnx-fp32", "torch")
 MAX_INT8_LOSS = 0.005  # accuracy (0-1) the int8 graph may lose against fp32 before it is refused
-
-log = logging.getLogger(__name__)
-
 
 @dataclass
 class OnnxMeta:
@@ -114,9 +110,6 @@ def accept_int8(folder: str | Path, fp32_accuracy: float, int8_accuracy: float, 
     meta = OnnxMeta.read(folder)
     meta.guard_split, meta.fp32_accuracy, meta.int8_accuracy = split, fp32_accuracy, int8_accuracy
     meta.int8_accepted = fp32_accuracy - int8_accuracy <= MAX_INT8_LOSS + 1e-9
-    if not meta.int8_accepted:
-        log.warning("int8 ONNX classifier refused: %s accuracy %.4f against %.4f in fp32 (more than %.1f points "
-                    "lost); the fp32 graph serves instead", split, int8_accuracy, fp32_accuracy, 100 * MAX_INT8_LOSS)
     meta.write(folder)
     return meta.int8_accepted
 
