@@ -199,3 +199,13 @@ def test_gpu_benchmark_dry_run(tmp_path):
     for row in result["rows"]:
         assert row["n_models"] == 3 and row["product_texts_per_s"] > 0 and row["plain_texts_per_s"] > 0
         assert row["argmax_agree"] == 1.0 and row["max_abs_prob_diff"] < 1e-4  # same models, same numbers
+
+
+def test_int8_labels_have_their_own_store():
+    from tasks.label_tasks import ensemble_key
+    from tasks.records import PatternModelRef
+
+    models = [PatternModelRef(k, f"/w/{k}", f"/w/{k}/model", "{text_a} {mask}", 0, 1, 0, "run") for k in "ab"]
+    fp32 = ensemble_key(models, "accuracy", 2.0)
+    assert ensemble_key(models, "accuracy", 2.0, label_int8=True) != fp32
+    assert ensemble_key(models, "accuracy", 2.0, label_int8=False) == fp32
