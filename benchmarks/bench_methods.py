@@ -11,7 +11,7 @@ import numpy as np
 
 from benchmarks.bench_tasks import BACKBONES, TaskData, model_folder
 from prompt_models.adapters import LoraSettings
-from prompt_models.data import InputExample
+from prompt_models.examples import InputExample
 from prompt_models.demonstrations import DemonstrationSampler, load_sentence_encoder, sentence_embeddings
 from prompt_models.distill import SequenceClassifier
 from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels

@@ -4,7 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prompt_models.data import DataSpec, InputExample, load_examples
+from pet_io.sources import DataSpec
+from prompt_models.examples import InputExample
+from pet_io.labeled import load_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -75,7 +77,7 @@ def model_folder(name_or_path: str) -> str:
     """A benchmark backbone/student name -> local folder (installing a known model on first use)."""
     if name_or_path == "splade-tiny":
         return str(SHARED / "models" / "splade-tiny")
-    from prompt_models.model_zoo import resolve_model_path
+    from pet_zoo.install import resolve_model_path
 
     return resolve_model_path(name_or_path)
 

@@ -38,8 +38,8 @@ def best_of(fn, repeats: int = 3) -> float:
 def measure(backbone: str, pool: str, texts: list[str]) -> list[dict]:
     from transformers import AutoConfig, AutoTokenizer
 
-    from prompt_models.data import InputExample
-    from prompt_models.model_zoo import resolve_model_path
+    from prompt_models.examples import InputExample
+    from pet_zoo.install import resolve_model_path
     from prompt_models.patterns import Pattern, PatternEncoder
 
     spec = BACKBONES[backbone]

@@ -76,7 +76,7 @@ def pattern_models(device: str, max_length: int, layers: int | None):
 
 
 def product_logits(pet, texts: list[str], batch_size: int) -> np.ndarray:
-    from prompt_models.data import InputExample
+    from prompt_models.examples import InputExample
 
     return pet.predict_logits([InputExample(t) for t in texts], batch_size)
 

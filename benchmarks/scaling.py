@@ -97,8 +97,8 @@ def write_input(pool: str, size: str, folder: Path) -> tuple[Path, int]:
 
 # ------------------------------------------------------------------------------------ config, models
 def make_config(backbone: str, work_dir: Path, device: str, batch_size: int):
-    from prompt_models.config import config_from_dict
-    from prompt_models.model_zoo import resolve_model_path
+    from pet_config.loading import config_from_dict
+    from pet_zoo.install import resolve_model_path
 
     b = BACKBONES[backbone]
     return config_from_dict({
@@ -153,8 +153,9 @@ def run_pipeline(spec: dict, setup: dict) -> tuple[dict, np.ndarray]:
 # the computation ``label_with_model`` runs (each model loaded once, ``predict_logits`` per shard of
 # SHARD_SIZE texts, sorted by length inside it, batched encoding), minus the Parquet files and tasks.
 def setup_core(spec: dict) -> dict:
-    from prompt_models.data import DataSpec, load_examples
-    from prompt_models.model_zoo import resolve_model_path
+    from pet_io.sources import DataSpec
+    from pet_io.labeled import load_examples
+    from pet_zoo.install import resolve_model_path
     from prompt_models.pet import PETModel
     from prompt_models.training import TrainConfig, pick_device, set_seed
 
@@ -174,7 +175,7 @@ def setup_core(spec: dict) -> dict:
 
 
 def run_core(spec: dict, setup: dict) -> tuple[dict, np.ndarray]:
-    from prompt_models.data import InputExample
+    from prompt_models.examples import InputExample
     from prompt_models.ensemble import merge_logits, soft_labels
     from prompt_models.pet import PETModel
     from prompt_models.training import pick_device

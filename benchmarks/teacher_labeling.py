@@ -40,7 +40,8 @@ def machine() -> str:
 
 def texts(n: int):
     """The README job's unlabeled texts: the SST-2 pool shuffled with seed 0, first n (configs/sst2.yaml)."""
-    from prompt_models.data import DataSpec, load_examples
+    from pet_io.labeled import load_examples
+    from pet_io.sources import DataSpec
 
     return load_examples(DataSpec(path=str(POOL), text_a="sentence", limit=n, seed=0), labels=None)
 

@@ -25,7 +25,8 @@ def problems(env=os.environ) -> list[str]:
         if not path.is_file():
             out.append(f"PET_CONFIG={config!r}: no such file under {repo}")
         else:
-            from prompt_models.config import ConfigError, load_config
+            from pet_config.schema import ConfigError
+            from pet_config.loading import load_config
 
             try:
                 load_config(path)

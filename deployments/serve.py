@@ -17,7 +17,7 @@ from prefect.events import DeploymentEventTrigger
 
 from flows.pet_flow import pet_flow, relabel_flow
 from flows.runners import task_runner
-from prompt_models.config import load_config
+from pet_config.loading import load_config
 
 EVENT = "pet.unlabeled.arrived"
 

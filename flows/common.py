@@ -16,17 +16,19 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.runtime import flow_run
 
-from prompt_models.config import PipelineConfig, load_config
+from pet_config.schema import PipelineConfig
+from pet_config.loading import load_config
+from pet_zoo.resolve import resolve_models
 from tasks import tracking
 
 from . import recovery
-from tasks.caching import is_done, write_json_atomic
+from pet_io.atomic import is_done, write_json_atomic
 from tasks.records import EnsembleManifest
 
 
 def resolve_config(config: str | PipelineConfig, overrides: dict | None = None) -> PipelineConfig:
     cfg = config if isinstance(config, PipelineConfig) else load_config(config, overrides)
-    cfg = cfg.validate()
+    cfg = resolve_models(cfg).validate()
     # named outright: task workers in other processes (Dask, Ray) must not fall back on their own
     # environment's MLFLOW_TRACKING_URI
     cfg.tracking.tracking_uri = cfg.tracking_uri()

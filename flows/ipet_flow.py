@@ -8,12 +8,13 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from prompt_models.config import PipelineConfig
-from prompt_models.data import InputExample, examples_digest, read_examples, save_examples
+from pet_config.schema import PipelineConfig
+from prompt_models.examples import InputExample, examples_digest
+from pet_io.example_files import read_examples, save_examples
 from prompt_models.ipet import build_generation_sets
 from prompt_models.training import configure_threads
 from tasks import tracking
-from tasks.caching import save_npy_atomic
+from pet_io.atomic import save_npy_atomic
 from tasks.pattern_tasks import load_pattern_model
 from tasks.records import PatternModelRef, Splits
 

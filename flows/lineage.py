@@ -5,21 +5,21 @@ from pathlib import Path
 
 import mlflow
 
-from prompt_models.config import PipelineConfig
+from pet_config.schema import PipelineConfig
 
 
 class LineageError(LookupError):
     pass
 
 
-def _store_exists(uri: str) -> bool:
+def store_exists(uri: str) -> bool:
     """False for a sqlite store whose file is not there (opening it would create it)."""
     if uri.startswith("sqlite:///"):
         return Path(uri[len("sqlite:///"):]).exists()  # sqlite:////abs/path or sqlite:///relative
     return True
 
 
-def _version_for(client, name: str, alias: str, uri: str):
+def version_for(client, name: str, alias: str, uri: str):
     try:
         model = client.get_registered_model(name)
     except mlflow.exceptions.MlflowException:
@@ -72,10 +72,10 @@ def champion_lineage(cfg: PipelineConfig, alias: str | None = None) -> dict:
     pattern models it was distilled from (their training data and stage runs). Reads only.
     """
     name, alias, uri = cfg.tracking.registered_model, alias or cfg.tracking.alias, cfg.tracking_uri()
-    if not _store_exists(uri):
+    if not store_exists(uri):
         raise LineageError(f"no MLflow store at {uri}: run the pet flow first")
     client = mlflow.MlflowClient(uri)
-    mv = _version_for(client, name, alias, uri)
+    mv = version_for(client, name, alias, uri)
     register_run = client.get_run(mv.run_id)
     parent_id = register_run.data.tags.get("mlflow.parentRunId")
     parent = client.get_run(parent_id) if parent_id else register_run

@@ -1,6 +1,6 @@
 """``pet predict CONFIG INPUT --output OUT``: label a file with a registered classifier (default: the champion).
 
-The input is read and labeled in chunks (``prompt_models.table_stream``) and the output appears only
+The input is read and labeled in chunks (``pet_io.table_stream``) and the output appears only
 complete, so memory stays flat on large files and a failed run leaves no partial output.
 """
 from __future__ import annotations
@@ -66,9 +66,10 @@ def predict_command(args: argparse.Namespace) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "info" if getattr(args, "verbose", False) else "error")
     from flows.cli import parse_overrides
     from flows.lineage import LineageError
-    from prompt_models import table_stream
-    from prompt_models.config import ConfigError, load_config
-    from prompt_models.data import DataValidationError
+    from pet_io import table_stream
+    from pet_config.schema import ConfigError
+    from pet_config.loading import load_config
+    from pet_io.sources import DataValidationError
 
     try:
         # not cfg.validate(): predicting needs the store and column names, not the base model or patterns
@@ -105,7 +106,7 @@ def text_columns(cfg) -> TextColumns:
 
 
 def _check_no_clash(path: Path, present: list[str]) -> None:
-    from prompt_models.data import DataValidationError
+    from pet_io.sources import DataValidationError
 
     # the predictions must not silently replace a column of the input (a gold `label`, say)
     clash = [c for c in present if c == "label" or c.startswith("prob_")]
@@ -115,8 +116,8 @@ def _check_no_clash(path: Path, present: list[str]) -> None:
 
 def check_input(path: Path, columns: TextColumns) -> str:
     """The input's format, once its text columns are known to be there (read from its header only)."""
-    from prompt_models import table_stream
-    from prompt_models.data import DataValidationError
+    from pet_io import table_stream
+    from pet_io.sources import DataValidationError
 
     fmt = table_stream.input_format(path)
     present = table_stream.read_columns(path, fmt)
@@ -133,12 +134,12 @@ def resolve_model(cfg, model_uri: str | None, version: str | None, alias: str | 
     import mlflow
     from mlflow.store.artifact.utils.models import get_model_name_and_version
 
-    from flows.lineage import LineageError, _store_exists, _version_for
+    from flows.lineage import LineageError, store_exists, version_for
 
     if model_uri and not model_uri.startswith("models:/"):
         return ModelChoice(uri=model_uri, location=model_uri)
     name, uri = cfg.tracking.registered_model, cfg.tracking_uri()
-    if not _store_exists(uri):  # opening a missing sqlite file would create an empty store
+    if not store_exists(uri):  # opening a missing sqlite file would create an empty store
         raise LineageError(f"no MLflow store at {uri}: run the pet flow first")
     client = mlflow.MlflowClient(uri, registry_uri=uri)
     if model_uri:
@@ -152,7 +153,7 @@ def resolve_model(cfg, model_uri: str | None, version: str | None, alias: str | 
         name, version = found
     if version is None:
         alias = alias or cfg.tracking.alias
-        mv = _version_for(client, name, alias, uri)
+        mv = version_for(client, name, alias, uri)
     else:
         try:
             client.get_registered_model(name)
@@ -215,7 +216,7 @@ def predict_file(clf, path: Path, in_fmt: str, columns: TextColumns, out: Path, 
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from prompt_models import table_stream
+    from pet_io import table_stream
 
     prob_cols = [f"prob_{lab}" for lab in clf.labels]
     total, unit = table_stream.size_of(path, in_fmt)

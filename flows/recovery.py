@@ -24,8 +24,8 @@ from prefect import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 from prefect.states import Crashed
 
-from prompt_models.config import PipelineConfig
-from tasks.caching import write_json_atomic
+from pet_config.schema import PipelineConfig
+from pet_io.atomic import write_json_atomic
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Sequence
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from prompt_models.config import ConfigError, PipelineConfig
+from pet_config.schema import ConfigError, PipelineConfig
 
 
 def task_runner(cfg: PipelineConfig):

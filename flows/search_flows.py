@@ -14,7 +14,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import parent_run, resolve_config
 from flows.runners import run_all
-from prompt_models.config import ConfigError, PipelineConfig
+from pet_config.schema import ConfigError, PipelineConfig
 from tasks import tracking
 from tasks.data_tasks import load_and_validate, log_data_inputs
 from tasks.records import Splits

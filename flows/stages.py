@@ -6,9 +6,9 @@ import dataclasses
 
 import mlflow
 
-from prompt_models.config import PipelineConfig
+from pet_config.schema import PipelineConfig
 from tasks import tracking
-from tasks.caching import is_done
+from pet_io.atomic import is_done
 from tasks.classifier_tasks import distill, evaluate_classifier, register_classifier
 from tasks.data_tasks import log_data_inputs
 from tasks.label_tasks import label_store, label_with_model, merge_shard

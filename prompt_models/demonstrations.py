@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .data import InputExample, example_digest
+from .examples import InputExample, example_digest
 from .verbalizer import Verbalizer
 
 

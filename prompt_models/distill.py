@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification
 
-from .data import InputExample
+from .examples import InputExample
 from .inference import encode_texts, run_batches
 from .backbones import autocast, load_tokenizer
 from .training import MODEL_LOAD_LOCK, TrainConfig, batches_forever, check_stop, classification_metrics, make_optimizer, set_seed

@@ -35,7 +35,7 @@ import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
 from .backbones import CAUSAL, autocast, load_language_model, load_tokenizer
-from .data import InputExample
+from .examples import InputExample
 from .patterns import Pattern, PatternError
 from .pet import PETModel
 from .training import MODEL_LOAD_LOCK
@@ -96,7 +96,7 @@ def _seq2seq_io(ex: InputExample, word: str, x: str | None = None, y: str | None
     return src, tgt
 
 
-def _parse_seq2seq(text: str) -> tuple[str, str] | None:
+def parse_seq2seq(text: str) -> tuple[str, str] | None:
     """(X, Y) from ``<extra_id_0> X <extra_id_1> Y <extra_id_2>``; a missing leading sentinel is tolerated."""
     s0, s1, s2 = SENTINELS
     body = text.split(s0, 1)[1] if s0 in text else text
@@ -127,7 +127,7 @@ def _candidates(gen: Generator, examples: Sequence[InputExample], words: dict[st
         )
         for seq in out:
             if gen.kind == "seq2seq":
-                parsed = _parse_seq2seq(tok.decode(seq, skip_special_tokens=False))
+                parsed = parse_seq2seq(tok.decode(seq, skip_special_tokens=False))
             else:
                 parsed = (_clean(tok.decode(seq[enc["input_ids"].shape[1] :], skip_special_tokens=True)), "")
             if parsed is None or not (parsed[0] or parsed[1]):
@@ -210,7 +210,7 @@ def mask_log_probs(model: PETModel, examples: Sequence[InputExample], batch_size
     for i in range(0, len(examples), batch_size):
         batch = model.collate(model.encode(examples[i : i + batch_size]))
         with autocast(model.device) if model.causal else contextlib.nullcontext():  # as in PETModel.forward
-            outs.append(torch.log_softmax(model._mask_vocab_logits(batch).float(), -1).cpu())
+            outs.append(torch.log_softmax(model.mask_vocab_logits(batch).float(), -1).cpu())
     return torch.cat(outs)
 
 

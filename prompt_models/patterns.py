@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .data import InputExample
+from .examples import InputExample
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::(\d+))?\}")
 KNOWN = {"text_a", "text_b", "mask", "soft"}
@@ -131,7 +131,7 @@ class PatternEncoder:
         self.soft_token_id = soft_token_id if soft_token_id is not None else (filler or 0)
         self.space_sensitive = _space_sensitive(tokenizer)
         self._literals: dict[str, list[int]] = {}
-        self._batch_ids: dict[str, list[int]] = {}  # texts tokenized ahead by ``encode_all``
+        self.batch_ids: dict[str, list[int]] = {}  # texts tokenized ahead by ``encode_all``
         if causal:
             # whatever the tokenizer itself puts in front of a text (Gemma's <bos>), nothing behind
             plain = tokenizer.encode("x", add_special_tokens=False)
@@ -148,7 +148,7 @@ class PatternEncoder:
     def _tok(self, text: str) -> list[int]:
         if not text:
             return []
-        ids = self._batch_ids.get(text)
+        ids = self.batch_ids.get(text)
         return list(ids) if ids is not None else self.tokenizer.encode(text, add_special_tokens=False)
 
     def _literal(self, value: str) -> list[int]:
@@ -247,10 +247,10 @@ class PatternEncoder:
             }
             texts.discard("")
             try:
-                self._batch_ids = self._tokenize_batch(list(texts))
+                self.batch_ids = self._tokenize_batch(list(texts))
                 out += [self.encode(pattern, ex, demonstrations(ex) if demonstrations else None) for ex in chunk]
             finally:
-                self._batch_ids = {}
+                self.batch_ids = {}
         return out
 
     def _tokenize_batch(self, texts: list[str]) -> dict[str, list[int]]:

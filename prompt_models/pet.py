@@ -33,7 +33,7 @@ from .backbones import (
     output_head,
     vocab_logits_at,
 )
-from .data import InputExample
+from .examples import InputExample
 from .inference import run_batches
 from .patterns import Pattern, PatternEncoder, PatternError
 from .soft_prompts import SoftPrompt, SoftPromptConfig
@@ -196,7 +196,7 @@ class PETModel(torch.nn.Module):
         with self._model_inputs(batch) as kwargs:
             return self.model.base_model(**kwargs)[0]
 
-    def _mask_vocab_logits(self, batch: dict) -> torch.Tensor:
+    def mask_vocab_logits(self, batch: dict) -> torch.Tensor:
         """Vocabulary logits [B, V] at the prediction position (the mask, or the last pattern token)."""
         if output_head(self.model) is None:  # a masked LM whose head only the full forward applies
             return self._full_forward_logits(batch)
@@ -231,7 +231,7 @@ class PETModel(torch.nn.Module):
 
     def _causal_label_scores(self, batch: dict) -> torch.Tensor:
         """Label scores [B, L]: mean over each label's words of log p(word | pattern)."""
-        logp = torch.log_softmax(self._mask_vocab_logits(batch).float(), -1)  # [B, V]
+        logp = torch.log_softmax(self.mask_vocab_logits(batch).float(), -1)  # [B, V]
         head = self.head
         first = logp.index_select(1, head.ids[..., 0].reshape(-1)).view(logp.shape[0], *head.ids.shape[:2])
         rest = [
@@ -249,7 +249,7 @@ class PETModel(torch.nn.Module):
         if self.causal:
             with autocast(self.device):  # bf16 on a GPU; the vocabulary logits stay float32
                 return self._causal_label_scores(batch)
-        return self.head(self._mask_vocab_logits(batch))
+        return self.head(self.mask_vocab_logits(batch))
 
     # ----------------------------------------------------------------- inference
     def predict_logits(self, examples: Sequence[InputExample], batch_size: int = 64, progress: bool = False) -> np.ndarray:
@@ -302,7 +302,7 @@ class PETModel(torch.nn.Module):
             logits = self.forward(self.collate([encoded[i] for i in idx]))
             loss = F.cross_entropy(logits, targets[idx].to(dev))
             if use_mlm:
-                mlm = self._auxiliary_lm_loss([unlabeled[i] for i in next(un_it)], cfg, gen)
+                mlm = self.auxiliary_lm_loss([unlabeled[i] for i in next(un_it)], cfg, gen)
                 loss = (1 - cfg.mlm_alpha) * loss + cfg.mlm_alpha * mlm
             opt.zero_grad()
             loss.backward()
@@ -317,7 +317,7 @@ class PETModel(torch.nn.Module):
         self.eval()
         return {"final_loss": float(np.mean(losses[-10:])), "steps": cfg.max_steps}
 
-    def _auxiliary_lm_loss(self, examples: Sequence[InputExample], cfg: TrainConfig, gen) -> torch.Tensor:
+    def auxiliary_lm_loss(self, examples: Sequence[InputExample], cfg: TrainConfig, gen) -> torch.Tensor:
         if self.causal:
             return self._causal_lm_loss(examples)
         enc = self.tokenizer(

@@ -12,17 +12,17 @@ import torch
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from prompt_models.config import PipelineConfig
-from prompt_models.data import (
-    read_examples,
-)
+from pet_config.schema import PipelineConfig
+from pet_io.example_files import read_examples
 from prompt_models import onnx_student
 from prompt_models.distill import SequenceClassifier
 from prompt_models.training import configure_threads, pick_device, set_seed
 
 from . import figures, promotion, tracking
 from .records import ClassifierRef, LabeledShard, Registration, Splits
-from .caching import digest, is_done, model_digest, publish, read_done, train_cfg_key
+from pet_io.digests import digest, model_digest
+from pet_io.atomic import is_done, publish, read_done
+from .caching import train_cfg_key
 from .data_tasks import logger
 from .label_tasks import label_store, read_soft_labels
 from .pattern_tasks import EVAL_SPLITS
@@ -145,7 +145,7 @@ def register_classifier(
             tags = {f"metric.{k}": v for k, v in metrics.items()}
             tags.update({f"data_digest.{s}": data[s].digest for s in EVAL_SPLITS if s in data})
             tags.update(prefect_flow_run_id=flow_run_id, classifier_key=classifier.key)
-            version = _log_and_register(cfg, classifier, name, {k: str(v) for k, v in tags.items() if v is not None})
+            version = log_and_register(cfg, classifier, name, {k: str(v) for k, v in tags.items() if v is not None})
         decision = promotion.decide(cfg, data, client, version, metrics)
         mlflow.log_metrics(metrics)
         mlflow.log_dict(decision.to_dict(), "promotion.json")
@@ -157,7 +157,7 @@ def register_classifier(
                         decision.reason)
 
 
-def _log_and_register(cfg: PipelineConfig, classifier: ClassifierRef, name: str, tags: dict) -> str:
+def log_and_register(cfg: PipelineConfig, classifier: ClassifierRef, name: str, tags: dict) -> str:
     import pandas as pd
     import transformers
     from mlflow.models import ModelSignature

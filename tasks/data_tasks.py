@@ -1,22 +1,17 @@
 """Prefect tasks of the data stage: read and check every split, store normalised copies, log them as MLflow inputs."""
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 from pathlib import Path
 from typing import Sequence
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from prompt_models.arrow_data import open_unlabeled, scratch_cache, write_copy
-from prompt_models.config import PipelineConfig
-from prompt_models.data import (
-    examples_digest,
-    load_examples,
-    read_examples,
-    save_examples,
-)
+from pet_config.schema import PipelineConfig
+from pet_io import reader
+from pet_io.example_files import read_examples, save_examples
+from pet_io.unlabeled import write_copy
+from prompt_models.examples import examples_digest
 
 from . import tracking
 from .records import SplitFile, Splits
@@ -33,24 +28,8 @@ def logger():
         return logging.getLogger("pet")
 
 def read_splits(cfg: PipelineConfig, arrow_cache: str | Path | None = None) -> dict[str, tuple]:
-    """Every configured split read and checked (row-level errors name the file and line).
-
-    The labeled splits come back as lists of examples; the unlabeled one as a memory-mapped
-    ``datasets.Dataset`` (``arrow_data``), whose Arrow cache goes to ``arrow_cache`` or, when none
-    is given, to a scratch folder removed on return: then nothing is written anywhere.
-    """
-    out = {}
-    with contextlib.ExitStack() as stack:
-        cache = arrow_cache or stack.enter_context(scratch_cache())
-        for split in SPLITS:
-            spec = cfg.spec(split)
-            if spec is None:
-                continue
-            if split == "unlabeled":
-                out[split] = (dataclasses.replace(spec, label=None), open_unlabeled(spec, cache))
-            else:
-                out[split] = (spec, load_examples(spec, cfg.labels, require_labels=True))
-    return out
+    """Every configured split read and checked (``pet_io.reader.read_splits``)."""
+    return reader.read_splits({split: cfg.spec(split) for split in SPLITS}, cfg.labels, arrow_cache)
 
 
 @task(name="load-and-validate", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)

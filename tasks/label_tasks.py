@@ -15,21 +15,18 @@ import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from prompt_models.arrow_data import iter_examples
-from prompt_models.config import PipelineConfig
-from prompt_models.data import (
-    InputExample,
-    example_digest,
-    examples_digest,
-    read_examples,
-)
+from pet_io.example_files import iter_examples
+from pet_config.schema import PipelineConfig
+from prompt_models.examples import InputExample, example_digest, examples_digest
+from pet_io.example_files import read_examples
 from prompt_models.inference import quantize_for_labeling
 from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels
 from prompt_models.training import classification_metrics, configure_threads
 
 from . import figures, tracking
 from .records import LabeledShard, ModelLabeling, PatternModelRef, Shard, Splits
-from .caching import digest, is_done, publish, read_done, save_npy_atomic
+from pet_io.digests import digest
+from pet_io.atomic import is_done, publish, read_done, save_npy_atomic
 from .pattern_tasks import EVAL_SPLITS, load_pattern_model, split_logits
 
 def ensemble_key(models: Sequence[PatternModelRef], weighting: str, temperature: float, label_int8: bool = False) -> str:

@@ -13,20 +13,19 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from prompt_models.arrow_data import iter_examples
-from prompt_models.config import PipelineConfig
-from prompt_models.data import (
-    InputExample,
-    examples_digest,
-    read_examples,
-)
+from pet_io.example_files import iter_examples
+from pet_config.schema import PipelineConfig
+from prompt_models.examples import InputExample, examples_digest
+from pet_io.example_files import read_examples
 from prompt_models.demonstrations import DemonstrationSampler, load_sentence_encoder, sentence_embeddings
 from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
 from prompt_models.training import classification_metrics, configure_threads, pick_device, set_seed
 
 from . import figures, tracking
-from .caching import digest, is_done, model_digest, publish, read_done, save_npy_atomic, train_cfg_key
+from pet_io.digests import digest, model_digest
+from pet_io.atomic import is_done, publish, read_done, save_npy_atomic
+from .caching import train_cfg_key
 from .data_tasks import logger
 from .records import PatternModelRef, Splits
 

@@ -12,12 +12,12 @@ from dataclasses import asdict, dataclass
 
 import mlflow
 
-from prompt_models.config import PipelineConfig
-from prompt_models.data import read_examples
+from pet_config.schema import PipelineConfig
+from pet_io.example_files import read_examples
 from prompt_models.distill import SequenceClassifier
 from prompt_models.training import pick_device
 
-from .caching import is_done
+from pet_io.atomic import is_done
 from .records import Splits
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .caching import read_done
+from pet_io.atomic import read_done
 
 
 def _known_fields(cls, info: dict) -> dict:

@@ -8,15 +8,17 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from prompt_models.backbones import CAUSAL, backbone_kind
-from prompt_models.config import PipelineConfig
-from prompt_models.data import read_examples
+from pet_config.schema import PipelineConfig
+from pet_io.example_files import read_examples
 from prompt_models.lmbff import generate_templates, load_generator, search_label_words
 from prompt_models.pet import PETModel
 from prompt_models.training import TrainConfig, configure_threads, pick_device, set_seed
 from prompt_models.verbalizer import Verbalizer
 
 from . import tracking
-from .caching import digest, is_done, model_digest, publish, read_done, train_cfg_key
+from pet_io.digests import digest, model_digest
+from pet_io.atomic import is_done, publish, read_done
+from .caching import train_cfg_key
 from .records import Splits
 
 

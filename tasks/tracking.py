@@ -9,8 +9,9 @@ from typing import Sequence
 import mlflow
 import pandas as pd
 
-from prompt_models.config import PipelineConfig
-from prompt_models.data import InputExample, examples_to_frame
+from pet_config.schema import PipelineConfig
+from prompt_models.examples import InputExample
+from pet_io.example_files import examples_to_frame
 
 
 def setup(cfg: PipelineConfig) -> str:
@@ -43,17 +44,18 @@ def stage_run(cfg: PipelineConfig, parent_run_id: str | None, name: str, tags: d
         yield run
 
 
-def _registry():
-    from mlflow.data.dataset_source_registry import _dataset_source_registry
+def local_source(path: str):
+    """MLflow's dataset source for a local file (a class MLflow builds at import, found by name)."""
+    from mlflow.data.dataset_source_registry import get_registered_sources
 
-    return _dataset_source_registry
+    source_cls = next(s for s in get_registered_sources() if s.__name__ == "LocalArtifactDatasetSource")
+    return source_cls(str(path))
 
 
 def log_examples_input(examples: Sequence[InputExample], name: str, source: str, context: str, digest: str) -> None:
     """Dataset lineage: the examples as an MLflow dataset input of the active run."""
     df = examples_to_frame(examples) if examples else pd.DataFrame(columns=["text_a", "text_b", "label", "guid"])
-    source_cls = next(s for s in _registry().sources if s.__name__ == "LocalArtifactDatasetSource")
-    ds = mlflow.data.from_pandas(df, source=source_cls(str(source)), name=name, digest=digest[:36])
+    ds = mlflow.data.from_pandas(df, source=local_source(source), name=name, digest=digest[:36])
     mlflow.log_input(ds, context=context)
 
 
@@ -62,8 +64,7 @@ def log_dataset_reference(name: str, source: str, digest: str, n: int) -> None:
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.types.schema import ColSpec, Schema
 
-    source_cls = next(s for s in _registry().sources if s.__name__ == "LocalArtifactDatasetSource")
-    ds = MetaDataset(source_cls(str(source)), name=name, digest=digest[:36], schema=Schema([ColSpec("string", "text_a")]))
+    ds = MetaDataset(local_source(source), name=name, digest=digest[:36], schema=Schema([ColSpec("string", "text_a")]))
     mlflow.log_input(ds, context=name, tags={"rows": str(n)})
 
 

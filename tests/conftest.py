@@ -63,7 +63,7 @@ def tiny_tokenizer(tiny_model_dir):
 
 def toy_examples(n_per_class: int = 8):
     """A trivially separable sentiment task in the tiny vocabulary."""
-    from prompt_models.data import InputExample
+    from prompt_models.examples import InputExample
 
     pos = ["the movie was great", "a good film", "i loved the plot", "wonderful actors", "great fun", "really good story", "i liked it", "very good"]
     neg = ["the movie was awful", "a bad film", "i hated the plot", "terrible actors", "boring plot", "really bad story", "not fun", "very bad"]

@@ -5,8 +5,10 @@ import json
 import pandas as pd
 import pytest
 
-from prompt_models.arrow_data import open_unlabeled, write_copy
-from prompt_models.data import DataSpec, DataValidationError, InputExample, examples_digest, read_examples
+from pet_io.unlabeled import open_unlabeled, write_copy
+from pet_io.sources import DataSpec, DataValidationError
+from prompt_models.examples import InputExample, examples_digest
+from pet_io.example_files import read_examples
 
 TEXTS = ["01", "a fine film", "the plot, sadly, drags", "great !", "a fine film"]
 
@@ -61,7 +63,7 @@ def test_missing_column_names_the_columns_present(tmp_path):
 
 
 def test_shards_are_cut_from_the_copy_without_duplicates(tmp_path, tiny_model_dir):
-    from prompt_models.config import config_from_dict
+    from pet_config.loading import config_from_dict
     from tasks.label_tasks import make_shards
 
     texts = [f"text number {i}" for i in range(25)] + ["text number 3"]

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from conftest import build_tiny_model
-from prompt_models.config import config_from_dict
+from pet_config.loading import config_from_dict
 from tasks.classifier_tasks import classifier_key
 from tasks.label_tasks import ensemble_key
 from tasks.pattern_tasks import logits_file, pattern_model_key

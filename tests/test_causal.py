@@ -6,7 +6,7 @@ import torch
 from conftest import toy_examples
 from prompt_models.adapters import LoraSettings
 from prompt_models.backbones import BackboneError, backbone_kind
-from prompt_models.data import InputExample
+from prompt_models.examples import InputExample
 from prompt_models.demonstrations import DemonstrationSampler
 from prompt_models.lmbff import search_label_words
 from prompt_models.patterns import PatternError

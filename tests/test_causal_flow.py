@@ -56,7 +56,7 @@ def causal_config(tmp_path_factory, tiny_model_dir):
 
 def test_pet_flow_runs_end_to_end_on_a_causal_lm(prefect_harness, causal_config):
     from flows.pet_flow import pet_flow
-    from prompt_models.config import load_config
+    from pet_config.loading import load_config
     from prompt_models.distill import SequenceClassifier
     from prompt_models.pet import PETModel
 

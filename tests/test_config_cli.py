@@ -4,7 +4,8 @@ import pytest
 import yaml
 
 from flows.cli import main, parse_overrides
-from prompt_models.config import ConfigError, config_from_dict, load_config
+from pet_config.schema import ConfigError
+from pet_config.loading import config_from_dict, load_config
 
 
 def write_config(tmp_path, model_dir, **changes):
@@ -138,7 +139,8 @@ def test_lineage_before_any_run_says_what_to_do(tmp_path, tiny_model_dir, capsys
     ],
 )
 def test_wrong_types_and_ranges_name_the_key(override, needle, tmp_path, tiny_model_dir):
-    from prompt_models.config import ConfigError, config_from_dict
+    from pet_config.schema import ConfigError
+    from pet_config.loading import config_from_dict
 
     base = {
         "model": {"path": str(tiny_model_dir)},

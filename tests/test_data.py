@@ -3,16 +3,10 @@ import json
 import pandas as pd
 import pytest
 
-from prompt_models.data import (
-    DataSpec,
-    DataValidationError,
-    InputExample,
-    example_digest,
-    examples_digest,
-    load_examples,
-    read_examples,
-    save_examples,
-)
+from pet_io.sources import DataSpec, DataValidationError
+from prompt_models.examples import InputExample, example_digest, examples_digest
+from pet_io.labeled import load_examples
+from pet_io.example_files import read_examples, save_examples
 
 ROWS = [{"text": "a good film", "label": "pos"}, {"text": "a bad film", "label": "neg"}]
 

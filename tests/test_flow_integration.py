@@ -55,7 +55,7 @@ def first_run(prefect_harness, config_path):
 
 
 def _client(config_path):
-    from prompt_models.config import load_config
+    from pet_config.loading import load_config
 
     uri = load_config(config_path).tracking_uri()
     mlflow.set_tracking_uri(uri)
@@ -131,8 +131,8 @@ def test_rerun_skips_finished_work(first_run, config_path):
 
 def test_relabel_labels_only_new_texts(first_run, config_path, tmp_path):
     from flows.pet_flow import relabel_flow
-    from prompt_models.config import load_config
-    from prompt_models.data import read_examples
+    from pet_config.loading import load_config
+    from pet_io.example_files import read_examples
 
     summary, _ = first_run
     cfg = load_config(config_path)

@@ -122,7 +122,7 @@ def test_engine_choice(exported, tmp_path):
 def test_int8_guard_refuses_a_graph_losing_more_than_half_a_point(exported, monkeypatch, tmp_path, caplog):
     """The classifier stage's guard with a fake int8 evaluation that loses 1 of 64 test rows (1.6 points)."""
     from prompt_models import onnx_student
-    from prompt_models.data import save_examples
+    from pet_io.example_files import save_examples
     from tasks.classifier_tasks import onnx_guard
     from tasks.records import ClassifierRef
 

@@ -1,7 +1,7 @@
 import pytest
 
 from conftest import build_tiny_gpt2, toy_examples
-from prompt_models.lmbff import GeneratorError, _parse_seq2seq, generate_templates, load_generator, search_label_words
+from prompt_models.lmbff import GeneratorError, parse_seq2seq, generate_templates, load_generator, search_label_words
 from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
 from prompt_models.verbalizer import Verbalizer
@@ -10,10 +10,10 @@ VERB = Verbalizer({"pos": ["great"], "neg": ["awful"]})
 
 
 def test_parse_fills_between_sentinels():
-    assert _parse_seq2seq("<pad> <extra_id_0> it was <extra_id_1> . <extra_id_2> junk") == ("it was", ".")
-    assert _parse_seq2seq("all in all <extra_id_1> !") == ("all in all", "!")
-    assert _parse_seq2seq("<extra_id_0> <extra_id_1> <extra_id_2>") is None
-    assert _parse_seq2seq("<extra_id_0> a {b} [SEP]") == ("a b", "")
+    assert parse_seq2seq("<pad> <extra_id_0> it was <extra_id_1> . <extra_id_2> junk") == ("it was", ".")
+    assert parse_seq2seq("all in all <extra_id_1> !") == ("all in all", "!")
+    assert parse_seq2seq("<extra_id_0> <extra_id_1> <extra_id_2>") is None
+    assert parse_seq2seq("<extra_id_0> a {b} [SEP]") == ("a b", "")
 
 
 def test_t5_generator_finds_the_template_it_was_taught(tiny_t5_dir):

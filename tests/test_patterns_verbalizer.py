@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from prompt_models.data import InputExample
+from prompt_models.examples import InputExample
 from prompt_models.patterns import Pattern, PatternEncoder, PatternError
 from prompt_models.verbalizer import Verbalizer, VerbalizerError, VerbalizerHead
 
@@ -135,4 +135,4 @@ def test_batched_encoding_gives_the_ids_of_one_at_a_time(tiny_tokenizer, tiny_ca
         finally:
             enc.tokenizer.encode = encode
         assert calls == [], template
-    assert enc._batch_ids == {}  # nothing kept between calls
+    assert enc.batch_ids == {}  # nothing kept between calls

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import toy_examples
-from prompt_models.data import InputExample
+from prompt_models.examples import InputExample
 from prompt_models.patterns import PatternError
 from prompt_models.pet import PETModel
 from prompt_models.soft_prompts import SoftPromptConfig, SoftPromptError
@@ -56,7 +56,7 @@ def test_auxiliary_mlm_loss_at_masked_positions_equals_the_full_forward_loss(tin
     model = PETModel.from_pretrained(str(tiny_model_dir), TEMPLATE, VERB, max_length=32)
     unlabeled = [InputExample(t) for t in ["the plot was fun and the actors ran fast", "a slow film", "i liked it"]]
     cfg = fast_cfg(mlm_probability=0.3)
-    ours = model._auxiliary_lm_loss(unlabeled, cfg, torch.Generator().manual_seed(3))
+    ours = model.auxiliary_lm_loss(unlabeled, cfg, torch.Generator().manual_seed(3))
     ours.backward()
     grad = model.model.get_input_embeddings().weight.grad.clone()
     model.zero_grad()

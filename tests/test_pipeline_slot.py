@@ -2,7 +2,7 @@
 import logging
 
 from flows.common import _SlotTimeoutNoise, slot_name
-from prompt_models.config import config_from_dict
+from pet_config.loading import config_from_dict
 
 
 def _cfg(work_dir, name="sst2"):

@@ -1,6 +1,6 @@
 """``pet predict`` with a registered classifier, and ``mlflow models serve`` of the champion.
 
-Two tiny classifiers are registered with the pipeline's own ``_log_and_register`` (no flow run: fast);
+Two tiny classifiers are registered with the pipeline's own ``log_and_register`` (no flow run: fast);
 v2 is the champion, so the champion and ``--version 1`` give different probabilities.
 """
 import contextlib
@@ -51,7 +51,7 @@ def _train(tiny_model_dir, folder: Path, steps: int):
 
 
 def _softmax(clf, texts, pairs=None) -> np.ndarray:
-    from prompt_models.data import InputExample
+    from prompt_models.examples import InputExample
 
     logits = clf.predict_logits([InputExample(t, pairs[i] if pairs else None) for i, t in enumerate(texts)])
     return np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
@@ -61,11 +61,11 @@ def _register(config, clf_dir: Path, key: str) -> str:
     import mlflow
 
     from tasks import tracking
-    from tasks.classifier_tasks import _log_and_register
+    from tasks.classifier_tasks import log_and_register
     from tasks.records import ClassifierRef
 
     with mlflow.start_run(experiment_id=tracking.setup(config)):
-        return _log_and_register(config, ClassifierRef(key, str(clf_dir), run_id="", n_train=0), config.tracking.registered_model,
+        return log_and_register(config, ClassifierRef(key, str(clf_dir), run_id="", n_train=0), config.tracking.registered_model,
                                  {"classifier_key": key})
 
 
@@ -75,7 +75,7 @@ def registry(tmp_path_factory, tiny_model_dir):
     and each one's expected probabilities on TEXTS (and PAIRS)."""
     import mlflow
 
-    from prompt_models.config import load_config
+    from pet_config.loading import load_config
 
     root = tmp_path_factory.mktemp("predict")
     (root / "train.csv").write_text("text,label\nthe movie was great,pos\na bad film,neg\n")

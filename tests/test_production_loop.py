@@ -14,7 +14,7 @@ SUBJECTS = ["the movie", "the plot", "a film", "the story", "the actors", "this 
 VERDICTS = ["was great", "was awful", "is good", "is bad", "was fun", "was boring", "is wonderful", "is terrible"]
 
 
-def _write_config(root, tiny_model_dir, name, **tracking):
+def production_config(root, tiny_model_dir, name, **tracking):
     pd.DataFrame([{"text": e.text_a, "label": e.label} for e in toy_examples(8)]).to_csv(root / "train.csv", index=False)
     pd.DataFrame([{"text": e.text_a, "label": e.label} for e in toy_examples(4)]).to_csv(root / "dev.csv", index=False)
     texts = [f"{s} {v}" for s in SUBJECTS for v in VERDICTS]
@@ -43,7 +43,7 @@ def _write_config(root, tiny_model_dir, name, **tracking):
 
 
 def _alias_version(cfg_path, alias):
-    from prompt_models.config import load_config
+    from pet_config.loading import load_config
 
     client = mlflow.MlflowClient(load_config(cfg_path).tracking_uri())
     try:
@@ -60,7 +60,7 @@ def test_scheduled_run_after_relabel_keeps_the_relabeled_champion(prefect_harnes
     real_load = label_tasks.load_pattern_model
     monkeypatch.setattr(label_tasks, "load_pattern_model", lambda cfg, m, *a: loads.append(m.key) or real_load(cfg, m, *a))
     # margin -1: every new classifier is promoted, so only the soft-label set decides what is champion
-    path = _write_config(tmp_path, tiny_model_dir, "loop", promote_margin=-1.0)
+    path = production_config(tmp_path, tiny_model_dir, "loop", promote_margin=-1.0)
     first = pet_flow(str(path))
     assert first["n_soft_labeled"] == 24 and first["registered"]["version"] == "1"
     loads.clear()
@@ -73,7 +73,7 @@ def test_scheduled_run_after_relabel_keeps_the_relabeled_champion(prefect_harnes
     assert _alias_version(path, "champion") == "2"
     # the relabel champion's lineage reaches back to the pet run that trained its pattern models
     from flows.lineage import champion_lineage
-    from prompt_models.config import load_config
+    from pet_config.loading import load_config
 
     lin = champion_lineage(load_config(path))
     assert lin["flow"]["prefect_flow_name"] == "relabel"
@@ -92,10 +92,10 @@ def test_scheduled_run_after_relabel_keeps_the_relabeled_champion(prefect_harnes
 
 def test_a_worse_classifier_becomes_challenger_not_champion(prefect_harness, tmp_path, tiny_model_dir):
     from flows.pet_flow import pet_flow, relabel_flow
-    from prompt_models.config import load_config
+    from pet_config.loading import load_config
 
     # margin +1: no classifier can beat the champion's dev accuracy by a whole point
-    path = _write_config(tmp_path, tiny_model_dir, "gate", promote_margin=1.0)
+    path = production_config(tmp_path, tiny_model_dir, "gate", promote_margin=1.0)
     assert pet_flow(str(path))["registered"]["promoted"]  # the first one has nothing to beat
     relabeled = relabel_flow(str(path), str(tmp_path / "new.csv"))
     reg = relabeled["registered"]
@@ -113,9 +113,9 @@ def test_a_worse_classifier_becomes_challenger_not_champion(prefect_harness, tmp
 
 def test_two_runs_of_one_pipeline_do_not_both_train(prefect_harness, tmp_path, tiny_model_dir):
     from flows.pet_flow import pet_flow
-    from prompt_models.config import load_config
+    from pet_config.loading import load_config
 
-    path = _write_config(tmp_path, tiny_model_dir, "twice")
+    path = production_config(tmp_path, tiny_model_dir, "twice")
     results, errors = [], []
 
     def run():
@@ -139,9 +139,9 @@ def test_two_runs_of_one_pipeline_do_not_both_train(prefect_harness, tmp_path, t
 
 def test_a_changed_dev_file_is_scored_afresh_by_cached_models(prefect_harness, tmp_path, tiny_model_dir):
     from flows.pet_flow import pet_flow
-    from prompt_models.config import load_config
+    from pet_config.loading import load_config
 
-    path = _write_config(tmp_path, tiny_model_dir, "devswap")
+    path = production_config(tmp_path, tiny_model_dir, "devswap")
     first = pet_flow(str(path))
     # a different dev set, of another size: the models are reused, their dev scores are not
     pd.DataFrame([{"text": e.text_a, "label": e.label} for e in toy_examples(7)][:11]).to_csv(tmp_path / "dev.csv", index=False)
@@ -173,9 +173,9 @@ def test_a_changed_dev_file_is_scored_afresh_by_cached_models(prefect_harness, t
 def test_lineage_reads_only_and_tells_a_missing_alias_from_a_missing_model(prefect_harness, tmp_path, tiny_model_dir):
     from flows.lineage import LineageError, champion_lineage
     from flows.pet_flow import pet_flow
-    from prompt_models.config import load_config
+    from pet_config.loading import load_config
 
-    path = _write_config(tmp_path, tiny_model_dir, "lineage")
+    path = production_config(tmp_path, tiny_model_dir, "lineage")
     cfg = load_config(path)
     with pytest.raises(LineageError, match="no MLflow store"):
         champion_lineage(cfg)

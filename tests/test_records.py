@@ -35,7 +35,7 @@ def test_manifest_round_trips_and_old_manifests_get_the_config_weighting():
 
 def test_a_manifest_this_version_cannot_read_is_a_clear_error(tmp_path):
     from flows.common import manifest_path, read_manifest
-    from prompt_models.config import config_from_dict
+    from pet_config.loading import config_from_dict
 
     cfg = config_from_dict({"name": "x", "labels": ["0", "1"], "model": {"path": str(tmp_path)},
                             "data": {"train": {"path": "t.csv"}}, "patterns": ["{text_a} It was {mask} ."],

@@ -55,14 +55,14 @@ def stage_config(tmp_path_factory, tiny_model_dir, tiny_t5_dir):
 def stage_run(prefect_harness, stage_config):
     from flows.pet_flow import pet_flow
     from flows.runners import with_runner
-    from prompt_models.config import load_config
+    from pet_config.loading import load_config
 
     # the config's runner: threads, `parallelism` (2) tasks of a stage at once
     return with_runner(pet_flow, load_config(stage_config))(str(stage_config))
 
 
 def test_search_ipet_demos_and_soft_prompts_run_through_pet(stage_run, stage_config):
-    from prompt_models.config import load_config
+    from pet_config.loading import load_config
 
     summary = stage_run
     assert len(summary["templates"]) == 2

@@ -8,7 +8,7 @@ import mlflow
 import pytest
 import yaml
 
-from test_production_loop import _write_config
+from test_production_loop import production_config
 
 
 @pytest.mark.parametrize("kind", ["dask", "ray"])
@@ -17,9 +17,9 @@ def test_pet_flow_runs_its_stages_on_workers(kind, prefect_harness, tmp_path, ti
         pytest.skip(f"prefect-{kind} is not installed")
     from flows.pet_flow import pet_flow
     from flows.runners import with_runner
-    from prompt_models.config import load_config
+    from pet_config.loading import load_config
 
-    path = _write_config(tmp_path, tiny_model_dir, kind)
+    path = production_config(tmp_path, tiny_model_dir, kind)
     raw = yaml.safe_load(path.read_text())
     raw["runner"] = {"kind": kind, "workers": 2}
     path.write_text(yaml.safe_dump(raw))

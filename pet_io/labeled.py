@@ -1,0 +1,135 @@
+"""The labeled splits (train, dev, test): tens to thousands of rows, read whole with pandas and
+checked row by row: required columns, non-empty texts, known labels, every problem at once.
+
+Files may be CSV, TSV, JSON Lines, JSON (a list of records or the LM-BFF ``{"idx": {...}}``
+mapping) or Parquet, optionally gzipped.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from prompt_models.examples import InputExample
+
+from .sources import LINE, DataSpec, DataValidationError, check_field_counts, checked_source, iter_jsonl, opener_for
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    records = list(iter_jsonl(path))
+    if not records:
+        return pd.DataFrame()
+    return pd.DataFrame([row for _, row in records]).assign(**{LINE: [n for n, _ in records]})
+
+
+def read_table(spec: DataSpec) -> pd.DataFrame:
+    path, fmt = checked_source(spec)
+    opener = opener_for(path)
+    try:
+        if fmt in ("csv", "tsv"):
+            check_field_counts(path, fmt)
+            sep = "\t" if fmt == "tsv" else ","
+            opts = {"sep": sep, "dtype": str, "keep_default_na": False}
+            if fmt == "tsv":
+                opts["quoting"] = 3  # QUOTE_NONE: GLUE/LM-BFF TSVs contain bare quotes
+            opts.update(spec.read_options)
+            df = pd.read_csv(path, header=0 if spec.header else None, **opts)
+            df.columns = [str(c) for c in df.columns]
+            # one row per line after the header (a quoted field spanning lines shifts this count)
+            df[LINE] = range(2 if spec.header else 1, len(df) + (2 if spec.header else 1))
+        elif fmt == "jsonl":
+            df = _read_jsonl(path)
+        elif fmt == "json":
+            with opener(path, "rt", encoding="utf-8") as fh:
+                try:
+                    obj = json.load(fh)
+                except json.JSONDecodeError as exc:
+                    raise DataValidationError(
+                        f"{path}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
+                    ) from None
+            if isinstance(obj, dict):
+                # LM-BFF / USB layout: {"0": {"text_a": ..., "label": ...}, ...}
+                df = pd.DataFrame([dict(v, _key=k) for k, v in obj.items()])
+            elif isinstance(obj, list):
+                df = pd.DataFrame(obj)
+            else:
+                raise DataValidationError(f"{path}: JSON must be a list of records or a mapping of records")
+        elif fmt == "parquet":
+            df = pd.read_parquet(path)
+        else:
+            raise DataValidationError(f"{path}: unknown format {fmt!r}")
+    except DataValidationError:
+        raise
+    except Exception as exc:  # parser errors become one clear message
+        raise DataValidationError(f"{path}: could not read as {fmt}: {exc}") from exc
+    if spec.seed is not None:
+        df = df.sample(frac=1.0, random_state=spec.seed).reset_index(drop=True)
+    if spec.limit is not None:
+        df = df.head(spec.limit)
+    return df
+
+
+def _as_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return str(value)
+
+
+def load_examples(
+    spec: DataSpec,
+    labels: Sequence[str] | None = None,
+    require_labels: bool = True,
+) -> list[InputExample]:
+    """Read a split and check it: required columns, non-empty texts, known labels.
+
+    Every problem found is reported at once, with the file's line numbers (1-based, as an editor
+    shows them; record numbers for JSON and Parquet), so a user fixes the file in one go.
+    """
+    df = read_table(spec)
+    needed = [spec.text_a] + ([spec.text_b] if spec.text_b else [])
+    if require_labels:
+        if not spec.label:
+            raise DataValidationError(f"{spec.path}: a label column is required for this split")
+        needed.append(spec.label)
+    if len(df) == 0 and not [c for c in df.columns if c != LINE]:
+        raise DataValidationError(f"{spec.path}: no rows")
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        present = [c for c in df.columns if c != LINE]
+        raise DataValidationError(f"{spec.path}: missing column(s) {missing}; the file has {present}")
+    if len(df) == 0:
+        raise DataValidationError(f"{spec.path}: no rows")
+    problems: list[str] = []
+    known = set(labels) if labels is not None else None
+    examples: list[InputExample] = []
+    has_label = bool(spec.label) and spec.label in df.columns
+    for i, row in enumerate(df.to_dict("records")):
+        # file line (CSV/TSV/JSONL), else the record's 1-based position (JSON, Parquet)
+        at = f"line {row[LINE]}" if LINE in row else f"record {i + 1}"
+        text_a = _as_text(row[spec.text_a])
+        text_b = _as_text(row[spec.text_b]) if spec.text_b else None
+        if text_a is None or not text_a.strip():
+            problems.append(f"{at}: empty {spec.text_a!r}")
+            continue
+        if spec.text_b and (text_b is None or not text_b.strip()):
+            problems.append(f"{at}: empty {spec.text_b!r}")
+            continue
+        label = _as_text(row[spec.label]) if has_label else None
+        if label is not None:
+            label = label.strip()
+        if require_labels and (label is None or label == ""):
+            problems.append(f"{at}: empty label")
+            continue
+        if known is not None and label not in (None, "") and label not in known:
+            problems.append(f"{at}: unknown label {label!r} (expected one of {sorted(known)})")
+            continue
+        examples.append(InputExample(text_a=text_a, text_b=text_b, label=label or None, guid=f"{i}"))
+    if problems:
+        shown = "; ".join(problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise DataValidationError(f"{spec.path}: {len(problems)} bad row(s): {shown}{more}")
+    return examples

