@@ -43,7 +43,7 @@ def texts(n: int):
     from pet_io.labeled import load_examples
     from pet_io.sources import DataSpec
 
-    return load_examples(DataSpec(path=str(POOL), text_a="sentence", limit=n, seed=0), labels=None)
+    return load_examples(DataSpec(path=str(POOL), text_a="sentence", limit=n, seed=0), labels=None, require_labels=False)
 
 
 def label(model_dirs: list[str], examples, variant: str, batch_size: int) -> tuple[np.ndarray, list[np.ndarray], dict]:
