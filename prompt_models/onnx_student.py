@@ -128,6 +128,8 @@ class OnnxClassifier:
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or torch.get_num_threads()
+        # idle threads sleep instead of spinning (as OMP_WAIT_POLICY=PASSIVE): a shared CPU is not slowed
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(folder / (INT8_FILE if int8 else FP32_FILE)), opts,
                                             providers=["CPUExecutionProvider"])
 
