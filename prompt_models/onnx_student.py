@@ -7,6 +7,7 @@ used only where ``onnx.json`` says it was accepted (see ``accept_int8``): it may
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -75,8 +76,15 @@ def export(clf, out_dir: str | Path, opset: int = 17) -> Path:
         else:
             raw.replace(tmp / FP32_FILE)
         # shape inference does not know the fused (contrib) ops' outputs: they are float
-        quantize_dynamic(str(tmp / FP32_FILE), str(tmp / INT8_FILE), weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        # its advice to run pre-processing (shape inference) is for static quantization: not printed
+        quiet = logging.Filter()
+        quiet.filter = lambda record: "pre-processing before quantization" not in record.getMessage()
+        logging.getLogger().addFilter(quiet)
+        try:
+            quantize_dynamic(str(tmp / FP32_FILE), str(tmp / INT8_FILE), weight_type=QuantType.QInt8,
+                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        finally:
+            logging.getLogger().removeFilter(quiet)
         clf.tokenizer.save_pretrained(tmp)
         OnnxMeta(list(clf.labels), clf.max_length, names).write(tmp)
         if out.exists():
