@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -106,8 +107,16 @@ def _export(model, dummy, names: list[str], path: Path, opset: int) -> None:
         def forward(self, *args):
             return self.inner(**dict(zip(names, args))).logits
 
+    # the tracer's warnings are about shapes it treats as constants (checked: the graph takes any batch and
+    # length, tests compare its logits with torch's); a user of `pet run` has nothing to do about them
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _torch_export(Logits(model), dummy, names, path, opset)
+
+
+def _torch_export(module, dummy, names: list[str], path: Path, opset: int) -> None:
     torch.onnx.export(
-        Logits(model), tuple(dummy[k] for k in names), str(path), input_names=names, output_names=["logits"],
+        module, tuple(dummy[k] for k in names), str(path), input_names=names, output_names=["logits"],
         dynamic_axes={**{k: {0: "batch", 1: "length"} for k in names}, "logits": {0: "batch"}},
         opset_version=opset, dynamo=False,
     )
