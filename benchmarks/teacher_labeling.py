@@ -7,8 +7,9 @@ uniform ensemble at T = 2. Variants, in one process, one after the other:
 
 * ``fp32``: today's path.
 * ``bf16``: bf16 autocast on the CPU (this CPU has AVX512-BF16).
-* ``int8``: ``torch.ao.quantization.quantize_dynamic`` of the transformer's Linear layers (the LM head
-  stays fp32), what ``pet.label_int8`` turns on (``prompt_models.inference.quantize_for_labeling``).
+* ``int8`` / ``int8-channel``: ``torch.ao.quantization.quantize_dynamic`` of the transformer's Linear layers
+  (the LM head stays fp32) with per-tensor / per-channel weight scales. Neither kept the soft labels
+  within tolerance of fp32 here, so the product has no such option (benchmarks/RESULTS.md).
 
 Each variant's soft labels are compared to fp32 on all texts: argmax agreement and max |prob| difference.
 A torch profile of one fp32 batch says where the time goes. Writes benchmarks/teacher_labeling_results.json.
@@ -46,11 +47,19 @@ def texts(n: int):
     return load_examples(DataSpec(path=str(POOL), text_a="sentence", limit=n, seed=0), labels=None, require_labels=False)
 
 
+def quantize_for_labeling(pet, per_channel: bool) -> None:
+    """int8 dynamic quantization of the Linear layers of a PET model's transformer, in place (the LM head
+    stays float32: it runs at one position per text and the label words' scores are read from it)."""
+    import torch
+
+    qconfig = torch.ao.quantization.per_channel_dynamic_qconfig if per_channel else torch.ao.quantization.default_dynamic_qconfig
+    torch.ao.quantization.quantize_dynamic(pet.model.base_model, {torch.nn.Linear: qconfig}, dtype=torch.qint8, inplace=True)
+
+
 def label(model_dirs: list[str], examples, variant: str, batch_size: int) -> tuple[np.ndarray, list[np.ndarray], dict]:
     import torch
 
     from prompt_models.ensemble import merge_logits, soft_labels
-    from prompt_models.inference import quantize_for_labeling
     from prompt_models import pet as pet_module
     from prompt_models.backbones import autocast
     from prompt_models.pet import PETModel
@@ -59,8 +68,8 @@ def label(model_dirs: list[str], examples, variant: str, batch_size: int) -> tup
     for path in model_dirs:
         t0 = time.perf_counter()
         pet = PETModel.load(path)
-        if variant == "int8":
-            quantize_for_labeling(pet)
+        if variant.startswith("int8"):
+            quantize_for_labeling(pet, per_channel=variant == "int8-channel")
         t1 = time.perf_counter()
         if variant == "bf16":  # PETModel.forward's autocast is bf16 on CUDA only: here on the CPU too
             pet_module.autocast = lambda device: torch.autocast("cpu", dtype=torch.bfloat16)
@@ -98,7 +107,8 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", required=True, help="trained pattern model folders (PETModel.save)")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--variants", default="fp32,bf16,int8")
+    ap.add_argument("--variants", default="fp32,int8,int8-channel,bf16")
+    ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
     import torch
@@ -125,9 +135,10 @@ def main() -> None:
         "reference": rows[0]["variant"], "rows": rows,
         "profile_fp32_one_batch": profile_one_batch(args.models[0], examples, args.batch_size),
     }
-    tmp = RESULTS.with_name(f".{RESULTS.name}.{os.getpid()}.tmp")
+    out = Path(args.out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(RESULTS)
+    tmp.replace(out)
     print(json.dumps(result["profile_fp32_one_batch"], indent=1))
 
 

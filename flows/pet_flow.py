@@ -56,7 +56,7 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
             models = ipet_stage(cfg, data, templates, models, pid)
 
         ensemble = evaluate_ensemble(cfg, data, models, pid)
-        ens_key = ensemble_key(models, cfg.pet.ensemble_weighting, cfg.pet.temperature, cfg.pet.label_int8)
+        ens_key = ensemble_key(models, cfg.pet.ensemble_weighting, cfg.pet.temperature)
         write_manifest(cfg, EnsembleManifest(
             ensemble_key=ens_key,
             models=models,

@@ -68,8 +68,6 @@ class PETConfig:
     soft_prompt: SoftPromptConfig = field(default_factory=SoftPromptConfig)
     lora: LoraSettings = field(default_factory=LoraSettings)
     demonstrations: DemonstrationConfig = field(default_factory=DemonstrationConfig)
-    # soft-label with the pattern models' Linear layers in int8 (CPU only; benchmarks/teacher_labeling.py)
-    label_int8: bool = False
 
 
 @dataclass

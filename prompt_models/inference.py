@@ -69,10 +69,3 @@ def encode_texts(tokenizer, texts_a: Sequence[str], texts_b: Sequence[str] | Non
     tokenizer for all rows; each batch is padded to its own longest row when it runs."""
     enc = tokenizer(list(texts_a), list(texts_b) if texts_b is not None else None, truncation=True, max_length=max_length)
     return {k: enc[k] for k in MODEL_INPUTS if k in enc}
-
-
-def quantize_for_labeling(pet) -> None:
-    """int8 dynamic quantization (weights int8, activations quantized per batch) of the Linear layers of a
-    PET model's transformer, in place, for CPU labeling only: never trained or saved afterwards. The LM head
-    stays float32: it runs at one position per text, and the label words' scores are read from it."""
-    torch.ao.quantization.quantize_dynamic(pet.model.base_model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)

@@ -19,7 +19,6 @@ from pet_io.example_files import iter_examples
 from pet_config.schema import PipelineConfig
 from prompt_models.examples import InputExample, example_digest, examples_digest
 from pet_io.example_files import read_examples
-from prompt_models.inference import quantize_for_labeling
 from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels
 from prompt_models.training import classification_metrics, configure_threads
 
@@ -29,11 +28,8 @@ from pet_io.digests import digest
 from pet_io.atomic import is_done, publish, read_done, save_npy_atomic
 from .pattern_tasks import EVAL_SPLITS, load_pattern_model, split_logits
 
-def ensemble_key(models: Sequence[PatternModelRef], weighting: str, temperature: float, label_int8: bool = False) -> str:
-    parts = {"models": sorted(m.key for m in models), "weighting": weighting, "T": temperature}
-    if label_int8:  # int8 soft labels are close to fp32's, not equal: their own store (fp32 keys unchanged)
-        parts["label_int8"] = True
-    return digest(parts)
+def ensemble_key(models: Sequence[PatternModelRef], weighting: str, temperature: float) -> str:
+    return digest({"models": sorted(m.key for m in models), "weighting": weighting, "T": temperature})
 
 
 def model_weights(cfg: PipelineConfig, models: Sequence[PatternModelRef]) -> list[float]:
@@ -72,7 +68,7 @@ def label_store(cfg: PipelineConfig, ens_key: str) -> Path:
 
 
 def shard_logits_path(cfg: PipelineConfig, model: PatternModelRef, shard: Shard) -> Path:
-    return cfg.work_path / "shard_logits" / (model.key + ("-int8" if cfg.pet.label_int8 else "")) / f"{shard.digest}.npy"
+    return cfg.work_path / "shard_logits" / model.key / f"{shard.digest}.npy"
 
 
 def labeled_digests(cfg: PipelineConfig, ens_key: str) -> set[str]:
@@ -125,8 +121,6 @@ def label_with_model(cfg: PipelineConfig, model: PatternModelRef, shards: Sequen
     todo = [s for s in shards if not shard_logits_path(cfg, model, s).exists()]
     if todo:
         pet = load_pattern_model(cfg, model, train_path)
-        if cfg.pet.label_int8 and pet.device.type == "cpu":
-            quantize_for_labeling(pet)  # this copy only labels: it is neither trained nor saved
         for shard in todo:
             logits = pet.predict_logits(read_examples(shard.path), cfg.pet.train.eval_batch_size)  # (n, labels)
             save_npy_atomic(shard_logits_path(cfg, model, shard), logits)

@@ -1,5 +1,5 @@
 """The one inference routine (sorting, OOM halving), the ONNX student (export, engine choice, int8 guard),
-int8 labeling, and the GPU benchmark's random-weight models and dry run."""
+and the GPU benchmark's random-weight models and dry run."""
 import json
 import logging
 import shutil
@@ -155,24 +155,6 @@ def test_int8_guard_refuses_a_graph_losing_more_than_half_a_point(exported, monk
 
 
 # ------------------------------------------------------------------------------------ labeling, GPU script
-def test_int8_labeling_quantizes_the_transformer_not_the_head(tmp_path):
-    from conftest import build_tiny_causal_lm
-    from prompt_models.inference import quantize_for_labeling
-    from prompt_models.pet import PETModel
-
-    path = build_tiny_causal_lm(tmp_path / "lm")
-    pet = PETModel.from_pretrained(str(path), "{text_a} it was {mask}", {"pos": ["great"], "neg": ["awful"]}, 32)
-    examples = toy_examples()
-    want = pet.predict_logits(examples, 4)
-    quantize_for_labeling(pet)
-    modules = list(pet.model.base_model.modules())
-    assert not any(type(m) is torch.nn.Linear for m in modules)
-    assert any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in modules)
-    assert type(pet.model.lm_head) is torch.nn.Linear
-    got = pet.predict_logits(examples, 4)
-    assert got.shape == want.shape and np.abs(got - want).max() < 0.1
-
-
 def test_random_weight_backbone_has_the_real_parameter_count():
     import sys
 
@@ -200,12 +182,3 @@ def test_gpu_benchmark_dry_run(tmp_path):
         assert row["n_models"] == 3 and row["product_texts_per_s"] > 0 and row["plain_texts_per_s"] > 0
         assert row["argmax_agree"] == 1.0 and row["max_abs_prob_diff"] < 1e-4  # same models, same numbers
 
-
-def test_int8_labels_have_their_own_store():
-    from tasks.label_tasks import ensemble_key
-    from tasks.records import PatternModelRef
-
-    models = [PatternModelRef(k, f"/w/{k}", f"/w/{k}/model", "{text_a} {mask}", 0, 1, 0, "run") for k in "ab"]
-    fp32 = ensemble_key(models, "accuracy", 2.0)
-    assert ensemble_key(models, "accuracy", 2.0, label_int8=True) != fp32
-    assert ensemble_key(models, "accuracy", 2.0, label_int8=False) == fp32
