@@ -19,7 +19,7 @@ The device command (one call, about 5 minutes on an H100-class GPU; results come
 
 A CPU dry run (1 layer, 8 texts, batches 4 and 8; seconds on an idle CPU) checks the whole script:
 
-    python benchmarks/gpu_labeling.py --dry-run --out /tmp/gpu_dry.json
+    python benchmarks/gpu_labeling.py --dry-run --out gpu_dry.json
 """
 from __future__ import annotations
 
