@@ -11,11 +11,11 @@ import numpy as np
 
 from benchmarks.bench_tasks import BACKBONES, TaskData, model_folder
 from prompt_models.adapters import LoraSettings
-from prompt_models.examples import InputExample
 from prompt_models.demonstrations import DemonstrationSampler, load_sentence_encoder, sentence_embeddings
-from prompt_models.distill import SequenceClassifier
+from prompt_models.distill import distill_soft_labels
 from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels
-from prompt_models.ipet import build_generation_sets
+from prompt_models.examples import gold_indices
+from prompt_models.ipet import build_generation_sets, pseudo_labeled_examples
 from prompt_models.lmbff import generate_templates, load_generator, search_label_words
 from prompt_models.pet import PETModel
 from prompt_models.soft_prompts import SoftPromptConfig
@@ -40,7 +40,7 @@ def _cfg(backbone: str, **kw) -> TrainConfig:
 
 
 def _gold(data: TaskData, examples) -> np.ndarray:
-    return np.array([data.labels.index(e.label) for e in examples])
+    return gold_indices(examples, data.labels)
 
 
 def _acc(logits: np.ndarray, data: TaskData) -> float:
@@ -97,9 +97,9 @@ def run_method(method: str, backbone: str, data: TaskData, seed: int, shared: di
         onehot = np.eye(len(data.labels))[_gold(data, data.train)]
         best = (None, -1.0, None)
         for cand in (lr, 4 * lr):  # a fresh head needs a larger step than PET; dev picks
-            set_seed(seed)
-            clf = SequenceClassifier.from_pretrained(model_folder(backbone), data.labels, BACKBONES[backbone].max_length)
-            clf.train_model(data.train, onehot, _cfg(backbone, learning_rate=cand, temperature=1.0), seed)
+            # cross-entropy on the gold labels: the distillation loss on one-hot targets at T = 1
+            clf, _ = distill_soft_labels(model_folder(backbone), data.labels, BACKBONES[backbone].max_length, data.train,
+                                         onehot, _cfg(backbone, learning_rate=cand, temperature=1.0), seed)
             dev = clf.evaluate(data.dev, EVAL_BATCH)["accuracy"]
             if dev > best[1]:
                 best = (clf, dev, cand)
@@ -116,28 +116,25 @@ def run_method(method: str, backbone: str, data: TaskData, seed: int, shared: di
                 p["model"].predict_logits(data.test, EVAL_BATCH)
             speed = len(data.test) / (time.time() - t0)
             return _acc(merge_logits([p["test"] for p in models], weights), data), {"test_texts_per_s": round(speed, 1)}
-        if method == "distilled":
-            merged = merge_logits(_unlabeled_logits(models, data), weights)
+        if method == "distilled":  # the product's soft-label -> distill stage, in memory
+            probs = soft_labels(merge_logits(_unlabeled_logits(models, data), weights), 2.0)
             path = model_folder(backbone) if student == "teacher" else model_folder(student)
-            set_seed(seed)
-            clf = SequenceClassifier.from_pretrained(path, data.labels, 128)
             cfg = _cfg(backbone, learning_rate=1e-4, max_steps=300, batch_size=16, temperature=2.0)
-            clf.train_model(data.unlabeled, soft_labels(merged, 2.0), cfg, seed)
+            clf, _ = distill_soft_labels(path, data.labels, 128, data.unlabeled, probs, cfg, seed)
             t0 = time.time()
             acc = clf.evaluate(data.test, EVAL_BATCH)["accuracy"]
             speed = len(data.test) / (time.time() - t0)
             params = sum(p.numel() for p in clf.model.parameters())
             return acc, {"student": student, "student_params": params, "test_texts_per_s": round(speed, 1)}
-        # ipet: one generation; each new model learns from train + texts labeled by the others
-        sets = build_generation_sets(_unlabeled_logits(models, data), [p["pre"] for p in models],
-                                     _gold(data, data.train).tolist(), generation=1, factor=5, fraction=0.5, seed=seed)
+        # ipet: one generation of the product's iPET step; each new model learns from train + texts labeled by the others
+        sets = build_generation_sets(_unlabeled_logits(models, data), [p["pre"] for p in models], _gold(data, data.train),
+                                     generation=1, factor=5, fraction=0.5, seed=seed)
         test_logits = []
-        for p, (_, idx, labs) in zip(models, sets):
-            extra = [InputExample(data.unlabeled[i].text_a, None, data.labels[lab]) for i, lab in zip(idx.tolist(), labs.tolist())]
+        for p, extra in zip(models, pseudo_labeled_examples(sets, data.unlabeled, data.labels, generation=1)):
             m = _pet(backbone, data, p["template"], words, seed)
             m.train_model(data.train + extra, _cfg(backbone), seed)
             test_logits.append(m.predict_logits(data.test, EVAL_BATCH))
-        return _acc(merge_logits(test_logits, weights), data), {"n_added_per_model": int(len(sets[0][1]))}
+        return _acc(merge_logits(test_logits, weights), data), {"n_added_per_model": len(sets[0][1])}
     if method == "auto_words":
         probe = _pet(backbone, data, template, words, seed)
         cands = search_label_words(probe, data.train, data.labels, top_k_per_class=10, num_candidates=3, seed=seed)

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pet_io.labeled import load_examples
 from pet_io.sources import DataSpec
 from prompt_models.examples import InputExample
-from pet_io.labeled import load_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

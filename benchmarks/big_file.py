@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pet_io.atomic import atomic_path
+
 ROOT = Path(__file__).resolve().parents[1]
 IMDB = ROOT.parent / "shared" / "data" / "imdb" / "unsup.jsonl.gz"
 CONFIG = ROOT / "configs" / "sst2-splade-tiny.yaml"
@@ -43,9 +45,8 @@ def build_file(path: Path, size: int) -> int:
             return sum(1 for _ in fh)
     with gzip.open(IMDB, "rt", encoding="utf-8") as fh:
         reviews = [json.loads(line)["text"] for line in fh]
-    tmp = path.with_suffix(".tmp")
     rows, written, k = 0, 0, 0
-    with open(tmp, "w", encoding="utf-8") as out:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as out:
         while written < size:
             for text in reviews:
                 line = json.dumps({"id": f"{k}-{rows}", "text": f"{text} (copy {k})"}) + "\n"
@@ -55,7 +56,6 @@ def build_file(path: Path, size: int) -> int:
                 if written >= size:
                     break
             k += 1
-    tmp.replace(path)
     return rows
 
 

@@ -2,13 +2,16 @@
 pipeline whose worker could not find its code or config later.
 
 PET_REPO_DIR must name this checkout (the worker's pull step changes into it) and PET_CONFIG a
-pipeline config inside it (relative to it, or absolute), which must pass `pet validate`'s config checks.
+pipeline config inside it (relative to it, or absolute), which must pass `pet validate`'s config checks;
+PET_TIMEOUT_HOURS, when set, must be a positive number.
 """
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+
+from deployments.settings import settings
 
 
 def problems(env=os.environ) -> list[str]:
@@ -32,6 +35,10 @@ def problems(env=os.environ) -> list[str]:
                 load_config(path)
             except ConfigError as exc:
                 out.append(f"PET_CONFIG={config!r}: {exc}")
+    try:
+        settings(env)
+    except ValueError as exc:
+        out.append(str(exc))
     return out
 
 

@@ -19,18 +19,17 @@ The inbox contract:
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import hashlib
 import json
 import shutil
 import time
 from pathlib import Path
 from typing import Callable
 
+from pet_io.atomic import write_json_atomic, write_text_atomic
+from pet_io.digests import file_sha256
 from pet_io.sources import SUFFIX_FORMATS
-from pet_io.atomic import write_json_atomic
 
-from .serve import EVENT
+from .definitions import EVENT
 
 STATE = ".announced.json"
 QUARANTINE = "quarantine"
@@ -41,11 +40,7 @@ class EventNotSent(RuntimeError):
 
 
 def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:24]
+    return file_sha256(path)[:24]
 
 
 def _data_files(inbox: Path) -> list[Path]:
@@ -83,14 +78,13 @@ def emit_arrival(path: Path, digest: str) -> None:
 def checker_for(config_path: str) -> Callable[[Path], None]:
     """Reads a file as the relabel flow will (the config's unlabeled columns); raises what is wrong."""
     from pet_config.loading import load_config
-    from pet_io.labeled import load_examples
+    from pet_io.reader import UNLABELED, read_splits
 
     cfg = load_config(config_path)
-    base = cfg.data.unlabeled or dataclasses.replace(cfg.data.train, label=None)
 
     def check(path: Path) -> None:
-        spec = dataclasses.replace(base, path=str(path), format=None, limit=None, seed=None, label=None)
-        load_examples(spec, require_labels=False)
+        # the flow's reader, its Arrow cache in a scratch folder
+        read_splits({UNLABELED: cfg.with_unlabeled(str(path)).spec(UNLABELED)}, cfg.labels)
 
     return check
 
@@ -104,7 +98,7 @@ def _quarantine(inbox: Path, path: Path, reason: str) -> Path:
     folder.mkdir(exist_ok=True)
     target = folder / path.name
     shutil.move(str(path), target)
-    (folder / f"{path.name}.reason.txt").write_text(reason + "\n")
+    write_text_atomic(folder / f"{path.name}.reason.txt", reason + "\n")
     return target
 
 

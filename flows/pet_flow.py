@@ -9,9 +9,7 @@ relabel:  soft-label only the NEW unlabeled texts with the existing ensemble, re
 """
 from __future__ import annotations
 
-import dataclasses
 import time
-from pathlib import Path
 
 import mlflow
 from prefect import flow, get_run_logger
@@ -63,7 +61,7 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
             weights=model_weights(cfg, models),
             weighting=cfg.pet.ensemble_weighting,
             temperature=cfg.pet.temperature,
-            verbalizer=dataclasses.asdict(cfg.verbalizer),
+            verbalizer=cfg.verbalizer.model_dump(),
             templates=templates,
             mlflow_run_id=pid,
             prefect_flow_run_id=current_flow_run_id(),
@@ -96,11 +94,7 @@ def relabel_flow(config_path: str, unlabeled_path: str | None = None, overrides:
     """Soft-label only unlabeled texts the ensemble has not seen, then re-distill and register."""
     cfg = resolve_config(config_path, overrides)
     if unlabeled_path:
-        # new data keeps the configured unlabeled columns (or the training columns)
-        base = cfg.data.unlabeled or dataclasses.replace(cfg.data.train, label=None)
-        path = str(Path(unlabeled_path).expanduser().resolve())
-        new_spec = dataclasses.replace(base, path=path, format=None, limit=None, seed=None)
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, unlabeled=new_spec))
+        cfg = cfg.with_unlabeled(unlabeled_path)  # in the configured unlabeled (or training) columns
     if cfg.data.unlabeled is None:
         raise ValueError("relabel needs new unlabeled data: pass unlabeled_path or set data.unlabeled")
     read_manifest(cfg)  # no ensemble yet: fail before any run is opened
@@ -114,8 +108,8 @@ def relabel_flow(config_path: str, unlabeled_path: str | None = None, overrides:
         ens_key = manifest.ensemble_key
         # label with the ensemble as it was built, whatever the config says today: one label store,
         # one verbalizer, one weighting, one temperature
-        pet = dataclasses.replace(cfg.pet, ensemble_weighting=manifest.weighting, temperature=manifest.temperature)
-        cfg = dataclasses.replace(cfg, pet=pet, verbalizer=dataclasses.replace(cfg.verbalizer, **manifest.verbalizer))
+        pet = cfg.pet.model_copy(update={"ensemble_weighting": manifest.weighting, "temperature": manifest.temperature})
+        cfg = cfg.model_copy(update={"pet": pet, "verbalizer": cfg.verbalizer.model_copy(update=manifest.verbalizer)})
         seen = labeled_digests(cfg, ens_key)
         shards = make_shards(cfg, data["unlabeled"].path, sorted(seen))
         n_new = sum(s.n for s in shards)

@@ -79,6 +79,9 @@ def predict_command(args: argparse.Namespace) -> int:
         out_fmt = table_stream.output_format(args.output)
         columns = text_columns(cfg)
         in_fmt = check_input(Path(args.input), columns)
+        # empty texts are refused as training refuses them, before a model is loaded (one read of the
+        # text columns; labeling the file costs far more)
+        table_stream.check_texts(Path(args.input), in_fmt, [columns.text_a] + ([columns.text_b] if columns.text_b else []))
         choice = resolve_model(cfg, args.model_uri, args.version, args.alias)
         clf = load_classifier(choice, cfg, args.engine)
         n = predict_file(clf, Path(args.input), in_fmt, columns, Path(args.output), out_fmt,
@@ -204,7 +207,8 @@ def load_classifier(choice: ModelChoice, cfg, engine: str = "auto"):
 
 
 def _texts(chunk: pd.DataFrame, column: str) -> list[str]:
-    # a missing or empty text still gets a row (one output row per input row), labeled from ""
+    # texts were checked non-empty up front (table_stream.check_texts); None only from a file
+    # changed since
     values = chunk[column] if column in chunk.columns else [None] * len(chunk)  # JSONL records without the key
     return ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in values]
 

@@ -5,7 +5,6 @@ the ``lmbff-search`` flow (``pet search CONFIG``).
 """
 from __future__ import annotations
 
-import dataclasses
 
 import mlflow
 from prefect import flow, get_run_logger
@@ -30,7 +29,7 @@ def label_word_search_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -
         mlflow.log_dict({"template": template, "candidates": candidates}, "label_word_candidates.json")
         shortlist = candidates[: lw.rerank_top]
         calls = [
-            dict(cfg=cfg, data=data, template=template, label_words=c["label_words"], train_cfg=lw.train,
+            dict(cfg=cfg, data=data, template=template, label_words=c["label_words"], train_cfg=lw.train.core(),
                  seed=lw.seed, kind="label-words", index=i, parent_run_id=run.info.run_id)
             for i, c in enumerate(shortlist)
         ]
@@ -50,7 +49,7 @@ def template_search_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> 
         mlflow.log_dict({"candidates": candidates}, "template_candidates.json")
         calls = [
             dict(cfg=cfg, data=data, template=c["template"], label_words=cfg.verbalizer.label_words,
-                 train_cfg=ts.train, seed=ts.seed, kind="template", index=i, parent_run_id=run.info.run_id)
+                 train_cfg=ts.train.core(), seed=ts.seed, kind="template", index=i, parent_run_id=run.info.run_id)
             for i, c in enumerate(candidates)
         ]
         scores = run_all(score_prompt, calls)
@@ -66,7 +65,7 @@ def search_stages(cfg: PipelineConfig, data: Splits, parent_id: str) -> tuple[Pi
     """Label-word search (if enabled), then template search with those words (if enabled)."""
     if cfg.label_word_search.enabled:
         words = label_word_search_stage(cfg, data, parent_id)
-        cfg = dataclasses.replace(cfg, verbalizer=dataclasses.replace(cfg.verbalizer, label_words=words))
+        cfg = cfg.model_copy(update={"verbalizer": cfg.verbalizer.model_copy(update={"label_words": words})})
     templates = list(cfg.patterns)
     if cfg.template_search.enabled:
         templates = template_search_stage(cfg, data, parent_id)

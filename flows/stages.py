@@ -6,17 +6,16 @@ import dataclasses
 
 import mlflow
 
+from flows.common import current_flow_run_id
+from flows.runners import run_all
 from pet_config.schema import PipelineConfig
-from tasks import tracking
 from pet_io.atomic import is_done
+from tasks import tracking
 from tasks.classifier_tasks import distill, evaluate_classifier, register_classifier
 from tasks.data_tasks import log_data_inputs
 from tasks.label_tasks import label_store, label_with_model, merge_shard
 from tasks.pattern_tasks import train_pattern_model
 from tasks.records import LabeledShard, PatternModelRef, Shard, Splits
-
-from flows.common import current_flow_run_id
-from flows.runners import run_all
 
 
 def train_generation(cfg: PipelineConfig, data: Splits, templates: list[str], parent_id: str,

@@ -1,7 +1,7 @@
-"""YAML files and ``--set`` overrides onto the config dataclasses, refusing unknown keys and wrong types."""
+"""YAML files and ``--set`` overrides onto the pydantic config; any problem becomes one
+``ConfigError`` line naming the file or the dotted key."""
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import typing
 from pathlib import Path
@@ -11,70 +11,82 @@ import yaml
 
 from .schema import ConfigError, PipelineConfig
 
-
-def typed_value(hint, value, where: str):
-    """``value`` checked (and losslessly coerced: 1 -> 1.0) against the field's type by pydantic."""
-    try:
-        return pydantic.TypeAdapter(hint).validate_python(value)
-    except pydantic.ValidationError as exc:
-        expected = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
-        raise ConfigError(f"{where}: expected {expected}, got {value!r} ({exc.errors()[0]['msg']})") from None
+# keys that once existed where nothing read them: say where the setting lives
+MOVED = {"temperature": "pet.temperature (the soft labels' and the distillation's temperature)"}
 
 
-def build(cls, data, where: str):
-    """Dataclass from a mapping, refusing unknown keys with a suggestion."""
-    if data is None:
-        return None
-    if dataclasses.is_dataclass(data):
-        return data
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            tip = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{where}: unknown key {key!r}{tip}")
-        hint = hints[key]
-        target = next((a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)), None)
-        if dataclasses.is_dataclass(hint):
-            target = hint
-        if target and value is not None:
-            kwargs[key] = build(target, value, f"{where}.{key}")
-        else:
-            kwargs[key] = typed_value(hint, value, f"{where}.{key}")
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
+def _model_at(loc: tuple) -> type[pydantic.BaseModel] | None:
+    """The config model class at a (pydantic) location, e.g. ("pet", "train") -> PatternTrainConfig."""
+    cls: typing.Any = PipelineConfig
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(cls, type) and issubclass(cls, pydantic.BaseModel)):
+            return None
+        field = cls.model_fields.get(part)
+        if field is None:
+            return None
+        hint = field.annotation
+        cls = next((a for a in typing.get_args(hint) if isinstance(a, type) and issubclass(a, pydantic.BaseModel)), hint)
+    return cls if isinstance(cls, type) and issubclass(cls, pydantic.BaseModel) else None
+
+
+def one_line(exc: pydantic.ValidationError) -> str:
+    """The first error of a validation, as ``config.KEY: what is wrong``."""
+    err = exc.errors()[0]
+    loc = tuple(str(p) for p in err["loc"])
+    where = ".".join(("config",) + loc)
+    if err["type"] == "extra_forbidden":
+        parent, key = ".".join(("config",) + loc[:-1]), loc[-1]
+        if key in MOVED:
+            return f"{parent}: unknown key {key!r}; set {MOVED[key]}"
+        cls = _model_at(tuple(err["loc"][:-1]))
+        close = difflib.get_close_matches(key, list(cls.model_fields) if cls else [], n=1)
+        tip = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{parent}: unknown key {key!r}{tip}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "value_error":  # a cross-field check: its message names the keys
+        return msg if not loc else f"{where}: {msg}"
+    if err["type"] == "missing":
+        return f"{where} is required"
+    return f"{where}: {msg}, got {err['input']!r}"
 
 
 def config_from_dict(data: dict, base_dir: str | Path = ".") -> PipelineConfig:
     data = dict(data or {})
-    distill_train = (data.get("distill") or {}).get("train") if isinstance(data.get("distill"), dict) else None
-    if isinstance(distill_train, dict) and "temperature" in distill_train:
-        # one place per setting: the student learns the soft labels at the temperature they were made with
-        raise ConfigError("config.distill.train.temperature: set pet.temperature instead (it is the distillation temperature)")
     data.setdefault("base_dir", str(Path(base_dir).resolve()))
-    return build(PipelineConfig, data, "config")
-
-
-def load_config(path: str | Path, overrides: dict | None = None) -> PipelineConfig:
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
+        return PipelineConfig.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(one_line(exc)) from None
+
+
+def apply_overrides(data: dict, overrides: dict | None) -> dict:
+    """``{"pet.train.max_steps": 5}`` set into the nested mapping (a section made where missing)."""
     for dotted, value in (overrides or {}).items():
         node = data
         keys = dotted.split(".")
         for k in keys[:-1]:
-            node = node.setdefault(k, {})
+            child = node.get(k)
+            if child is None:
+                child = node[k] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {dotted}: config.{'.'.join(keys[:keys.index(k) + 1])} is not a section")
+            node = child
         node[keys[-1]] = value
-    return config_from_dict(data, path.parent)
+    return data
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> PipelineConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}:{at}: not valid YAML ({getattr(exc, 'problem', None) or 'syntax error'})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return config_from_dict(apply_overrides(data, overrides), path.parent)

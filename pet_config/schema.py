@@ -1,20 +1,31 @@
-"""Pipeline configuration: the dataclasses a YAML file maps onto (``loading``), checked before any work starts."""
+"""The pipeline config as pydantic models: types, ranges and cross-field checks at load time
+(``loading`` turns a failure into one line naming the key); ``validate()`` adds the checks that
+read files (model folders, the tokenizer), still writing nothing."""
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import Field, field_validator, model_validator
+
 from pet_io.sources import DataSpec
-from pet_zoo.install import KNOWN_MODELS
-from prompt_models.adapters import LoraSettings
+from pet_zoo.registry import KNOWN_MODELS
 from prompt_models.patterns import Pattern
-from prompt_models.soft_prompts import SoftPromptConfig
-from prompt_models.training import TrainConfig
 from prompt_models.verbalizer import Verbalizer
+
+from .sections import (
+    DataConfig,
+    DistillConfig,
+    IPETConfig,
+    LabelWordSearchConfig,
+    ModelConfig,
+    PETConfig,
+    RunnerConfig,
+    TemplateSearchConfig,
+    TrackingConfig,
+    VerbalizerConfig,
+)
+from .training import StrictModel
 
 
 class ConfigError(ValueError):
@@ -26,139 +37,68 @@ class ConfigError(ValueError):
 USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
 
 
-@dataclass
-class ModelConfig:
-    path: str = ""
-    max_length: int = 128
-    device: str = "auto"
+def min_tokens(template: str) -> int:
+    """A tokenizer-free lower bound of a template's length: each word of its literal text is at
+    least one token, {mask} one, {soft:N} N, and each text at least one."""
+    n = 0
+    for seg in Pattern(template).segments:
+        n += {"literal": len(seg.value.split()), "soft": seg.count}.get(seg.kind, 1)
+    return n
 
 
-@dataclass
-class DataConfig:
-    train: DataSpec | None = None
-    dev: DataSpec | None = None
-    test: DataSpec | None = None
-    unlabeled: DataSpec | None = None
+class PipelineConfig(StrictModel):
+    name: str = Field("pet", min_length=1, description="the pipeline's name: its ensemble manifest and its run slot")
+    labels: list[str] = Field(default_factory=list, description="the labels in output order (default: the verbalizer's)")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the backbone")
+    data: DataConfig = Field(default_factory=DataConfig, description="the splits")
+    patterns: list[str] = Field(default_factory=list, description="templates with {text_a}, optional {text_b}, exactly one {mask} (last, for a causal LM), optional {soft:N}")
+    verbalizer: VerbalizerConfig = Field(default_factory=VerbalizerConfig, description="label words")
+    seeds: list[int] = Field([0], min_length=1, description="one pattern model per (pattern, seed)")
+    pet: PETConfig = Field(default_factory=PETConfig, description="pattern models, ensemble, soft labels")
+    distill: DistillConfig = Field(default_factory=DistillConfig, description="the distilled classifier")
+    ipet: IPETConfig = Field(default_factory=IPETConfig, description="iPET")
+    template_search: TemplateSearchConfig = Field(default_factory=TemplateSearchConfig, description="LM-BFF template search")
+    label_word_search: LabelWordSearchConfig = Field(default_factory=LabelWordSearchConfig, description="LM-BFF label-word search")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="MLflow tracking and registry")
+    work_dir: str = Field("pet_artifacts", min_length=1, description="where results and caches are written")
+    models_dir: str | None = Field(None, description="where zoo model names are installed (default $PET_MODELS_DIR, else ~/.cache/pet-pipeline/models)")
+    parallelism: int = Field(1, ge=1, description="tasks of a stage at once with runner.kind threads")
+    runner: RunnerConfig = Field(default_factory=RunnerConfig, description="task runner")
+    base_dir: str = Field(".", description="where relative paths are resolved (set to the YAML file's folder)")
 
+    # ------------------------------------------------------------------ checks at load time
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_as_text(cls, value):
+        return [str(x) for x in value] if isinstance(value, list) else value  # YAML `0` is the label "0"
 
-@dataclass
-class VerbalizerConfig:
-    label_words: dict = field(default_factory=dict)
-    multi_token: str = "mean"
-
-
-@dataclass
-class DemonstrationConfig:
-    enabled: bool = False
-    per_class: int = 1
-    filter: str = "none"  # none | similarity
-    top_fraction: float = 0.5  # with filter=similarity: sample among the most similar half
-    # with filter=similarity: the sentence encoder (LM-BFF uses SBERT, e.g. all-minilm-l6-v2);
-    # default: mean-pooled states of the PET backbone itself
-    encoder_path: str | None = None
-    seed: int = 0
-
-
-@dataclass
-class PETConfig:
-    train: TrainConfig = field(default_factory=TrainConfig)
-    ensemble_weighting: str = "accuracy"  # accuracy | uniform
-    temperature: float = 2.0
-    shard_size: int = 512
-    soft_prompt: SoftPromptConfig = field(default_factory=SoftPromptConfig)
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    demonstrations: DemonstrationConfig = field(default_factory=DemonstrationConfig)
-
-
-@dataclass
-class DistillConfig:
-    model_path: str | None = None  # defaults to model.path
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(learning_rate=1e-4, max_steps=300, batch_size=16))
-    seed: int = 0
-    # also export the classifier to ONNX (fp32 + int8, the int8 graph guarded by accuracy) for fast CPU serving
-    onnx: bool = True
-
-
-@dataclass
-class IPETConfig:
-    enabled: bool = False
-    generations: int = 2
-    growth_factor: int = 5
-    sample_fraction: float = 0.25  # share of the other models that label for each model (PET: lambda)
-    seed: int = 0
-
-
-@dataclass
-class TemplateSearchConfig:
-    enabled: bool = False
-    generator_path: str | None = None  # a local seq2seq (T5) or causal LM
-    num_candidates: int = 8
-    beam_width: int = 16
-    max_new_tokens: int = 12
-    top_templates: int = 2  # how many of the best templates feed the PET stage
-    examples_per_prompt: int = 8
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=30))
-    seed: int = 0
-
-
-@dataclass
-class LabelWordSearchConfig:
-    enabled: bool = False
-    template: str | None = None  # defaults to the first pattern
-    top_k_per_class: int = 10
-    num_candidates: int = 20
-    rerank_top: int = 5  # candidates fine-tuned briefly and re-ranked on dev
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=30))
-    seed: int = 0
-
-
-@dataclass
-class TrackingConfig:
-    tracking_uri: str | None = None  # default: env MLFLOW_TRACKING_URI, else sqlite in work_dir
-    experiment: str = "pet"
-    registered_model: str = "pet-classifier"
-    alias: str = "champion"
-    # a new classifier takes `alias` only if promote_metric (dev_accuracy, test_accuracy, dev_macro_f1,
-    # test_macro_f1; default dev_accuracy, else test_accuracy) >= the current champion's on the same
-    # split + promote_margin; else it gets `challenger_alias` and the champion stays
-    promote_metric: str | None = None
-    promote_margin: float = 0.0
-    challenger_alias: str = "challenger"
-
-
-@dataclass
-class RunnerConfig:
-    # where the tasks of a stage (pattern-model training, labeling, prompt scoring) run:
-    # "threads" (this process, `parallelism` at once), "dask" (prefect-dask: a LocalCluster of
-    # `workers` processes, or the cluster at `address`) or "ray" (prefect-ray; `address` of a
-    # cluster, else a local one). Workers need the same code, models and work_dir paths.
-    kind: str = "threads"
-    address: str | None = None
-    workers: int = 2
-
-
-@dataclass
-class PipelineConfig:
-    name: str = "pet"
-    labels: list = field(default_factory=list)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    patterns: list = field(default_factory=list)
-    verbalizer: VerbalizerConfig = field(default_factory=VerbalizerConfig)
-    seeds: list = field(default_factory=lambda: [0])
-    pet: PETConfig = field(default_factory=PETConfig)
-    distill: DistillConfig = field(default_factory=DistillConfig)
-    ipet: IPETConfig = field(default_factory=IPETConfig)
-    template_search: TemplateSearchConfig = field(default_factory=TemplateSearchConfig)
-    label_word_search: LabelWordSearchConfig = field(default_factory=LabelWordSearchConfig)
-    tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    work_dir: str = "pet_artifacts"
-    # where model-zoo names (e.g. model.path: smollm2-135m-instruct) are installed; default env
-    # PET_MODELS_DIR, else ~/.cache/pet-pipeline/models (see `pet models list`)
-    models_dir: str | None = None
-    parallelism: int = 1
-    runner: RunnerConfig = field(default_factory=RunnerConfig)
-    base_dir: str = "."  # where relative paths are resolved; set to the YAML file's folder
+    @model_validator(mode="after")
+    def _cross_field(self) -> "PipelineConfig":
+        words = {str(k): v for k, v in self.verbalizer.label_words.items()}
+        if words:
+            self.verbalizer.label_words = words
+            self.labels = self.labels or list(words)
+            missing = [lab for lab in self.labels if not words.get(lab)]
+            if missing:
+                raise ValueError(f"verbalizer.label_words has no words for label(s) {', '.join(map(repr, missing))}")
+            unknown = [lab for lab in words if lab not in self.labels]
+            if unknown:
+                raise ValueError(f"verbalizer.label_words names {', '.join(map(repr, unknown))}, not in labels {self.labels}")
+        for template in self.patterns:
+            need = min_tokens(template)  # a PatternError names the template
+            if self.model.max_length < need:
+                raise ValueError(f"model.max_length={self.model.max_length} is too short for template {template!r}: "
+                                 f"it needs at least {need} tokens")
+        if self.ipet.enabled and self.patterns and len(self.patterns) * len(self.seeds) < 2:
+            raise ValueError("ipet.enabled needs at least two pattern models (patterns x seeds)")
+        if self.template_search.enabled and not self.template_search.generator_path:
+            raise ValueError("template_search.generator_path is required when template search is enabled")
+        metric = self.tracking.promote_metric
+        if metric is not None and getattr(self.data, metric.split("_")[0]) is None:
+            raise ValueError(f"tracking.promote_metric {metric!r} needs data.{metric.split('_')[0]}")
+        if self.tracking.challenger_alias == self.tracking.alias:
+            raise ValueError("tracking.challenger_alias must differ from tracking.alias")
+        return self
 
     # ------------------------------------------------------------------ derived objects
     def resolve(self, p: str | None) -> str | None:
@@ -179,9 +119,15 @@ class PipelineConfig:
 
     def spec(self, split: str) -> DataSpec | None:
         s = getattr(self.data, split)
-        if s is None:
-            return None
-        return dataclasses.replace(s, path=self.resolve(s.path))
+        return None if s is None else s.core(self.resolve(s.path))
+
+    def with_unlabeled(self, path: str) -> "PipelineConfig":
+        """This config reading its unlabeled texts from ``path``, in the configured unlabeled
+        columns (else the training ones): how relabel and the inbox take a new file."""
+        base = self.data.unlabeled or self.data.train.model_copy(update={"label": None})
+        spec = base.model_copy(update={"path": str(Path(path).expanduser().resolve()), "format": None,
+                                       "limit": None, "seed": None, "label": None})
+        return self.model_copy(update={"data": self.data.model_copy(update={"unlabeled": spec})})
 
     def promotion_metric(self) -> str | None:
         """The metric that decides promotion (None: no held-out split, every new classifier is promoted)."""
@@ -200,19 +146,13 @@ class PipelineConfig:
         return "sqlite:///" + str(self.work_path / "mlflow.db")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
-    def digest(self, *parts: str) -> str:
-        """Digest of selected top-level sections (for cache keys)."""
-        d = self.to_dict()
-        sel = {k: d[k] for k in parts} if parts else d
-        return hashlib.sha256(json.dumps(sel, sort_keys=True, default=str).encode()).hexdigest()
-
-    # ------------------------------------------------------------------ checks
     def validate(self) -> "PipelineConfig":
-        """Check everything a run needs. Pure: it reads config.json files and writes or installs
-        nothing. Zoo names become folders first, in ``pet_zoo.resolve.resolve_models``; a known name
-        still unresolved (``pet validate`` before an install) passes, its kind taken from the zoo."""
+        """Check everything a run needs that reads files. Pure: it reads config.json and tokenizer
+        files and writes or installs nothing. Zoo names become folders first, in
+        ``pet_zoo.resolve.resolve_models``; a known name still unresolved (``pet validate`` before
+        an install) passes, its kind taken from the zoo, its templates checked by word count only."""
         if not self.model.path:
             raise ConfigError("model.path is required (a known model name or a local folder with a masked or causal LM)")
         for key, value in [("model.path", self.model.path), ("distill.model_path", self.distill.model_path),
@@ -223,50 +163,31 @@ class PipelineConfig:
                 raise ConfigError(f"{key} {self.resolve(value)!r} does not exist (a local folder or a name from `pet models list`)")
         if not self.patterns:
             raise ConfigError("at least one pattern is required under `patterns`")
-        if not all(isinstance(t, str) for t in self.patterns):
-            raise ConfigError("`patterns` must be a list of template strings")
-        patterns = self.pattern_objs()  # raises PatternError with the template named
+        if not self.verbalizer.label_words:
+            raise ConfigError("verbalizer.label_words is required (label -> words)")
+        if self.data.train is None:
+            raise ConfigError("data.train is required")
+        self.verbalizer_obj()  # a VerbalizerError says what is wrong with the words
         from prompt_models.backbones import CAUSAL, backbone_kind  # transformers: imported once a config is read
 
         if self.model.path in KNOWN_MODELS:  # not installed yet: its kind is known from the zoo
             kind = CAUSAL if KNOWN_MODELS[self.model.path].kind == "causal-lm" else None
         else:
             kind = backbone_kind(self.resolve(self.model.path))  # reads config.json only
+            self._check_lengths(kind == CAUSAL)
         if kind == CAUSAL:
-            for p in patterns:
+            for p in self.pattern_objs():
                 p.check_causal()
-        verb = self.verbalizer_obj()
-        self.labels = [str(x) for x in self.labels] or list(verb.labels)
-        if sorted(self.labels) != sorted(verb.labels):
-            raise ConfigError(f"labels {self.labels} and verbalizer labels {verb.labels} differ")
-        if self.data.train is None:
-            raise ConfigError("data.train is required")
-        if not self.seeds or not all(isinstance(s, int) for s in self.seeds):
-            raise ConfigError("`seeds` must be a non-empty list of integers")
-        if self.pet.ensemble_weighting not in ("accuracy", "uniform"):
-            raise ConfigError("pet.ensemble_weighting must be 'accuracy' or 'uniform'")
-        if self.pet.temperature <= 0 or self.distill.train.temperature <= 0:
-            raise ConfigError("temperatures must be positive")
-        if self.runner.kind not in ("threads", "dask", "ray"):
-            raise ConfigError(f"runner.kind must be 'threads', 'dask' or 'ray', not {self.runner.kind!r}")
-        if self.parallelism < 1 or self.runner.workers < 1:
-            raise ConfigError("parallelism and runner.workers must be at least 1")
-        if self.pet.shard_size < 1:
-            raise ConfigError("pet.shard_size must be at least 1")
-        if self.ipet.enabled and (self.ipet.generations < 1 or self.ipet.growth_factor < 1):
-            raise ConfigError("ipet.generations and ipet.growth_factor must be at least 1")
-        if self.ipet.enabled and len(self.patterns) * len(self.seeds) < 2:
-            raise ConfigError("iPET needs at least two pattern models (patterns x seeds)")
-        if self.template_search.enabled and not self.template_search.generator_path:
-            raise ConfigError("template_search.generator_path is required when template search is enabled")
-        metrics = [f"{split}_{m}" for split in ("dev", "test") for m in ("accuracy", "macro_f1")]
-        metric = self.tracking.promote_metric
-        if metric is not None and metric not in metrics:
-            raise ConfigError(f"tracking.promote_metric must be one of {metrics}, not {metric!r}")
-        if metric is not None and getattr(self.data, metric.split("_")[0]) is None:
-            raise ConfigError(f"tracking.promote_metric {metric!r} needs data.{metric.split('_')[0]}")
-        if self.tracking.challenger_alias == self.tracking.alias:
-            raise ConfigError("tracking.challenger_alias must differ from tracking.alias")
-        if self.pet.demonstrations.filter not in ("none", "similarity"):
-            raise ConfigError("pet.demonstrations.filter must be 'none' or 'similarity'")
         return self
+
+    def _check_lengths(self, causal: bool) -> None:
+        """Every template, with one token of text, fits model.max_length with the real tokenizer."""
+        from prompt_models.backbones import load_tokenizer
+        from prompt_models.patterns import PatternEncoder
+
+        encoder = PatternEncoder(load_tokenizer(self.resolve(self.model.path)), self.model.max_length, causal=causal)
+        for pattern in self.pattern_objs():
+            need = encoder.min_length(pattern)
+            if need > self.model.max_length:
+                raise ConfigError(f"model.max_length={self.model.max_length} is too short for template "
+                                  f"{pattern.template!r}: with this tokenizer it needs at least {need} tokens")

@@ -1,4 +1,5 @@
-"""Content digests that name cached work: of any JSON-able value, and of a model folder's bytes."""
+"""Content digests that name cached work and files: of any JSON-able value, of a file's bytes, of a
+model folder's bytes. (The digests of examples are the core's: ``prompt_models.examples``.)"""
 from __future__ import annotations
 
 import hashlib
@@ -7,8 +8,21 @@ from functools import lru_cache
 from pathlib import Path
 
 
-def digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:24]
+def digest(obj, length: int = 24) -> str:
+    """sha256 of ``obj`` as canonical JSON (sorted keys), hex, cut to ``length``."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:length]
+
+
+def hash_file(h, path: str | Path):
+    """``h`` updated with the bytes of ``path``, read 1 MiB at a time."""
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h
+
+
+def file_sha256(path: str | Path) -> str:
+    return hash_file(hashlib.sha256(), path).hexdigest()
 
 
 @lru_cache(maxsize=64)
@@ -17,9 +31,7 @@ def _dir_digest(path: str, stamp: tuple) -> str:
     for f in sorted(Path(path).rglob("*")):
         if f.is_file():
             h.update(str(f.relative_to(path)).encode())
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
+            hash_file(h, f)
     return h.hexdigest()[:24]
 
 

@@ -11,16 +11,14 @@ import pyarrow.parquet as pq
 
 from prompt_models.examples import InputExample
 
+from .atomic import atomic_path
+
 
 def save_examples(examples: Sequence[InputExample], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for ex in examples:
             fh.write(json.dumps(ex.to_dict()) + "\n")
-    tmp.replace(path)
-    return path
+    return Path(path)
 
 
 def read_examples(path: str | Path) -> list[InputExample]:

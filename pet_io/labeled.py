@@ -14,7 +14,7 @@ import pandas as pd
 
 from prompt_models.examples import InputExample
 
-from .sources import LINE, DataSpec, DataValidationError, check_field_counts, checked_source, iter_jsonl, opener_for
+from .sources import LINE, DataSpec, DataValidationError, check_field_counts, checked_source, csv_options, iter_jsonl, opener_for
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
@@ -30,11 +30,7 @@ def read_table(spec: DataSpec) -> pd.DataFrame:
     try:
         if fmt in ("csv", "tsv"):
             check_field_counts(path, fmt)
-            sep = "\t" if fmt == "tsv" else ","
-            opts = {"sep": sep, "dtype": str, "keep_default_na": False}
-            if fmt == "tsv":
-                opts["quoting"] = 3  # QUOTE_NONE: GLUE/LM-BFF TSVs contain bare quotes
-            opts.update(spec.read_options)
+            opts = {**csv_options(fmt), "dtype": str, **spec.read_options}
             df = pd.read_csv(path, header=0 if spec.header else None, **opts)
             df.columns = [str(c) for c in df.columns]
             # one row per line after the header (a quoted field spanning lines shifts this count)

@@ -87,12 +87,28 @@ def check_utf8(path: Path, opener) -> None:
                 ) from None
 
 
+def csv_options(fmt: str) -> dict:
+    """How every CSV/TSV reader here splits a file (pandas ``read_csv``, ``datasets``' csv builder):
+    texts kept as written ("NA" is a text, not a missing value); TSVs unquoted, as GLUE/LM-BFF TSVs
+    contain bare quotes."""
+    return {"sep": "\t" if fmt == "tsv" else ",", "quoting": csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL,
+            "keep_default_na": False}
+
+
+def first_row(path: Path, fmt: str) -> list[str]:
+    """The header (or first row) of a CSV/TSV file, split as ``csv_options`` splits it."""
+    opts = csv_options(fmt)
+    with opener_for(path)(path, "rt", encoding="utf-8", newline="") as fh:
+        return next(csv.reader(fh, delimiter=opts["sep"], quoting=opts["quoting"]), None) or []
+
+
 def check_field_counts(path: Path, fmt: str) -> None:
     """A row with more fields than the first line (an unquoted separator inside a text) is an error
     naming its line: pandas would silently take the extra field as the row index or drop it."""
-    sep = "\t" if fmt == "tsv" else ","
+    opts = csv_options(fmt)
+    sep = opts["sep"]
     with opener_for(path)(path, "rt", encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
+        reader = csv.reader(fh, delimiter=sep, quoting=opts["quoting"])
         first = next(reader, None) or []
         for row in reader:
             if len(row) > len(first):
@@ -106,12 +122,18 @@ def iter_jsonl(path: Path):
     """(file line, record) of a JSON Lines file; a broken record is an error naming its line."""
     with opener_for(path)(path, "rt", encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataValidationError(f"{path}: line {n}, column {exc.colno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataValidationError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
-            yield n, row
+            if line.strip():
+                yield n, json_record(line, path, n)
+
+
+def json_record(line: str | bytes, path: Path, n: int) -> dict:
+    """Line ``n`` of a JSON Lines file as a record; a broken one is an error naming the line."""
+    try:
+        row = json.loads(line)
+    except UnicodeDecodeError as exc:
+        raise DataValidationError(f"{path}: line {n}: not UTF-8 ({exc.reason}); save the file as UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise DataValidationError(f"{path}: line {n}, column {exc.colno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(row, dict):
+        raise DataValidationError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
+    return row

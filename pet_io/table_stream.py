@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pandas as pd
 
-from .sources import DataValidationError, check_field_counts, detect_format
+from .atomic import atomic_path
+from .sources import DataValidationError, check_field_counts, csv_options, detect_format, json_record
 
 STREAM_FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
@@ -45,22 +43,7 @@ def _open(path: Path):
 
 def _csv_options(fmt: str) -> dict:
     # strings kept verbatim (ids with leading zeros, "NA" texts): every input column goes back out as read
-    opts = {"sep": "\t" if fmt == "tsv" else ",", "dtype": str, "keep_default_na": False, "encoding": "utf-8"}
-    if fmt == "tsv":
-        opts["quoting"] = 3  # QUOTE_NONE, as labeled.read_table reads TSVs
-    return opts
-
-
-def _json_row(line: bytes, path: Path, n: int) -> dict:
-    try:
-        row = json.loads(line)
-    except UnicodeDecodeError as exc:
-        raise DataValidationError(f"{path}: line {n}: not UTF-8 ({exc.reason}); save the file as UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise DataValidationError(f"{path}: line {n}, column {exc.colno}: not valid JSON ({exc.msg})") from None
-    if not isinstance(row, dict):
-        raise DataValidationError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
-    return row
+    return {**csv_options(fmt), "dtype": str, "encoding": "utf-8"}
 
 
 def read_columns(path: Path, fmt: str) -> list[str]:
@@ -73,7 +56,7 @@ def read_columns(path: Path, fmt: str) -> list[str]:
         raw, fh = _open(path)
         with raw:
             if fmt == "jsonl":
-                return next((list(_json_row(line, path, n)) for n, line in enumerate(fh, 1) if line.strip()), [])
+                return next((list(json_record(line, path, n)) for n, line in enumerate(fh, 1) if line.strip()), [])
             return [str(c) for c in pd.read_csv(fh, nrows=0, **_csv_options(fmt)).columns]
     except DataValidationError:
         raise
@@ -118,7 +101,7 @@ def iter_chunks(path: Path, fmt: str, rows: int, advance: Callable[[int], None] 
             buf: list[dict] = []
             for n, line in enumerate(fh, 1):
                 if line.strip():
-                    buf.append(_json_row(line, path, n))
+                    buf.append(json_record(line, path, n))
                 if len(buf) == rows:
                     progressed()
                     yield _records_frame(buf)
@@ -193,16 +176,29 @@ class ChunkWriter:
 @contextlib.contextmanager
 def atomic_writer(out: str | Path, fmt: str) -> Iterator[ChunkWriter]:
     """A ChunkWriter on a temporary file next to ``out``, renamed to ``out`` only if the block succeeds."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    writer = ChunkWriter(Path(name), fmt)
-    try:
-        yield writer
-        writer.close()
-        os.replace(name, out)
-    finally:
-        with contextlib.suppress(Exception):
+    with atomic_path(out) as tmp:
+        writer = ChunkWriter(tmp, fmt)
+        try:
+            yield writer
+        finally:
             writer.close()
-        Path(name).unlink(missing_ok=True)
+
+
+def check_texts(path: Path, fmt: str, columns: list[str], rows: int = 4096, shown: int = 10) -> None:
+    """Every row with an empty text in ``columns`` reported at once, by file line as the training
+    splits are (record number for Parquet); read a chunk at a time."""
+    first_line = {"csv": 2, "tsv": 2, "jsonl": 1}.get(fmt)
+    problems, count, start = [], 0, 0
+    for chunk in iter_chunks(path, fmt, rows):
+        for column in columns:
+            values = chunk[column] if column in chunk.columns else [None] * len(chunk)
+            for i, text in enumerate(values):
+                if text is None or (isinstance(text, float) and text != text) or not str(text).strip():
+                    count += 1
+                    if len(problems) < shown:
+                        at = f"line {first_line + start + i}" if first_line else f"record {start + i + 1}"
+                        problems.append(f"{at}: empty {column!r}")
+        start += len(chunk)
+    if count:
+        more = f" (and {count - shown} more)" if count > shown else ""
+        raise DataValidationError(f"{path}: {count} bad row(s): {'; '.join(problems)}{more}")

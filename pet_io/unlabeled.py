@@ -8,8 +8,7 @@ the shards are cut from batch by batch. Nothing here holds the whole split in Py
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,11 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from prompt_models.examples import ExamplesHasher
+
+from .atomic import temp_beside
 from .labeled import read_table
-from .sources import DataSpec, DataValidationError, check_field_counts, checked_source, iter_jsonl, opener_for
+from .sources import DataSpec, DataValidationError, check_field_counts, checked_source, csv_options, first_row, iter_jsonl
 
 BATCH = 50_000
 MAX_SHOWN = 10
@@ -65,12 +67,11 @@ def _load(path: Path, fmt: str, spec: DataSpec, cache_dir: str):
 
     kwargs: dict = {}
     if fmt in ("csv", "tsv"):
-        sep = "\t" if fmt == "tsv" else ","
-        kwargs = {"sep": sep, "keep_default_na": False}
-        if fmt == "tsv":
-            kwargs["quoting"] = 3  # QUOTE_NONE: GLUE/LM-BFF TSVs contain bare quotes
+        kwargs = csv_options(fmt)
         check_field_counts(path, fmt)
-        names = _first_row(path, sep, fmt)
+        names = first_row(path, fmt)
+        if not names:
+            raise DataValidationError(f"{path}: no rows")
         if not spec.header:
             names = [str(i) for i in range(len(names))]
             kwargs.update(header=None, column_names=names)
@@ -87,17 +88,6 @@ def _load(path: Path, fmt: str, spec: DataSpec, cache_dir: str):
             _locate_jsonl_error(path)  # raises with the file line, if it can find one
         raise DataValidationError(f"{path}: could not read as {fmt}: {exc}") from None
     return ds
-
-
-def _first_row(path: Path, sep: str, fmt: str) -> list[str]:
-    import csv
-
-    with opener_for(path)(path, "rt", encoding="utf-8", newline="") as fh:
-        quoting = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
-        row = next(csv.reader(fh, delimiter=sep, quoting=quoting), None)
-    if not row:
-        raise DataValidationError(f"{path}: no rows")
-    return row
 
 
 def _locate_jsonl_error(path: Path) -> None:
@@ -132,21 +122,19 @@ def _batches(ds) -> Iterator[tuple[int, dict]]:
 
 def write_copy(ds, folder: Path) -> UnlabeledCopy:
     """The checked split as ``folder/unlabeled-<digest>.parquet``, written batch by batch, atomically."""
-    h = hashlib.sha256()
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".unlabeled-{id(ds)}.tmp.parquet"
+    hasher = ExamplesHasher()  # the digest of these texts as unlabeled examples
     schema = pa.schema([("text_a", pa.string()), ("text_b", pa.string())])
-    with pq.ParquetWriter(tmp, schema) as writer:
-        for _, batch in _batches(ds):
-            a = [str(t) for t in batch["text_a"]]
-            b = [None if t is None else str(t) for t in batch["text_b"]] if "text_b" in batch else [None] * len(a)
-            for x, y in zip(a, b):  # the same digest as prompt_models.examples.examples_digest of these examples
-                h.update(json.dumps([x, y, None]).encode())
-                h.update(b"\n")
-            writer.write_table(pa.table({"text_a": a, "text_b": b}, schema=schema))
-    digest = h.hexdigest()
-    path = folder / f"unlabeled-{digest[:16]}.parquet"
-    tmp.replace(path)
+    with temp_beside(folder / "unlabeled.parquet") as tmp:  # its name is known only at the end
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for _, batch in _batches(ds):
+                a = [str(t) for t in batch["text_a"]]
+                b = [None if t is None else str(t) for t in batch["text_b"]] if "text_b" in batch else [None] * len(a)
+                for x, y in zip(a, b):
+                    hasher.add(x, y)
+                writer.write_table(pa.table({"text_a": a, "text_b": b}, schema=schema))
+        digest = hasher.hexdigest()
+        path = folder / f"unlabeled-{digest[:16]}.parquet"
+        os.replace(tmp, path)
     return UnlabeledCopy(str(path), digest, len(ds))
 
 

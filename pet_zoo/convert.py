@@ -11,7 +11,7 @@ import math
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .install import ModelInstallError
+from .registry import ModelInstallError
 
 PROMPT = "The capital of France is"
 SENTENCE = "The movie was great, I loved every minute of it."

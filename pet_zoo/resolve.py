@@ -7,10 +7,13 @@ name is located, a missing one stays a name and is reported by nothing: a run in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pet_config.schema import PipelineConfig
+from .install import resolve_model_path
+from .registry import KNOWN_MODELS, ModelInstallError
 
-from .install import KNOWN_MODELS, ModelInstallError, resolve_model_path
+if TYPE_CHECKING:  # the config is handed in: pet_config imports the zoo's registry, not the other way
+    from pet_config.schema import PipelineConfig
 
 # (section, field) of every config entry that may name a zoo model
 MODEL_FIELDS = (("model", "path"), ("distill", "model_path"), ("template_search", "generator_path"),

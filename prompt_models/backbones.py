@@ -11,6 +11,7 @@ checked before any work starts.
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import torch
@@ -20,7 +21,9 @@ from transformers.models.auto.modeling_auto import (
     MODEL_FOR_MASKED_LM_MAPPING_NAMES,
 )
 
-from .training import MODEL_LOAD_LOCK
+# transformers builds models under a process-wide meta-device context: two threads loading at
+# once (parallel Prefect tasks) can see each other's meta tensors, so loads take turns.
+_LOAD_LOCK = threading.Lock()
 
 MASKED, CAUSAL = "masked", "causal"
 
@@ -89,9 +92,13 @@ def load_tokenizer(path: str | Path):
 
 def load_language_model(path: str | Path, kind: str):
     """The LM in float32 (master weights for training; autocast handles bf16 on a GPU)."""
-    cls = AutoModelForMaskedLM if kind == MASKED else AutoModelForCausalLM
-    with MODEL_LOAD_LOCK:
-        return cls.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
+    return load_pretrained(AutoModelForMaskedLM if kind == MASKED else AutoModelForCausalLM, path, dtype=torch.float32)
+
+
+def load_pretrained(cls, path: str | Path, **kwargs):
+    """``cls.from_pretrained`` on a local folder, one load at a time in this process (``_LOAD_LOCK``)."""
+    with _LOAD_LOCK:
+        return cls.from_pretrained(str(path), local_files_only=True, **kwargs)
 
 
 def output_head(model):

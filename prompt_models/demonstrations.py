@@ -21,12 +21,9 @@ def load_sentence_encoder(path: str):
     """An SBERT-style encoder (e.g. all-minilm-l6-v2) and its tokenizer, for similarity filtering."""
     from transformers import AutoModel
 
-    from .backbones import load_tokenizer
-    from .training import MODEL_LOAD_LOCK
+    from .backbones import load_pretrained, load_tokenizer
 
-    with MODEL_LOAD_LOCK:
-        model = AutoModel.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
-    return model.eval(), load_tokenizer(path)
+    return load_pretrained(AutoModel, path, dtype=torch.float32).eval(), load_tokenizer(path)
 
 
 @torch.no_grad()

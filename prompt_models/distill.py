@@ -12,13 +12,12 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification
 
-from .examples import InputExample
+from .backbones import autocast, load_pretrained, load_tokenizer
+from .examples import InputExample, gold_indices
 from .inference import encode_texts, run_batches
-from .backbones import autocast, load_tokenizer
-from .training import MODEL_LOAD_LOCK, TrainConfig, batches_forever, check_stop, classification_metrics, make_optimizer, set_seed
+from .training import TrainConfig, batches_forever, classification_metrics, set_seed, train_steps
 
 META_FILE = "classifier.json"
 
@@ -42,15 +41,10 @@ class SequenceClassifier:
     def from_pretrained(cls, model_path: str, labels: Sequence[str], max_length: int = 128) -> "SequenceClassifier":
         tok = load_tokenizer(model_path)
         labels = [str(x) for x in labels]
-        with MODEL_LOAD_LOCK:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                str(model_path),
-                num_labels=len(labels),
-                id2label=dict(enumerate(labels)),
-                label2id={lab: i for i, lab in enumerate(labels)},
-                local_files_only=True,
-                dtype=torch.float32,
-            )
+        model = load_pretrained(
+            AutoModelForSequenceClassification, model_path, dtype=torch.float32, num_labels=len(labels),
+            id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
+        )
         if model.config.pad_token_id is None:
             # decoder classifiers (LlamaForSequenceClassification) find each row's last token by it
             model.config.pad_token_id = tok.pad_token_id
@@ -61,8 +55,7 @@ class SequenceClassifier:
         path = Path(path)
         meta = json.loads((path / META_FILE).read_text())
         tok = load_tokenizer(str(path))
-        with MODEL_LOAD_LOCK:
-            model = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
+        model = load_pretrained(AutoModelForSequenceClassification, path, dtype=torch.float32)
         return cls(model, tok, meta["labels"], meta["max_length"])
 
     def save(self, out_dir: str | Path) -> Path:
@@ -109,7 +102,7 @@ class SequenceClassifier:
         return self.predict_texts([ex.text_a for ex in examples], texts_b if all(texts_b) else None, batch_size)
 
     def evaluate(self, examples: Sequence[InputExample], batch_size: int = 64) -> dict:
-        gold = np.array([self.labels.index(ex.label) for ex in examples])
+        gold = gold_indices(examples, self.labels)
         return classification_metrics(self.predict_logits(examples, batch_size), gold, len(self.labels))
 
     def train_model(
@@ -128,24 +121,28 @@ class SequenceClassifier:
             raise ValueError("no examples to distill on")
         set_seed(seed)
         rng = random.Random(seed)
-        opt, sched = make_optimizer(self.model.parameters(), cfg, cfg.max_steps)
         self.model.train()
         it = batches_forever(len(examples), cfg.batch_size, rng)
-        losses = []
         dev = next(self.model.parameters()).device
-        for step in tqdm(range(cfg.max_steps), desc="distill", disable=None if cfg.progress else True, leave=False):
-            check_stop()
+
+        def step_loss() -> torch.Tensor:
             idx = next(it)
             with autocast(dev):
                 logits = self.model(**self._batch([examples[i] for i in idx])).logits
-            loss = distillation_loss(logits.float(), targets[idx].to(dev), cfg.temperature)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
-            if log_fn and step % 10 == 0:
-                log_fn({"distill_loss": float(np.mean(losses[-10:]))}, step)
+            return distillation_loss(logits.float(), targets[idx].to(dev), cfg.temperature)
+
+        fit = train_steps(self.model.parameters(), cfg, step_loss, "distill", log_fn, "distill_loss")
         self.model.eval()
-        return {"final_loss": float(np.mean(losses[-10:])), "steps": cfg.max_steps}
+        return fit
+
+
+def distill_soft_labels(base: str | Path, labels: Sequence[str], max_length: int, examples: Sequence[InputExample],
+                        probs: np.ndarray, cfg: TrainConfig, seed: int = 0, device: torch.device | None = None,
+                        log_fn: Callable[[dict, int], None] | None = None) -> tuple[SequenceClassifier, dict]:
+    """A sequence classifier on ``base`` trained on the ensemble's soft labels ``probs`` (made at
+    ``cfg.temperature``); returns it and its fit record."""
+    set_seed(seed)  # the new classification head is initialised here
+    clf = SequenceClassifier.from_pretrained(str(base), labels, max_length)
+    if device is not None:
+        clf.model.to(device)
+    return clf, clf.train_model(examples, probs, cfg, seed, log_fn)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,31 @@ def example_digest(example: InputExample) -> str:
     return h.hexdigest()[:32]
 
 
+def gold_indices(examples: Iterable[InputExample], labels: Sequence[str]) -> np.ndarray:
+    """Each example's label as its position in ``labels`` (the order of the logits' columns)."""
+    index = {label: i for i, label in enumerate(labels)}
+    try:
+        return np.array([index[ex.label] for ex in examples], dtype=np.int64)
+    except KeyError as exc:
+        raise ValueError(f"unknown label {exc.args[0]!r}; known: {list(labels)}") from None
+
+
+class ExamplesHasher:
+    """The content digest of a sequence of examples, fed one at a time (a file bigger than memory)."""
+
+    def __init__(self):
+        self.h = hashlib.sha256()
+
+    def add(self, text_a: str, text_b: str | None = None, label: str | None = None) -> None:
+        self.h.update(json.dumps([text_a, text_b, label]).encode())
+        self.h.update(b"\n")
+
+    def hexdigest(self) -> str:
+        return self.h.hexdigest()
+
+
 def examples_digest(examples: Iterable[InputExample]) -> str:
-    h = hashlib.sha256()
+    hasher = ExamplesHasher()
     for ex in examples:
-        h.update(json.dumps([ex.text_a, ex.text_b, ex.label]).encode())
-        h.update(b"\n")
-    return h.hexdigest()
+        hasher.add(ex.text_a, ex.text_b, ex.label)
+    return hasher.hexdigest()

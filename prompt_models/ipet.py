@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from .ensemble import ensemble_weights, merge_logits, softmax
+from .examples import InputExample
 
 
 def pick_teachers(n_models: int, student: int, fraction: float, rng: random.Random) -> list[int]:
@@ -89,3 +90,14 @@ def build_generation_sets(
         idx, labs = select_pseudo_labeled(merged, n_add, dist, np.random.default_rng(rng.randrange(2**32)))
         out.append((teachers, idx, labs))
     return out
+
+
+def pseudo_labeled_examples(sets: Sequence[tuple[list[int], np.ndarray, np.ndarray]], unlabeled: Sequence[InputExample],
+                            labels: Sequence[str], generation: int) -> list[list[InputExample]]:
+    """The examples ``build_generation_sets`` chose for each new model, with the teachers' labels;
+    the new model trains on the labeled set plus these."""
+    return [
+        [InputExample(unlabeled[i].text_a, unlabeled[i].text_b, labels[lab], f"ipet{generation}-{i}")
+         for i, lab in zip(idx.tolist(), labs.tolist())]
+        for _, idx, labs in sets
+    ]

@@ -34,11 +34,10 @@ import numpy as np
 import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
-from .backbones import CAUSAL, autocast, load_language_model, load_tokenizer
-from .examples import InputExample
+from .backbones import CAUSAL, autocast, load_language_model, load_pretrained, load_tokenizer
+from .examples import InputExample, gold_indices
 from .patterns import Pattern, PatternError
 from .pet import PETModel
-from .training import MODEL_LOAD_LOCK
 from .verbalizer import Verbalizer, VerbalizerError, word_token_ids
 
 SENTINELS = ("<extra_id_0>", "<extra_id_1>", "<extra_id_2>")
@@ -62,8 +61,7 @@ def load_generator(path: str) -> Generator:
         raise GeneratorError(f"generator path {path!r} is not a local model folder: {exc}") from exc
     tok = load_tokenizer(path)
     if config.is_encoder_decoder:
-        with MODEL_LOAD_LOCK:
-            model = AutoModelForSeq2SeqLM.from_pretrained(str(path), local_files_only=True)
+        model = load_pretrained(AutoModelForSeq2SeqLM, path)
         missing = [s for s in SENTINELS if tok.convert_tokens_to_ids(s) in (None, tok.unk_token_id)]
         if missing:
             raise GeneratorError(f"seq2seq generator {path!r} lacks the T5 sentinel tokens {missing}")
@@ -245,7 +243,7 @@ def search_label_words(
         tops[lab] = [t for t in ranked[:max_scan] if word_of(t)][:top_k_per_class]
         if not tops[lab]:
             raise ValueError(f"label-word search found no whole-word token for label {lab!r} in the top {max_scan}")
-    gold = torch.tensor([labels.index(ex.label) for ex in examples])
+    gold = torch.as_tensor(gold_indices(examples, labels))
     combos = itertools.product(*(tops[lab] for lab in labels))
     total = int(np.prod([len(tops[lab]) for lab in labels]))
     if total > max_combinations:

@@ -263,6 +263,12 @@ class PatternEncoder:
             kwargs.update(truncation=True, max_length=self.max_length)
         return dict(zip(texts, self.tokenizer(texts, **kwargs)["input_ids"]))
 
+    def min_length(self, pattern: Pattern) -> int:
+        """The shortest ``max_length`` that fits ``pattern`` with one token of each text: what a
+        config check compares ``model.max_length`` with before any example is read."""
+        fixed = sum(len(ids) for k, ids in self._render(pattern, InputExample("x", "x"), None) if k not in ("text_a", "text_b"))
+        return len(self.prefix) + len(self.suffix) + fixed + 1
+
     def encode(self, pattern: Pattern, example: InputExample, demonstrations=None) -> dict:
         budget = self.max_length - len(self.prefix) - len(self.suffix)
         query = self._render(pattern, example, None)

@@ -33,19 +33,17 @@ from .backbones import (
     output_head,
     vocab_logits_at,
 )
-from .examples import InputExample
+from .examples import InputExample, gold_indices
 from .inference import run_batches
 from .patterns import Pattern, PatternEncoder, PatternError
 from .soft_prompts import SoftPrompt, SoftPromptConfig
 from .training import (
     TrainConfig,
     batches_forever,
-    check_stop,
     classification_metrics,
-    make_optimizer,
-    mask_tokens,
-    pad_batch,
+    mlm_collator,
     set_seed,
+    train_steps,
 )
 from .verbalizer import Verbalizer, VerbalizerHead
 
@@ -163,10 +161,12 @@ class PETModel(torch.nn.Module):
         return self.encoder.encode_all(self.pattern, examples, self.demonstrations)
 
     def collate(self, encoded: Sequence[dict]) -> dict:
-        ids, att = pad_batch([e["input_ids"] for e in encoded], self.tokenizer.pad_token_id or 0)
+        # right-padded whatever the tokenizer's side: mask_pos counts from the start of each row
+        padded = self.tokenizer.pad({"input_ids": [e["input_ids"] for e in encoded]}, padding_side="right",
+                                    return_tensors="pt")
         batch = {
-            "input_ids": ids,
-            "attention_mask": att,
+            "input_ids": padded["input_ids"],
+            "attention_mask": padded["attention_mask"],
             "mask_pos": torch.tensor([e["mask_pos"] for e in encoded], dtype=torch.long),
         }
         if self.soft is not None:
@@ -264,7 +264,7 @@ class PETModel(torch.nn.Module):
         )
 
     def gold(self, examples: Sequence[InputExample]) -> np.ndarray:
-        return np.array([self.verbalizer.label_index(ex.label) for ex in examples])
+        return gold_indices(examples, self.verbalizer.labels)
 
     def evaluate(self, examples: Sequence[InputExample], batch_size: int = 64) -> dict:
         logits = self.predict_logits(examples, batch_size)
@@ -288,61 +288,54 @@ class PETModel(torch.nn.Module):
         encoded = self.encode(train)
         targets = torch.tensor(self.gold(train))
         use_mlm = bool(unlabeled) and cfg.mlm_alpha > 0
-        params = [p for p in self.parameters() if p.requires_grad]
-        opt, sched = make_optimizer(params, cfg, cfg.max_steps)
         self.train()
         dev = self.device
         it = batches_forever(len(encoded), cfg.batch_size, rng)
         un_it = batches_forever(len(unlabeled), cfg.unlabeled_batch_size, rng) if use_mlm else None
-        losses = []
-        bar = tqdm(range(cfg.max_steps), desc="train", disable=None if cfg.progress else True, leave=False)
-        for step in bar:
-            check_stop()
+
+        def step_loss() -> torch.Tensor:
             idx = next(it)
-            logits = self.forward(self.collate([encoded[i] for i in idx]))
-            loss = F.cross_entropy(logits, targets[idx].to(dev))
+            loss = F.cross_entropy(self.forward(self.collate([encoded[i] for i in idx])), targets[idx].to(dev))
             if use_mlm:
                 mlm = self.auxiliary_lm_loss([unlabeled[i] for i in next(un_it)], cfg, gen)
                 loss = (1 - cfg.mlm_alpha) * loss + cfg.mlm_alpha * mlm
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
-            if step % 10 == 0:
-                bar.set_postfix(loss=f"{np.mean(losses[-10:]):.4f}")
-                if log_fn:
-                    log_fn({"train_loss": float(np.mean(losses[-10:]))}, step)
+            return loss
+
+        fit = train_steps(self.parameters(), cfg, step_loss, "train", log_fn)
         self.eval()
-        return {"final_loss": float(np.mean(losses[-10:])), "steps": cfg.max_steps}
+        return fit
 
     def auxiliary_lm_loss(self, examples: Sequence[InputExample], cfg: TrainConfig, gen) -> torch.Tensor:
         if self.causal:
             return self._causal_lm_loss(examples)
+        batch = self.masked_lm_batch(examples, cfg, gen)
+        dev = self.device
+        kwargs = dict(input_ids=batch["input_ids"].to(dev), attention_mask=batch["attention_mask"].to(dev))
+        labels = batch["labels"].to(dev)
+        picked = labels != -100
+        if not picked.any():  # a short batch may draw no position at all
+            return torch.zeros((), device=dev)
+        if output_head(self.model) is None:  # a masked LM whose head only the full forward applies
+            return self.model(**kwargs, labels=labels).loss
+        # the LM head at the masked positions only (15% of them): the same loss, without the
+        # [batch, length, vocab] logits, their log-softmax and gradient (about 0.4 GB for a BERT
+        # vocabulary at batch 8 x 128 tokens, which made training peak far above inference)
+        hidden = self.model.base_model(**kwargs)[0]  # [B, T, H]
+        logits = vocab_logits_at(self.model, hidden[picked])  # [n_masked, V]
+        return F.cross_entropy(logits, labels[picked])
+
+    def masked_lm_batch(self, examples: Sequence[InputExample], cfg: TrainConfig, gen: torch.Generator) -> dict:
+        """The unlabeled texts tokenized, padded and masked by transformers' MLM collator:
+        input_ids, attention_mask, labels (-100 where nothing is predicted)."""
         enc = self.tokenizer(
             [ex.text_a for ex in examples],
             [ex.text_b for ex in examples] if all(ex.text_b for ex in examples) else None,
             truncation=True,
             max_length=cfg.max_length,
-            padding=True,
-            return_tensors="pt",
+            return_special_tokens_mask=True,
         )
-        inputs, labels = mask_tokens(enc["input_ids"], enc["attention_mask"], self.tokenizer, cfg.mlm_probability, gen)
-        dev = self.device
-        kwargs = dict(input_ids=inputs.to(dev), attention_mask=enc["attention_mask"].to(dev))
-        if output_head(self.model) is None:  # a masked LM whose head only the full forward applies
-            return self.model(**kwargs, labels=labels.to(dev)).loss
-        # the LM head at the masked positions only (15% of them): the same loss, without the
-        # [batch, length, vocab] logits, their log-softmax and gradient (about 0.4 GB for a BERT
-        # vocabulary at batch 8 x 128 tokens, which made training peak far above inference)
-        hidden = self.model.base_model(**kwargs)[0]  # [B, T, H]
-        labels = labels.to(dev)
-        picked = labels != -100
-        if not picked.any():
-            return hidden.sum() * 0.0
-        logits = vocab_logits_at(self.model, hidden[picked])  # [n_masked, V]
-        return F.cross_entropy(logits, labels[picked])
+        rows = [dict(zip(enc.keys(), values)) for values in zip(*enc.values())]
+        return mlm_collator(self.tokenizer, cfg.mlm_probability, gen)(rows)
 
     def _causal_lm_loss(self, examples: Sequence[InputExample]) -> torch.Tensor:
         """Next-token loss on the pattern-wrapped unlabeled texts (soft and padded positions excluded)."""

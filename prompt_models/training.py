@@ -1,19 +1,16 @@
-"""Shared training plumbing: configs, seeding, batching, metrics."""
+"""Shared training plumbing: configs, seeding, batching, the one optimisation loop, metrics."""
 from __future__ import annotations
 
 import os
 import random
 import threading
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Callable
 
 import numpy as np
 import torch
-
-
-# transformers builds models under a process-wide meta-device context: two threads loading at
-# once (parallel Prefect tasks) can see each other's meta tensors, so loads take turns.
-MODEL_LOAD_LOCK = threading.Lock()
+from tqdm.auto import tqdm
+from transformers import DataCollatorForLanguageModeling, get_linear_schedule_with_warmup
 
 
 @dataclass
@@ -92,27 +89,42 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    n = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), n), pad_id, dtype=torch.long)
-    att = torch.zeros((len(seqs), n), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-        att[i, : len(s)] = 1
-    return ids, att
-
-
 def make_optimizer(params, cfg: TrainConfig, total_steps: int):
     params = [p for p in params if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    warm = int(cfg.warmup_ratio * total_steps)
+    return opt, get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * total_steps), total_steps)
 
-    def schedule(step: int) -> float:
-        if warm and step < warm:
-            return (step + 1) / warm
-        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
 
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+def train_steps(params, cfg: TrainConfig, step_loss: Callable[[], torch.Tensor], desc: str,
+                log_fn: Callable[[dict, int], None] | None = None, log_key: str = "train_loss") -> dict:
+    """The one optimisation loop (pattern models and the distilled classifier): ``cfg.max_steps``
+    steps of AdamW on ``step_loss()`` with gradient clipping and a linear schedule.
+
+    Not ``transformers.Trainer``: a step here draws from two data streams (labeled batches and, for
+    PET's auxiliary LM loss, unlabeled ones), every step checks the process-wide stop flag so a
+    Ctrl-C stops all parallel tasks within a step, runs are a few hundred steps with no checkpoints
+    (a finished model is published whole under its content digest), and MLflow logging goes to the
+    task's own nested run; the Trainer's epochs, checkpoints, accelerate and reporting would be
+    bent around all four for a loop of ten lines."""
+    params = [p for p in params if p.requires_grad]
+    opt, sched = make_optimizer(params, cfg, cfg.max_steps)
+    losses: list[float] = []
+    bar = tqdm(range(cfg.max_steps), desc=desc, disable=None if cfg.progress else True, leave=False)
+    for step in bar:
+        check_stop()
+        loss = step_loss()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+        if step % 10 == 0:
+            recent = float(np.mean(losses[-10:]))
+            bar.set_postfix(loss=f"{recent:.4f}")
+            if log_fn:
+                log_fn({log_key: recent}, step)
+    return {"final_loss": float(np.mean(losses[-10:])), "steps": cfg.max_steps}
 
 
 def batches_forever(n: int, batch_size: int, rng: random.Random):
@@ -126,27 +138,14 @@ def batches_forever(n: int, batch_size: int, rng: random.Random):
             yield order[i : i + batch_size]
 
 
-def mask_tokens(input_ids: torch.Tensor, attention: torch.Tensor, tokenizer, probability: float, gen: torch.Generator):
-    """BERT-style masking for the auxiliary MLM loss: labels -100 except at chosen positions."""
-    labels = input_ids.clone()
-    special = torch.zeros_like(input_ids, dtype=torch.bool)
-    for tid in tokenizer.all_special_ids:
-        special |= input_ids == tid
-    prob = torch.full(input_ids.shape, probability)
-    prob.masked_fill_(special | (attention == 0), 0.0)
-    chosen = torch.bernoulli(prob, generator=gen).bool()
-    if not chosen.any():  # always train on at least one token per batch
-        cand = (~special & (attention == 1)).nonzero()
-        if len(cand):
-            r, c = cand[torch.randint(len(cand), (1,), generator=gen)][0]
-            chosen[r, c] = True
-    labels[~chosen] = -100
-    inputs = input_ids.clone()
-    replace = torch.bernoulli(torch.full(input_ids.shape, 0.8), generator=gen).bool() & chosen
-    inputs[replace] = tokenizer.mask_token_id
-    rand = torch.bernoulli(torch.full(input_ids.shape, 0.5), generator=gen).bool() & chosen & ~replace
-    inputs[rand] = torch.randint(len(tokenizer), input_ids.shape, generator=gen)[rand]
-    return inputs, labels
+def mlm_collator(tokenizer, probability: float, gen: torch.Generator) -> DataCollatorForLanguageModeling:
+    """transformers' BERT-style masking (of the chosen tokens 80% [MASK], 10% random, 10% kept;
+    special and padded positions never chosen), drawing from ``gen``. The generator is handed over
+    outright: the collator's own ``seed`` treats 0 as "no seed" (global RNG) and refuses to seed in
+    a worker process (Dask)."""
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=probability)
+    collator.generator = gen
+    return collator
 
 
 def accuracy(pred: np.ndarray, gold: np.ndarray) -> float:

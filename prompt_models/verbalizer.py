@@ -43,12 +43,6 @@ class Verbalizer:
         if len(self.labels) < 2:
             raise VerbalizerError("a classifier needs at least two labels")
 
-    def label_index(self, label: str) -> int:
-        try:
-            return self.labels.index(label)
-        except ValueError:
-            raise VerbalizerError(f"unknown label {label!r}; known: {self.labels}") from None
-
     def to_dict(self) -> dict:
         return {"label_words": self.label_words, "multi_token": self.multi_token}
 

@@ -10,8 +10,9 @@ import dataclasses
 
 
 def train_cfg_key(train_cfg) -> dict:
-    """The training settings that change a result (progress bars and eval batch size do not)."""
-    d = dataclasses.asdict(train_cfg)
+    """The training settings that change a result (progress bars and eval batch size do not),
+    taken from the core ``TrainConfig`` a stage trains with (``pet_config.training``)."""
+    d = dataclasses.asdict(train_cfg.core() if hasattr(train_cfg, "core") else train_cfg)
     d.pop("progress", None)
     d.pop("eval_batch_size", None)
     return d

@@ -7,25 +7,25 @@ from pathlib import Path
 from typing import Sequence
 
 import mlflow
-import numpy as np
 import torch
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from pet_config.schema import PipelineConfig
+from pet_io.atomic import is_done, publish, read_done
+from pet_io.digests import digest, model_digest
 from pet_io.example_files import read_examples
 from prompt_models import onnx_student
-from prompt_models.distill import SequenceClassifier
-from prompt_models.training import configure_threads, pick_device, set_seed
+from prompt_models.examples import gold_indices
+from prompt_models.distill import SequenceClassifier, distill_soft_labels
+from prompt_models.training import configure_threads, pick_device
 
 from . import figures, promotion, tracking
-from .records import ClassifierRef, LabeledShard, Registration, Splits
-from pet_io.digests import digest, model_digest
-from pet_io.atomic import is_done, publish, read_done
 from .caching import train_cfg_key
 from .data_tasks import logger
 from .label_tasks import label_store, read_soft_labels
 from .pattern_tasks import EVAL_SPLITS
+from .records import ClassifierRef, LabeledShard, Registration, Splits
 
 @task(name="distill", cache_policy=NO_CACHE)
 def distill(cfg: PipelineConfig, labeled_shards: Sequence[LabeledShard], ens_key: str, parent_run_id: str | None) -> ClassifierRef:
@@ -45,10 +45,9 @@ def distill(cfg: PipelineConfig, labeled_shards: Sequence[LabeledShard], ens_key
         examples, probs = read_soft_labels([s.path for s in labeled_shards])
         tracking.log_examples_input(examples, "soft_labeled", str(label_store(cfg, ens_key)), "training", digest(shard_digests))
         mlflow.log_metric("n_soft_labeled", len(examples))
-        set_seed(cfg.distill.seed)  # the new classification head is initialised here
-        clf = SequenceClassifier.from_pretrained(base, cfg.verbalizer_obj().labels, cfg.model.max_length)
-        clf.model.to(pick_device(cfg.model.device))
-        fit = clf.train_model(examples, probs, train_cfg, cfg.distill.seed, lambda m, s: mlflow.log_metrics(m, step=s))
+        clf, fit = distill_soft_labels(base, cfg.verbalizer_obj().labels, cfg.model.max_length, examples, probs, train_cfg,
+                                       cfg.distill.seed, pick_device(cfg.model.device),
+                                       lambda m, s: mlflow.log_metrics(m, step=s))
         mlflow.log_metric("final_distill_loss", fit["final_loss"])
 
         def write(tmp: Path) -> dict:
@@ -60,7 +59,7 @@ def distill(cfg: PipelineConfig, labeled_shards: Sequence[LabeledShard], ens_key
 
 def distill_train_cfg(cfg: PipelineConfig):
     # the student learns the teacher's probabilities at the temperature they were made with
-    return dataclasses.replace(cfg.distill.train, temperature=cfg.pet.temperature)
+    return cfg.distill.train.core(temperature=cfg.pet.temperature)
 
 
 def classifier_key(cfg: PipelineConfig, ens_key: str, shard_digests: Sequence[str]) -> str:
@@ -110,7 +109,7 @@ def onnx_guard(cfg: PipelineConfig, data: Splits, clf: SequenceClassifier, class
     split = "test" if "test" in data else "dev"
     if meta.guard_split != split or meta.int8_accuracy is None:  # an interrupted guard is redone
         examples = read_examples(data[split].path)
-        gold = np.array([clf.labels.index(ex.label) for ex in examples])
+        gold = gold_indices(examples, clf.labels)
         texts_b = [ex.text_b for ex in examples]
         acc = {}
         for int8 in (False, True):

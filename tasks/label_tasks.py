@@ -3,8 +3,6 @@ their soft labels from the weighted ensemble at temperature T."""
 from __future__ import annotations
 
 import json
-import os
-import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -15,18 +13,18 @@ import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from pet_io.example_files import iter_examples
 from pet_config.schema import PipelineConfig
-from prompt_models.examples import InputExample, example_digest, examples_digest
+from pet_io.atomic import atomic_path, is_done, publish, read_done, save_npy_atomic
+from pet_io.digests import digest
+from pet_io.example_files import iter_examples
 from pet_io.example_files import read_examples
 from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels
+from prompt_models.examples import InputExample, example_digest, examples_digest, gold_indices
 from prompt_models.training import classification_metrics, configure_threads
 
 from . import figures, tracking
-from .records import LabeledShard, ModelLabeling, PatternModelRef, Shard, Splits
-from pet_io.digests import digest
-from pet_io.atomic import is_done, publish, read_done, save_npy_atomic
 from .pattern_tasks import EVAL_SPLITS, load_pattern_model, split_logits
+from .records import LabeledShard, ModelLabeling, PatternModelRef, Shard, Splits
 
 def ensemble_key(models: Sequence[PatternModelRef], weighting: str, temperature: float) -> str:
     return digest({"models": sorted(m.key for m in models), "weighting": weighting, "T": temperature})
@@ -49,7 +47,7 @@ def evaluate_ensemble(cfg: PipelineConfig, data: Splits, models: Sequence[Patter
             if split not in data:
                 continue
             merged = merge_logits([split_logits(cfg, m, data, split) for m in models], weights)
-            gold = np.array([labels.index(ex.label) for ex in read_examples(data[split].path)])
+            gold = gold_indices(read_examples(data[split].path), labels)
             met = classification_metrics(merged, gold, len(labels))
             result[f"{split}_accuracy"] = met["accuracy"]
             result[f"{split}_macro_f1"] = met["macro_f1"]
@@ -106,10 +104,8 @@ def _write_shard(cfg: PipelineConfig, chunk: list[InputExample]) -> Shard:
     d = examples_digest(chunk)[:24]
     path = cfg.work_path / "data" / "shards" / f"{d}.parquet"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{d}.{os.getpid()}.{threading.get_ident()}.tmp")
-        pq.write_table(pa.table({"text_a": [e.text_a for e in chunk], "text_b": pa.array([e.text_b for e in chunk], pa.string())}), tmp)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            pq.write_table(pa.table({"text_a": [e.text_a for e in chunk], "text_b": pa.array([e.text_b for e in chunk], pa.string())}), tmp)
     return Shard(str(path), d, len(chunk))
 
 

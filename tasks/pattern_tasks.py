@@ -13,18 +13,18 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from pet_io.example_files import iter_examples
 from pet_config.schema import PipelineConfig
-from prompt_models.examples import InputExample, examples_digest
+from pet_io.atomic import is_done, publish, read_done, save_npy_atomic
+from pet_io.digests import digest, model_digest
+from pet_io.example_files import iter_examples
 from pet_io.example_files import read_examples
 from prompt_models.demonstrations import DemonstrationSampler, load_sentence_encoder, sentence_embeddings
+from prompt_models.examples import InputExample, examples_digest, gold_indices
 from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
 from prompt_models.training import classification_metrics, configure_threads, pick_device, set_seed
 
 from . import figures, tracking
-from pet_io.digests import digest, model_digest
-from pet_io.atomic import is_done, publish, read_done, save_npy_atomic
 from .caching import train_cfg_key
 from .data_tasks import logger
 from .records import PatternModelRef, Splits
@@ -36,8 +36,8 @@ def _pet_model(cfg: PipelineConfig, template: str, train: list[InputExample], se
         Pattern(template),
         cfg.verbalizer_obj(),
         cfg.model.max_length,
-        cfg.pet.soft_prompt,
-        cfg.pet.lora,
+        cfg.pet.soft_prompt.core(),
+        cfg.pet.lora.core(),
     )
     return _prepare(cfg, model, train, seed)
 
@@ -75,10 +75,10 @@ def pattern_model_key(cfg: PipelineConfig, data: Splits, template: str, seed: in
             "unlabeled": data["unlabeled"].digest if use_unlabeled else None,
             "extra": extra_digest,
             "template": template,
-            "verbalizer": dataclasses.asdict(cfg.verbalizer),
+            "verbalizer": cfg.verbalizer.model_dump(),
             "train_cfg": train_cfg_key(cfg.pet.train),
-            "soft_prompt": dataclasses.asdict(cfg.pet.soft_prompt),
-            "lora": dataclasses.asdict(cfg.pet.lora),
+            "soft_prompt": cfg.pet.soft_prompt.model_dump(),
+            "lora": cfg.pet.lora.model_dump(),
             "demonstrations": _demonstrations_key(cfg),
             "seed": seed,
         }
@@ -86,7 +86,7 @@ def pattern_model_key(cfg: PipelineConfig, data: Splits, template: str, seed: in
 
 
 def _demonstrations_key(cfg: PipelineConfig) -> dict:
-    demo = dataclasses.asdict(cfg.pet.demonstrations)
+    demo = cfg.pet.demonstrations.model_dump()
     encoder = demo.pop("encoder_path")
     if demo["enabled"] and demo["filter"] == "similarity" and encoder:
         demo["encoder"] = model_digest(cfg.resolve(encoder))  # the encoder's bytes, not where it is installed
@@ -135,7 +135,7 @@ def train_pattern_model(
         fit = train + extra
         model.train_model(
             fit,
-            cfg.pet.train,
+            cfg.pet.train.core(),
             seed=seed,
             unlabeled=unlabeled,
             log_fn=lambda m, step: mlflow.log_metrics(m, step=step),
@@ -197,7 +197,7 @@ def split_scores(cfg: PipelineConfig, model: PatternModelRef, data: Splits,
     scores = {}
     for split in EVAL_SPLITS:
         if split in data:
-            gold = np.array([labels.index(ex.label) for ex in read_examples(data[split].path)])
+            gold = gold_indices(read_examples(data[split].path), labels)
             scores[split] = classification_metrics(split_logits(cfg, model, data, split, folder), gold, len(labels))
     return scores
 

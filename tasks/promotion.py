@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass
 import mlflow
 
 from pet_config.schema import PipelineConfig
+from pet_io.atomic import is_done
 from pet_io.example_files import read_examples
 from prompt_models.distill import SequenceClassifier
 from prompt_models.training import pick_device
 
-from pet_io.atomic import is_done
 from .records import Splits
 
 
@@ -61,8 +61,11 @@ def decide(cfg: PipelineConfig, data: Splits, client, version: str, metrics: dic
     metric = cfg.promotion_metric()
     champion = _champion(client, name, alias)
     new_score = metrics.get(metric) if metric else None
-    if champion is None or str(champion.version) == version:
+    if champion is None:
         decision = Promotion(True, alias, metric, new_score, None, None, "no other champion")
+    elif str(champion.version) == version:  # an identical classifier registered again reuses its version
+        decision = Promotion(True, alias, metric, new_score, version, None,
+                             f"v{version} is already the champion (the same classifier, reused)")
     elif metric is None:
         decision = Promotion(True, alias, None, None, str(champion.version), None, "no held-out split to compare on")
     else:

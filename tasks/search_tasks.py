@@ -1,23 +1,22 @@
 """Prefect tasks of the LM-BFF search stages: candidate generation and per-candidate scoring."""
 from __future__ import annotations
 
-import dataclasses
 
 import mlflow
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from prompt_models.backbones import CAUSAL, backbone_kind
 from pet_config.schema import PipelineConfig
+from pet_io.atomic import is_done, publish, read_done
+from pet_io.digests import digest, model_digest
 from pet_io.example_files import read_examples
+from prompt_models.backbones import CAUSAL, backbone_kind
 from prompt_models.lmbff import generate_templates, load_generator, search_label_words
 from prompt_models.pet import PETModel
 from prompt_models.training import TrainConfig, configure_threads, pick_device, set_seed
 from prompt_models.verbalizer import Verbalizer
 
 from . import tracking
-from pet_io.digests import digest, model_digest
-from pet_io.atomic import is_done, publish, read_done
 from .caching import train_cfg_key
 from .records import Splits
 
@@ -36,7 +35,7 @@ def generate_template_candidates(cfg: PipelineConfig, data: Splits) -> list[dict
             "generator": model_digest(gen_path),
             "for_causal": for_causal,
             "train": data["train"].digest,
-            "verbalizer": dataclasses.asdict(cfg.verbalizer),
+            "verbalizer": cfg.verbalizer.model_dump(),
             "params": [ts.num_candidates, ts.beam_width, ts.max_new_tokens, ts.examples_per_prompt, ts.seed],
         }
     )

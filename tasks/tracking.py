@@ -10,8 +10,9 @@ import mlflow
 import pandas as pd
 
 from pet_config.schema import PipelineConfig
-from prompt_models.examples import InputExample
 from pet_io.example_files import examples_to_frame
+from prompt_models.examples import InputExample
+from prompt_models.training import check_stop
 
 
 def setup(cfg: PipelineConfig) -> str:
@@ -31,7 +32,10 @@ def setup(cfg: PipelineConfig) -> str:
 
 @contextlib.contextmanager
 def stage_run(cfg: PipelineConfig, parent_run_id: str | None, name: str, tags: dict | None = None):
-    """A nested run under the flow's parent run, safe to open from any task thread."""
+    """A nested run under the flow's parent run, safe to open from any task thread. After a stop
+    request (Ctrl-C) no stage starts: a task queued behind the interrupted one would otherwise open
+    its run, fail at its first step and leave a FAILED run behind."""
+    check_stop()
     exp_id = setup(cfg)
     with mlflow.start_run(
         experiment_id=exp_id,

@@ -5,10 +5,10 @@ import json
 import pandas as pd
 import pytest
 
-from pet_io.unlabeled import open_unlabeled, write_copy
-from pet_io.sources import DataSpec, DataValidationError
-from prompt_models.examples import InputExample, examples_digest
 from pet_io.example_files import read_examples
+from pet_io.sources import DataSpec, DataValidationError
+from pet_io.unlabeled import open_unlabeled, write_copy
+from prompt_models.examples import InputExample, examples_digest
 
 TEXTS = ["01", "a fine film", "the plot, sadly, drags", "great !", "a fine film"]
 

@@ -137,13 +137,13 @@ def test_classifier_key_follows_ensemble_shards_student_and_labels(cfg, other_mo
     "dotted,value", [("model.max_length", 64), ("verbalizer.multi_token", "first")], ids=["max_length", "multi_token"]
 )
 def test_score_key_follows_each_setting(cfg, dotted, value):
-    tc = cfg.label_word_search.train
+    tc = cfg.label_word_search.train.core()
     words = {"pos": ["great"], "neg": ["awful"]}
     assert score_key(_set(cfg, dotted, value), DATA, TEMPLATE, words, tc, 0) != score_key(cfg, DATA, TEMPLATE, words, tc, 0)
 
 
 def test_score_key_follows_data_template_words_training_and_seed(cfg):
-    tc = cfg.label_word_search.train
+    tc = cfg.label_word_search.train.core()
     words = {"pos": ["great"], "neg": ["awful"]}
     base = score_key(cfg, DATA, TEMPLATE, words, tc, 0)
     assert score_key(cfg, dict(DATA, dev=_split("dev-2")), TEMPLATE, words, tc, 0) != base

@@ -6,8 +6,8 @@ import torch
 from conftest import toy_examples
 from prompt_models.adapters import LoraSettings
 from prompt_models.backbones import BackboneError, backbone_kind
-from prompt_models.examples import InputExample
 from prompt_models.demonstrations import DemonstrationSampler
+from prompt_models.examples import InputExample
 from prompt_models.lmbff import search_label_words
 from prompt_models.patterns import PatternError
 from prompt_models.pet import PETModel
@@ -90,15 +90,22 @@ def test_training_learns_and_round_trips(tiny_causal_dir, tmp_path):
     assert again.causal and np.allclose(pet.predict_logits(train), again.predict_logits(train), atol=1e-4)
 
 
-def test_auxiliary_lm_loss_changes_training(tiny_causal_dir):
-    train = toy_examples(4)
-    unlabeled = [InputExample(t) for t in ["the plot was fun", "the actors ran fast", "a slow film"]]
-    results = []
-    for alpha in (0.0, 0.5):
-        pet = PETModel.from_pretrained(str(tiny_causal_dir), TEMPLATE, VERB, max_length=32)
-        pet.train_model(train, fast_cfg(max_steps=4, mlm_alpha=alpha), seed=0, unlabeled=unlabeled)
-        results.append(pet.predict_logits(train))
-    assert not np.allclose(results[0], results[1])
+def test_auxiliary_lm_loss_is_the_next_token_loss_on_the_wrapped_text(tiny_causal_dir):
+    """With mlm_alpha=1 the first step's loss is the auxiliary loss alone: the mean over every
+    pattern-wrapped unlabeled token t >= 1 of -log p(token t | tokens < t), computed here by hand
+    with one plain forward pass per text (no padding). Texts of different lengths share the batch."""
+    pet = PETModel.from_pretrained(str(tiny_causal_dir), TEMPLATE, VERB, max_length=32)
+    unlabeled = [InputExample(t) for t in ["the plot was fun", "a slow film", "the actors ran fast and it was really very good"]]
+    nll, count = 0.0, 0
+    for ex in unlabeled:
+        ids = pet.encode([ex])[0]["input_ids"]
+        with torch.no_grad():
+            logp = torch.log_softmax(pet.model(input_ids=torch.tensor([ids])).logits[0].float(), -1)
+        nll -= float(sum(logp[t - 1, ids[t]] for t in range(1, len(ids))))
+        count += len(ids) - 1
+    cfg = fast_cfg(max_steps=1, mlm_alpha=1.0, unlabeled_batch_size=len(unlabeled))
+    loss = pet.train_model(toy_examples(4), cfg, seed=0, unlabeled=unlabeled)["final_loss"]
+    assert loss == pytest.approx(nll / count, abs=1e-4)
 
 
 @pytest.mark.parametrize("kind", ["prompt_tuning", "p_tuning", "prefix_tuning"])

@@ -8,6 +8,9 @@ import yaml
 from conftest import build_tiny_causal_lm, toy_examples
 
 
+pytestmark = pytest.mark.slow  # the whole pet flow with search, iPET, demonstrations, soft prompts, LoRA
+
+
 @pytest.fixture(scope="module")
 def causal_config(tmp_path_factory, tiny_model_dir):
     root = tmp_path_factory.mktemp("causal_flow")
@@ -17,7 +20,7 @@ def causal_config(tmp_path_factory, tiny_model_dir):
     subjects = ["the movie", "the plot", "a film", "the story"]
     verdicts = ["was great", "was awful", "is good", "is bad", "was fun", "was boring"]
     pd.DataFrame({"text": [f"{s} {v}" for s in subjects for v in verdicts]}).to_csv(root / "unlabeled.csv", index=False)
-    fast = {"learning_rate": 0.003, "max_steps": 12, "batch_size": 8, "progress": False, "mlm_alpha": 0.01}
+    fast = {"learning_rate": 0.003, "max_steps": 12, "batch_size": 8, "progress": False}
     cfg = {
         "name": "toy-causal",
         "model": {"path": str(llama), "max_length": 48},
@@ -32,7 +35,7 @@ def causal_config(tmp_path_factory, tiny_model_dir):
         "verbalizer": {"label_words": {"pos": ["great", "wonderful"], "neg": ["awful"]}},
         "seeds": [1, 2],
         "pet": {
-            "train": fast,
+            "train": {**fast, "mlm_alpha": 0.01},  # the auxiliary LM loss: pattern models only
             "shard_size": 10,
             "demonstrations": {"enabled": True, "filter": "similarity", "encoder_path": str(tiny_model_dir)},
             "soft_prompt": {"kind": "prompt_tuning", "num_tokens": 2},

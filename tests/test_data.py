@@ -3,10 +3,10 @@ import json
 import pandas as pd
 import pytest
 
+from pet_io.example_files import read_examples, save_examples
+from pet_io.labeled import load_examples
 from pet_io.sources import DataSpec, DataValidationError
 from prompt_models.examples import InputExample, example_digest, examples_digest
-from pet_io.labeled import load_examples
-from pet_io.example_files import read_examples, save_examples
 
 ROWS = [{"text": "a good film", "label": "pos"}, {"text": "a bad film", "label": "neg"}]
 

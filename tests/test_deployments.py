@@ -1,15 +1,22 @@
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import yaml
 
 from conftest import REPO
 from deployments import watch
-from deployments.serve import EVENT, build_deployments
+from deployments.definitions import EVENT
+from deployments.serve import build_deployments
 
 
-def test_scheduled_and_event_triggered_deployments():
-    scheduled, on_new = build_deployments("configs/sst2.yaml", cron="30 3 * * *")
+def test_scheduled_and_event_triggered_deployments(monkeypatch):
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("PET_CONFIG", "configs/sst2.yaml")
+    monkeypatch.setenv("PET_CRON", "30 3 * * *")
+    scheduled, on_new = build_deployments()
     assert scheduled.name == "pet-scheduled"
     assert scheduled.schedules[0].schedule.cron == "30 3 * * *"
     assert scheduled.parameters == {"config_path": "configs/sst2.yaml"}
@@ -19,20 +26,71 @@ def test_scheduled_and_event_triggered_deployments():
     assert on_new.name == "relabel-on-new-data"
 
 
-def test_prefect_yaml_entrypoints_load():
-    from prefect.flows import load_flow_from_entrypoint
+def test_committed_prefect_yaml_is_the_rendered_one():
+    from deployments.render_yaml import render
+
+    assert (REPO / "prefect.yaml").read_text() == render(), "run python -m deployments.render_yaml"
+
+
+def _deployed_from_yaml(env: dict) -> dict:
+    """prefect.yaml as `prefect deploy` resolves it: $VARS from the environment, then the outputs of
+    the build steps that have an id (run here as prefect would run them)."""
+    from prefect.utilities.templating import apply_values
 
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
-    names = {}
-    for dep in spec["deployments"]:
-        path, fn = dep["entrypoint"].split(":")
-        flow = load_flow_from_entrypoint(str(REPO / path) + ":" + fn)
-        names[dep["name"]] = flow.name
-        assert dep["parameters"]["config_path"] == "{{ $PET_CONFIG }}" and dep["concurrency_limit"] == 1
-    assert spec["build"][0]["prefect.deployments.steps.run_shell_script"]["script"] == "python -m deployments.check_env"
-    assert names == {"pet-scheduled": "pet", "relabel-on-new-data": "relabel"}
-    trig = spec["deployments"][1]["triggers"][0]
-    assert trig["expect"] == [EVENT] and "event.payload.path" in trig["parameters"]["unlabeled_path"]
+    outputs = {}
+    for step in spec["build"]:
+        args = step["prefect.deployments.steps.run_shell_script"]
+        if "id" in args:
+            cmd = [sys.executable if w == "python" else w for w in args["script"].split()]
+            done = subprocess.run(cmd, cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, check=True)
+            outputs[args["id"]] = {"stdout": done.stdout.strip()}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        spec = apply_values(spec, os.environ, remove_notset=False)
+    return {d["name"]: apply_values(d, outputs, skip_prefixes=["event."]) for d in spec["deployments"]}
+
+
+def test_prefect_yaml_deploys_what_serve_serves(monkeypatch, tmp_path):
+    """Same entrypoints, schedule, trigger, parameters, concurrency; and the flow a worker loads from
+    the YAML has the config's runner and the timeout, as the served one does."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    raw = yaml.safe_load((REPO / "configs" / "sst2-splade-tiny.yaml").read_text())
+    raw["parallelism"] = 3
+    config = tmp_path / "three.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    env = {"PET_CONFIG": str(config), "PET_CRON": "15 4 * * 1", "PET_TIMEOUT_HOURS": "0.5"}
+    monkeypatch.chdir(REPO)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    served = {d.name: d for d in build_deployments()}
+    deployed = _deployed_from_yaml(env)
+    assert set(served) == set(deployed) == {"pet-scheduled", "relabel-on-new-data"}
+    for name, dep in deployed.items():
+        s = served[name]
+        assert dep["entrypoint"] == s.entrypoint
+        assert dep["parameters"] == s.parameters == {"config_path": str(config)}
+        assert dep["concurrency_limit"] == s.concurrency_limit == 1
+        assert dep["tags"] == s.tags and dep["description"] == s.description
+        assert [(c["cron"], c["timezone"]) for c in dep.get("schedules", [])] == \
+            [(c.schedule.cron, c.schedule.timezone) for c in s.schedules]
+        assert [(set(t["expect"]), t["match"], t["parameters"]) for t in dep.get("triggers", [])] == \
+            [(t.expect, t.match.model_dump(), t.parameters) for t in s.triggers]
+        worker_env = dep["work_pool"]["job_variables"]["env"]
+        assert worker_env == {"PET_CONFIG": str(config), "PET_TIMEOUT_HOURS": "0.5"}
+        with pytest.MonkeyPatch.context() as mp:  # the worker's run: a fresh import with the job's env
+            for k, v in worker_env.items():
+                mp.setenv(k, v)
+            flow = load_flow_from_entrypoint(dep["entrypoint"])
+        assert flow.name == {"pet-scheduled": "pet", "relabel-on-new-data": "relabel"}[name]
+        assert flow.timeout_seconds == 1800
+        assert type(flow.task_runner).__name__ == "ThreadPoolTaskRunner" and flow.task_runner._max_workers == 3
+    assert served["pet-scheduled"].schedules[0].schedule.cron == "15 4 * * 1"
+    assert served["relabel-on-new-data"].triggers[0].expect == {EVENT}
+    build = yaml.safe_load((REPO / "prefect.yaml").read_text())["build"]
+    assert build[0]["prefect.deployments.steps.run_shell_script"]["script"] == "python -m deployments.check_env"
 
 
 def test_watch_announces_each_new_file_once(tmp_path):
@@ -113,13 +171,36 @@ def test_watch_quarantines_bad_files_and_replays_on_request(tmp_path):
     assert sent == ["good.csv", "good.csv"]
 
 
-def test_deployments_run_one_at_a_time_with_a_timeout():
-    scheduled, on_new = build_deployments("configs/sst2.yaml")
-    for dep in (scheduled, on_new):
+def test_deployments_run_one_at_a_time_with_a_timeout(monkeypatch):
+    from prefect.flows import load_flow_from_entrypoint
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("PET_CONFIG", "configs/sst2.yaml")
+    monkeypatch.delenv("PET_TIMEOUT_HOURS", raising=False)
+    for dep in build_deployments():
         assert dep.concurrency_limit == 1
+        assert load_flow_from_entrypoint(dep.entrypoint).timeout_seconds == 6 * 3600  # the default
+    monkeypatch.setenv("PET_TIMEOUT_HOURS", "0")
+    with pytest.raises(ValueError, match="PET_TIMEOUT_HOURS"):
+        build_deployments()
     from flows.pet_flow import pet_flow
 
     assert pet_flow.on_failure_hooks and pet_flow.on_crashed_hooks
+
+
+def test_a_run_past_its_timeout_is_stopped(prefect_harness):
+    import time
+
+    from prefect import flow
+
+    from deployments.definitions import configured
+
+    @flow
+    def hangs():
+        time.sleep(8)
+
+    state = configured(hangs, str(REPO / "configs" / "sst2.yaml"), timeout_seconds=1)(return_state=True)
+    assert state.is_failed() and state.name == "TimedOut"
 
 
 def test_failure_hook_posts_to_the_webhook(monkeypatch):

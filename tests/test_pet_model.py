@@ -61,14 +61,10 @@ def test_auxiliary_mlm_loss_at_masked_positions_equals_the_full_forward_loss(tin
     grad = model.model.get_input_embeddings().weight.grad.clone()
     model.zero_grad()
     # the same masking (same generator seed), scored by the model's full forward with labels
-    from prompt_models.training import mask_tokens
-
-    enc = model.tokenizer([ex.text_a for ex in unlabeled], truncation=True, max_length=cfg.max_length, padding=True,
-                          return_tensors="pt")
-    inputs, labels = mask_tokens(enc["input_ids"], enc["attention_mask"], model.tokenizer, cfg.mlm_probability,
-                                 torch.Generator().manual_seed(3))
+    batch = model.masked_lm_batch(unlabeled, cfg, torch.Generator().manual_seed(3))
+    labels = batch["labels"]
     assert (labels != -100).any()
-    full = model.model(input_ids=inputs, attention_mask=enc["attention_mask"], labels=labels).loss
+    full = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).loss
     full.backward()
     assert torch.allclose(ours, full, atol=1e-5)
     assert torch.allclose(grad, model.model.get_input_embeddings().weight.grad, atol=1e-6)

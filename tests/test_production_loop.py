@@ -52,6 +52,7 @@ def _alias_version(cfg_path, alias):
         return None
 
 
+@pytest.mark.slow  # three flows: pet, relabel, pet
 def test_scheduled_run_after_relabel_keeps_the_relabeled_champion(prefect_harness, tmp_path, tiny_model_dir, monkeypatch):
     from flows.pet_flow import pet_flow, relabel_flow
     from tasks import label_tasks

@@ -7,6 +7,9 @@ import yaml
 from conftest import toy_examples
 
 
+pytestmark = pytest.mark.slow  # the whole pet flow with search, iPET, demonstrations, soft prompts, LoRA
+
+
 @pytest.fixture(scope="module")
 def stage_config(tmp_path_factory, tiny_model_dir, tiny_t5_dir):
     root = tmp_path_factory.mktemp("stages")

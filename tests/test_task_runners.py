@@ -11,6 +11,7 @@ import yaml
 from test_production_loop import production_config
 
 
+@pytest.mark.slow  # starts a Dask or Ray cluster of worker processes
 @pytest.mark.parametrize("kind", ["dask", "ray"])
 def test_pet_flow_runs_its_stages_on_workers(kind, prefect_harness, tmp_path, tiny_model_dir):
     if importlib.util.find_spec(f"prefect_{kind}") is None:

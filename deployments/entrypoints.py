@@ -1,0 +1,15 @@
+"""The flows every deployment runs (see ``deployments.definitions``).
+
+Prefect imports this file afresh for each deployed run, in the checkout the flows run from, with
+PET_CONFIG and PET_TIMEOUT_HOURS in the environment (``deployments.serve``'s own environment, or
+the job variables prefect.yaml gives the worker); the runner comes from that config.
+"""
+from __future__ import annotations
+
+from deployments.definitions import configured
+from deployments.settings import settings
+from flows.pet_flow import pet_flow, relabel_flow
+
+_now = settings()
+pet_scheduled = configured(pet_flow, _now.config_path, _now.timeout_seconds)
+relabel_on_new_data = configured(relabel_flow, _now.config_path, _now.timeout_seconds)

@@ -1,0 +1,145 @@
+"""The config's sections below the top level, each field typed, ranged and described (the README's
+config reference is generated from these descriptions: ``python -m pet_config.reference``)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from pet_io.sources import DataSpec
+from prompt_models.adapters import LoraSettings
+from prompt_models.soft_prompts import SoftPromptConfig
+
+from .training import DistillTrainConfig, PatternTrainConfig, SearchTrainConfig, StrictModel
+
+Format = Literal["csv", "tsv", "jsonl", "json", "parquet"]
+
+
+class ModelConfig(StrictModel):
+    path: str = Field("", description="the backbone: a name from `pet models list` (installed on first use) or a local folder with a masked or causal LM")
+    max_length: int = Field(128, ge=1, description="token limit of a pattern-wrapped input (templates must fit: checked up front)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where models run; auto: CUDA when there is a GPU")
+
+
+class DataSpecConfig(StrictModel):
+    path: str = Field(description="the file (relative to the config's folder); CSV, TSV, JSON Lines, JSON, Parquet, .gz")
+    text_a: str = Field("text_a", description="column of the (first) text")
+    text_b: str | None = Field(None, description="column of the second text of a pair task")
+    label: str | None = Field("label", description="column of the gold label (ignored for unlabeled data)")
+    format: Format | None = Field(None, description="file format; default from the suffix")
+    header: bool = Field(True, description="CSV/TSV: the first row names the columns (else they are 0, 1, ...)")
+    limit: int | None = Field(None, ge=1, description="keep the first N rows (after shuffling with `seed`, if given)")
+    seed: int | None = Field(None, description="shuffle the rows with this seed before `limit`")
+    read_options: dict = Field(default_factory=dict, description="extra keyword arguments of the reader (pandas / datasets)")
+
+    def core(self, path: str) -> DataSpec:
+        return DataSpec(**dict(self.model_dump(), path=path))
+
+
+class DataConfig(StrictModel):
+    train: DataSpecConfig | None = Field(None, description="labeled training examples (required for a run)")
+    dev: DataSpecConfig | None = Field(None, description="labeled dev examples: model selection and promotion")
+    test: DataSpecConfig | None = Field(None, description="labeled test examples: reported, never selected on")
+    unlabeled: DataSpecConfig | None = Field(None, description="unlabeled texts the ensemble soft-labels for distillation")
+
+
+class VerbalizerConfig(StrictModel):
+    label_words: dict[str, list[str]] = Field(default_factory=dict, description="label -> its words (several allowed); every label needs at least one")
+    multi_token: Literal["mean", "first", "max"] = Field("mean", description="masked LM: how a multi-token word's sub-token logits combine (a causal LM scores the exact sequence)")
+
+
+class SoftPromptSection(StrictModel):
+    kind: Literal["none", "prompt_tuning", "p_tuning", "prefix_tuning"] = Field("none", description="trainable continuous prompt tokens, if any")
+    num_tokens: int = Field(4, ge=1, description="soft tokens when the template has no {soft:N}")
+    encoder: Literal["lstm", "mlp"] = Field("lstm", description="p_tuning: the reparameterisation of the prompt embeddings")
+    freeze_model: bool = Field(False, description="train the prompt alone, the backbone frozen")
+    prefix_hidden: int = Field(256, ge=1, description="prefix_tuning: reparameterisation width")
+
+    def core(self) -> SoftPromptConfig:
+        return SoftPromptConfig(**self.model_dump())
+
+
+class LoraSection(StrictModel):
+    enabled: bool = Field(False, description="train PEFT LoRA adapters (merged into the saved model)")
+    r: int = Field(8, ge=1, description="LoRA rank")
+    alpha: int = Field(16, ge=1, description="LoRA scaling alpha")
+    dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout")
+    target_modules: list[str] = Field(default_factory=list, description="modules adapted; empty: PEFT's default for the architecture")
+
+    def core(self) -> LoraSettings:
+        return LoraSettings(**self.model_dump())
+
+
+class DemonstrationConfig(StrictModel):
+    enabled: bool = Field(False, description="LM-BFF demonstrations: labeled examples appended to each input")
+    per_class: int = Field(1, ge=1, description="demonstrations per label")
+    filter: Literal["none", "similarity"] = Field("none", description="similarity: sample among the training examples most similar to the input")
+    top_fraction: float = Field(0.5, gt=0, le=1, description="with filter=similarity: the share of most similar examples sampled from")
+    encoder_path: str | None = Field(None, description="with filter=similarity: the sentence encoder (e.g. all-minilm-l6-v2); default: the backbone's mean-pooled states")
+    seed: int = Field(0, description="sampling seed")
+
+
+class PETConfig(StrictModel):
+    train: PatternTrainConfig = Field(default_factory=PatternTrainConfig, description="training of each pattern model")
+    ensemble_weighting: Literal["accuracy", "uniform"] = Field("accuracy", description="accuracy: each model weighted by its pattern's training-set accuracy before training; uniform")
+    temperature: float = Field(2.0, gt=0, description="softmax temperature of the soft labels, and of the distillation loss")
+    shard_size: int = Field(512, ge=1, description="unlabeled texts per soft-labeling shard")
+    soft_prompt: SoftPromptSection = Field(default_factory=SoftPromptSection, description="soft prompts")
+    lora: LoraSection = Field(default_factory=LoraSection, description="LoRA adapters")
+    demonstrations: DemonstrationConfig = Field(default_factory=DemonstrationConfig, description="demonstrations")
+
+
+class DistillConfig(StrictModel):
+    model_path: str | None = Field(None, description="the student: a zoo name or folder AutoModelForSequenceClassification loads (default model.path)")
+    train: DistillTrainConfig = Field(default_factory=DistillTrainConfig, description="training of the student")
+    seed: int = Field(0, description="seed of the student's new head and batches")
+    onnx: bool = Field(True, description="also export the student to ONNX, fp32 and int8 (int8 refused if it loses > 0.5 test points), for `pet predict --engine`")
+
+
+class IPETConfig(StrictModel):
+    enabled: bool = Field(False, description="iPET: generations of models trained on each other's labels")
+    generations: int = Field(2, ge=1, description="iPET generations")
+    growth_factor: int = Field(5, ge=1, description="training set growth per generation")
+    sample_fraction: float = Field(0.25, gt=0, le=1, description="share of the other models that label for each model (PET's lambda)")
+    seed: int = Field(0, description="sampling seed")
+
+
+class TemplateSearchConfig(StrictModel):
+    enabled: bool = Field(False, description="LM-BFF automatic template search before PET")
+    generator_path: str | None = Field(None, description="a T5 with <extra_id_N> sentinels or a causal LM (zoo name or folder); required when enabled")
+    num_candidates: int = Field(8, ge=1, description="templates generated")
+    beam_width: int = Field(16, ge=1, description="beam search width")
+    max_new_tokens: int = Field(12, ge=1, description="generated tokens per template")
+    top_templates: int = Field(2, ge=1, description="best templates (on dev) that feed the PET stage")
+    examples_per_prompt: int = Field(8, ge=1, description="training examples shown to the generator per prompt")
+    train: SearchTrainConfig = Field(default_factory=SearchTrainConfig, description="brief fine-tuning that ranks a candidate")
+    seed: int = Field(0, description="seed")
+
+
+class LabelWordSearchConfig(StrictModel):
+    enabled: bool = Field(False, description="LM-BFF automatic label-word search before PET")
+    template: str | None = Field(None, description="the template searched with (default the first pattern)")
+    top_k_per_class: int = Field(10, ge=1, description="candidate words per label by the zero-shot LM")
+    num_candidates: int = Field(20, ge=1, description="word assignments kept by zero-shot accuracy")
+    rerank_top: int = Field(5, ge=1, description="candidates fine-tuned briefly and re-ranked on dev")
+    train: SearchTrainConfig = Field(default_factory=SearchTrainConfig, description="brief fine-tuning that ranks a candidate")
+    seed: int = Field(0, description="seed")
+
+
+PromoteMetric = Literal["dev_accuracy", "test_accuracy", "dev_macro_f1", "test_macro_f1"]
+
+
+class TrackingConfig(StrictModel):
+    tracking_uri: str | None = Field(None, description="MLflow store (default $MLFLOW_TRACKING_URI as the process started, else sqlite in work_dir)")
+    experiment: str = Field("pet", min_length=1, description="MLflow experiment")
+    registered_model: str = Field("pet-classifier", min_length=1, description="registered model name of the distilled classifier")
+    alias: str = Field("champion", min_length=1, description="alias the best classifier holds")
+    promote_metric: PromoteMetric | None = Field(None, description="decides promotion (default dev_accuracy, else test_accuracy)")
+    promote_margin: float = Field(0.0, description="a new classifier is promoted if its metric >= the champion's + margin")
+    challenger_alias: str = Field("challenger", min_length=1, description="alias of a new classifier that was not promoted")
+
+
+class RunnerConfig(StrictModel):
+    kind: Literal["threads", "dask", "ray"] = Field("threads", description="where a stage's tasks run: this process, a Dask or a Ray cluster")
+    address: str | None = Field(None, description="an existing cluster (e.g. tcp://scheduler:8786); default a local one")
+    workers: int = Field(2, ge=1, description="worker processes of a local cluster")
