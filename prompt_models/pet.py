@@ -21,7 +21,6 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 from .adapters import LoraSettings, add_lora, merged_copy
 from .backbones import (
     CAUSAL,
