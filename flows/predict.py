@@ -95,8 +95,8 @@ def predict_command(args: argparse.Namespace) -> int:
     summary = {"output": str(args.output), "rows": n, "model": choice.name, "version": choice.version,
                "alias": choice.alias, "model_uri": choice.uri, "labels": clf.labels, "engine": clf.engine}
     alias = f" ({choice.alias!r})" if choice.alias else ""
-    print(json.dumps(summary, indent=2) if args.json
-          else f"predict done: {n} rows labeled by {choice.uri}{alias} ({clf.engine}) -> {args.output}")
+    # the engine is in --json's summary; the line keeps the README transcript's form
+    print(json.dumps(summary, indent=2) if args.json else f"predict done: {n} rows labeled by {choice.uri}{alias} -> {args.output}")
     return 0
 
 
