@@ -40,34 +40,6 @@ class ModelChoice:
     alias: str | None = None
 
 
-@dataclass
-class Classifier:
-    model: object
-    tokenizer: object
-    labels: list[str]
-    max_length: int
-
-    def probabilities(self, texts_a: list[str], texts_b: list[str] | None, batch_size: int) -> np.ndarray:
-        """Softmax scores [N, labels]; rows are run sorted by length so a batch carries little padding."""
-        import numpy as np
-        import torch
-
-        from prompt_models.backbones import autocast
-
-        enc = self.tokenizer(texts_a, texts_b, truncation=True, max_length=self.max_length)
-        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
-        order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
-        out = np.empty((len(texts_a), len(self.labels)), np.float32)
-        device = next(self.model.parameters()).device
-        with torch.inference_mode(), autocast(device):
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in keys}, return_tensors="pt")
-                logits = self.model(**{k: v.to(device) for k, v in batch.items()}).logits
-                out[idx] = logits.float().softmax(-1).cpu().numpy()
-        return out
-
-
 def add_predict_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="label a file with the registered classifier (default: the champion)")
     p.add_argument("config")
@@ -79,6 +51,9 @@ def add_predict_parser(sub) -> argparse.ArgumentParser:
     which.add_argument("--alias", help="a registry alias (default: tracking.alias, e.g. champion)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (dotted path)")
     p.add_argument("--batch-size", type=int, help="rows per forward pass (default: pet.train.eval_batch_size)")
+    p.add_argument("--engine", default="auto", choices=["auto", "onnx", "onnx-int8", "onnx-fp32", "torch"],
+                   help="auto (default): the fastest the model offers (its accepted int8 ONNX graph, else fp32 ONNX, "
+                        "else torch); onnx: int8 where accepted, else fp32")
     loud = p.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", action="store_true", help="errors and the final summary only")
     loud.add_argument("-v", "--verbose", action="store_true", help="the libraries' own logs too")
@@ -108,7 +83,7 @@ def predict_command(args: argparse.Namespace) -> int:
         # text columns; labeling the file costs far more)
         table_stream.check_texts(Path(args.input), in_fmt, [columns.text_a] + ([columns.text_b] if columns.text_b else []))
         choice = resolve_model(cfg, args.model_uri, args.version, args.alias)
-        clf = load_classifier(choice, cfg)
+        clf = load_classifier(choice, cfg, args.engine)
         n = predict_file(clf, Path(args.input), in_fmt, columns, Path(args.output), out_fmt,
                          args.batch_size or cfg.pet.train.eval_batch_size, progress=sys.stderr.isatty())
     except (PredictError, LineageError, ConfigError, DataValidationError, FileNotFoundError) as exc:
@@ -118,8 +93,9 @@ def predict_command(args: argparse.Namespace) -> int:
         print("interrupted; no output written", file=sys.stderr)
         return 130
     summary = {"output": str(args.output), "rows": n, "model": choice.name, "version": choice.version,
-               "alias": choice.alias, "model_uri": choice.uri, "labels": clf.labels}
+               "alias": choice.alias, "model_uri": choice.uri, "labels": clf.labels, "engine": clf.engine}
     alias = f" ({choice.alias!r})" if choice.alias else ""
+    # the engine is in --json's summary; the line keeps the README transcript's form
     print(json.dumps(summary, indent=2) if args.json else f"predict done: {n} rows labeled by {choice.uri}{alias} -> {args.output}")
     return 0
 
@@ -195,9 +171,13 @@ def resolve_model(cfg, model_uri: str | None, version: str | None, alias: str | 
     return ModelChoice(f"models:/{name}/{mv.version}", location, name, str(mv.version), alias)
 
 
-def load_classifier(choice: ModelChoice, cfg) -> Classifier:
+def load_classifier(choice: ModelChoice, cfg, engine: str = "auto"):
+    """The registered classifier, on the engine asked for (``onnx_student.available_engine``): an object with
+    ``labels``, ``engine`` and ``predict_texts(texts_a, texts_b, batch_size)``."""
     import mlflow
 
+    from prompt_models import onnx_student
+    from prompt_models.distill import SequenceClassifier
     from prompt_models.training import configure_threads, pick_device
 
     configure_threads()
@@ -208,8 +188,13 @@ def load_classifier(choice: ModelChoice, cfg) -> Classifier:
     try:
         # no dst_path: a model in a local artifact store is read where it is, not copied
         local = mlflow.artifacts.download_artifacts(artifact_uri=choice.location, tracking_uri=cfg.tracking_uri())
+        chosen = onnx_student.available_engine(Path(local) / "onnx", engine)
+        if chosen != "torch":
+            return onnx_student.OnnxClassifier(Path(local) / "onnx", int8=chosen == "onnx-int8")
         parts = mlflow.transformers.load_model(local, return_type="components")
         meta = mlflow.models.Model.load(local).metadata or {}
+    except ValueError as exc:  # an ONNX engine the model does not offer
+        raise PredictError(f"{choice.uri}: {exc}") from None
     except (mlflow.exceptions.MlflowException, OSError) as exc:
         raise PredictError(f"cannot load {choice.uri}: {getattr(exc, 'message', exc)}") from None
     model, tok = parts["model"], parts["tokenizer"]
@@ -218,7 +203,7 @@ def load_classifier(choice: ModelChoice, cfg) -> Classifier:
     labels = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
     model.to(pick_device(cfg.model.device)).eval()
     # the length the classifier was trained with (logged since `pet predict`; older versions: the config's)
-    return Classifier(model, tok, labels, int(meta.get("max_length") or cfg.model.max_length))
+    return SequenceClassifier(model, tok, labels, int(meta.get("max_length") or cfg.model.max_length))
 
 
 def _texts(chunk: pd.DataFrame, column: str) -> list[str]:
@@ -228,7 +213,7 @@ def _texts(chunk: pd.DataFrame, column: str) -> list[str]:
     return ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in values]
 
 
-def predict_file(clf: Classifier, path: Path, in_fmt: str, columns: TextColumns, out: Path, out_fmt: str,
+def predict_file(clf, path: Path, in_fmt: str, columns: TextColumns, out: Path, out_fmt: str,
                  batch_size: int, progress: bool = False, chunk_rows: int | None = None) -> int:
     """Label every row of ``path`` into ``out``; returns the number of rows. ``out`` appears only when complete."""
     import numpy as np
@@ -247,7 +232,9 @@ def predict_file(clf: Classifier, path: Path, in_fmt: str, columns: TextColumns,
                 continue
             _check_no_clash(path, [str(c) for c in chunk.columns])  # later JSONL records may bring new keys
             texts_b = _texts(chunk, columns.text_b) if columns.text_b else None
-            probs = clf.probabilities(_texts(chunk, columns.text_a), texts_b, batch_size)
+            logits = clf.predict_texts(_texts(chunk, columns.text_a), texts_b, batch_size)
+            probs = np.exp(logits - logits.max(-1, keepdims=True))
+            probs /= probs.sum(-1, keepdims=True)
             labeled = chunk.reset_index(drop=True).assign(label=[clf.labels[i] for i in probs.argmax(-1)])
             labeled[prob_cols] = probs.astype(np.float64)
             writer.write(labeled)

@@ -14,7 +14,10 @@ import pandas as pd
 
 from prompt_models.examples import InputExample
 
-from .sources import LINE, DataSpec, DataValidationError, check_field_counts, checked_source, csv_options, iter_jsonl, opener_for
+from .sources import (
+    LINE, BadRows, DataSpec, DataValidationError, check_field_counts, checked_source, csv_options, empty_text, iter_jsonl,
+    opener_for, row_place,
+)
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
@@ -99,33 +102,30 @@ def load_examples(
         raise DataValidationError(f"{spec.path}: missing column(s) {missing}; the file has {present}")
     if len(df) == 0:
         raise DataValidationError(f"{spec.path}: no rows")
-    problems: list[str] = []
+    bad = BadRows(spec.path)
     known = set(labels) if labels is not None else None
     examples: list[InputExample] = []
     has_label = bool(spec.label) and spec.label in df.columns
     for i, row in enumerate(df.to_dict("records")):
         # file line (CSV/TSV/JSONL), else the record's 1-based position (JSON, Parquet)
-        at = f"line {row[LINE]}" if LINE in row else f"record {i + 1}"
+        at = f"line {row[LINE]}" if LINE in row else row_place(None, i)
         text_a = _as_text(row[spec.text_a])
         text_b = _as_text(row[spec.text_b]) if spec.text_b else None
-        if text_a is None or not text_a.strip():
-            problems.append(f"{at}: empty {spec.text_a!r}")
+        if empty_text(text_a):
+            bad.add(at, f"empty {spec.text_a!r}")
             continue
-        if spec.text_b and (text_b is None or not text_b.strip()):
-            problems.append(f"{at}: empty {spec.text_b!r}")
+        if spec.text_b and empty_text(text_b):
+            bad.add(at, f"empty {spec.text_b!r}")
             continue
         label = _as_text(row[spec.label]) if has_label else None
         if label is not None:
             label = label.strip()
         if require_labels and (label is None or label == ""):
-            problems.append(f"{at}: empty label")
+            bad.add(at, "empty label")
             continue
         if known is not None and label not in (None, "") and label not in known:
-            problems.append(f"{at}: unknown label {label!r} (expected one of {sorted(known)})")
+            bad.add(at, f"unknown label {label!r} (expected one of {sorted(known)})")
             continue
         examples.append(InputExample(text_a=text_a, text_b=text_b, label=label or None, guid=f"{i}"))
-    if problems:
-        shown = "; ".join(problems[:10])
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-        raise DataValidationError(f"{spec.path}: {len(problems)} bad row(s): {shown}{more}")
+    bad.raise_any()
     return examples

@@ -10,6 +10,7 @@ import gzip
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Mapping, Sequence
 
 
 class DataValidationError(ValueError):
@@ -137,3 +138,51 @@ def json_record(line: str | bytes, path: Path, n: int) -> dict:
     if not isinstance(row, dict):
         raise DataValidationError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
     return row
+
+
+MAX_SHOWN = 10  # bad rows named in one error; the rest are counted
+
+
+def first_line(fmt: str, header: bool = True) -> int | None:
+    """The file line of the first record (CSV/TSV after a header, JSON Lines); None for JSON and
+    Parquet, whose rows are named by record number."""
+    return {"csv": 2 if header else 1, "tsv": 2 if header else 1, "jsonl": 1}.get(fmt)
+
+
+def row_place(first: int | None, index: int) -> str:
+    """Where the ``index``-th (0-based) record sits, as an editor shows it."""
+    return f"line {first + index}" if first else f"record {index + 1}"
+
+
+def empty_text(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or not str(value).strip()
+
+
+class BadRows:
+    """A file's bad rows, collected so that one error names them all and a user fixes the file in one go."""
+
+    def __init__(self, path):
+        self.path, self.shown, self.count = path, [], 0
+
+    def add(self, at: str, problem: str) -> None:
+        self.count += 1
+        if len(self.shown) < MAX_SHOWN:
+            self.shown.append(f"{at}: {problem}")
+
+    def raise_any(self) -> None:
+        if self.count:
+            more = f" (and {self.count - MAX_SHOWN} more)" if self.count > MAX_SHOWN else ""
+            raise DataValidationError(f"{self.path}: {self.count} bad row(s): {'; '.join(self.shown)}{more}")
+
+
+def check_texts(path, batches: Iterable[tuple[int, Mapping[str, Sequence]]], columns: Mapping[str, str],
+                first: int | None) -> None:
+    """Every empty text reported at once. ``batches``: (index of the batch's first row, {column:
+    values}); ``columns``: batch column -> the name the user knows it by."""
+    bad = BadRows(path)
+    for start, batch in batches:
+        for column, name in columns.items():
+            for i, text in enumerate(batch[column]):
+                if empty_text(text):
+                    bad.add(row_place(first, start + i), f"empty {name!r}")
+    bad.raise_any()

@@ -21,10 +21,12 @@ from prompt_models.examples import ExamplesHasher
 
 from .atomic import temp_beside
 from .labeled import read_table
-from .sources import DataSpec, DataValidationError, check_field_counts, checked_source, csv_options, first_row, iter_jsonl
+from .sources import (
+    DataSpec, DataValidationError, check_field_counts, check_texts, checked_source, csv_options, first_line, first_row,
+    iter_jsonl,
+)
 
 BATCH = 50_000
-MAX_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,9 @@ def open_unlabeled(spec: DataSpec, cache_dir: str | Path):
     ds = ds.select_columns(list(columns)).rename_columns(columns)
     if len(ds) == 0:
         raise DataValidationError(f"{spec.path}: no rows")
-    _check_texts(ds, spec, fmt)
+    # JSONL: the record's line if the file has no blank lines
+    check_texts(spec.path, _batches(ds), {"text_a": spec.text_a, **({"text_b": spec.text_b} if spec.text_b else {})},
+                first_line(fmt, spec.header))
     if spec.seed is not None:
         ds = ds.shuffle(seed=spec.seed)
     if spec.limit is not None:
@@ -93,26 +97,6 @@ def _load(path: Path, fmt: str, spec: DataSpec, cache_dir: str):
 def _locate_jsonl_error(path: Path) -> None:
     for _ in iter_jsonl(path):  # raises at the first broken record, naming its line
         pass
-
-
-def _check_texts(ds, spec: DataSpec, fmt: str) -> None:
-    """Every empty text reported at once, by the line an editor shows (record number for JSON/Parquet)."""
-    first_line = {"csv": 2 if spec.header else 1, "tsv": 2 if spec.header else 1, "jsonl": 1}.get(fmt)
-    problems, count = [], 0
-    for start, batch in _batches(ds):
-        for column, name in (("text_a", spec.text_a), ("text_b", spec.text_b)):
-            if column not in batch:
-                continue
-            for i, text in enumerate(batch[column]):
-                if text is None or not str(text).strip():
-                    count += 1
-                    if len(problems) < MAX_SHOWN:
-                        # JSONL: the record's line if the file has no blank lines
-                        at = f"line {first_line + start + i}" if first_line else f"record {start + i + 1}"
-                        problems.append(f"{at}: empty {name!r}")
-    if count:
-        more = f" (and {count - MAX_SHOWN} more)" if count > MAX_SHOWN else ""
-        raise DataValidationError(f"{spec.path}: {count} bad row(s): {'; '.join(problems)}{more}")
 
 
 def _batches(ds) -> Iterator[tuple[int, dict]]:

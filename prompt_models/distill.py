@@ -16,7 +16,8 @@ from transformers import AutoModelForSequenceClassification
 
 from .backbones import autocast, load_pretrained, load_tokenizer
 from .examples import InputExample, gold_indices
-from .training import TrainConfig, batches_forever, check_stop, classification_metrics, set_seed, train_steps
+from .inference import encode_texts, run_batches
+from .training import TrainConfig, batches_forever, classification_metrics, set_seed, train_steps
 
 META_FILE = "classifier.json"
 
@@ -28,6 +29,8 @@ def distillation_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor,
 
 
 class SequenceClassifier:
+    engine = "torch"  # as OnnxClassifier.engine: what `pet predict` reports
+
     def __init__(self, model, tokenizer, labels: list[str], max_length: int = 128):
         self.model = model
         self.tokenizer = tokenizer
@@ -76,15 +79,27 @@ class SequenceClassifier:
         dev = next(self.model.parameters()).device
         return {k: v.to(dev) for k, v in enc.items()}
 
-    @torch.inference_mode()
-    def predict_logits(self, examples: Sequence[InputExample], batch_size: int = 64) -> np.ndarray:
+    def encode_texts(self, texts_a: Sequence[str], texts_b: Sequence[str] | None = None) -> dict:
+        """Token ids per row, unpadded (one batched call of the fast tokenizer); padded per batch later."""
+        return encode_texts(self.tokenizer, texts_a, texts_b, self.max_length)
+
+    def predict_texts(self, texts_a: Sequence[str], texts_b: Sequence[str] | None = None, batch_size: int = 64,
+                      progress: bool = False) -> np.ndarray:
+        """Logits [N, labels] in input order (rows run sorted by length, see ``inference.run_batches``)."""
         self.model.eval()
-        outs = []
-        with autocast(next(self.model.parameters()).device):
-            for i in range(0, len(examples), batch_size):
-                check_stop()
-                outs.append(self.model(**self._batch(examples[i : i + batch_size])).logits.float().cpu())
-        return torch.cat(outs).numpy() if outs else np.zeros((0, len(self.labels)), np.float32)
+        enc = self.encode_texts(texts_a, texts_b)
+        dev = next(self.model.parameters()).device
+
+        def run(idx):
+            batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in enc}, return_tensors="pt")
+            with autocast(dev):
+                return self.model(**{k: v.to(dev) for k, v in batch.items()}).logits
+
+        return run_batches([len(ids) for ids in enc["input_ids"]], run, batch_size, len(self.labels), progress)
+
+    def predict_logits(self, examples: Sequence[InputExample], batch_size: int = 64) -> np.ndarray:
+        texts_b = [ex.text_b for ex in examples]
+        return self.predict_texts([ex.text_a for ex in examples], texts_b if all(texts_b) else None, batch_size)
 
     def evaluate(self, examples: Sequence[InputExample], batch_size: int = 64) -> dict:
         gold = gold_indices(examples, self.labels)

@@ -21,7 +21,6 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 from .adapters import LoraSettings, add_lora, merged_copy
 from .backbones import (
     CAUSAL,
@@ -34,12 +33,12 @@ from .backbones import (
     vocab_logits_at,
 )
 from .examples import InputExample, gold_indices
+from .inference import run_batches
 from .patterns import Pattern, PatternEncoder, PatternError
 from .soft_prompts import SoftPrompt, SoftPromptConfig
 from .training import (
     TrainConfig,
     batches_forever,
-    check_stop,
     classification_metrics,
     mlm_collator,
     set_seed,
@@ -252,36 +251,16 @@ class PETModel(torch.nn.Module):
         return self.head(self.mask_vocab_logits(batch))
 
     # ----------------------------------------------------------------- inference
-    @torch.inference_mode()
     def predict_logits(self, examples: Sequence[InputExample], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         self.eval()
-        if not examples:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
         encoded = self.encode(examples)
-        # batches of similar length waste little on padding; rows go back to input order below
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))
-        outs = []
-        bar = tqdm(total=len(order), desc="predict", disable=None if progress else True, leave=False)
-        i = 0
-        while i < len(order):
-            check_stop()
-            batch = self.collate([encoded[j] for j in order[i : i + batch_size]])
-            try:
-                outs.append(self.forward(batch).float().cpu())  # (batch, labels)
-            except torch.cuda.OutOfMemoryError:
-                if batch_size == 1:
-                    raise
-                # the batch size that fits the device: halve it and redo this batch
-                batch_size //= 2
-                torch.cuda.empty_cache()
-                continue
-            bar.update(len(outs[-1]))
-            i += len(outs[-1])
-        bar.close()
-        logits = torch.cat(outs).numpy()
-        out = np.empty_like(logits)
-        out[order] = logits
-        return out
+        return run_batches(
+            [len(e["input_ids"]) for e in encoded],
+            lambda idx: self.forward(self.collate([encoded[j] for j in idx])),
+            batch_size,
+            len(self.labels),
+            progress,
+        )
 
     def gold(self, examples: Sequence[InputExample]) -> np.ndarray:
         return gold_indices(examples, self.verbalizer.labels)

@@ -10,7 +10,6 @@ from typing import Callable
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import DataCollatorForLanguageModeling, get_linear_schedule_with_warmup
 
 
 @dataclass
@@ -90,6 +89,10 @@ def pick_device(device: str | None = None) -> torch.device:
 
 
 def make_optimizer(params, cfg: TrainConfig, total_steps: int):
+    # transformers' names are imported on use: they cost seconds, and reading a config (``pet
+    # validate``, a bad-input error) imports this module for TrainConfig
+    from transformers import get_linear_schedule_with_warmup
+
     params = [p for p in params if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     return opt, get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * total_steps), total_steps)
@@ -138,11 +141,13 @@ def batches_forever(n: int, batch_size: int, rng: random.Random):
             yield order[i : i + batch_size]
 
 
-def mlm_collator(tokenizer, probability: float, gen: torch.Generator) -> DataCollatorForLanguageModeling:
+def mlm_collator(tokenizer, probability: float, gen: torch.Generator):
     """transformers' BERT-style masking (of the chosen tokens 80% [MASK], 10% random, 10% kept;
     special and padded positions never chosen), drawing from ``gen``. The generator is handed over
     outright: the collator's own ``seed`` treats 0 as "no seed" (global RNG) and refuses to seed in
     a worker process (Dask)."""
+    from transformers import DataCollatorForLanguageModeling  # on use, as in make_optimizer
+
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=probability)
     collator.generator = gen
     return collator

@@ -15,6 +15,8 @@ from pet_config.schema import PipelineConfig
 from pet_io.atomic import is_done, publish, read_done
 from pet_io.digests import digest, model_digest
 from pet_io.example_files import read_examples
+from prompt_models import onnx_student
+from prompt_models.examples import gold_indices
 from prompt_models.distill import SequenceClassifier, distill_soft_labels
 from prompt_models.training import configure_threads, pick_device
 
@@ -87,8 +89,41 @@ def evaluate_classifier(cfg: PipelineConfig, data: Splits, classifier: Classifie
                 metrics[f"{split}_accuracy"] = m["accuracy"]
                 metrics[f"{split}_macro_f1"] = m["macro_f1"]
                 figures.log_confusion(m["confusion"], clf.labels, split, "classifier")
+        if cfg.distill.onnx:
+            metrics.update(onnx_guard(cfg, data, clf, classifier))
         mlflow.log_metrics(metrics)
     return metrics
+
+
+def onnx_dir(classifier: ClassifierRef) -> Path:
+    return Path(classifier.path).parent / "onnx"
+
+
+def onnx_guard(cfg: PipelineConfig, data: Splits, clf: SequenceClassifier, classifier: ClassifierRef) -> dict:
+    """Export the classifier to ONNX (once per classifier), measure the fp32 and int8 graphs' accuracy on
+    test (else dev) and accept the int8 graph for serving only if it loses at most 0.5 points."""
+    folder = onnx_dir(classifier)
+    if not (folder / onnx_student.META_FILE).exists():
+        onnx_student.export(clf, folder)
+    meta = onnx_student.OnnxMeta.read(folder)
+    split = "test" if "test" in data else "dev"
+    if meta.guard_split != split or meta.int8_accuracy is None:  # an interrupted guard is redone
+        examples = read_examples(data[split].path)
+        gold = gold_indices(examples, clf.labels)
+        texts_b = [ex.text_b for ex in examples]
+        acc = {}
+        for int8 in (False, True):
+            onnx_clf = onnx_student.OnnxClassifier(folder, int8)
+            logits = onnx_clf.predict_texts([ex.text_a for ex in examples], texts_b if all(texts_b) else None,
+                                            cfg.pet.train.eval_batch_size)
+            acc[int8] = float((logits.argmax(-1) == gold).mean())
+        onnx_student.accept_int8(folder, acc[False], acc[True], split)
+        meta = onnx_student.OnnxMeta.read(folder)
+    if not meta.int8_accepted:
+        logger().warning("int8 ONNX classifier refused: %s accuracy %.3f against %.3f in fp32; "
+                         "`pet predict` serves the fp32 graph", split, meta.int8_accuracy, meta.fp32_accuracy)
+    return {f"onnx_fp32_{split}_accuracy": meta.fp32_accuracy, f"onnx_int8_{split}_accuracy": meta.int8_accuracy,
+            "onnx_int8_accepted": float(meta.int8_accepted)}
 
 
 @task(name="register-classifier", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)
@@ -151,6 +186,9 @@ def log_and_register(cfg: PipelineConfig, classifier: ClassifierRef, name: str, 
         pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"transformers=={transformers.__version__}"],
         metadata={"labels": clf.labels, "classifier_key": classifier.key, "max_length": clf.max_length},
     )
+    if (onnx_dir(classifier) / onnx_student.META_FILE).exists():
+        # beside the transformers flavor's files: `pet predict` finds them in the version's artifacts
+        mlflow.MlflowClient(cfg.tracking_uri()).log_model_artifacts(info.model_id, str(onnx_dir(classifier)), "onnx")
     # the version is created with its classifier_key tag: a retried task finds it instead of registering twice
     return str(mlflow.register_model(info.model_uri, name, tags=tags).version)
 

@@ -80,3 +80,28 @@ def test_an_unquoted_comma_in_unlabeled_text_names_its_line(tmp_path):
     path.write_text("sentence\na gripping, funny film\na dull, lifeless mess\n")
     with pytest.raises(DataValidationError, match="line 2 has 2 fields"):
         open_unlabeled(DataSpec(str(path), text_a="sentence", label=None), tmp_path / "cache")
+
+
+def test_one_reader_gives_labeled_lists_and_the_unlabeled_dataset_and_writes_nothing(tmp_path):
+    from pet_io.reader import read_splits
+
+    (tmp_path / "train.csv").write_text("sentence,label\na fine film,pos\na dull film,neg\n")
+    unlabeled = _write(tmp_path, "jsonl")
+    before = sorted(tmp_path.rglob("*"))
+    specs = {"train": DataSpec(str(tmp_path / "train.csv"), text_a="sentence"),
+             "unlabeled": DataSpec(str(unlabeled), text_a="sentence"), "dev": None}
+    splits = read_splits(specs, ["pos", "neg"])  # no Arrow cache given: a scratch one, removed on return
+    assert sorted(splits) == ["train", "unlabeled"]
+    assert [ex.label for ex in splits["train"][1]] == ["pos", "neg"]
+    spec, ds = splits["unlabeled"]
+    assert spec.label is None and ds["text_a"] == TEXTS
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_gold_indices_follow_the_label_order_and_name_an_unknown_label():
+    from prompt_models.examples import gold_indices
+
+    examples = [InputExample("a", label="neg"), InputExample("b", label="pos")]
+    assert gold_indices(examples, ["pos", "neg"]).tolist() == [1, 0]
+    with pytest.raises(ValueError, match="unknown label 'meh'"):
+        gold_indices([InputExample("c", label="meh")], ["pos", "neg"])

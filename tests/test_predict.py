@@ -304,3 +304,35 @@ def _stop(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def test_predict_engines_with_an_onnx_export(registry, tmp_path, capsys):
+    """A version registered with its ONNX export: `auto` serves the accepted int8 graph, `onnx-fp32` the fp32
+    graph (the torch numbers), `torch` the transformers model; a version without an export refuses `onnx`."""
+    import mlflow
+
+    from pet_config.loading import load_config
+    from prompt_models import onnx_student
+    from prompt_models.distill import SequenceClassifier
+
+    folder = registry["root"] / "onnx-clf"
+    clf = SequenceClassifier.load(registry["root"] / "clf2")
+    clf.save(folder / "model")
+    onnx_student.export(clf, folder / "onnx")
+    onnx_student.accept_int8(folder / "onnx", 1.0, 1.0, "test")
+    config = load_config(registry["config"], {"tracking.registered_model": "predict-onnx"})
+    assert _register(config, folder / "model", "k-onnx") == "1"
+    mlflow.MlflowClient(config.tracking_uri()).set_registered_model_alias("predict-onnx", "champion", "1")
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(src, index=False)
+    want = registry["expected"]["2"]
+    for engine, atol in (("auto", 0.05), ("onnx-fp32", 1e-4), ("torch", 1e-4)):
+        out = tmp_path / f"{engine}.csv"
+        assert pet("predict", registry["config"], src, "-o", out, "--engine", engine, "--json",
+                   "--set", "tracking.registered_model=predict-onnx") == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["engine"] == {"auto": "onnx-int8"}.get(engine, engine)
+        assert np.allclose(pd.read_csv(out, keep_default_na=False)[["prob_pos", "prob_neg"]].to_numpy(), want, atol=atol)
+    assert pet("predict", registry["config"], src, "-o", tmp_path / "x.csv", "--engine", "onnx", "--version", "1") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no ONNX export" in err[0], err

@@ -1,0 +1,202 @@
+"""CPU inference of the distilled student: ONNX int8 vs ONNX fp32 vs torch fp32, and `pet predict` end to end.
+
+Sections (each written to benchmarks/inference_results.json as soon as it is measured; a rerun skips the
+sections already there unless --force, so an interrupted run resumes):
+
+* ``student``: the 872 SST-2 test sentences (LM-BFF split) through each engine at batch sizes 1-128 (the one
+  inference routine: fast tokenizer in one call, length-sorted batches, dynamic padding); texts/s and
+  accuracy. Torch and ONNX run in this process one after the other, same threads.
+* ``predict``: ``pet predict CONFIG big.csv --engine E`` as a subprocess (CLI start, model load, CSV read and
+  write included) on a CSV of ``--rows`` rows made of the SST-2 sentence pool (6,227 sentences cycled);
+  rows/s and peak RSS. ``onnx-int8-forced`` times the int8 graph where the guard refused it (a copy of the
+  ONNX folder marked accepted, passed as --model-uri): what int8 would give, not what is served.
+* ``teacher``: copied from benchmarks/teacher_labeling_results.json (see benchmarks/teacher_labeling.py).
+
+Then benchmarks/inference_texts_per_s.png: texts/s per engine and batch size.
+
+    nice -n 10 .venv/bin/python benchmarks/inference.py --classifier WORK/classifiers/KEY \\
+        --config configs/sst2.yaml --set work_dir=WORK
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+TEST = SHARED / "data" / "lmbff_kshot" / "SST-2" / "16-42" / "test.tsv"
+POOL = SHARED / "data" / "lmbff_train_pools" / "SST-2" / "train.tsv"
+RESULTS = Path(__file__).with_name("inference_results.json")
+TEACHER = Path(__file__).with_name("teacher_labeling_results.json")
+CHART = Path(__file__).with_name("inference_texts_per_s.png")
+ENGINES = ("torch", "onnx-fp32", "onnx-int8")
+
+
+def machine() -> str:
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    return f"{os.cpu_count()}-core CPU VM ({cpu}), no GPU"
+
+
+def read_tsv(path: Path) -> list[list[str]]:
+    with open(path, encoding="utf-8") as fh:
+        return list(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+
+
+def save(results: dict) -> None:
+    tmp = RESULTS.with_name(f".{RESULTS.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    tmp.replace(RESULTS)
+
+
+def engine(name: str, classifier: Path):
+    from prompt_models.distill import SequenceClassifier
+    from prompt_models.onnx_student import OnnxClassifier
+
+    if name == "torch":
+        return SequenceClassifier.load(classifier / "model")
+    return OnnxClassifier(classifier / "onnx", int8=name == "onnx-int8")
+
+
+def student(classifier: Path, batch_sizes: list[int], repeats: int) -> dict:
+    rows = read_tsv(TEST)
+    texts, gold = [r[0] for r in rows], np.array([int(r[1]) for r in rows])
+    out = []
+    for name in ENGINES:
+        clf = engine(name, classifier)
+        labels = [int(x) for x in clf.labels]
+        clf.predict_texts(texts[:64], None, 64)  # warm-up
+        for bs in batch_sizes:
+            best = float("inf")
+            for _ in range(repeats):  # best of: the machine is shared
+                t0 = time.perf_counter()
+                logits = clf.predict_texts(texts, None, bs)
+                best = min(best, time.perf_counter() - t0)
+            acc = float((np.array(labels)[logits.argmax(-1)] == gold).mean())
+            out.append({"engine": name, "batch_size": bs, "seconds": best, "texts_per_s": len(texts) / best,
+                        "accuracy": acc})
+            print(json.dumps(out[-1]), flush=True)
+        del clf
+    by = {(r["engine"], r["batch_size"]): r for r in out}
+    speedup = {f"{e}_vs_torch_at_{bs}": by[(e, bs)]["texts_per_s"] / by[("torch", bs)]["texts_per_s"]
+               for e in ENGINES[1:] for bs in batch_sizes}
+    return {"n_texts": len(texts), "repeats": repeats, "rows": out, "speedup": speedup}
+
+
+def big_csv(path: Path, n: int) -> None:
+    pool = [r[0] for r in read_tsv(POOL)]
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["sentence"])
+        for i in range(n):
+            w.writerow([pool[i % len(pool)]])
+
+
+def forced_int8_copy(classifier: Path, folder: Path) -> Path:
+    """A model folder whose onnx.json accepts the int8 graph whatever the guard said: to time that engine
+    end to end where the run refused it (`pet predict --model-uri FOLDER --engine onnx-int8`)."""
+    from prompt_models.onnx_student import OnnxMeta
+
+    shutil.copytree(classifier / "onnx", folder / "onnx")
+    meta = OnnxMeta.read(folder / "onnx")
+    meta.int8_accepted = True
+    meta.write(folder / "onnx")
+    return folder
+
+
+def predict(config: str, overrides: list[str], rows: int, engines: list[str], torch_rows: int, classifier: Path) -> dict:
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in engines:
+            n = torch_rows if name == "torch" else rows
+            src = Path(tmp) / f"in-{n}.csv"
+            if not src.exists():
+                big_csv(src, n)
+            cmd = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "flows.cli", "predict", config, str(src),
+                   "-o", str(Path(tmp) / "out.csv"), "-q", "--json"]
+            if name == "onnx-int8-forced":
+                cmd += ["--engine", "onnx-int8", "--model-uri", str(forced_int8_copy(classifier, Path(tmp) / "forced"))]
+            else:
+                cmd += ["--engine", name]
+            for o in overrides:
+                cmd += ["--set", o]
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                                  env=dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1"))
+            seconds = time.perf_counter() - t0
+            if proc.returncode:
+                raise SystemExit(f"pet predict --engine {name} failed: {proc.stderr[-2000:]}")
+            peak = int(proc.stderr.strip().splitlines()[-1]) / 1024
+            served = json.loads(proc.stdout)["engine"]
+            out.append({"engine": name, "served_by": served, "rows": n, "seconds": seconds, "rows_per_s": n / seconds,
+                        "peak_rss_mb": peak})
+            print(json.dumps(out[-1]), flush=True)
+    return {"input": f"CSV of the SST-2 sentence pool cycled ({POOL.relative_to(SHARED.parent)})", "rows": out}
+
+
+def chart(results: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = results["student"]["rows"]
+    sizes = sorted({r["batch_size"] for r in rows})
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / len(ENGINES)
+    for k, name in enumerate(ENGINES):
+        vals = [next(r["texts_per_s"] for r in rows if r["engine"] == name and r["batch_size"] == b) for b in sizes]
+        ax.bar(np.arange(len(sizes)) + k * width, vals, width, label=name)
+    ax.set_xticks(np.arange(len(sizes)) + width * (len(ENGINES) - 1) / 2, [str(b) for b in sizes])
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("texts/s (872 SST-2 test sentences)")
+    ax.set_title(f"MiniLM-L6 student on {results['machine'].split(' (')[0]}")
+    ax.legend()
+    fig.tight_layout()
+    tmp = CHART.with_name(f".{CHART.stem}.{os.getpid()}.png")
+    fig.savefig(tmp, dpi=100)
+    tmp.replace(CHART)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--classifier", required=True, help="a classifier folder of a pet run (model/ and onnx/)")
+    ap.add_argument("--config", required=True, help="the config whose registry `pet predict` reads")
+    ap.add_argument("--set", action="append", default=[], help="config overrides for `pet predict`")
+    ap.add_argument("--batch-sizes", default="1,8,32,64,128")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--torch-rows", type=int, default=20_000, help="rows for the torch engine (slower)")
+    ap.add_argument("--predict-engines", default="auto,onnx-int8-forced,onnx-fp32,torch",
+                    help="onnx-int8-forced: the int8 graph even where the guard refused it (timing only)")
+    ap.add_argument("--force", action="store_true", help="measure every section again")
+    args = ap.parse_args()
+    results = {} if args.force or not RESULTS.exists() else json.loads(RESULTS.read_text())
+    results.update(machine=machine(), classifier=Path(args.classifier).name)
+    if "student" not in results:
+        results["student"] = student(Path(args.classifier), [int(b) for b in args.batch_sizes.split(",")], args.repeats)
+        results["student"]["date"] = time.strftime("%Y-%m-%d %H:%M")
+        save(results)
+    if "predict" not in results:
+        results["predict"] = predict(args.config, args.set, args.rows, args.predict_engines.split(","), args.torch_rows,
+                                     Path(args.classifier))
+        results["predict"]["date"] = time.strftime("%Y-%m-%d %H:%M")
+        save(results)
+    if TEACHER.exists():
+        results["teacher"] = json.loads(TEACHER.read_text())
+    save(results)
+    chart(results)
+
+
+if __name__ == "__main__":
+    main()
