@@ -18,6 +18,10 @@ it finishes, so an interrupted run resumes at the first unfinished unit. Seed 13
 first. `--report` rewrites the table in RESULTS.md and the chart from the results file alone.
 
     nice -n 5 python benchmarks/tasks_bench.py > tasks_bench.log 2>&1
+
+SetFit is a benchmark-only peer, installed beside the project without its declared dependencies
+(they would move the pinned torch/transformers): `.venv/bin/pip install --no-deps setfit==1.2.0
+sentence-transformers evaluate`.
 """
 from __future__ import annotations
 
