@@ -23,6 +23,7 @@ from typing import Collection, Sequence
 
 import numpy as np
 import torch
+from scipy.special import log_softmax
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from .examples import InputExample
@@ -70,12 +71,8 @@ def words_from_label_names(labels: Sequence[str]) -> dict[str, list[str]] | None
 def calibrate(scores: np.ndarray, prior_scores: np.ndarray) -> np.ndarray:
     """Label log-probabilities with the prior divided out: ``log p(l|x) - log mean_u p(l|u)``,
     renormalised; ``prior_scores`` are the same prompt's label scores on unlabeled texts."""
-    def log_softmax(x: np.ndarray) -> np.ndarray:
-        x = x - x.max(-1, keepdims=True)
-        return x - np.log(np.exp(x).sum(-1, keepdims=True))
-
-    log_prior = np.log(np.exp(log_softmax(prior_scores)).mean(0) + 1e-12)
-    return log_softmax(log_softmax(scores) - log_prior)
+    log_prior = np.log(np.exp(log_softmax(prior_scores, -1)).mean(0) + 1e-12)
+    return log_softmax(log_softmax(scores, -1) - log_prior, -1)
 
 
 def stratified_split(examples: Sequence[InputExample], fraction: float = 0.25, seed: int = 0):
