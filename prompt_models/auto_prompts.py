@@ -53,8 +53,8 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z ]*[A-Za-z]$")
 
 
 def word_from_label(label: str) -> str | None:
-    """``"Sci_Tech"`` -> ``"sci tech"``; ``"0"``, ``"pos"``, ``"LABEL_3"`` -> None (a code)."""
-    text = re.sub(r"[_\-]+", " ", str(label)).strip().lower()
+    """``"Sci_Tech"``, ``"Sci/Tech"`` -> ``"sci tech"``; ``"0"``, ``"pos"``, ``"LABEL_3"`` -> None (a code)."""
+    text = re.sub(r"[_\-/&]+", " ", str(label)).strip().lower()
     if not _NAME.match(text) or text in _CODES or len(text) < 3 or re.search(r"\blabel\b", text):
         return None
     return text

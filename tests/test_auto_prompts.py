@@ -27,6 +27,7 @@ BLIND = "{text_a} {mask}"  # read through a model that never sees the text: a co
 def test_label_names_that_are_words_become_label_words():
     assert words_from_label_names(["positive", "negative"]) == {"positive": ["positive"], "negative": ["negative"]}
     assert words_from_label_names(["Sci_Tech", "sports"]) == {"Sci_Tech": ["sci tech"], "sports": ["sports"]}
+    assert words_from_label_names(["Sci/Tech", "World"]) == {"Sci/Tech": ["sci tech"], "World": ["world"]}
     for codes in (["0", "1"], ["pos", "neg"], ["LABEL_0", "LABEL_1"], ["a", "b"]):
         assert words_from_label_names(codes) is None, codes
 
