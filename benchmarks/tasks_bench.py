@@ -204,6 +204,13 @@ def _children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def _commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    return out.stdout.strip() + ("+dirty" if dirty else "")
+
+
 def plan(tasks, seeds, units) -> list[tuple[str, int, str]]:
     """Seed-major: every task's first seed before any second seed (the most informative rows first)."""
     return [(t, s, u) for s in seeds for t in tasks for u in units if u != "hand" or t in HAND]
@@ -234,7 +241,7 @@ def main() -> None:
         if any(r["task"] == task and r["seed"] == seed and r["unit"] == unit for r in res["rows"]):
             continue
         print(f"{time.strftime('%H:%M:%S')} {task} seed {seed} {unit} ...", flush=True)
-        t0, load0, cpu0 = time.time(), os.getloadavg()[1], _children_cpu()
+        t0, load0, cpu0, commit = time.time(), os.getloadavg()[1], _children_cpu(), _commit()
         out = subprocess.run([PY, __file__, "--one", task, str(seed), unit], cwd=ROOT, env=ENV,
                              capture_output=True, text=True)
         line = next((ln for ln in out.stdout.splitlines() if ln.startswith("ROWS ")), None)
@@ -247,7 +254,7 @@ def main() -> None:
             # the machine is shared: the 5-minute load average around the unit says how much CPU it had
             # CPU seconds of the unit's processes: on 2 cores, cpu_s / 2 bounds the wall time of an idle machine
             load = {"loadavg5_start": round(load0, 1), "loadavg5_end": round(os.getloadavg()[1], 1),
-                    "cpu_s": round(_children_cpu() - cpu0, 1)}
+                    "cpu_s": round(_children_cpu() - cpu0, 1), "commit": commit}
             rows = [dict(r, details=dict(r.get("details") or {}, **load)) for r in json.loads(line[5:])]
             res["rows"] = [r for r in res["rows"] if not (r["task"] == task and r["seed"] == seed and r["unit"] == unit)]
             res["rows"] += rows

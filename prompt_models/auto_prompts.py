@@ -19,10 +19,12 @@ import math
 import random
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 import torch
+from scipy.special import log_softmax
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from .examples import InputExample
 from .lmbff import mask_log_probs, search_label_words
@@ -42,29 +44,17 @@ PAIR_TEMPLATES = [
     "Premise: {text_a} Hypothesis: {text_b} Answer: {mask}",
     "{text_a} Question: {text_b} Answer: {mask}",
 ]
-# A fixed, task-agnostic lexicon of words that name classes of text: evaluations, stances, answers,
-# kinds of things and topics. Label words for labels that are codes are searched in it (and, apart,
-# among the prompt's most common continuations on unlabeled text).
-LEXICON = """
-great good bad terrible awful excellent fine poor wonderful horrible amazing boring perfect nice best worst
-positive negative neutral happy sad angry funny dull brilliant weak strong fun okay average mediocre decent
-fantastic beautiful ugly interesting stupid smart simple hard easy cheap expensive useful useless
-fact opinion objective subjective true false real fake personal general correct incorrect
-yes no maybe right wrong agree disagree same different similar
-person people human place location city country number date time year money amount thing object
-description definition reason abbreviation name animal food entity event method
-sports business science technology politics world health music movie film book game news travel weather
-art history religion education law war crime family love economy computer medicine nature
-quality price service product problem question answer story
-""".split()
+# Label words are content words: on 16 examples per label a function word ("with", "only") can
+# separate the classes by chance. scikit-learn's English stop-word list, keeping the answer words.
+FUNCTION_WORDS = frozenset(ENGLISH_STOP_WORDS) - {"yes", "no", "not", "none"}
 # short label names that are abbreviations, not words a language model would say about a text
 _CODES = {"pos", "neg", "neu", "obj", "subj", "yes_", "no_", "na", "n/a", "none"}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z ]*[A-Za-z]$")
 
 
 def word_from_label(label: str) -> str | None:
-    """``"Sci_Tech"`` -> ``"sci tech"``; ``"0"``, ``"pos"``, ``"LABEL_3"`` -> None (a code)."""
-    text = re.sub(r"[_\-]+", " ", str(label)).strip().lower()
+    """``"Sci_Tech"``, ``"Sci/Tech"`` -> ``"sci tech"``; ``"0"``, ``"pos"``, ``"LABEL_3"`` -> None (a code)."""
+    text = re.sub(r"[_\-/&]+", " ", str(label)).strip().lower()
     if not _NAME.match(text) or text in _CODES or len(text) < 3 or re.search(r"\blabel\b", text):
         return None
     return text
@@ -81,12 +71,8 @@ def words_from_label_names(labels: Sequence[str]) -> dict[str, list[str]] | None
 def calibrate(scores: np.ndarray, prior_scores: np.ndarray) -> np.ndarray:
     """Label log-probabilities with the prior divided out: ``log p(l|x) - log mean_u p(l|u)``,
     renormalised; ``prior_scores`` are the same prompt's label scores on unlabeled texts."""
-    def log_softmax(x: np.ndarray) -> np.ndarray:
-        x = x - x.max(-1, keepdims=True)
-        return x - np.log(np.exp(x).sum(-1, keepdims=True))
-
-    log_prior = np.log(np.exp(log_softmax(prior_scores)).mean(0) + 1e-12)
-    return log_softmax(log_softmax(scores) - log_prior)
+    log_prior = np.log(np.exp(log_softmax(prior_scores, -1)).mean(0) + 1e-12)
+    return log_softmax(log_softmax(scores, -1) - log_prior, -1)
 
 
 def stratified_split(examples: Sequence[InputExample], fraction: float = 0.25, seed: int = 0):
@@ -179,10 +165,22 @@ class PromptScorer:
         return model.predict_logits(list(examples), self.batch_size)
 
 
-def _lexicon_mask(model, vocab_size: int) -> torch.Tensor:
-    """The LEXICON words that are one token for this model."""
+def text_words(texts: Sequence[str], min_count: int = 2, exclude: Collection[str] = FUNCTION_WORDS) -> list[str]:
+    """Lower-case words that occur at least ``min_count`` times in ``texts`` (the user's own text),
+    most frequent first: the pool label words are searched in, so that a searched word is one the
+    task's text uses, not a word piece (" nons") or a word chosen with benchmark labels in mind."""
+    counts: dict[str, int] = {}
+    for text in texts:
+        for word in re.findall(r"[a-z]+", str(text).lower()):
+            if len(word) >= 3 and word not in exclude:
+                counts[word] = counts.get(word, 0) + 1
+    return [w for w, c in sorted(counts.items(), key=lambda kv: -kv[1]) if c >= min_count]
+
+
+def _word_mask(model, words: Sequence[str], vocab_size: int) -> torch.Tensor:
+    """The ``words`` that are one token for this model, as a vocabulary mask."""
     mask = torch.zeros(vocab_size, dtype=torch.bool)
-    for word in LEXICON:
+    for word in words:
         try:
             ids = word_token_ids(model.tokenizer, word, model.head_space_sensitive)
         except VerbalizerError:
@@ -204,12 +202,18 @@ def select_prompts(
     words_per_template: int = 3,
     top_k_per_class: int = 8,
     common_words: int = 300,
+    word_pools: Sequence[str] = ("text", "continuations"),
+    function_words: Collection[str] = FUNCTION_WORDS,
     seed: int = 0,
 ) -> AutoPromptResult:
     """The best ``num_patterns`` templates and one set of label words, by calibrated zero-shot accuracy.
 
     ``label_words`` given (the config's): only templates are chosen. Else the label names where they
-    are words, plus ``words_per_template`` searched sets per template.
+    are words, plus ``words_per_template`` searched sets per template from each of ``word_pools``:
+    "text" (one-token words used at least twice in the train and prior texts, ``function_words`` left
+    out), "continuations" (the
+    prompt's ``common_words`` likeliest next words on prior texts that are also such text words),
+    for experiments also "any-continuations" (those next words, text or not) and "lexicon:w1,w2,...".
     """
     labels = [str(x) for x in labels]
     if dev:
@@ -221,6 +225,8 @@ def select_prompts(
     scorer = PromptScorer(make_model)
     fixed = label_words or words_from_label_names(labels)
     placeholder = fixed  # None: any verbalizer (only the vocabulary scores are read)
+    words_of_text = text_words([t for ex in list(train) + list(prior_texts) for t in (ex.text_a, ex.text_b) if t],
+                               exclude=function_words)
 
     def score(template: str, words: dict, source: str) -> Candidate | None:
         try:
@@ -232,6 +238,7 @@ def select_prompts(
         return Candidate(template, words, acc, ll, source)
 
     cands: list[Candidate] = []
+    in_text = None
     for template in templates:
         if fixed:
             c = score(template, fixed, "config" if label_words else "label names")
@@ -244,10 +251,15 @@ def select_prompts(
         # words ranked by how much likelier they are on one label's examples than on the (balanced) fit
         # set as a whole (raw log-probabilities rank "the" first; ratios to a prior rank rare tokens first)
         contrast = fit_vocab - (fit_vocab.logsumexp(0) - math.log(len(fit)))
-        common = torch.zeros(prior_vocab.shape[1], dtype=torch.bool)
-        common[prior_vocab.logsumexp(0).topk(min(common_words, len(common))).indices] = True
+        vocab_size = prior_vocab.shape[1]
+        if in_text is None:
+            in_text = _word_mask(model, words_of_text, vocab_size)
+        common = torch.zeros(vocab_size, dtype=torch.bool)
+        common[prior_vocab.logsumexp(0).topk(min(common_words, vocab_size)).indices] = True
+        pools = {"text": in_text, "continuations": common & in_text, "any-continuations": common}
         found = []
-        for allowed in (_lexicon_mask(model, len(common)), common):
+        for pool in word_pools:
+            allowed = pools[pool] if pool in pools else _word_mask(model, pool.split(":", 1)[1].split(","), vocab_size)
             if int(allowed.sum()) >= len(labels):
                 found += search_label_words(model, fit, labels, top_k_per_class, words_per_template, seed=seed,
                                             logp=contrast.masked_fill(~allowed, -1e9), max_scan=int(allowed.sum()))

@@ -29,16 +29,16 @@ def run_batches(
     lengths: Sequence[int],
     run: Callable[[np.ndarray], torch.Tensor | np.ndarray],
     batch_size: int,
-    width: int,
+    width: int | None,
     progress: bool = False,
     desc: str = "predict",
 ) -> np.ndarray:
     """``run(indices)`` -> scores [len(indices), width] for batches of rows sorted by length; the scores of
-    all rows [N, width] in input order (float32)."""
+    all rows [N, width] in input order (float32); ``width`` None: the width of the first batch's scores."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     order = length_order(lengths)
-    out = np.empty((len(order), width), np.float32)
+    out = None if width is None else np.empty((len(order), width), np.float32)
     with tqdm(total=len(order), desc=desc, disable=None if progress else True, leave=False) as bar:
         start = 0
         while start < len(order):
@@ -55,10 +55,12 @@ def run_batches(
                 continue
             if isinstance(scores, torch.Tensor):
                 scores = scores.float().cpu().numpy()
+            if out is None:
+                out = np.empty((len(order), scores.shape[1]), np.float32)
             out[idx] = scores
             start += len(idx)
             bar.update(len(idx))
-    return out
+    return np.empty((0, width or 0), np.float32) if out is None else out
 
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")

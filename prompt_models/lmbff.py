@@ -36,6 +36,7 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
 from .backbones import CAUSAL, autocast, load_language_model, load_pretrained, load_tokenizer
 from .examples import InputExample, gold_indices
+from .inference import run_batches
 from .patterns import Pattern, PatternError
 from .pet import PETModel
 from .verbalizer import Verbalizer, VerbalizerError, word_token_ids
@@ -201,15 +202,17 @@ def generate_templates(
 _WORD = re.compile(r"^[a-z][a-z'-]+$")
 
 
-@torch.no_grad()
 def mask_log_probs(model: PETModel, examples: Sequence[InputExample], batch_size: int = 32) -> torch.Tensor:
+    """Vocabulary log-probabilities [N, V] at the prediction position, through the one inference routine."""
     model.eval()
-    outs = []
-    for i in range(0, len(examples), batch_size):
-        batch = model.collate(model.encode(examples[i : i + batch_size]))
+    encoded = model.encode(examples)
+
+    def run(idx):
+        batch = model.collate([encoded[j] for j in idx])
         with autocast(model.device) if model.causal else contextlib.nullcontext():  # as in PETModel.forward
-            outs.append(torch.log_softmax(model.mask_vocab_logits(batch).float(), -1).cpu())
-    return torch.cat(outs)
+            return torch.log_softmax(model.mask_vocab_logits(batch).float(), -1)
+
+    return torch.from_numpy(run_batches([len(e["input_ids"]) for e in encoded], run, batch_size, None))
 
 
 def search_label_words(

@@ -9,6 +9,7 @@ from prompt_models.auto_prompts import (
     calibrate,
     select_prompts,
     stratified_split,
+    text_words,
     words_from_label_names,
     zero_shot_logits,
 )
@@ -26,6 +27,7 @@ BLIND = "{text_a} {mask}"  # read through a model that never sees the text: a co
 def test_label_names_that_are_words_become_label_words():
     assert words_from_label_names(["positive", "negative"]) == {"positive": ["positive"], "negative": ["negative"]}
     assert words_from_label_names(["Sci_Tech", "sports"]) == {"Sci_Tech": ["sci tech"], "sports": ["sports"]}
+    assert words_from_label_names(["Sci/Tech", "World"]) == {"Sci/Tech": ["sci tech"], "World": ["world"]}
     for codes in (["0", "1"], ["pos", "neg"], ["LABEL_0", "LABEL_1"], ["a", "b"]):
         assert words_from_label_names(codes) is None, codes
 
@@ -100,6 +102,17 @@ def test_searched_label_words_for_codes_beat_chance_without_a_dev_set(trained_fa
     assert res.selection_split.startswith("train")
     assert set(res.label_words) == {"0", "1"}
     assert res.candidates[0].accuracy == max(c.accuracy for c in res.candidates) >= 0.75
+    # searched words are content words of the task's own text
+    used = set(text_words([e.text_a for e in data + prior]))  # the texts select_prompts reads
+    searched = {w for c in res.candidates if c.words_from == "search" for ws in c.label_words.values() for w in ws}
+    assert searched and searched <= used, (searched, used)
+
+
+def test_label_words_are_searched_among_content_words_of_the_text():
+    texts = ["The film was great, great fun", "a dull film", "dull and slow", "with it", "with them"]
+    assert text_words(texts) == ["film", "great", "dull"]  # used twice or more; "with" is a function word
+    assert text_words(texts, min_count=1, exclude=()) == ["film", "great", "dull", "with", "the", "was", "fun",
+                                                         "and", "slow", "them"]
 
 
 def test_config_without_patterns_or_words_asks_for_labels(tmp_path, tiny_model_dir):

@@ -65,3 +65,17 @@ def test_label_word_search_ranks_by_zero_shot_accuracy(tiny_model_dir):
         # the recorded accuracy is what the model scores with that verbalizer
         check = PETModel(model.model, model.tokenizer, model.pattern, Verbalizer(c["label_words"]), 32)
         assert check.evaluate(exs)["accuracy"] == pytest.approx(c["zero_shot_accuracy"])
+
+
+def test_vocabulary_scores_keep_input_order_whatever_the_batching(tmp_path):
+    """mask_log_probs runs length-sorted batches (the one inference routine) and returns rows in input order."""
+    import torch
+
+    from prompt_models.lmbff import mask_log_probs
+
+    model = PETModel.from_pretrained(str(build_tiny_gpt2(tmp_path)), "{text_a} it was {mask}", VERB, max_length=32)
+    examples = toy_examples(4)  # texts of different lengths, so sorting reorders them
+    one_by_one = torch.cat([mask_log_probs(model, [ex], 1) for ex in examples])
+    batched = mask_log_probs(model, examples, 3)
+    assert batched.shape == one_by_one.shape and batched.shape[0] == len(examples)
+    assert torch.allclose(batched, one_by_one, atol=1e-4)

@@ -1,0 +1,109 @@
+"""Design check for automatic label words, on split seeds the task benchmark does not use.
+
+Prompts are chosen (``select_prompts``) on split seed 21's train and dev; the chosen prompts'
+calibrated zero-shot ensemble is then scored on split seed 87's train + dev (labeled texts from the
+tasks' training sets, disjoint from the test sets). Variants differ only in where label words are
+searched (``word_pools``). Prior texts: 128 of the 1,000 unlabeled texts tasks_bench.py samples.
+
+    nice -n 5 .venv/bin/python benchmarks/auto_prompt_design.py [--tasks ...] [--variants ...]
+
+Rows are appended to benchmarks/auto_prompt_design.json as each (task, variant) finishes (resumable).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+OUT = ROOT / "benchmarks" / "auto_prompt_design.json"
+BACKBONE = Path("~/.cache/pet-pipeline/models/smollm2-135m-instruct").expanduser()
+# the lexicon the first version searched (removed: it held words chosen with TREC/Subj labels in mind)
+OLD_LEXICON = subprocess.run(
+    ["git", "show", "1d57e2b:prompt_models/auto_prompts.py"], cwd=ROOT, capture_output=True, text=True
+).stdout.split('LEXICON = """')[1].split('"""')[0].split()
+# variant -> (word pools, function words left out of the text words)
+VARIANTS = {
+    "old: lexicon + any continuations": (["lexicon:" + ",".join(OLD_LEXICON), "any-continuations"], ()),
+    "new: text words + continuations in text": (["text", "continuations"], ()),
+    "text words only": (["text"], ()),
+    "continuations in text only": (["continuations"], ()),
+    "shipped: content words of the text + continuations among them": (["text", "continuations"], None),
+}
+TASKS = ["SST-2", "sst-5", "mr", "cr", "subj", "trec"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", nargs="*", default=TASKS)
+    ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    args = ap.parse_args()
+    from tasks_bench import _examples, _files
+
+    from prompt_models import auto_prompts
+    from prompt_models.auto_prompts import SINGLE_TEMPLATES, any_words, select_prompts, zero_shot_logits
+    from prompt_models.backbones import CAUSAL, load_language_model, load_tokenizer
+    from prompt_models.examples import InputExample
+    from prompt_models.patterns import Pattern
+    from prompt_models.pet import PETModel
+    from prompt_models.training import configure_threads
+    from prompt_models.verbalizer import Verbalizer
+
+    configure_threads()
+    tok, lm = load_tokenizer(BACKBONE), load_language_model(BACKBONE, CAUSAL)
+    placeholder = any_words(tok)
+
+    def make(template, words):
+        return PETModel(lm, tok, Pattern(template), Verbalizer(words or placeholder), 128)
+
+    # vocabulary scores reused across variants (same template, same texts)
+    cache: dict = {}
+    original = auto_prompts.PromptScorer.vocab_log_probs
+
+    def cached(self, template, name, examples, words):
+        key = (template, len(examples), examples[0].text_a)
+        if key not in cache:
+            cache[key] = original(self, template, name, examples, words)
+        return cache[key]
+
+    auto_prompts.PromptScorer.vocab_log_probs = cached
+    res = json.loads(OUT.read_text()) if OUT.exists() else {"rows": []}
+    for task in args.tasks:
+        sel_files, eval_files = _files(task, 21), _files(task, 87)
+        ex = {s: [InputExample(t, None, lab) for t, lab in zip(*_examples(sel_files, s))] for s in ("train", "dev")}
+        held = [InputExample(t, None, lab) for s in ("train", "dev") for t, lab in zip(*_examples(eval_files, s))]
+        unl = [line.rstrip("\n") for line in open(sel_files["unlabeled"], encoding="utf-8")][1:]
+        prior = [InputExample(t, None, None) for t in random.Random(0).sample(unl, 128)]
+        labels = sorted({e.label for e in ex["train"]}, key=lambda v: (len(v), v))
+        cache.clear()
+        for variant in args.variants:
+            if any(r["task"] == task and r["variant"] == variant for r in res["rows"]):
+                continue
+            t0 = time.time()
+            pools, function_words = VARIANTS[variant]
+            kw = {} if function_words is None else {"function_words": function_words}  # None: the default
+            result = select_prompts(make, labels, ex["train"], ex["dev"], prior, SINGLE_TEMPLATES,
+                                    word_pools=pools, **kw)
+            logits = zero_shot_logits(make, result.templates, result.label_words, held, prior)
+            gold = np.array([labels.index(e.label) for e in held])
+            row = dict(task=task, variant=variant, templates=result.templates, label_words=result.label_words,
+                       selection_dev_accuracy=result.template_scores[0]["accuracy"],
+                       held_out_accuracy=float((logits.argmax(-1) == gold).mean()), n_held_out=len(held),
+                       seconds=round(time.time() - t0, 1))
+            print(json.dumps(row), flush=True)
+            res["rows"].append(row)
+            tmp = OUT.with_name(f".{OUT.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(res, indent=1))
+            tmp.replace(OUT)
+
+
+if __name__ == "__main__":
+    main()
