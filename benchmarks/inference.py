@@ -53,10 +53,10 @@ def read_tsv(path: Path) -> list[list[str]]:
         return list(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
 
 
-def save(results: dict) -> None:
-    tmp = RESULTS.with_name(f".{RESULTS.name}.{os.getpid()}.tmp")
+def save(results: dict, path: Path = RESULTS) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(results, indent=1))
-    tmp.replace(RESULTS)
+    tmp.replace(path)
 
 
 def engine(name: str, classifier: Path):
@@ -180,22 +180,27 @@ def main() -> None:
     ap.add_argument("--predict-engines", default="auto,onnx-int8-forced,onnx-fp32,torch",
                     help="onnx-int8-forced: the int8 graph even where the guard refused it (timing only)")
     ap.add_argument("--force", action="store_true", help="measure every section again")
+    ap.add_argument("--sections", default="student,predict", help="which sections to measure")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="results file (the chart is drawn for the default only)")
+    ap.add_argument("--load-note", default="", help="what else ran on the machine, written beside its name")
     args = ap.parse_args()
-    results = {} if args.force or not RESULTS.exists() else json.loads(RESULTS.read_text())
-    results.update(machine=machine(), classifier=Path(args.classifier).name)
-    if "student" not in results:
+    out, sections = args.out, args.sections.split(",")
+    results = {} if args.force or not out.exists() else json.loads(out.read_text())
+    results.update(machine=machine() + (f", {args.load_note}" if args.load_note else ""), classifier=Path(args.classifier).name)
+    if "student" in sections and "student" not in results:
         results["student"] = student(Path(args.classifier), [int(b) for b in args.batch_sizes.split(",")], args.repeats)
         results["student"]["date"] = time.strftime("%Y-%m-%d %H:%M")
-        save(results)
-    if "predict" not in results:
+        save(results, out)
+    if "predict" in sections and "predict" not in results:
         results["predict"] = predict(args.config, args.set, args.rows, args.predict_engines.split(","), args.torch_rows,
                                      Path(args.classifier))
         results["predict"]["date"] = time.strftime("%Y-%m-%d %H:%M")
+        save(results, out)
+    if out == RESULTS:
+        if TEACHER.exists():
+            results["teacher"] = json.loads(TEACHER.read_text())
         save(results)
-    if TEACHER.exists():
-        results["teacher"] = json.loads(TEACHER.read_text())
-    save(results)
-    chart(results)
+        chart(results)
 
 
 if __name__ == "__main__":

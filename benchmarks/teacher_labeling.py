@@ -10,6 +10,8 @@ uniform ensemble at T = 2. Variants, in one process, one after the other:
 * ``int8`` / ``int8-channel``: ``torch.ao.quantization.quantize_dynamic`` of the transformer's Linear layers
   (the LM head stays fp32) with per-tensor / per-channel weight scales. Neither kept the soft labels
   within tolerance of fp32 here, so the product has no such option (benchmarks/RESULTS.md).
+* ``int8-no-down``, ``int8-no-ends``, ``int8-attn``, ``int8-mlp-in``: the same, per-channel, on only some
+  Linear modules (``PARTIAL``).
 
 Each variant's soft labels are compared to fp32 on all texts: argmax agreement and max |prob| difference.
 A torch profile of one fp32 batch says where the time goes. Writes benchmarks/teacher_labeling_results.json.
@@ -56,6 +58,31 @@ def quantize_for_labeling(pet, per_channel: bool) -> None:
     torch.ao.quantization.quantize_dynamic(pet.model.base_model, {torch.nn.Linear: qconfig}, dtype=torch.qint8, inplace=True)
 
 
+# partial int8: which Linear modules of the transformer (named as in LlamaModel) are quantized, per-channel
+PARTIAL = {
+    "int8-no-down": lambda name, n: not name.endswith("mlp.down_proj"),  # down_proj reads SiLU-gated outliers
+    "int8-no-ends": lambda name, n: _layer(name) not in (0, 1, n - 2, n - 1),  # first/last 2 of n layers fp32
+    "int8-attn": lambda name, n: ".self_attn." in name,  # q/k/v/o only
+    "int8-mlp-in": lambda name, n: name.endswith(("mlp.gate_proj", "mlp.up_proj")),
+}
+
+
+def _layer(name: str) -> int:
+    parts = name.split(".")
+    return int(parts[parts.index("layers") + 1]) if "layers" in parts else -1
+
+
+def quantize_partial(pet, variant: str) -> None:
+    """Per-channel int8 dynamic quantization of the Linear modules ``PARTIAL[variant]`` picks, in place."""
+    import torch
+
+    base = pet.model.base_model
+    n = base.config.num_hidden_layers
+    names = {name: torch.ao.quantization.per_channel_dynamic_qconfig for name, mod in base.named_modules()
+             if isinstance(mod, torch.nn.Linear) and PARTIAL[variant](name, n)}
+    torch.ao.quantization.quantize_dynamic(base, names, dtype=torch.qint8, inplace=True)
+
+
 def label(model_dirs: list[str], examples, variant: str, batch_size: int) -> tuple[np.ndarray, list[np.ndarray], dict]:
     import torch
 
@@ -68,7 +95,9 @@ def label(model_dirs: list[str], examples, variant: str, batch_size: int) -> tup
     for path in model_dirs:
         t0 = time.perf_counter()
         pet = PETModel.load(path)
-        if variant.startswith("int8"):
+        if variant in PARTIAL:
+            quantize_partial(pet, variant)
+        elif variant.startswith("int8"):
             quantize_for_labeling(pet, per_channel=variant == "int8-channel")
         t1 = time.perf_counter()
         if variant == "bf16":  # PETModel.forward's autocast is bf16 on CUDA only: here on the CPU too

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 # numpy, pandas, torch and MLflow are imported where used: `pet --help` imports this module
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 CHUNK_ROWS = 4096  # rows read, sorted by length and labeled together
@@ -173,12 +172,11 @@ def resolve_model(cfg, model_uri: str | None, version: str | None, alias: str | 
 
 def load_classifier(choice: ModelChoice, cfg, engine: str = "auto"):
     """The registered classifier, on the engine asked for (``onnx_student.available_engine``): an object with
-    ``labels``, ``engine`` and ``predict_texts(texts_a, texts_b, batch_size)``."""
+    ``labels``, ``engine`` and ``predict_texts(texts_a, texts_b, batch_size)``. It is loaded as the served
+    pyfunc model (``tasks.served_model``), so `pet predict` and `mlflow models serve` run the same model."""
     import mlflow
 
-    from prompt_models import onnx_student
-    from prompt_models.distill import SequenceClassifier
-    from prompt_models.training import configure_threads, pick_device
+    from prompt_models.training import configure_threads
 
     configure_threads()
     if not sys.stderr.isatty():  # transformers' own bar (loading weights) only on a terminal, as in `pet run`
@@ -188,15 +186,27 @@ def load_classifier(choice: ModelChoice, cfg, engine: str = "auto"):
     try:
         # no dst_path: a model in a local artifact store is read where it is, not copied
         local = mlflow.artifacts.download_artifacts(artifact_uri=choice.location, tracking_uri=cfg.tracking_uri())
-        chosen = onnx_student.available_engine(Path(local) / "onnx", engine)
-        if chosen != "torch":
-            return onnx_student.OnnxClassifier(Path(local) / "onnx", int8=chosen == "onnx-int8")
-        parts = mlflow.transformers.load_model(local, return_type="components")
-        meta = mlflow.models.Model.load(local).metadata or {}
+        if "transformers" in mlflow.models.Model.load(local).flavors:  # registered before the pyfunc model
+            return _load_transformers_version(Path(local), cfg, engine)
+        return mlflow.pyfunc.load_model(local).unwrap_python_model().classifier(engine, cfg.model.device)
     except ValueError as exc:  # an ONNX engine the model does not offer
         raise PredictError(f"{choice.uri}: {exc}") from None
     except (mlflow.exceptions.MlflowException, OSError) as exc:
         raise PredictError(f"cannot load {choice.uri}: {getattr(exc, 'message', exc)}") from None
+
+
+def _load_transformers_version(local: Path, cfg, engine: str):
+    import mlflow
+
+    from prompt_models import onnx_student
+    from prompt_models.distill import SequenceClassifier
+    from prompt_models.training import pick_device
+
+    chosen = onnx_student.available_engine(local / "onnx", engine)
+    if chosen != "torch":
+        return onnx_student.OnnxClassifier(local / "onnx", int8=chosen == "onnx-int8")
+    parts = mlflow.transformers.load_model(str(local), return_type="components")
+    meta = mlflow.models.Model.load(str(local)).metadata or {}
     model, tok = parts["model"], parts["tokenizer"]
     if tok.pad_token_id is None and tok.eos_token_id is not None:
         tok.pad_token = tok.eos_token  # as prompt_models.backbones.load_tokenizer: padded positions are masked
@@ -216,11 +226,11 @@ def _texts(chunk: pd.DataFrame, column: str) -> list[str]:
 def predict_file(clf, path: Path, in_fmt: str, columns: TextColumns, out: Path, out_fmt: str,
                  batch_size: int, progress: bool = False, chunk_rows: int | None = None) -> int:
     """Label every row of ``path`` into ``out``; returns the number of rows. ``out`` appears only when complete."""
-    import numpy as np
     import pandas as pd
     from tqdm.auto import tqdm
 
     from pet_io import table_stream
+    from tasks.served_model import label_frame
 
     prob_cols = [f"prob_{lab}" for lab in clf.labels]
     total, unit = table_stream.size_of(path, in_fmt)
@@ -232,12 +242,8 @@ def predict_file(clf, path: Path, in_fmt: str, columns: TextColumns, out: Path, 
                 continue
             _check_no_clash(path, [str(c) for c in chunk.columns])  # later JSONL records may bring new keys
             texts_b = _texts(chunk, columns.text_b) if columns.text_b else None
-            logits = clf.predict_texts(_texts(chunk, columns.text_a), texts_b, batch_size)
-            probs = np.exp(logits - logits.max(-1, keepdims=True))
-            probs /= probs.sum(-1, keepdims=True)
-            labeled = chunk.reset_index(drop=True).assign(label=[clf.labels[i] for i in probs.argmax(-1)])
-            labeled[prob_cols] = probs.astype(np.float64)
-            writer.write(labeled)
+            labels = label_frame(clf, _texts(chunk, columns.text_a), texts_b, batch_size)  # as the served model
+            writer.write(pd.concat([chunk.reset_index(drop=True), labels], axis=1))
             n += len(chunk)
         if not writer.written:  # no rows: still a readable file with the columns
             empty = pd.DataFrame(columns=[*table_stream.read_columns(path, in_fmt), "label", *prob_cols])

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Sequence
 
 import mlflow
-import torch
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -20,7 +19,7 @@ from prompt_models.examples import gold_indices
 from prompt_models.distill import SequenceClassifier, distill_soft_labels
 from prompt_models.training import configure_threads, pick_device
 
-from . import figures, promotion, tracking
+from . import figures, promotion, served_model, tracking
 from .caching import train_cfg_key
 from .data_tasks import logger
 from .label_tasks import label_store, read_soft_labels
@@ -130,7 +129,7 @@ def onnx_guard(cfg: PipelineConfig, data: Splits, clf: SequenceClassifier, class
 def register_classifier(
     cfg: PipelineConfig, data: Splits, classifier: ClassifierRef, metrics: dict, parent_run_id: str | None, flow_run_id: str | None
 ) -> Registration:
-    """Log the classifier with MLflow's transformers flavor, register it (once per classifier key),
+    """Log the classifier as an MLflow pyfunc model (``served_model``), register it (once per classifier key),
     and promote it to the champion alias if it is at least as good as the champion (``promotion``)."""
     name = cfg.tracking.registered_model
     client = mlflow.MlflowClient(cfg.tracking_uri())
@@ -157,38 +156,14 @@ def register_classifier(
 
 
 def log_and_register(cfg: PipelineConfig, classifier: ClassifierRef, name: str, tags: dict) -> str:
-    import pandas as pd
-    import transformers
-    from mlflow.models import ModelSignature
-    from mlflow.types.schema import ColSpec, Object, Property, Schema
-
+    """Log the classifier as the pyfunc model of ``served_model`` (ONNX Runtime where exported) and register it."""
     clf = SequenceClassifier.load(classifier.path)
-    # `mlflow models serve` takes what the signature names: a `text` column, plus `text_pair` where the
-    # patterns read text_b. Written out, not inferred from the example: MLflow infers it under a SIGALRM
-    # timeout, which fails in a Prefect worker thread and falls back to an unnamed column
-    example = {"text": ["an example text to classify"]}
-    if cfg.data.train is not None and cfg.data.train.text_b:
-        example["text_pair"] = ["its paired text"]
-    scored = Object([Property("label", "string"), Property("score", "double")])
-    signature = ModelSignature(
-        inputs=Schema([ColSpec("string", name) for name in example]),
-        outputs=Schema([ColSpec(scored, str(rank)) for rank in range(len(clf.labels))]),  # best first
-    )
-    info = mlflow.transformers.log_model(
-        transformers_model={"model": clf.model, "tokenizer": clf.tokenizer},
-        name="classifier",
-        task="text-classification",
-        signature=signature,
-        input_example=pd.DataFrame(example),  # MLflow runs it through the logged model (a warning if it fails)
-        # every label's score (ranked), truncated as in training: a served text longer than the
-        # position embeddings would fail otherwise
-        model_config={"top_k": None, "truncation": True, "max_length": clf.max_length},
-        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"transformers=={transformers.__version__}"],
+    onnx = onnx_dir(classifier)
+    info = served_model.log_classifier(
+        clf, classifier.path, onnx if (onnx / onnx_student.META_FILE).exists() else None,
+        text_pair=cfg.data.train is not None and bool(cfg.data.train.text_b),
         metadata={"labels": clf.labels, "classifier_key": classifier.key, "max_length": clf.max_length},
     )
-    if (onnx_dir(classifier) / onnx_student.META_FILE).exists():
-        # beside the transformers flavor's files: `pet predict` finds them in the version's artifacts
-        mlflow.MlflowClient(cfg.tracking_uri()).log_model_artifacts(info.model_id, str(onnx_dir(classifier)), "onnx")
     # the version is created with its classifier_key tag: a retried task finds it instead of registering twice
     return str(mlflow.register_model(info.model_uri, name, tags=tags).version)
 

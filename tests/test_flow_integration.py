@@ -5,6 +5,7 @@ Runs under prefect_test_harness with MLflow on a temporary sqlite store.
 import json
 
 import mlflow
+import pandas as pd
 import pytest
 import yaml
 
@@ -100,9 +101,11 @@ def test_champion_alias_points_at_a_loadable_classifier(first_run, config_path):
     mv = client.get_model_version_by_alias("sst2-it", "champion")
     assert str(mv.version) == summary["registered"]["version"]
     assert mv.tags["prefect_flow_run_id"] == flow_run_id
-    pipe = mlflow.transformers.load_model("models:/sst2-it@champion")
-    out = pipe(["a great , moving film", "dull and lifeless"])
-    assert {o["label"] for o in out} <= {"0", "1"}
+    served = mlflow.pyfunc.load_model("models:/sst2-it@champion")  # what `mlflow models serve` runs
+    out = served.predict(pd.DataFrame({"text": ["a great , moving film", "dull and lifeless"]}))
+    assert set(out["label"]) <= {"0", "1"} and list(out.columns) == ["label", "prob_0", "prob_1"]
+    # the flow exported the student to ONNX: the registered model serves it with ONNX Runtime
+    assert served.unwrap_python_model().clf.engine.startswith("onnx")
 
 
 def test_lineage_traces_the_champion_to_its_flow_run_and_data(first_run, config_path, capsys):

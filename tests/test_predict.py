@@ -146,10 +146,11 @@ def test_text_pairs_and_the_logged_signature(registry, tmp_path, capsys):
     single = mlflow.models.get_model_info("models:/predict-clf/2").signature  # logged in a worker thread
     paired = mlflow.models.get_model_info("models:/predict-pair/1").signature
     assert single.inputs.input_names() == ["text"] and paired.inputs.input_names() == ["text", "text_pair"]
-    assert single.outputs.input_names() == ["0", "1"]  # every label's score, best first
-    # what `mlflow models serve` runs: the pyfunc flavor, here on pairs
+    assert single.outputs.input_names() == ["label", "prob_pos", "prob_neg"]  # as `pet predict` writes them
+    # what `mlflow models serve` runs: the pyfunc model, here on pairs (no ONNX export: torch)
     served = mlflow.pyfunc.load_model("models:/predict-pair@champion").predict(pd.DataFrame({"text": TEXTS, "text_pair": PAIRS}))
-    assert [row[0]["label"] for row in served.to_dict("records")] == [LABELS[i] for i in registry["expected"]["pair"].argmax(1)]
+    assert list(served["label"]) == [LABELS[i] for i in registry["expected"]["pair"].argmax(1)]
+    assert np.allclose(served[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["pair"], atol=1e-4)
 
 
 def test_predict_streams_parquet_in_chunks(registry, tmp_path, monkeypatch, capsys):
@@ -284,12 +285,10 @@ def test_mlflow_models_serve_answers_with_the_champion(registry, tmp_path):
         answer = _post(f"http://127.0.0.1:{port}/invocations", {"dataframe_records": [{"text": t} for t in TEXTS[:2]]})
         rows = answer["predictions"]
         assert len(rows) == 2
-        # every label's score, best first (the pipeline's top_k=None)
+        # the label and every label's probability, as `pet predict` writes them
         for row, expected in zip(rows, registry["expected"]["2"]):
-            ranked = [row[k] for k in sorted(row, key=int)]
-            assert [r["label"] for r in ranked][0] == LABELS[int(expected.argmax())]
-            assert {r["label"] for r in ranked} == set(LABELS)
-            assert sum(r["score"] for r in ranked) == pytest.approx(1.0, abs=1e-4)
+            assert row["label"] == LABELS[int(expected.argmax())]
+            assert [row["prob_pos"], row["prob_neg"]] == pytest.approx(expected.tolist(), abs=1e-4)
     finally:
         log.close()
         _stop(proc)
@@ -304,35 +303,3 @@ def _stop(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
-
-
-def test_predict_engines_with_an_onnx_export(registry, tmp_path, capsys):
-    """A version registered with its ONNX export: `auto` serves the accepted int8 graph, `onnx-fp32` the fp32
-    graph (the torch numbers), `torch` the transformers model; a version without an export refuses `onnx`."""
-    import mlflow
-
-    from pet_config.loading import load_config
-    from prompt_models import onnx_student
-    from prompt_models.distill import SequenceClassifier
-
-    folder = registry["root"] / "onnx-clf"
-    clf = SequenceClassifier.load(registry["root"] / "clf2")
-    clf.save(folder / "model")
-    onnx_student.export(clf, folder / "onnx")
-    onnx_student.accept_int8(folder / "onnx", 1.0, 1.0, "test")
-    config = load_config(registry["config"], {"tracking.registered_model": "predict-onnx"})
-    assert _register(config, folder / "model", "k-onnx") == "1"
-    mlflow.MlflowClient(config.tracking_uri()).set_registered_model_alias("predict-onnx", "champion", "1")
-    src = tmp_path / "in.csv"
-    pd.DataFrame({"text": TEXTS}).to_csv(src, index=False)
-    want = registry["expected"]["2"]
-    for engine, atol in (("auto", 0.05), ("onnx-fp32", 1e-4), ("torch", 1e-4)):
-        out = tmp_path / f"{engine}.csv"
-        assert pet("predict", registry["config"], src, "-o", out, "--engine", engine, "--json",
-                   "--set", "tracking.registered_model=predict-onnx") == 0
-        summary = json.loads(capsys.readouterr().out)
-        assert summary["engine"] == {"auto": "onnx-int8"}.get(engine, engine)
-        assert np.allclose(pd.read_csv(out, keep_default_na=False)[["prob_pos", "prob_neg"]].to_numpy(), want, atol=atol)
-    assert pet("predict", registry["config"], src, "-o", tmp_path / "x.csv", "--engine", "onnx", "--version", "1") == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "has no ONNX export" in err[0], err

@@ -1,0 +1,80 @@
+"""The registered classifier as served: the pyfunc model of ``tasks.served_model`` runs the ONNX export in ONNX
+Runtime (int8 where the guard accepted it, else fp32) and answers what `pet predict` writes; `pet predict`'s
+engines on a version with an ONNX export. Uses test_predict's registry (tiny classifiers, no flow run)."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from test_predict import TEXTS, _register, pet, registry  # noqa: F401 (registry: the fixture)
+
+
+@pytest.fixture(scope="module")
+def onnx_classifier(registry) -> Path:
+    """The champion's classifier (clf2) with its ONNX export, the int8 graph accepted: a classifier folder."""
+    from prompt_models import onnx_student
+    from prompt_models.distill import SequenceClassifier
+
+    folder = registry["root"] / "onnx-clf"
+    clf = SequenceClassifier.load(registry["root"] / "clf2")
+    clf.save(folder / "model")
+    onnx_student.export(clf, folder / "onnx")
+    onnx_student.accept_int8(folder / "onnx", 1.0, 1.0, "test")
+    return folder
+
+
+def test_predict_engines_with_an_onnx_export(registry, onnx_classifier, tmp_path, capsys):
+    """A version registered with its ONNX export: `auto` serves the accepted int8 graph, `onnx-fp32` the fp32
+    graph (the torch numbers), `torch` the torch model; a version without an export refuses `onnx`."""
+    import mlflow
+
+    from pet_config.loading import load_config
+
+    folder = onnx_classifier
+    config = load_config(registry["config"], {"tracking.registered_model": "predict-onnx"})
+    assert _register(config, folder / "model", "k-onnx") == "1"
+    mlflow.MlflowClient(config.tracking_uri()).set_registered_model_alias("predict-onnx", "champion", "1")
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(src, index=False)
+    want = registry["expected"]["2"]
+    for engine, atol in (("auto", 0.05), ("onnx-fp32", 1e-4), ("torch", 1e-4)):
+        out = tmp_path / f"{engine}.csv"
+        assert pet("predict", registry["config"], src, "-o", out, "--engine", engine, "--json",
+                   "--set", "tracking.registered_model=predict-onnx") == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["engine"] == {"auto": "onnx-int8"}.get(engine, engine)
+        assert np.allclose(pd.read_csv(out, keep_default_na=False)[["prob_pos", "prob_neg"]].to_numpy(), want, atol=atol)
+    assert pet("predict", registry["config"], src, "-o", tmp_path / "x.csv", "--engine", "onnx", "--version", "1") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no ONNX export" in err[0], err
+
+    # the registered model, loaded as `mlflow models serve` loads it, runs the accepted int8 graph in ONNX
+    # Runtime and answers what `pet predict` wrote
+    served = mlflow.pyfunc.load_model("models:/predict-onnx/1")
+    assert served.unwrap_python_model().clf.engine == "onnx-int8"
+    got = served.predict(pd.DataFrame({"text": TEXTS}))
+    written = pd.read_csv(tmp_path / "auto.csv", keep_default_na=False)
+    assert list(got.columns) == ["label", "prob_pos", "prob_neg"]
+    assert list(got["label"]) == list(written["label"])
+    assert np.allclose(got[["prob_pos", "prob_neg"]].to_numpy(), written[["prob_pos", "prob_neg"]].to_numpy(), atol=1e-7)
+    assert not np.allclose(got[["prob_pos", "prob_neg"]].to_numpy(), want, atol=1e-6)  # int8, not the torch numbers
+
+
+def test_the_served_model_falls_back_to_fp32_where_int8_was_refused(registry, onnx_classifier):
+    import mlflow
+
+    from pet_config.loading import load_config
+    from prompt_models import onnx_student
+
+    folder = registry["root"] / "onnx-refused"
+    shutil.copytree(onnx_classifier, folder)
+    onnx_student.accept_int8(folder / "onnx", 1.0, 0.9, "test")
+    config = load_config(registry["config"], {"tracking.registered_model": "predict-refused"})
+    assert _register(config, folder / "model", "k-refused") == "1"
+    served = mlflow.pyfunc.load_model("models:/predict-refused/1")
+    assert served.unwrap_python_model().clf.engine == "onnx-fp32"
+    got = served.predict(pd.DataFrame({"text": TEXTS}))[["prob_pos", "prob_neg"]].to_numpy()
+    assert np.allclose(got, registry["expected"]["2"], atol=1e-4)  # the fp32 graph: the torch numbers
