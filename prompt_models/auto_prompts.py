@@ -44,6 +44,8 @@ PAIR_TEMPLATES = [
     "Premise: {text_a} Hypothesis: {text_b} Answer: {mask}",
     "{text_a} Question: {text_b} Answer: {mask}",
 ]
+# what the label-word search does, in the choose-prompts cache key: a changed search chooses afresh
+SEARCH_VERSION = "content-words-of-the-text/2"
 # Label words are content words: on 16 examples per label a function word ("with", "only") can
 # separate the classes by chance. scikit-learn's English stop-word list, keeping the answer words.
 FUNCTION_WORDS = frozenset(ENGLISH_STOP_WORDS) - {"yes", "no", "not", "none"}
@@ -171,8 +173,8 @@ def text_words(texts: Sequence[str], min_count: int = 2, exclude: Collection[str
     task's text uses, not a word piece (" nons") or a word chosen with benchmark labels in mind."""
     counts: dict[str, int] = {}
     for text in texts:
-        for word in re.findall(r"[a-z]+", str(text).lower()):
-            if len(word) >= 3 and word not in exclude:
+        for word in re.findall(r"[^\W\d_]+", str(text).lower()):  # letters of any script
+            if len(word) >= 2 and word not in exclude:
                 counts[word] = counts.get(word, 0) + 1
     return [w for w, c in sorted(counts.items(), key=lambda kv: -kv[1]) if c >= min_count]
 
@@ -254,6 +256,8 @@ def select_prompts(
         vocab_size = prior_vocab.shape[1]
         if in_text is None:
             in_text = _word_mask(model, words_of_text, vocab_size)
+            if int(in_text.sum()) < len(labels):  # text with too few words (codes, numbers): any continuation
+                in_text = torch.ones(vocab_size, dtype=torch.bool)
         common = torch.zeros(vocab_size, dtype=torch.bool)
         common[prior_vocab.logsumexp(0).topk(min(common_words, vocab_size)).indices] = True
         pools = {"text": in_text, "continuations": common & in_text, "any-continuations": common}

@@ -37,6 +37,8 @@ class OnnxMeta:
     guard_split: str | None = None
     fp32_accuracy: float | None = None
     int8_accuracy: float | None = None
+    # how the int8 graph was made (``QUANTIZATION``); an export by another method is redone (None: before this field)
+    quantization: str | None = None
 
     @classmethod
     def read(cls, folder: str | Path) -> "OnnxMeta":
@@ -47,6 +49,9 @@ class OnnxMeta:
         tmp = path.with_name(f".{META_FILE}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(asdict(self), indent=2))
         tmp.replace(path)
+
+
+QUANTIZATION = "matmulnbits-8bit-block128-symmetric-acc4"  # quantize_weights' defaults
 
 
 def export(clf, out_dir: str | Path, opset: int = 17) -> Path:
@@ -77,7 +82,7 @@ def export(clf, out_dir: str | Path, opset: int = 17) -> Path:
             raw.replace(tmp / FP32_FILE)
         quantize_weights(tmp / FP32_FILE, tmp / INT8_FILE)
         clf.tokenizer.save_pretrained(tmp)
-        OnnxMeta(list(clf.labels), clf.max_length, names).write(tmp)
+        OnnxMeta(list(clf.labels), clf.max_length, names, quantization=QUANTIZATION).write(tmp)
         if out.exists():
             shutil.rmtree(out)
         tmp.replace(out)

@@ -10,7 +10,7 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from prompt_models.auto_prompts import any_words, candidate_templates, select_prompts, zero_shot_logits
+from prompt_models.auto_prompts import SEARCH_VERSION, any_words, candidate_templates, select_prompts, zero_shot_logits
 from prompt_models.backbones import backbone_kind, load_language_model, load_tokenizer
 from pet_config.schema import PipelineConfig
 from pet_io.atomic import is_done, publish, read_done
@@ -79,7 +79,7 @@ def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
     key = digest({
         "model": model_digest(cfg.resolve(cfg.model.path)), "data": _digests(data), "templates": templates,
         "label_words": cfg.verbalizer.label_words, "labels": cfg.labels, "max_length": cfg.model.max_length,
-        "auto": ap.model_dump(),
+        "auto": ap.model_dump(), "search": SEARCH_VERSION,
     })
     folder = cfg.work_path / "search" / "auto_prompts" / key
     if is_done(folder):

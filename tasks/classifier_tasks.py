@@ -102,8 +102,9 @@ def onnx_guard(cfg: PipelineConfig, data: Splits, clf: SequenceClassifier, class
     """Export the classifier to ONNX (once per classifier), measure the fp32 and int8 graphs' accuracy on
     test (else dev) and accept the int8 graph for serving only if it loses at most 0.5 points."""
     folder = onnx_dir(classifier)
-    if not (folder / onnx_student.META_FILE).exists():
-        onnx_student.export(clf, folder)
+    meta_file = folder / onnx_student.META_FILE
+    if not meta_file.exists() or onnx_student.OnnxMeta.read(folder).quantization != onnx_student.QUANTIZATION:
+        onnx_student.export(clf, folder)  # none yet, or an int8 graph made by an earlier method
     meta = onnx_student.OnnxMeta.read(folder)
     split = "test" if "test" in data else "dev"
     if meta.guard_split != split or meta.int8_accuracy is None:  # an interrupted guard is redone

@@ -53,8 +53,9 @@ class PetClassifier(mlflow.pyfunc.PythonModel):
         self.clf = load_classifier(self.artifacts)  # the fastest engine the guard allows
 
     def classifier(self, engine: str = "auto", device: str = "auto"):
-        """The model on another engine (`pet predict --engine`); ``auto`` is the one served."""
-        return self.clf if engine == "auto" else load_classifier(self.artifacts, engine, device)
+        """The model on another engine or device (`pet predict --engine`, ``model.device``); ``auto`` on
+        ``auto`` is the one served."""
+        return self.clf if (engine, device) == ("auto", "auto") else load_classifier(self.artifacts, engine, device)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         pairs = model_input["text_pair"].astype(str).tolist() if "text_pair" in model_input else None

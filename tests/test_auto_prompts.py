@@ -109,10 +109,12 @@ def test_searched_label_words_for_codes_beat_chance_without_a_dev_set(trained_fa
 
 
 def test_label_words_are_searched_among_content_words_of_the_text():
-    texts = ["The film was great, great fun", "a dull film", "dull and slow", "with it", "with them"]
-    assert text_words(texts) == ["film", "great", "dull"]  # used twice or more; "with" is a function word
-    assert text_words(texts, min_count=1, exclude=()) == ["film", "great", "dull", "with", "the", "was", "fun",
-                                                         "and", "slow", "them"]
+    texts = ["The film was great, great fun", "a dull film", "dull and slow", "with it", "with them", "no", "no 42"]
+    # used twice or more; "with" is a function word, "no" an answer word; digits are not words
+    assert text_words(texts) == ["film", "great", "dull", "no"]
+    assert text_words(texts, min_count=1, exclude=()) == ["film", "great", "dull", "with", "no", "the", "was", "fun",
+                                                         "and", "slow", "it", "them"]
+    assert text_words(["très bon, très"]) == ["très"]
 
 
 def test_config_without_patterns_or_words_asks_for_labels(tmp_path, tiny_model_dir):

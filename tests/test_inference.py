@@ -173,6 +173,36 @@ def test_int8_guard_refuses_a_graph_losing_more_than_half_a_point(exported, monk
     assert not onnx_student.accept_int8(work / "onnx", 0.900, 0.894, "test")  # 0.6 points: refused
 
 
+def test_an_int8_graph_made_by_an_earlier_method_is_exported_again(exported, monkeypatch, tmp_path):
+    """A work_dir from before the weight-only int8 graph: its ONNX folder and verdict are not reused."""
+    from prompt_models import onnx_student
+    from pet_io.example_files import save_examples
+    from tasks.classifier_tasks import onnx_guard
+    from tasks.records import ClassifierRef
+
+    clf, folder = exported
+    work = tmp_path / "clf"
+    (work / "model").mkdir(parents=True)
+    shutil.copytree(folder, work / "onnx")
+    _meta(work / "onnx", quantization=None, guard_split="test", fp32_accuracy=0.5, int8_accuracy=0.5, int8_accepted=True)
+    exports = []
+    monkeypatch.setattr(onnx_student, "export", lambda c, out: exports.append(out) or shutil.copytree(
+        folder, out, dirs_exist_ok=True))
+    test = toy_examples(4)
+    gold = np.array([clf.labels.index(ex.label) for ex in test])
+    monkeypatch.setattr(onnx_student.OnnxClassifier, "predict_texts",
+                        lambda self, a, b=None, batch_size=64, progress=False: np.eye(2, dtype=np.float32)[gold])
+    cfg = SimpleNamespace(pet=SimpleNamespace(train=SimpleNamespace(eval_batch_size=16)))
+    data = {"test": SimpleNamespace(path=str(save_examples(test, tmp_path / "test.jsonl")))}
+    metrics = onnx_guard(cfg, data, clf, ClassifierRef("k", str(work / "model"), "", 0))
+    assert exports == [work / "onnx"]
+    assert onnx_student.OnnxMeta.read(work / "onnx").quantization == onnx_student.QUANTIZATION
+    assert metrics["onnx_fp32_test_accuracy"] == metrics["onnx_int8_test_accuracy"] == 1.0  # measured again
+    exports.clear()
+    onnx_guard(cfg, data, clf, ClassifierRef("k", str(work / "model"), "", 0))
+    assert exports == []  # a current export is kept
+
+
 # ------------------------------------------------------------------------------------ labeling, GPU script
 def test_random_weight_backbone_has_the_real_parameter_count():
     import sys
