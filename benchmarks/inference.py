@@ -103,15 +103,21 @@ def big_csv(path: Path, n: int) -> None:
 
 
 def forced_int8_copy(classifier: Path, folder: Path) -> Path:
-    """A model folder whose onnx.json accepts the int8 graph whatever the guard said: to time that engine
-    end to end where the run refused it (`pet predict --model-uri FOLDER --engine onnx-int8`)."""
+    """A served-model folder (the pyfunc model a run registers) whose onnx.json accepts the int8 graph whatever
+    the guard said: to time that engine end to end where the run refused it
+    (`pet predict --model-uri FOLDER --engine onnx-int8`)."""
+    import mlflow
+
     from prompt_models.onnx_student import OnnxMeta
+    from tasks.served_model import PetClassifier
 
     shutil.copytree(classifier / "onnx", folder / "onnx")
     meta = OnnxMeta.read(folder / "onnx")
     meta.int8_accepted = True
     meta.write(folder / "onnx")
-    return folder
+    mlflow.pyfunc.save_model(str(folder / "model"), python_model=PetClassifier(),
+                             artifacts={"model": str(classifier / "model"), "onnx": str(folder / "onnx")})
+    return folder / "model"
 
 
 def predict(config: str, overrides: list[str], rows: int, engines: list[str], torch_rows: int, classifier: Path) -> dict:
