@@ -1,12 +1,13 @@
-"""Which int8 ONNX student stays closest to its fp32 graph: ONNX Runtime dynamic-quantization settings compared
+"""Which int8 ONNX student stays closest to its fp32 graph: ONNX Runtime quantization settings (dynamic int8 and
+weight-only MatMulNBits) compared
 on unlabeled texts only (never on test): argmax agreement, max and mean |prob| difference, and speed.
 
     nice -n 10 .venv/bin/python benchmarks/onnx_int8_fidelity.py --work WORK_DIR   # a pet run's work_dir
 
 Texts: the run's unlabeled shards (the texts the student was distilled on) plus the SST-2 sentence pool
 (../shared/data/lmbff_train_pools/SST-2/train.tsv) minus every sentence of the test split, labels unused.
-Each variant quantizes the run's fp32 graph with ``quantize_dynamic`` and is scored at the product's batch
-of 64; speed is texts/s on the first ``--speed-texts`` texts at batch 64 and 1, variants interleaved and
+Each variant quantizes the run's fp32 graph (``quantize_dynamic`` or ``MatMulNBitsQuantizer``) and is scored at the product's batch
+of 64; speed is texts/s on the first ``--speed-texts`` texts at batch 64 (a fifth of them at batch 1), variants interleaved and
 best of ``--repeats`` (the CPU is shared: compare within one run). Results go to
 benchmarks/onnx_int8_fidelity_results.json after every variant, so an interrupted run resumes.
 """
