@@ -78,3 +78,28 @@ def test_the_served_model_falls_back_to_fp32_where_int8_was_refused(registry, on
     assert served.unwrap_python_model().clf.engine == "onnx-fp32"
     got = served.predict(pd.DataFrame({"text": TEXTS}))[["prob_pos", "prob_neg"]].to_numpy()
     assert np.allclose(got, registry["expected"]["2"], atol=1e-4)  # the fp32 graph: the torch numbers
+
+
+def test_a_version_registered_with_the_transformers_flavor_still_predicts(registry, tmp_path, capsys):
+    """Versions registered before the pyfunc model (transformers flavor, the student's model and tokenizer)
+    are still read by `pet predict`, on torch, with the classifier's numbers."""
+    import mlflow
+
+    from pet_config.loading import load_config
+    from prompt_models.distill import SequenceClassifier
+    from tasks import tracking
+
+    clf = SequenceClassifier.load(registry["root"] / "clf2")
+    config = load_config(registry["config"], {"tracking.registered_model": "predict-old"})
+    with mlflow.start_run(experiment_id=tracking.setup(config)):
+        info = mlflow.transformers.log_model({"model": clf.model, "tokenizer": clf.tokenizer}, name="classifier",
+                                             task="text-classification", metadata={"max_length": clf.max_length},
+                                             pip_requirements=["torch", "transformers"])  # as the old versions did
+    version = mlflow.register_model(info.model_uri, "predict-old").version
+    mlflow.MlflowClient(config.tracking_uri()).set_registered_model_alias("predict-old", "champion", version)
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(src, index=False)
+    assert pet("predict", registry["config"], src, "-o", out, "--json", "--set", "tracking.registered_model=predict-old") == 0
+    assert json.loads(capsys.readouterr().out)["engine"] == "torch"
+    got = pd.read_csv(out, keep_default_na=False)[["prob_pos", "prob_neg"]].to_numpy()
+    assert np.allclose(got, registry["expected"]["2"], atol=1e-4)
