@@ -206,7 +206,9 @@ def _children_cpu() -> float:
 
 def _commit() -> str:
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+    # changes to the files this benchmark writes (results, table, chart) do not make the code dirty
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":!benchmarks/tasks_results.*", ":!benchmarks/RESULTS.md"], cwd=ROOT, capture_output=True,
                            text=True).stdout.strip()
     return out.stdout.strip() + ("+dirty" if dirty else "")
 
