@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pet_io.labeled import read_table
+from pet_io.labeled import load_examples, read_table
 from pet_io.sources import LINE, DataSpec, DataValidationError, detect_format
 
 TEXT_NAMES = ("text", "sentence", "text_a", "review", "content", "document", "question", "sentence1", "premise",
@@ -115,6 +115,15 @@ def _spec(path: str, out_dir: Path, header: bool, text: str, pair: str | None, l
     return "{" + ", ".join(parts) + extra + "}"
 
 
+def _check_rows(path: str, header: bool, text: str, pair: str | None, label: str, labels: list[str]) -> None:
+    """The labeled split read as `pet run` reads it (empty texts, unknown labels), so that a config `pet init`
+    writes is one `pet run` accepts: a bad row is reported here, in the same words."""
+    try:
+        load_examples(DataSpec(path=path, text_a=text, text_b=pair, label=label, header=header), labels)
+    except DataValidationError as exc:
+        raise InitError(str(exc)) from None
+
+
 def _name(train: str) -> str:
     p = Path(train)
     stem = p.name.split(".")[0]
@@ -134,6 +143,7 @@ def build_config(args) -> str:
     if len(labels) > max(50, len(df) // 2):
         raise InitError(f"{args.train}: column {label!r} has {len(labels)} distinct values in {len(df)} rows; "
                         "is it the label? give --label-column")
+    _check_rows(args.train, header, text, pair, label, labels)
     splits = {"train": _spec(args.train, out_dir, header, text, pair, label)}
     for split in ("dev", "test"):
         path = getattr(args, split)
@@ -144,6 +154,7 @@ def build_config(args) -> str:
             unknown = sorted(set(d[lab].str.strip()) - set(labels))
             if unknown:
                 raise InitError(f"{path}: labels {unknown[:5]} do not occur in the training file {args.train}")
+            _check_rows(path, h, t, p, lab, labels)
             splits[split] = _spec(path, out_dir, h, t, p, lab)
     if args.unlabeled:
         d, h = read_frame(args.unlabeled)

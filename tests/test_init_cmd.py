@@ -73,6 +73,9 @@ def test_jsonl_with_codes(tmp_path):
     ("text,label\n" + "".join(f'"{t}",same\n' for t in TEXTS), [], "one label"),
     ("text,label\n" + "".join(f'"{t}",{i % 2}\n' for i, t in enumerate(TEXTS)), ["--label-column", "y"], "no column 'y'"),
     ("a,b,c\n" + "".join(f'"{t}","{t}",{t[:3]}\n' for t in TEXTS), [], "give --label-column"),
+    # a whitespace-only text (as on line 3 of LM-BFF's cr/16-13/train.csv): `pet run` would refuse the config
+    ("text,label\n" + "".join(f'"{t}",{i % 2}\n' for i, t in enumerate(TEXTS)) + '" ",1\n', [],
+     "1 bad row(s): line 8: empty 'text'"),
 ])
 def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys, content, args, message):
     f = tmp_path / "in.csv"
