@@ -20,6 +20,7 @@ import pandas as pd
 
 from pet_io.labeled import load_examples, read_table
 from pet_io.sources import LINE, DataSpec, DataValidationError, detect_format
+from pet_io.unlabeled import open_unlabeled, scratch_cache
 
 TEXT_NAMES = ("text", "sentence", "text_a", "review", "content", "document", "question", "sentence1", "premise",
               "body", "title", "utterance", "tweet", "comment")
@@ -124,6 +125,16 @@ def _check_rows(path: str, header: bool, text: str, pair: str | None, label: str
         raise InitError(str(exc)) from None
 
 
+def _check_unlabeled(path: str, header: bool, text: str, pair: str | None) -> int:
+    """The unlabeled file read as `pet run` reads it (empty texts stop a run), leaving no cache behind;
+    returns its row count."""
+    try:
+        with scratch_cache() as cache:
+            return len(open_unlabeled(DataSpec(path=path, text_a=text, text_b=pair, label=None, header=header), cache))
+    except DataValidationError as exc:
+        raise InitError(str(exc)) from None
+
+
 def _name(train: str) -> str:
     p = Path(train)
     stem = p.name.split(".")[0]
@@ -161,7 +172,7 @@ def build_config(args) -> str:
         t, p, _ = find_columns(d, args.unlabeled, text if text in d.columns else None,
                                pair if pair in d.columns else None, None, need_label=False)
         splits["unlabeled"] = _spec(args.unlabeled, out_dir, h, t, p, None)
-        unl_note = f"{len(d)} texts"
+        unl_note = f"{_check_unlabeled(args.unlabeled, h, t, p)} texts"
     else:  # the flow distills on unlabeled text: the training texts are the least it can have
         splits["unlabeled"] = _spec(args.train, out_dir, header, text, pair, None)
         unl_note = "none given: the training texts stand in (give --unlabeled for a better student)"

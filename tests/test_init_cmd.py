@@ -87,6 +87,18 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys, content, args, mes
     assert not out.exists()
 
 
+def test_bad_unlabeled_row_gets_one_line(tmp_path, capsys):
+    # `pet run` refuses an unlabeled file with an empty text, so init does, in the same words
+    f = tmp_path / "train.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    unl = tmp_path / "pool.jsonl"
+    unl.write_text("".join(json.dumps({"sentence": t}) + "\n" for t in [*TEXTS, " "]))
+    code, out = _init(tmp_path, f, "--unlabeled", str(unl))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "1 bad row(s)" in err and "empty 'sentence'" in err, err
+    assert not out.exists()
+
+
 def test_existing_config_is_not_overwritten(tmp_path, capsys):
     f = tmp_path / "in.csv"
     f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
