@@ -58,7 +58,7 @@ def label_and_distill(cfg: PipelineConfig, data: Splits, models: list[PatternMod
     if all_shards:
         store = label_store(cfg, ens_key)
         labeled = [LabeledShard.from_done(d) for d in sorted(store.iterdir()) if is_done(d)]
-    classifier = distill(cfg, labeled, ens_key, parent_id)
+    classifier = distill(cfg, labeled, ens_key, parent_id, data.get("train"))
     metrics = evaluate_classifier(cfg, data, classifier, parent_id)
     registered = register_classifier(cfg, data, classifier, metrics, parent_id, current_flow_run_id())
     # the flow's result is plain JSON (printed by `pet run --json`, stored as summary.json)

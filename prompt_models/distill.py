@@ -136,6 +136,14 @@ class SequenceClassifier:
         return fit
 
 
+def with_gold_targets(examples: Sequence[InputExample], probs: np.ndarray, labeled: Sequence[InputExample],
+                      labels: Sequence[str]) -> tuple[list[InputExample], np.ndarray]:
+    """The soft-labeled texts followed by the labeled examples with one-hot targets of their gold label:
+    examples [N + M], probs [N + M, L]."""
+    gold = np.eye(len(labels), dtype=np.float32)[gold_indices(labeled, labels)]
+    return [*examples, *labeled], np.concatenate([np.asarray(probs, dtype=np.float32), gold])
+
+
 def distill_soft_labels(base: str | Path, labels: Sequence[str], max_length: int, examples: Sequence[InputExample],
                         probs: np.ndarray, cfg: TrainConfig, seed: int = 0, device: torch.device | None = None,
                         log_fn: Callable[[dict, int], None] | None = None) -> tuple[SequenceClassifier, dict]:

@@ -16,7 +16,7 @@ from pet_io.digests import digest, model_digest
 from pet_io.example_files import read_examples
 from prompt_models import onnx_student
 from prompt_models.examples import gold_indices
-from prompt_models.distill import SequenceClassifier, distill_soft_labels
+from prompt_models.distill import SequenceClassifier, distill_soft_labels, with_gold_targets
 from prompt_models.training import configure_threads, pick_device
 
 from . import figures, promotion, served_model, tracking
@@ -24,16 +24,19 @@ from .caching import train_cfg_key
 from .data_tasks import logger
 from .label_tasks import label_store, read_soft_labels
 from .pattern_tasks import EVAL_SPLITS
-from .records import ClassifierRef, LabeledShard, Registration, Splits
+from .records import ClassifierRef, LabeledShard, Registration, SplitFile, Splits
 
 @task(name="distill", cache_policy=NO_CACHE)
-def distill(cfg: PipelineConfig, labeled_shards: Sequence[LabeledShard], ens_key: str, parent_run_id: str | None) -> ClassifierRef:
-    """Train the final sequence classifier on the soft labels (KL at T, times T^2)."""
+def distill(cfg: PipelineConfig, labeled_shards: Sequence[LabeledShard], ens_key: str, parent_run_id: str | None,
+            train: SplitFile | None = None) -> ClassifierRef:
+    """Train the final sequence classifier on the soft labels (KL at T, times T^2), and on ``train`` with its
+    gold labels where ``distill.with_train`` is set."""
     configure_threads()
     base = cfg.resolve(cfg.distill.model_path or cfg.model.path)
     train_cfg = distill_train_cfg(cfg)
     shard_digests = sorted(s.digest for s in labeled_shards)
-    key = classifier_key(cfg, ens_key, shard_digests)
+    train = train if cfg.distill.with_train else None
+    key = classifier_key(cfg, ens_key, shard_digests, train.digest if train else None)
     folder = cfg.work_path / "classifiers" / key
     with tracking.stage_run(cfg, parent_run_id, "distill", {"cache_key": key, "ensemble_key": ens_key}) as run:
         mlflow.log_params({"base_model": base, "n_shards": len(shard_digests), "temperature": train_cfg.temperature})
@@ -43,7 +46,9 @@ def distill(cfg: PipelineConfig, labeled_shards: Sequence[LabeledShard], ens_key
             return ClassifierRef(**info, cached=True)
         examples, probs = read_soft_labels([s.path for s in labeled_shards])
         tracking.log_examples_input(examples, "soft_labeled", str(label_store(cfg, ens_key)), "training", digest(shard_digests))
-        mlflow.log_metric("n_soft_labeled", len(examples))
+        mlflow.log_metrics({"n_soft_labeled": len(examples), "n_gold_labeled": train.n if train else 0})
+        if train:
+            examples, probs = with_gold_targets(examples, probs, read_examples(train.path), cfg.verbalizer_obj().labels)
         clf, fit = distill_soft_labels(base, cfg.verbalizer_obj().labels, cfg.model.max_length, examples, probs, train_cfg,
                                        cfg.distill.seed, pick_device(cfg.model.device),
                                        lambda m, s: mlflow.log_metrics(m, step=s))
@@ -61,10 +66,11 @@ def distill_train_cfg(cfg: PipelineConfig):
     return cfg.distill.train.core(temperature=cfg.pet.temperature)
 
 
-def classifier_key(cfg: PipelineConfig, ens_key: str, shard_digests: Sequence[str]) -> str:
+def classifier_key(cfg: PipelineConfig, ens_key: str, shard_digests: Sequence[str], train_digest: str | None = None) -> str:
     return digest(
         {
             "ensemble": ens_key,
+            **({"gold_train": train_digest} if train_digest else {}),  # absent: the keys of earlier versions hold
             "shards": sorted(shard_digests),
             "base": model_digest(cfg.resolve(cfg.distill.model_path or cfg.model.path)),
             "train_cfg": train_cfg_key(distill_train_cfg(cfg)),

@@ -131,6 +131,8 @@ def test_classifier_key_follows_ensemble_shards_student_and_labels(cfg, other_mo
     assert classifier_key(_set(cfg, "distill.model_path", str(other_model)), "ens", ["s1"]) != base
     flipped = _set(cfg, "verbalizer.label_words", {"neg": ["awful"], "pos": ["great"]})
     assert classifier_key(flipped, "ens", ["s1"]) != base  # label order is the classifier's output order
+    with_train = classifier_key(cfg, "ens", ["s1"], "train-digest-1")  # distill.with_train: the gold-labeled split
+    assert with_train != base and classifier_key(cfg, "ens", ["s1"], "train-digest-2") != with_train
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,11 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from conftest import toy_examples
-from prompt_models.distill import SequenceClassifier, distillation_loss
+from prompt_models.distill import SequenceClassifier, distillation_loss, with_gold_targets
 from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels, softmax
 from prompt_models.training import TrainConfig
 
@@ -80,3 +82,13 @@ def test_distill_task_is_reproducible(tiny_model_dir, tmp_path):
         clf.train_model(exs, targets, TrainConfig(learning_rate=1e-3, max_steps=3, batch_size=4, progress=False), seed=5)
         outs.append(clf.predict_logits(exs))
     assert np.allclose(outs[0], outs[1], atol=1e-6)
+
+
+def test_gold_targets_follow_the_soft_labels_one_hot_in_label_order():
+    soft = toy_examples()[:2]
+    labeled = [dataclasses.replace(ex, label=lab) for ex, lab in zip(toy_examples()[:3], ["pos", "neg", "pos"])]
+    examples, probs = with_gold_targets(soft, np.array([[0.3, 0.7], [0.6, 0.4]]), labeled, ["neg", "pos"])
+    assert examples == [*soft, *labeled]
+    assert np.allclose(probs, [[0.3, 0.7], [0.6, 0.4], [0, 1], [1, 0], [0, 1]]) and probs.dtype == np.float32
+    with pytest.raises(ValueError, match="unknown label"):
+        with_gold_targets(soft, np.zeros((2, 2)), labeled, ["neg", "other"])
