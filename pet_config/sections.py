@@ -93,7 +93,7 @@ class DistillConfig(StrictModel):
     model_path: str | None = Field(None, description="the student: a zoo name or folder AutoModelForSequenceClassification loads (default model.path)")
     train: DistillTrainConfig = Field(default_factory=DistillTrainConfig, description="training of the student")
     seed: int = Field(0, description="seed of the student's new head and batches")
-    with_train: bool = Field(True, description="the labeled training examples join the soft-labeled texts, with one-hot targets of their gold labels (false: the soft labels only, as in PET)")
+    with_train: bool = Field(False, description="the labeled training examples join the soft-labeled texts, with one-hot targets of their gold labels (default: the soft labels only, as in PET; benchmarks/RESULTS.md has the dev check)")
     onnx: bool = Field(True, description="also export the student to ONNX, fp32 and int8 (int8 refused if it loses > 0.5 test points), for `pet predict --engine`")
 
 

@@ -39,7 +39,8 @@ def config_path(tmp_path_factory):
         "verbalizer": {"label_words": {"0": ["terrible", "bad"], "1": ["great", "good"]}},
         "seeds": [1],
         "pet": {"train": {"learning_rate": 5e-4, "max_steps": 80, "batch_size": 8, "progress": False}, "shard_size": 150},
-        "distill": {"train": {"learning_rate": 2e-4, "max_steps": 200, "batch_size": 16, "progress": False}},
+        "distill": {"train": {"learning_rate": 2e-4, "max_steps": 200, "batch_size": 16, "progress": False},
+                    "with_train": True},
         "tracking": {"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "experiment": "it", "registered_model": "sst2-it"},
         "work_dir": str(root / "work"),
     }
@@ -70,7 +71,7 @@ def test_pet_flow_beats_chance_on_real_data(first_run):
     assert summary["ensemble_metrics"]["test_accuracy"] > 0.56, summary["ensemble_metrics"]
     assert summary["classifier_metrics"]["test_accuracy"] > 0.56, summary["classifier_metrics"]
     assert summary["n_soft_labeled"] == 400
-    assert summary["classifier"]["n_train"] == 400 + 32  # distill.with_train: the 32 labeled examples join
+    assert summary["classifier"]["n_train"] == 400 + 32  # distill.with_train: the 32 labeled examples join (off by default)
     assert [m["cached"] for m in summary["pattern_models"]] == [False, False]
 
 
