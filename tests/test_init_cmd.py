@@ -105,3 +105,24 @@ def test_existing_config_is_not_overwritten(tmp_path, capsys):
     assert _init(tmp_path, f)[0] == 0
     code, _ = _init(tmp_path, f)
     assert code == 2 and "exists" in capsys.readouterr().err
+
+
+def test_excel_csv_with_byte_order_mark_and_crlf(tmp_path):
+    # Excel's "CSV UTF-8" starts with a BOM: pandas drops it from the first column's name, so the
+    # unlabeled reader (`datasets`, which is told the names) must too, or `pet validate` refuses the config
+    f = tmp_path / "excel.csv"
+    f.write_bytes(("\ufefftext,label\r\n" + "".join(f'"{t}",{lab}\r\n' for t, lab in _rows(["pos", "neg"])))
+                  .encode("utf-8"))
+    unl = tmp_path / "pool.jsonl"
+    unl.write_bytes(("\ufeff" + "".join(json.dumps({"text": t}) + "\n" for t in TEXTS)).encode("utf-8"))
+    code, out = _init(tmp_path, f)
+    assert code == 0
+    cfg, splits = _check_runs(out, ["neg", "pos"])
+    assert cfg.data.train.text_a == "text" and len(splits["unlabeled"][1]) == len(TEXTS)
+    jl = tmp_path / "bom.jsonl"  # a BOM before JSON Lines, as some Windows editors save them
+    jl.write_bytes(("\ufeff" + "".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in _rows(["pos", "neg"])))
+                   .encode("utf-8"))
+    out.unlink()
+    code, out = _init(tmp_path, jl, "--unlabeled", unl)
+    assert code == 0
+    _check_runs(out, ["neg", "pos"])
