@@ -39,10 +39,23 @@ def _read(path: str, header: bool = True) -> pd.DataFrame:
     return df.drop(columns=[c for c in (LINE, "_key") if c in df.columns])
 
 
-def _looks_like_data(names: list[str]) -> bool:
-    """A header row that is really a text row: a 'name' of several words, or only numbers and long strings."""
-    return any(len(str(n).split()) > 3 for n in names) or (
-        any(re.fullmatch(r"-?\d+(\.\d+)?", str(n)) for n in names) and any(len(str(n)) > 25 for n in names))
+def _looks_like_data(df: pd.DataFrame) -> bool:
+    """A header row that is really a first example: a 'name' of several words, only numbers and long
+    strings, or a 'name' that is also a value of its column further down (a label: "0", "book_flight"),
+    unless a name is one we look for (a header "text,label" is a header)."""
+    names = [str(n) for n in df.columns]
+    if any(n.strip().lower() in TEXT_NAMES + LABEL_NAMES for n in names):
+        return False
+    repeated = any(n.strip() in set(df[c].astype(str).str.strip()) for c, n in zip(df.columns, names))
+    return repeated or any(len(n.split()) > 3 for n in names) or (
+        any(re.fullmatch(r"-?\d+(\.\d+)?", n) for n in names) and any(len(n) > 25 for n in names))
+
+
+def _other_separator(df: pd.DataFrame) -> str | None:
+    """';' or a tab where a one-column CSV's header holds it (Excel's CSV in many locales uses ';')."""
+    if len(df.columns) == 1:
+        return next((sep for sep in (";", "\t", "|") if sep in str(df.columns[0])), None)
+    return None
 
 
 def read_frame(path: str) -> tuple[pd.DataFrame, bool]:
@@ -53,7 +66,11 @@ def read_frame(path: str) -> tuple[pd.DataFrame, bool]:
         fmt = detect_format(path)
         df = _read(path)
         header = True
-        if fmt in ("csv", "tsv") and _looks_like_data(list(df.columns)):
+        sep = _other_separator(df) if fmt == "csv" else None
+        if sep:
+            raise InitError(f"{path}: its columns seem separated by {sep!r}; pet reads comma-separated .csv and "
+                            "tab-separated .tsv: save it as one of those")
+        if fmt in ("csv", "tsv") and _looks_like_data(df):
             df, header = _read(path, header=False), False
     except DataValidationError as exc:
         raise InitError(str(exc)) from None
@@ -103,8 +120,18 @@ def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None
 
 
 def _labels(values: list[str]) -> list[str]:
-    uniq = sorted(set(values))
+    # a blank label is a row to fix (reported by _check_rows), not a class
+    uniq = sorted(set(values) - {""})
     return sorted(uniq, key=int) if all(re.fullmatch(r"-?\d+", v) for v in uniq) else uniq
+
+
+def _case_twins(labels: list[str]) -> list[str]:
+    """Labels that differ only in case ("Positive", "positive"): a typo in the file, which would
+    otherwise become two classes that compete for the same examples."""
+    seen: dict[str, list[str]] = {}
+    for lab in labels:
+        seen.setdefault(lab.casefold(), []).append(lab)
+    return next((group for group in seen.values() if len(group) > 1), [])
 
 
 def _spec(path: str, out_dir: Path, header: bool, text: str, pair: str | None, label: str | None, extra: str = "") -> str:
@@ -149,19 +176,31 @@ def build_config(args) -> str:
     df, header = read_frame(args.train)
     text, pair, label = find_columns(df, args.train, args.text_column, args.text_pair_column, args.label_column)
     labels = _labels(df[label].str.strip().tolist())
+    if not labels:
+        raise InitError(f"{args.train}: column {label!r} is empty; fill in the labels or give --label-column")
     if len(labels) < 2:
         raise InitError(f"{args.train}: column {label!r} has one label ({labels[0]!r}); a classifier needs two or more")
-    if len(labels) > max(50, len(df) // 2):
+    # a guessed column that is nearly all distinct is likely an id or a score; one the user named is taken as is
+    if len(labels) > max(50, len(df) // 2) and not args.label_column:
         raise InitError(f"{args.train}: column {label!r} has {len(labels)} distinct values in {len(df)} rows; "
-                        "is it the label? give --label-column")
+                        f"if it is the label, give --label-column {label}, else the label's column")
+    same = _case_twins(labels)
+    if same:
+        raise InitError(f"{args.train}: labels {same} differ only in case; write each class one way in the file")
     _check_rows(args.train, header, text, pair, label, labels)
     splits = {"train": _spec(args.train, out_dir, header, text, pair, label)}
     for split in ("dev", "test"):
         path = getattr(args, split)
         if path:
             d, h = read_frame(path)
-            t, p, lab = find_columns(d, path, text if text in d.columns else None, pair if pair in d.columns else None,
-                                     label if label in d.columns else None)
+            try:
+                t, p, lab = find_columns(d, path, text if text in d.columns else None,
+                                         pair if pair in d.columns else None, label if label in d.columns else None)
+            except InitError as exc:  # --label-column names the training file's column: say what a dev file lacks
+                if "label column" not in str(exc):
+                    raise
+                raise InitError(f"{path}: no label column found among {list(d.columns)} (the training file's is "
+                                f"{label!r}); a --{split} file needs labels: name its column {label!r}") from None
             unknown = sorted(set(d[lab].str.strip()) - set(labels))
             if unknown:
                 raise InitError(f"{path}: labels {unknown[:5]} do not occur in the training file {args.train}")

@@ -76,6 +76,12 @@ def test_jsonl_with_codes(tmp_path):
     # a whitespace-only text (as on line 3 of LM-BFF's cr/16-13/train.csv): `pet run` would refuse the config
     ("text,label\n" + "".join(f'"{t}",{i % 2}\n' for i, t in enumerate(TEXTS)) + '" ",1\n', [],
      "1 bad row(s): line 8: empty 'text'"),
+    # Excel's CSV in a German or French locale: one column named "text;label" is not a missing label
+    ("text;label\n" + "".join(f"{t};{i % 2}\n" for i, t in enumerate(TEXTS)), [], "seem separated by ';'"),
+    # a typo in the file, not two classes
+    ("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in zip(TEXTS, ["Good", "good", "bad"] * 2)), [],
+     "labels ['Good', 'good'] differ only in case"),
+    ("text,label\n" + "".join(f'"{t}",\n' for t in TEXTS), [], "column 'label' is empty"),
 ])
 def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys, content, args, message):
     f = tmp_path / "in.csv"
@@ -126,3 +132,37 @@ def test_excel_csv_with_byte_order_mark_and_crlf(tmp_path):
     code, out = _init(tmp_path, jl, "--unlabeled", unl)
     assert code == 0
     _check_runs(out, ["neg", "pos"])
+
+
+def test_headerless_file_with_short_texts_keeps_its_first_example(tmp_path):
+    # "book a flight,book_flight" reads like a header by length; its label recurs below, so it is data
+    f = tmp_path / "intents.csv"
+    f.write_text("".join(f"{t},{lab}\n" for t, lab in zip(["book a flight", "cancel it", "fly me to rome",
+                                                            "cancel my trip", "a ticket to oslo", "drop the booking"],
+                                                           ["book_flight", "cancel"] * 3)))
+    code, out = _init(tmp_path, f)
+    assert code == 0
+    cfg = load_config(out)
+    assert cfg.data.train.header is False and (cfg.data.train.text_a, cfg.data.train.label) == ("0", "1")
+    assert len(read_splits(resolve_models(cfg, install=False).validate())["train"][1]) == 6
+
+
+def test_given_label_column_is_taken_even_when_every_value_differs(tmp_path, capsys):
+    # one example for each of many classes: the guess is refused, but the flag it names must work
+    f = tmp_path / "one_each.csv"
+    f.write_text("text,label\n" + "".join(f'"{TEXTS[i % 6]} {i}",c{i}\n' for i in range(60)))
+    code, _ = _init(tmp_path, f)
+    assert code == 2 and "give --label-column label" in capsys.readouterr().err
+    code, out = _init(tmp_path, f, "--label-column", "label")
+    assert code == 0 and load_config(out).labels == sorted(f"c{i}" for i in range(60))
+
+
+def test_dev_file_without_labels_is_named(tmp_path, capsys):
+    f = tmp_path / "train.csv"
+    f.write_text("text,intent\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["a_b", "c_d"])))
+    dev = tmp_path / "dev.csv"
+    dev.write_text("text\n" + "".join(f'"{t}"\n' for t in TEXTS))
+    code, out = _init(tmp_path, f, "--dev", dev)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "a --dev file needs labels: name its column 'intent'" in err, err
+    assert not out.exists()
