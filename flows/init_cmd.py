@@ -125,6 +125,21 @@ def _labels(values: list[str]) -> list[str]:
     return sorted(uniq, key=int) if all(re.fullmatch(r"-?\d+", v) for v in uniq) else uniq
 
 
+def _tokens(col: pd.Series) -> pd.Series:
+    """About how many backbone tokens each text is: 1.6 a word (English through the backbone's BPE), plus
+    0.7 a byte beyond ASCII, since Chinese or Korean has few spaces to count and about 2 tokens a character
+    (3 UTF-8 bytes); measured with smollm2's tokenizer on German, Chinese, Japanese and Korean sentences."""
+    beyond_ascii = col.map(lambda t: sum(len(ch.encode()) for ch in t if ord(ch) > 127))
+    return col.str.split().str.len() * 1.6 + beyond_ascii * 0.7
+
+
+def _max_length(df: pd.DataFrame, text: str, pair: str | None) -> int:
+    """Tokens for 95% of the training examples (both texts of a pair) plus 16 for the template, in
+    steps of 32 between 64 and 256 (longer texts are cut, longest text first)."""
+    need = _tokens(df[text]) + (_tokens(df[pair]) if pair else 0)
+    return int(min(256, max(64, 32 * -(-int(need.quantile(0.95) + 16) // 32))))
+
+
 def _case_twins(labels: list[str]) -> list[str]:
     """Labels that differ only in case ("Positive", "positive"): a typo in the file, which would
     otherwise become two classes that compete for the same examples."""
@@ -215,8 +230,7 @@ def build_config(args) -> str:
     else:  # the flow distills on unlabeled text: the training texts are the least it can have
         splits["unlabeled"] = _spec(args.train, out_dir, header, text, pair, None)
         unl_note = "none given: the training texts stand in (give --unlabeled for a better student)"
-    words = df[text].str.split().str.len()
-    max_length = int(min(256, max(64, 32 * -(-int(words.quantile(0.95) * 1.6 + 16) // 32))))
+    max_length = _max_length(df, text, pair)
     no_dev = "" if args.dev else (
         "\n# No dev set: automatic prompts are ranked on a stratified quarter of train (the label words are\n"
         "# searched on the rest) and pattern models are weighted by train accuracy.")

@@ -166,3 +166,19 @@ def test_dev_file_without_labels_is_named(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and "a --dev file needs labels: name its column 'intent'" in err, err
     assert not out.exists()
+
+
+def test_max_length_counts_both_texts_of_a_pair_and_unspaced_scripts(tmp_path):
+    # a Chinese review has no spaces to count words by (~2 backbone tokens a character), and a pair's
+    # hypothesis is wrapped with its premise: both were missed, so most texts were cut to 64 tokens
+    zh = tmp_path / "zh.jsonl"
+    zh.write_text("".join(json.dumps({"text": "这部电影非常好看" * 12 + str(i), "label": ["好", "差"][i % 2]},
+                                     ensure_ascii=False) + "\n" for i in range(6)), encoding="utf-8")
+    code, out = _init(tmp_path, zh)
+    assert code == 0 and load_config(out).model.max_length == 224  # 96 characters x 3 bytes x 0.7 + 1.6 + 16
+    pair = tmp_path / "nli.jsonl"
+    pair.write_text("".join(json.dumps({"premise": " ".join(["word"] * 60), "hypothesis": " ".join(["more"] * 30),
+                                        "label": ["yes", "no"][i % 2]}) + "\n" for i in range(6)))
+    out.unlink()
+    code, out = _init(tmp_path, pair)
+    assert code == 0 and load_config(out).model.max_length == 160  # 90 words x 1.6 + 16
