@@ -177,17 +177,23 @@ def _check_unlabeled(path: str, header: bool, text: str, pair: str | None) -> in
         raise InitError(str(exc)) from None
 
 
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "pet"
+
+
 def _name(train: str) -> str:
     p = Path(train)
     stem = p.name.split(".")[0]
-    base = p.parent.name if stem.lower() in ("train", "training", "data", "labels", "labeled") and p.parent.name else stem
-    return re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-") or "pet"
+    return _slug(p.parent.name if stem.lower() in ("train", "training", "data", "labels", "labeled") and p.parent.name
+                 else stem)
 
 
 def build_config(args) -> str:
     out = Path(args.output or f"{args.name or _name(args.train)}.yaml")
     out_dir = out.parent
     name = args.name or _name(args.train)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):  # the schema's rule: it names files and MLflow runs
+        raise InitError(f"--name {name!r}: use letters, digits, '.', '_' and '-', e.g. {_slug(name)!r}")
     df, header = read_frame(args.train)
     text, pair, label = find_columns(df, args.train, args.text_column, args.text_pair_column, args.label_column)
     labels = _labels(df[label].str.strip().tolist())
@@ -238,7 +244,7 @@ def build_config(args) -> str:
     data_lines = "\n".join(f"  {k}: {v}" for k, v in splits.items())
     return f"""# Written by `pet init` on {datetime.date.today()} from {args.train}: {len(df)} labeled rows, {len(labels)} labels;
 # unlabeled: {unl_note}. `pet run {out}` runs it as it is. Relative paths start at this file's folder.{no_dev}
-name: {name}
+name: {json.dumps(name)}
 labels: {json.dumps(labels)}
 model:
   path: {BACKBONE}   # the PET backbone (causal LM); `pet models list` shows the others
@@ -268,8 +274,8 @@ distill:
   model_path: {STUDENT}   # the small classifier that is registered and served
   train: {{learning_rate: 0.0001, max_steps: {distill_steps}, batch_size: 16}}
 tracking:
-  experiment: {name}
-  registered_model: {name}-classifier
+  experiment: {json.dumps(name)}
+  registered_model: {json.dumps(name + '-classifier')}
   alias: champion
 work_dir: pet_artifacts
 parallelism: 1

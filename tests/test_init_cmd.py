@@ -182,3 +182,15 @@ def test_max_length_counts_both_texts_of_a_pair_and_unspaced_scripts(tmp_path):
     out.unlink()
     code, out = _init(tmp_path, pair)
     assert code == 0 and load_config(out).model.max_length == 160  # 90 words x 1.6 + 16
+
+
+def test_name_is_checked_and_quoted(tmp_path, capsys):
+    f = tmp_path / "in.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    code, out = _init(tmp_path, f, "--name", "news: v2")  # was written unquoted: YAML `pet validate` could not parse
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "use letters, digits" in err and "'news-v2'" in err and not out.exists(), err
+    code, out = _init(tmp_path, f, "--name", "yes")  # YAML 1.1 reads a bare yes as True
+    assert code == 0
+    cfg, _ = _check_runs(out, ["bad", "good"])
+    assert cfg.name == "yes" and cfg.tracking.registered_model == "yes-classifier"
