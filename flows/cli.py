@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "models":
         return models_command(args)
     if args.command == "init":
+        _quiet_noise(0)  # `datasets` reads the unlabeled file: no progress bars off a terminal
         return init_command(args)
     _quiet_noise(-1 if args.quiet else 1 if args.verbose else 0)
     if args.command == "predict":

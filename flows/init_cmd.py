@@ -1,10 +1,9 @@
 """``pet init TRAIN_FILE``: a complete, commented config from a user's data, which ``pet run`` accepts as is.
 
-Columns are found from their names (``text``, ``sentence``, ``label``, ...) or their contents (the
-text column has the longest values, the label column few distinct short ones); headerless CSV/TSV
-files (LM-BFF's ``label,sentence``) are recognised by a first row that reads as data. When the
-choice is not clear, one line names the flag to give (exit 2). Patterns and label words are left
-empty: the pet flow chooses them (automatic prompts).
+Columns are found by ``init_columns`` (names or contents; headerless files too); when the choice is
+not clear, one line names the flag to give (exit 2). The label set, and every row, is checked as
+``pet run`` checks it. Patterns and label words are left empty: the pet flow chooses them (automatic
+prompts).
 """
 from __future__ import annotations
 
@@ -18,93 +17,43 @@ from pathlib import Path
 
 import pandas as pd
 
-from pet_io.labeled import load_examples, read_table
-from pet_io.sources import LINE, DataSpec, DataValidationError, detect_format
+from pet_io.labeled import load_examples
+from pet_io.sources import DataSpec, DataValidationError
 from pet_io.unlabeled import open_unlabeled, scratch_cache
 
-TEXT_NAMES = ("text", "sentence", "text_a", "review", "content", "document", "question", "sentence1", "premise",
-              "body", "title", "utterance", "tweet", "comment")
-PAIR_NAMES = {"sentence1": "sentence2", "premise": "hypothesis", "text_a": "text_b", "question": "sentence",
-              "question1": "question2"}
-LABEL_NAMES = ("label", "labels", "class", "category", "target", "y", "sentiment", "intent", "topic", "gold_label")
+from .init_columns import InitError, find_columns, read_frame
+
 BACKBONE, STUDENT = "smollm2-135m-instruct", "all-minilm-l6-v2"
 
 
-class InitError(ValueError):
-    """Bad or ambiguous input: one line for the user, exit 2."""
-
-
-def _read(path: str, header: bool = True) -> pd.DataFrame:
-    df = read_table(DataSpec(path=path, label=None, header=header))
-    return df.drop(columns=[c for c in (LINE, "_key") if c in df.columns])
-
-
-def _looks_like_data(names: list[str]) -> bool:
-    """A header row that is really a text row: a 'name' of several words, or only numbers and long strings."""
-    return any(len(str(n).split()) > 3 for n in names) or (
-        any(re.fullmatch(r"-?\d+(\.\d+)?", str(n)) for n in names) and any(len(str(n)) > 25 for n in names))
-
-
-def read_frame(path: str) -> tuple[pd.DataFrame, bool]:
-    """The file as a table of strings, and whether its CSV/TSV first line is a header."""
-    if not Path(path).exists():
-        raise InitError(f"data file not found: {path}")
-    try:
-        fmt = detect_format(path)
-        df = _read(path)
-        header = True
-        if fmt in ("csv", "tsv") and _looks_like_data(list(df.columns)):
-            df, header = _read(path, header=False), False
-    except DataValidationError as exc:
-        raise InitError(str(exc)) from None
-    if df.empty:
-        raise InitError(f"{path}: no rows")
-    return df.astype(str), header
-
-
-def _mean_words(col: pd.Series) -> float:
-    return float(col.str.split().str.len().mean())
-
-
-def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None, label: str | None,
-                 need_label: bool = True) -> tuple[str, str | None, str | None]:
-    cols = list(df.columns)
-    for flag, name in (("--text-column", text), ("--text-pair-column", pair), ("--label-column", label)):
-        if name is not None and name not in cols:
-            raise InitError(f"{path}: no column {name!r} (given by {flag}); the file has {cols}")
-    lower = {c.lower(): c for c in cols}
-    if label is None and need_label:
-        named = [lower[n] for n in LABEL_NAMES if n in lower]
-        if named:
-            label = named[0]
-        else:  # few distinct short values
-            few = [c for c in cols if c != text and df[c].nunique() <= max(2, min(50, len(df) // 2))
-                   and _mean_words(df[c]) <= 3]
-            if len(few) != 1:
-                raise InitError(f"{path}: cannot tell the label column among {cols}; give --label-column")
-            label = few[0]
-    rest = [c for c in cols if c not in (label, pair)]
-    if text is None:
-        named = [lower[n] for n in TEXT_NAMES if n in lower and lower[n] in rest]
-        partner = PAIR_NAMES.get(named[0].lower()) if named else None
-        if len([c for c in named if c.lower() != partner]) > 1:
-            raise InitError(f"{path}: several text-like columns {named}; give --text-column (and --text-pair-column for pairs)")
-        if named:
-            text = named[0]
-        else:
-            wordy = sorted((c for c in rest if _mean_words(df[c]) >= 2), key=lambda c: -_mean_words(df[c]))
-            if len(wordy) != 1:
-                what = "no column of texts" if not wordy else f"several text-like columns {wordy}"
-                raise InitError(f"{path}: {what}; give --text-column (and --text-pair-column for pairs)")
-            text = wordy[0]
-    if pair is None and text.lower() in PAIR_NAMES and PAIR_NAMES[text.lower()] in lower:
-        pair = lower[PAIR_NAMES[text.lower()]]
-    return text, pair, label
-
-
 def _labels(values: list[str]) -> list[str]:
-    uniq = sorted(set(values))
+    # a blank label is a row to fix (reported by _check_rows), not a class
+    uniq = sorted(set(values) - {""})
     return sorted(uniq, key=int) if all(re.fullmatch(r"-?\d+", v) for v in uniq) else uniq
+
+
+def _tokens(col: pd.Series) -> pd.Series:
+    """About how many backbone tokens each text is: 1.6 a word (English through the backbone's BPE), plus
+    0.7 a byte beyond ASCII, since Chinese or Korean has few spaces to count and about 2 tokens a character
+    (3 UTF-8 bytes); measured with smollm2's tokenizer on German, Chinese, Japanese and Korean sentences."""
+    beyond_ascii = col.map(lambda t: sum(len(ch.encode()) for ch in t if ord(ch) > 127))
+    return col.str.split().str.len() * 1.6 + beyond_ascii * 0.7
+
+
+def _max_length(df: pd.DataFrame, text: str, pair: str | None) -> int:
+    """Tokens for 95% of the training examples (both texts of a pair) plus 16 for the template, in
+    steps of 32 between 64 and 256 (longer texts are cut, longest text first)."""
+    need = _tokens(df[text]) + (_tokens(df[pair]) if pair else 0)
+    return int(min(256, max(64, 32 * -(-int(need.quantile(0.95) + 16) // 32))))
+
+
+def _case_twins(labels: list[str]) -> list[str]:
+    """Labels that differ only in case ("Positive", "positive"): a typo in the file, which would
+    otherwise become two classes that compete for the same examples."""
+    seen: dict[str, list[str]] = {}
+    for lab in labels:
+        seen.setdefault(lab.casefold(), []).append(lab)
+    return next((group for group in seen.values() if len(group) > 1), [])
 
 
 def _spec(path: str, out_dir: Path, header: bool, text: str, pair: str | None, label: str | None, extra: str = "") -> str:
@@ -135,33 +84,51 @@ def _check_unlabeled(path: str, header: bool, text: str, pair: str | None) -> in
         raise InitError(str(exc)) from None
 
 
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "pet"
+
+
 def _name(train: str) -> str:
     p = Path(train)
     stem = p.name.split(".")[0]
-    base = p.parent.name if stem.lower() in ("train", "training", "data", "labels", "labeled") and p.parent.name else stem
-    return re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-") or "pet"
+    return _slug(p.parent.name if stem.lower() in ("train", "training", "data", "labels", "labeled") and p.parent.name
+                 else stem)
 
 
 def build_config(args) -> str:
     out = Path(args.output or f"{args.name or _name(args.train)}.yaml")
     out_dir = out.parent
     name = args.name or _name(args.train)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):  # the schema's rule: it names files and MLflow runs
+        raise InitError(f"--name {name!r}: use letters, digits, '.', '_' and '-', e.g. {_slug(name)!r}")
     df, header = read_frame(args.train)
     text, pair, label = find_columns(df, args.train, args.text_column, args.text_pair_column, args.label_column)
     labels = _labels(df[label].str.strip().tolist())
+    if not labels:
+        raise InitError(f"{args.train}: column {label!r} is empty; fill in the labels or give --label-column")
     if len(labels) < 2:
         raise InitError(f"{args.train}: column {label!r} has one label ({labels[0]!r}); a classifier needs two or more")
-    if len(labels) > max(50, len(df) // 2):
+    # a guessed column that is nearly all distinct is likely an id or a score; one the user named is taken as is
+    if len(labels) > max(50, len(df) // 2) and not args.label_column:
         raise InitError(f"{args.train}: column {label!r} has {len(labels)} distinct values in {len(df)} rows; "
-                        "is it the label? give --label-column")
+                        f"if it is the label, give --label-column {label}, else the label's column")
+    same = _case_twins(labels)
+    if same:
+        raise InitError(f"{args.train}: labels {same} differ only in case; write each class one way in the file")
     _check_rows(args.train, header, text, pair, label, labels)
     splits = {"train": _spec(args.train, out_dir, header, text, pair, label)}
     for split in ("dev", "test"):
         path = getattr(args, split)
         if path:
             d, h = read_frame(path)
-            t, p, lab = find_columns(d, path, text if text in d.columns else None, pair if pair in d.columns else None,
-                                     label if label in d.columns else None)
+            try:
+                t, p, lab = find_columns(d, path, text if text in d.columns else None,
+                                         pair if pair in d.columns else None, label if label in d.columns else None)
+            except InitError as exc:  # --label-column names the training file's column: say what a dev file lacks
+                if "label column" not in str(exc):
+                    raise
+                raise InitError(f"{path}: no label column found among {list(d.columns)} (the training file's is "
+                                f"{label!r}); a --{split} file needs labels: name its column {label!r}") from None
             unknown = sorted(set(d[lab].str.strip()) - set(labels))
             if unknown:
                 raise InitError(f"{path}: labels {unknown[:5]} do not occur in the training file {args.train}")
@@ -176,8 +143,7 @@ def build_config(args) -> str:
     else:  # the flow distills on unlabeled text: the training texts are the least it can have
         splits["unlabeled"] = _spec(args.train, out_dir, header, text, pair, None)
         unl_note = "none given: the training texts stand in (give --unlabeled for a better student)"
-    words = df[text].str.split().str.len()
-    max_length = int(min(256, max(64, 32 * -(-int(words.quantile(0.95) * 1.6 + 16) // 32))))
+    max_length = _max_length(df, text, pair)
     no_dev = "" if args.dev else (
         "\n# No dev set: automatic prompts are ranked on a stratified quarter of train (the label words are\n"
         "# searched on the rest) and pattern models are weighted by train accuracy.")
@@ -185,7 +151,7 @@ def build_config(args) -> str:
     data_lines = "\n".join(f"  {k}: {v}" for k, v in splits.items())
     return f"""# Written by `pet init` on {datetime.date.today()} from {args.train}: {len(df)} labeled rows, {len(labels)} labels;
 # unlabeled: {unl_note}. `pet run {out}` runs it as it is. Relative paths start at this file's folder.{no_dev}
-name: {name}
+name: {json.dumps(name)}
 labels: {json.dumps(labels)}
 model:
   path: {BACKBONE}   # the PET backbone (causal LM); `pet models list` shows the others
@@ -215,8 +181,8 @@ distill:
   model_path: {STUDENT}   # the small classifier that is registered and served
   train: {{learning_rate: 0.0001, max_steps: {distill_steps}, batch_size: 16}}
 tracking:
-  experiment: {name}
-  registered_model: {name}-classifier
+  experiment: {json.dumps(name)}
+  registered_model: {json.dumps(name + '-classifier')}
   alias: champion
 work_dir: pet_artifacts
 parallelism: 1

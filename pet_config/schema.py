@@ -48,7 +48,9 @@ def min_tokens(template: str) -> int:
 
 
 class PipelineConfig(StrictModel):
-    name: str = Field("pet", min_length=1, description="the pipeline's name: its ensemble manifest and its run slot")
+    # a file name (ensembles/NAME.json) and part of MLflow and Prefect names: no '/', ':', spaces
+    name: str = Field("pet", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                      description="the pipeline's name: its ensemble manifest and its run slot (letters, digits, '.', '_', '-')")
     labels: list[str] = Field(default_factory=list, description="the labels in output order (default: the verbalizer's)")
     model: ModelConfig = Field(default_factory=ModelConfig, description="the backbone")
     data: DataConfig = Field(default_factory=DataConfig, description="the splits")

@@ -41,7 +41,7 @@ def read_table(spec: DataSpec) -> pd.DataFrame:
         elif fmt == "jsonl":
             df = _read_jsonl(path)
         elif fmt == "json":
-            with opener(path, "rt", encoding="utf-8") as fh:
+            with opener(path, "rt", encoding="utf-8-sig") as fh:  # a leading BOM is not JSON
                 try:
                     obj = json.load(fh)
                 except json.JSONDecodeError as exc:

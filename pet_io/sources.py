@@ -99,7 +99,9 @@ def csv_options(fmt: str) -> dict:
 def first_row(path: Path, fmt: str) -> list[str]:
     """The header (or first row) of a CSV/TSV file, split as ``csv_options`` splits it."""
     opts = csv_options(fmt)
-    with opener_for(path)(path, "rt", encoding="utf-8", newline="") as fh:
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name, as
+    # pandas (and so `datasets`) read it; with it the names would not match the columns read
+    with opener_for(path)(path, "rt", encoding="utf-8-sig", newline="") as fh:
         return next(csv.reader(fh, delimiter=opts["sep"], quoting=opts["quoting"]), None) or []
 
 
@@ -108,7 +110,7 @@ def check_field_counts(path: Path, fmt: str) -> None:
     naming its line: pandas would silently take the extra field as the row index or drop it."""
     opts = csv_options(fmt)
     sep = opts["sep"]
-    with opener_for(path)(path, "rt", encoding="utf-8", newline="") as fh:
+    with opener_for(path)(path, "rt", encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, delimiter=sep, quoting=opts["quoting"])
         first = next(reader, None) or []
         for row in reader:
@@ -121,7 +123,7 @@ def check_field_counts(path: Path, fmt: str) -> None:
 
 def iter_jsonl(path: Path):
     """(file line, record) of a JSON Lines file; a broken record is an error naming its line."""
-    with opener_for(path)(path, "rt", encoding="utf-8") as fh:
+    with opener_for(path)(path, "rt", encoding="utf-8-sig") as fh:  # a leading byte-order mark, as `datasets` skips it
         for n, line in enumerate(fh, 1):
             if line.strip():
                 yield n, json_record(line, path, n)

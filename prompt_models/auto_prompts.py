@@ -231,6 +231,8 @@ def select_prompts(
     else:
         fit, sel = stratified_split(train, 0.25, seed)
         split = "train (stratified 25% held out; label words searched on the other 75%)"
+        if not sel:  # one example per label: none can be held out, so the ranking sees the examples searched on
+            fit, sel, split = list(train), list(train), "train (one example per label: none held out)"
     gold = np.array([labels.index(ex.label) for ex in sel])
     scorer = PromptScorer(make_model)
     fixed = label_words or words_from_label_names(labels)

@@ -141,3 +141,15 @@ def test_content_continuations_keep_whole_words_that_are_not_stop_words(trained_
     assert mask[ids["great"]] and mask[ids["awful"]]
     assert not mask[ids["the"]] and not mask[ids["was"]] and not mask[piece]  # stop words and a word piece
     assert int(mask.sum()) == 2
+
+
+def test_one_example_per_label_without_dev_ranks_on_train(trained_factory):
+    # nothing can be held out of one example per label: the selection split was empty and scoring it
+    # crashed (IndexError) deep inside `pet run` on a config `pet init` had written
+    make, _ = trained_factory
+    data = [InputExample("the movie was great", None, "good", "0"), InputExample("awful film", None, "bad", "1")]
+    prior = [InputExample(e.text_a) for e in data]
+    res = select_prompts(make, ["good", "bad"], data, None, prior, [GOOD], num_patterns=1, words_per_template=2)
+    assert res.selection_split == "train (one example per label: none held out)"
+    assert res.templates == [GOOD] and set(res.label_words) == {"good", "bad"}
+    assert all(0.0 <= c.accuracy <= 1.0 for c in res.candidates)

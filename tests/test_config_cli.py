@@ -60,6 +60,8 @@ def test_unknown_key_gets_a_suggestion(tmp_path, tiny_model_dir):
         ({"labels": ["pos", "neutral"]}, r"no words for label\(s\) 'neutral'"),
         ({"model": {"path": "/nonexistent/model"}}, "does not exist"),
         ({"seeds": []}, "seeds"),
+        # the name is a file name (ensembles/NAME.json): a '/' would reach into another folder
+        ({"name": "news/de"}, "config.name: String should match pattern"),
     ],
 )
 def test_bad_configs_fail_before_any_work(tmp_path, tiny_model_dir, changes, message):

@@ -76,6 +76,12 @@ def test_jsonl_with_codes(tmp_path):
     # a whitespace-only text (as on line 3 of LM-BFF's cr/16-13/train.csv): `pet run` would refuse the config
     ("text,label\n" + "".join(f'"{t}",{i % 2}\n' for i, t in enumerate(TEXTS)) + '" ",1\n', [],
      "1 bad row(s): line 8: empty 'text'"),
+    # Excel's CSV in a German or French locale: one column named "text;label" is not a missing label
+    ("text;label\n" + "".join(f"{t};{i % 2}\n" for i, t in enumerate(TEXTS)), [], "seem separated by ';'"),
+    # a typo in the file, not two classes
+    ("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in zip(TEXTS, ["Good", "good", "bad"] * 2)), [],
+     "labels ['Good', 'good'] differ only in case"),
+    ("text,label\n" + "".join(f'"{t}",\n' for t in TEXTS), [], "column 'label' is empty"),
 ])
 def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys, content, args, message):
     f = tmp_path / "in.csv"
@@ -105,3 +111,86 @@ def test_existing_config_is_not_overwritten(tmp_path, capsys):
     assert _init(tmp_path, f)[0] == 0
     code, _ = _init(tmp_path, f)
     assert code == 2 and "exists" in capsys.readouterr().err
+
+
+def test_excel_csv_with_byte_order_mark_and_crlf(tmp_path):
+    # Excel's "CSV UTF-8" starts with a BOM: pandas drops it from the first column's name, so the
+    # unlabeled reader (`datasets`, which is told the names) must too, or `pet validate` refuses the config
+    f = tmp_path / "excel.csv"
+    f.write_bytes(("\ufefftext,label\r\n" + "".join(f'"{t}",{lab}\r\n' for t, lab in _rows(["pos", "neg"])))
+                  .encode("utf-8"))
+    unl = tmp_path / "pool.jsonl"
+    unl.write_bytes(("\ufeff" + "".join(json.dumps({"text": t}) + "\n" for t in TEXTS)).encode("utf-8"))
+    code, out = _init(tmp_path, f)
+    assert code == 0
+    cfg, splits = _check_runs(out, ["neg", "pos"])
+    assert cfg.data.train.text_a == "text" and len(splits["unlabeled"][1]) == len(TEXTS)
+    jl = tmp_path / "bom.jsonl"  # a BOM before JSON Lines, as some Windows editors save them
+    jl.write_bytes(("\ufeff" + "".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in _rows(["pos", "neg"])))
+                   .encode("utf-8"))
+    out.unlink()
+    code, out = _init(tmp_path, jl, "--unlabeled", unl)
+    assert code == 0
+    _check_runs(out, ["neg", "pos"])
+
+
+def test_headerless_file_with_short_texts_keeps_its_first_example(tmp_path):
+    # "book a flight,book_flight" reads like a header by length; its label recurs below, so it is data
+    f = tmp_path / "intents.csv"
+    f.write_text("".join(f"{t},{lab}\n" for t, lab in zip(["book a flight", "cancel it", "fly me to rome",
+                                                            "cancel my trip", "a ticket to oslo", "drop the booking"],
+                                                           ["book_flight", "cancel"] * 3)))
+    code, out = _init(tmp_path, f)
+    assert code == 0
+    cfg = load_config(out)
+    assert cfg.data.train.header is False and (cfg.data.train.text_a, cfg.data.train.label) == ("0", "1")
+    assert len(read_splits(resolve_models(cfg, install=False).validate())["train"][1]) == 6
+
+
+def test_given_label_column_is_taken_even_when_every_value_differs(tmp_path, capsys):
+    # one example for each of many classes: the guess is refused, but the flag it names must work
+    f = tmp_path / "one_each.csv"
+    f.write_text("text,label\n" + "".join(f'"{TEXTS[i % 6]} {i}",c{i}\n' for i in range(60)))
+    code, _ = _init(tmp_path, f)
+    assert code == 2 and "give --label-column label" in capsys.readouterr().err
+    code, out = _init(tmp_path, f, "--label-column", "label")
+    assert code == 0 and load_config(out).labels == sorted(f"c{i}" for i in range(60))
+
+
+def test_dev_file_without_labels_is_named(tmp_path, capsys):
+    f = tmp_path / "train.csv"
+    f.write_text("text,intent\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["a_b", "c_d"])))
+    dev = tmp_path / "dev.csv"
+    dev.write_text("text\n" + "".join(f'"{t}"\n' for t in TEXTS))
+    code, out = _init(tmp_path, f, "--dev", dev)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "a --dev file needs labels: name its column 'intent'" in err, err
+    assert not out.exists()
+
+
+def test_max_length_counts_both_texts_of_a_pair_and_unspaced_scripts(tmp_path):
+    # a Chinese review has no spaces to count words by (~2 backbone tokens a character), and a pair's
+    # hypothesis is wrapped with its premise: both were missed, so most texts were cut to 64 tokens
+    zh = tmp_path / "zh.jsonl"
+    zh.write_text("".join(json.dumps({"text": "这部电影非常好看" * 12 + str(i), "label": ["好", "差"][i % 2]},
+                                     ensure_ascii=False) + "\n" for i in range(6)), encoding="utf-8")
+    code, out = _init(tmp_path, zh)
+    assert code == 0 and load_config(out).model.max_length == 224  # 96 characters x 3 bytes x 0.7 + 1.6 + 16
+    pair = tmp_path / "nli.jsonl"
+    pair.write_text("".join(json.dumps({"premise": " ".join(["word"] * 60), "hypothesis": " ".join(["more"] * 30),
+                                        "label": ["yes", "no"][i % 2]}) + "\n" for i in range(6)))
+    out.unlink()
+    code, out = _init(tmp_path, pair)
+    assert code == 0 and load_config(out).model.max_length == 160  # 90 words x 1.6 + 16
+
+
+def test_name_is_checked_and_quoted(tmp_path, capsys):
+    f = tmp_path / "in.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    code, out = _init(tmp_path, f, "--name", "news: v2")  # was written unquoted: YAML `pet validate` could not parse
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "use letters, digits" in err and "'news-v2'" in err and not out.exists(), err
+    code, out = _init(tmp_path, f, "--name", "yes")  # YAML 1.1 reads a bare yes as True
+    assert code == 0
+    cfg, _ = _check_runs(out, ["bad", "good"])
+    assert cfg.name == "yes" and cfg.tracking.registered_model == "yes-classifier"

@@ -1,0 +1,109 @@
+"""Which file columns hold the text(s) and the label, for ``pet init``: by name (``text``, ``label``, ...)
+or by content (the text column has the longest values, the label column few distinct short ones), and
+whether a CSV/TSV's first row is a header (LM-BFF's files have none). Ambiguity is an ``InitError``
+naming the flag to give.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from pet_io.labeled import read_table
+from pet_io.sources import LINE, DataSpec, DataValidationError, detect_format
+
+TEXT_NAMES = ("text", "sentence", "text_a", "review", "content", "document", "question", "sentence1", "premise",
+              "body", "title", "utterance", "tweet", "comment")
+PAIR_NAMES = {"sentence1": "sentence2", "premise": "hypothesis", "text_a": "text_b", "question": "sentence",
+              "question1": "question2"}
+LABEL_NAMES = ("label", "labels", "class", "category", "target", "y", "sentiment", "intent", "topic", "gold_label")
+
+
+class InitError(ValueError):
+    """Bad or ambiguous input: one line for the user, exit 2."""
+
+
+def _read(path: str, header: bool = True) -> pd.DataFrame:
+    df = read_table(DataSpec(path=path, label=None, header=header))
+    return df.drop(columns=[c for c in (LINE, "_key") if c in df.columns])
+
+
+def _looks_like_data(df: pd.DataFrame) -> bool:
+    """A header row that is really a first example: a 'name' of several words, only numbers and long
+    strings, or a 'name' that is also a value of its column further down (a label: "0", "book_flight"),
+    unless a name is one we look for (a header "text,label" is a header)."""
+    names = [str(n) for n in df.columns]
+    if any(n.strip().lower() in TEXT_NAMES + LABEL_NAMES for n in names):
+        return False
+    repeated = any(n.strip() in set(df[c].astype(str).str.strip()) for c, n in zip(df.columns, names))
+    return repeated or any(len(n.split()) > 3 for n in names) or (
+        any(re.fullmatch(r"-?\d+(\.\d+)?", n) for n in names) and any(len(n) > 25 for n in names))
+
+
+def _other_separator(df: pd.DataFrame) -> str | None:
+    """';' or a tab where a one-column CSV's header holds it (Excel's CSV in many locales uses ';')."""
+    if len(df.columns) == 1:
+        return next((sep for sep in (";", "\t", "|") if sep in str(df.columns[0])), None)
+    return None
+
+
+def read_frame(path: str) -> tuple[pd.DataFrame, bool]:
+    """The file as a table of strings, and whether its CSV/TSV first line is a header."""
+    if not Path(path).exists():
+        raise InitError(f"data file not found: {path}")
+    try:
+        fmt = detect_format(path)
+        df = _read(path)
+        header = True
+        sep = _other_separator(df) if fmt == "csv" else None
+        if sep:
+            raise InitError(f"{path}: its columns seem separated by {sep!r}; pet reads comma-separated .csv and "
+                            "tab-separated .tsv: save it as one of those")
+        if fmt in ("csv", "tsv") and _looks_like_data(df):
+            df, header = _read(path, header=False), False
+    except DataValidationError as exc:
+        raise InitError(str(exc)) from None
+    if df.empty:
+        raise InitError(f"{path}: no rows")
+    return df.astype(str), header
+
+
+def _mean_words(col: pd.Series) -> float:
+    return float(col.str.split().str.len().mean())
+
+
+def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None, label: str | None,
+                 need_label: bool = True) -> tuple[str, str | None, str | None]:
+    cols = list(df.columns)
+    for flag, name in (("--text-column", text), ("--text-pair-column", pair), ("--label-column", label)):
+        if name is not None and name not in cols:
+            raise InitError(f"{path}: no column {name!r} (given by {flag}); the file has {cols}")
+    lower = {c.lower(): c for c in cols}
+    if label is None and need_label:
+        named = [lower[n] for n in LABEL_NAMES if n in lower]
+        if named:
+            label = named[0]
+        else:  # few distinct short values
+            few = [c for c in cols if c != text and df[c].nunique() <= max(2, min(50, len(df) // 2))
+                   and _mean_words(df[c]) <= 3]
+            if len(few) != 1:
+                raise InitError(f"{path}: cannot tell the label column among {cols}; give --label-column")
+            label = few[0]
+    rest = [c for c in cols if c not in (label, pair)]
+    if text is None:
+        named = [lower[n] for n in TEXT_NAMES if n in lower and lower[n] in rest]
+        partner = PAIR_NAMES.get(named[0].lower()) if named else None
+        if len([c for c in named if c.lower() != partner]) > 1:
+            raise InitError(f"{path}: several text-like columns {named}; give --text-column (and --text-pair-column for pairs)")
+        if named:
+            text = named[0]
+        else:
+            wordy = sorted((c for c in rest if _mean_words(df[c]) >= 2), key=lambda c: -_mean_words(df[c]))
+            if len(wordy) != 1:
+                what = "no column of texts" if not wordy else f"several text-like columns {wordy}"
+                raise InitError(f"{path}: {what}; give --text-column (and --text-pair-column for pairs)")
+            text = wordy[0]
+    if pair is None and text.lower() in PAIR_NAMES and PAIR_NAMES[text.lower()] in lower:
+        pair = lower[PAIR_NAMES[text.lower()]]
+    return text, pair, label
