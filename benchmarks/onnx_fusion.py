@@ -171,7 +171,8 @@ def main() -> None:
     clfs = {"torch fp32": torch_clf}
     clfs.update({n: OnnxClassifier(dirs[n], int8=opts is not None) for n, (_, opts) in VARIANTS.items()
                  if n != "fused (inferred heads) fp32" or results["fused_operators"]["fused-inferred"].get("Attention")})
-    sp = results.setdefault("speed", {"n_texts": args.speed_texts, "repeats": args.repeats, "batches": BATCHES})
+    sp = results.setdefault("speed", {"n_texts": args.speed_texts, "batches": BATCHES})
+    sp["repeats"] = args.repeats
     speed(clfs, texts[: args.speed_texts], sp, args.repeats, save)
     results["date"] = time.strftime("%Y-%m-%d %H:%M")
     save()
