@@ -37,6 +37,8 @@ VARIANTS = {
     "text words only": (["text"], ()),
     "continuations in text only": (["continuations"], ()),
     "shipped: content words of the text + continuations among them": (["text", "continuations"], None),
+    # the prompt's likeliest next words that are content words, in the text or not ("person" after a question)
+    "shipped + content-word continuations": (["text", "continuations", "content-continuations"], None),
 }
 TASKS = ["SST-2", "sst-5", "mr", "cr", "subj", "trec"]
 

@@ -117,6 +117,19 @@ def _pet_rows(summary: dict, wall: float, extra: dict) -> list[dict]:
     return [dict(r, wall_s=round(wall, 1), details=dict(prompts, **extra)) for r in rows]
 
 
+def _stage_seconds(cfg_path: Path, parent_run_id: str) -> dict:
+    """Wall seconds of each stage run under the pet run (its MLflow child runs): where the time goes."""
+    import mlflow
+
+    from pet_config.loading import load_config
+
+    client = mlflow.MlflowClient(load_config(cfg_path).tracking_uri())
+    runs = client.search_runs([client.get_run(parent_run_id).info.experiment_id],
+                              f"tags.mlflow.parentRunId = '{parent_run_id}'")
+    return {r.info.run_name: round((r.info.end_time - r.info.start_time) / 1000, 1) for r in
+            sorted(runs, key=lambda r: r.info.start_time) if r.info.end_time}
+
+
 def unit_pet(task: str, seed: int, f: dict) -> list[dict]:
     cfg = f["dir"] / "auto.yaml"
     t0 = time.time()
@@ -124,9 +137,11 @@ def unit_pet(task: str, seed: int, f: dict) -> list[dict]:
     _cli("init", str(f["train"]), "--unlabeled", str(f["unlabeled"]), "--dev", str(f["dev"]), "--test", str(f["test"]),
          "--name", f"{task.lower()}-{seed}-auto", "-o", str(cfg), "--force", *flags)
     summary = _cli("run", str(cfg), "--json", "-q")
+    wall = time.time() - t0
     cached = sum(m["cached"] for m in summary["pattern_models"])
-    return _pet_rows(summary, time.time() - t0, {"config": "pet init (automatic prompts)", "flags": flags,
-                                                 "pattern_models_cached": f"{cached}/{len(summary['pattern_models'])}"})
+    return _pet_rows(summary, wall, {"config": "pet init (automatic prompts)", "flags": flags,
+                                     "pattern_models_cached": f"{cached}/{len(summary['pattern_models'])}",
+                                     "run_s": summary["seconds"], "stage_s": _stage_seconds(cfg, summary["mlflow_run_id"])})
 
 
 def unit_hand(task: str, seed: int, f: dict) -> list[dict]:

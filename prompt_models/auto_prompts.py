@@ -192,6 +192,13 @@ def _word_mask(model, words: Sequence[str], vocab_size: int) -> torch.Tensor:
     return mask
 
 
+def content_words_mask(model, token_ids: Sequence[int], exclude: Collection[str], vocab_size: int) -> torch.Tensor:
+    """The tokens among ``token_ids`` that spell a whole word of letters (not a piece, a number or a
+    stop word), as a vocabulary mask."""
+    words = {model.tokenizer.decode([i]).strip().lower() for i in token_ids}
+    return _word_mask(model, [w for w in words if re.fullmatch(r"[^\W\d_]{2,}", w) and w not in exclude], vocab_size)
+
+
 def select_prompts(
     make_model,
     labels: Sequence[str],
@@ -215,7 +222,8 @@ def select_prompts(
     "text" (one-token words used at least twice in the train and prior texts, ``function_words`` left
     out), "continuations" (the
     prompt's ``common_words`` likeliest next words on prior texts that are also such text words),
-    for experiments also "any-continuations" (those next words, text or not) and "lexicon:w1,w2,...".
+    for experiments also "any-continuations" (those next words, text or not), "content-continuations"
+    (those of them that are words and not ``function_words``) and "lexicon:w1,w2,...".
     """
     labels = [str(x) for x in labels]
     if dev:
@@ -261,6 +269,9 @@ def select_prompts(
         common = torch.zeros(vocab_size, dtype=torch.bool)
         common[prior_vocab.logsumexp(0).topk(min(common_words, vocab_size)).indices] = True
         pools = {"text": in_text, "continuations": common & in_text, "any-continuations": common}
+        if "content-continuations" in word_pools:  # experiment: next words that are words, text or not
+            pools["content-continuations"] = common & content_words_mask(model, common.nonzero().flatten().tolist(),
+                                                                          function_words, vocab_size)
         found = []
         for pool in word_pools:
             allowed = pools[pool] if pool in pools else _word_mask(model, pool.split(":", 1)[1].split(","), vocab_size)

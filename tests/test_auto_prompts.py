@@ -126,3 +126,18 @@ def test_config_without_patterns_or_words_asks_for_labels(tmp_path, tiny_model_d
         config_from_dict(base, tmp_path).validate()
     written = config_from_dict(dict(base, labels=["a", "b"], pet={"train": {"max_steps": 5}}), tmp_path)
     assert "max_steps" in written.pet.train.model_fields_set  # steps written by the user stay
+
+
+def test_content_continuations_keep_whole_words_that_are_not_stop_words(trained_factory):
+    from prompt_models.auto_prompts import FUNCTION_WORDS, content_words_mask
+    from prompt_models.verbalizer import word_token_ids
+
+    make, words = trained_factory
+    model = make(GOOD, words)
+    tok = model.tokenizer
+    ids = {w: word_token_ids(tok, w, model.head_space_sensitive)[0] for w in ("great", "awful", "the", "was")}
+    piece = next(i for t, i in tok.get_vocab().items() if t.startswith("##") and t[2:].isalpha())
+    mask = content_words_mask(model, [*ids.values(), piece], FUNCTION_WORDS, len(tok))
+    assert mask[ids["great"]] and mask[ids["awful"]]
+    assert not mask[ids["the"]] and not mask[ids["was"]] and not mask[piece]  # stop words and a word piece
+    assert int(mask.sum()) == 2
