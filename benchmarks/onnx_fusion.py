@@ -115,7 +115,8 @@ def main() -> None:
     ap.add_argument("--texts", type=int, default=3000, help="agreement texts (first N of the fidelity set)")
     ap.add_argument("--speed-texts", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--graphs", default="onnx-fusion-graphs", help="folder for the variant graphs (kept to resume)")
+    ap.add_argument("--graphs", default=str(Path(__file__).with_name("onnx_fusion_graphs")),
+                    help="folder for the variant graphs (kept to resume; git-ignored)")
     ap.add_argument("--guard", action="store_true", help="then the export's test accuracy (once, after choosing)")
     args = ap.parse_args()
     folder = Path(sorted(glob.glob(f"{args.work}/classifiers/*/onnx"))[0])
