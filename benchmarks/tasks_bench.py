@@ -77,14 +77,14 @@ def _files(task: str, seed: int) -> dict:
             df = df[~blank]
             if split == "test" and len(df) > TEST_CAP:
                 df = df.sample(n=TEST_CAP, random_state=0)
-            tmp = paths[split].with_suffix(".tmp")
+            tmp = paths[split].with_suffix(f".{os.getpid()}.tmp")  # two units may prepare the same files
             df.to_csv(tmp, index=False, **write)
             tmp.replace(paths[split])
     unl = out / "unlabeled.tsv"
     if not unl.exists():
         pool = pd.read_csv(SHARED / "data" / "lmbff_train_pools" / task / "train.tsv", sep="\t", quoting=3,
                            dtype=str, keep_default_na=False)
-        tmp = unl.with_suffix(".tmp")
+        tmp = unl.with_suffix(f".{os.getpid()}.tmp")
         pool[["sentence"]].sample(n=N_UNLABELED, random_state=0).to_csv(tmp, sep="\t", index=False, quoting=3)
         tmp.replace(unl)
     cols = dict(text="sentence", label="label", header=True) if tsv else dict(text=1, label=0, header=False)
@@ -242,6 +242,11 @@ def _commit() -> str:
     return out.stdout.strip() + ("+dirty" if dirty else "")
 
 
+def _repo_paths(text: str) -> str:
+    """Machine paths in a traceback as the repo-relative paths the results file names."""
+    return text.replace(str(SHARED), "../shared").replace(str(ROOT) + "/", "")
+
+
 def plan(tasks, seeds, units) -> list[tuple[str, int, str]]:
     """Seed-major: every task's first seed before any second seed (the most informative rows first)."""
     return [(t, s, u) for s in seeds for t in tasks for u in units if u != "hand" or t in HAND]
@@ -282,7 +287,7 @@ def main() -> None:
         res = load_results()
         if line is None:
             res["failures"].append({"task": task, "seed": seed, "unit": unit, "rc": out.returncode,
-                                    "error": out.stderr.strip()[-1500:], "at": time.strftime("%Y-%m-%d %H:%M:%S")})
+                                    "error": _repo_paths(out.stderr.strip()[-1500:]), "at": time.strftime("%Y-%m-%d %H:%M:%S")})
             print(f"  failed ({out.returncode}): {out.stderr.strip()[-500:]}", flush=True)
         else:
             # the machine is shared: the 5-minute load average around the unit says how much CPU it had
