@@ -48,7 +48,9 @@ def distill(cfg: PipelineConfig, labeled_shards: Sequence[LabeledShard], ens_key
         tracking.log_examples_input(examples, "soft_labeled", str(label_store(cfg, ens_key)), "training", digest(shard_digests))
         mlflow.log_metrics({"n_soft_labeled": len(examples), "n_gold_labeled": train.n if train else 0})
         if train:
-            examples, probs = with_gold_targets(examples, probs, read_examples(train.path), cfg.verbalizer_obj().labels)
+            gold = read_examples(train.path)
+            tracking.log_examples_input(gold, "train", train.source, "training", train.digest)  # lineage of both inputs
+            examples, probs = with_gold_targets(examples, probs, gold, cfg.verbalizer_obj().labels)
         clf, fit = distill_soft_labels(base, cfg.verbalizer_obj().labels, cfg.model.max_length, examples, probs, train_cfg,
                                        cfg.distill.seed, pick_device(cfg.model.device),
                                        lambda m, s: mlflow.log_metrics(m, step=s))
