@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pet_config.schema import NAME_PATTERN
 from pet_io.labeled import load_examples
 from pet_io.sources import DataSpec, DataValidationError
 from pet_io.unlabeled import open_unlabeled, scratch_cache
@@ -99,7 +100,7 @@ def build_config(args) -> str:
     out = Path(args.output or f"{args.name or _name(args.train)}.yaml")
     out_dir = out.parent
     name = args.name or _name(args.train)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):  # the schema's rule: it names files and MLflow runs
+    if not re.fullmatch(NAME_PATTERN, name):  # checked before any file is read
         raise InitError(f"--name {name!r}: use letters, digits, '.', '_' and '-', e.g. {_slug(name)!r}")
     df, header = read_frame(args.train)
     text, pair, label = find_columns(df, args.train, args.text_column, args.text_pair_column, args.label_column)

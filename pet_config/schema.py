@@ -47,9 +47,12 @@ def min_tokens(template: str) -> int:
     return n
 
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # a pipeline name: a file name and part of MLflow/Prefect names
+
+
 class PipelineConfig(StrictModel):
     # a file name (ensembles/NAME.json) and part of MLflow and Prefect names: no '/', ':', spaces
-    name: str = Field("pet", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    name: str = Field("pet", pattern=NAME_PATTERN,
                       description="the pipeline's name: its ensemble manifest and its run slot (letters, digits, '.', '_', '-')")
     labels: list[str] = Field(default_factory=list, description="the labels in output order (default: the verbalizer's)")
     model: ModelConfig = Field(default_factory=ModelConfig, description="the backbone")
