@@ -22,7 +22,7 @@ from pet_io.labeled import load_examples
 from pet_io.sources import DataSpec, DataValidationError
 from pet_io.unlabeled import open_unlabeled, scratch_cache
 
-from .init_columns import InitError, find_columns, read_frame
+from .init_columns import InitError, find_columns, read_frame, unnamed_text_column
 
 BACKBONE, STUDENT = "smollm2-135m-instruct", "all-minilm-l6-v2"
 
@@ -57,30 +57,37 @@ def _case_twins(labels: list[str]) -> list[str]:
     return next((group for group in seen.values() if len(group) > 1), [])
 
 
-def _spec(path: str, out_dir: Path, header: bool, text: str, pair: str | None, label: str | None, extra: str = "") -> str:
+def _spec(path: str, out_dir: Path, header: bool, sep: str | None, text: str, pair: str | None, label: str | None) -> str:
     rel = os.path.relpath(Path(path).resolve(), out_dir.resolve())
     parts = [f"path: {json.dumps(rel)}", f"text_a: {json.dumps(text)}"]
     parts += [f"text_b: {json.dumps(pair)}"] if pair else []
     parts += [f"label: {json.dumps(label)}" if label else "label: null"]
     parts += [] if header else ["header: false"]
-    return "{" + ", ".join(parts) + extra + "}"
+    parts += [f"read_options: {{sep: {json.dumps(sep)}}}"] if sep else []
+    return "{" + ", ".join(parts) + "}"
 
 
-def _check_rows(path: str, header: bool, text: str, pair: str | None, label: str, labels: list[str]) -> None:
+def _check_rows(path: str, header: bool, sep: str | None, text: str, pair: str | None, label: str,
+                labels: list[str]) -> None:
     """The labeled split read as `pet run` reads it (empty texts, unknown labels), so that a config `pet init`
     writes is one `pet run` accepts: a bad row is reported here, in the same words."""
     try:
-        load_examples(DataSpec(path=path, text_a=text, text_b=pair, label=label, header=header), labels)
+        load_examples(_data_spec(path, header, sep, text, pair, label), labels)
     except DataValidationError as exc:
         raise InitError(str(exc)) from None
 
 
-def _check_unlabeled(path: str, header: bool, text: str, pair: str | None) -> int:
+def _data_spec(path: str, header: bool, sep: str | None, text: str, pair: str | None, label: str | None) -> DataSpec:
+    return DataSpec(path=path, text_a=text, text_b=pair, label=label, header=header,
+                    read_options={"sep": sep} if sep else {})
+
+
+def _check_unlabeled(path: str, header: bool, sep: str | None, text: str, pair: str | None) -> int:
     """The unlabeled file read as `pet run` reads it (empty texts stop a run), leaving no cache behind;
     returns its row count."""
     try:
         with scratch_cache() as cache:
-            return len(open_unlabeled(DataSpec(path=path, text_a=text, text_b=pair, label=None, header=header), cache))
+            return len(open_unlabeled(_data_spec(path, header, sep, text, pair, None), cache))
     except DataValidationError as exc:
         raise InitError(str(exc)) from None
 
@@ -96,13 +103,15 @@ def _name(train: str) -> str:
                  else stem)
 
 
-def build_config(args) -> str:
+def build_config(args) -> tuple[str, list[str]]:
+    """The config's text, and notes for the user (what init had to guess and could not check)."""
+    notes: list[str] = []
     out = Path(args.output or f"{args.name or _name(args.train)}.yaml")
     out_dir = out.parent
     name = args.name or _name(args.train)
     if not re.fullmatch(NAME_PATTERN, name):  # checked before any file is read
         raise InitError(f"--name {name!r}: use letters, digits, '.', '_' and '-', e.g. {_slug(name)!r}")
-    df, header = read_frame(args.train)
+    df, header, sep = read_frame(args.train)
     text, pair, label = find_columns(df, args.train, args.text_column, args.text_pair_column, args.label_column)
     labels = _labels(df[label].str.strip().tolist())
     if not labels:
@@ -116,12 +125,12 @@ def build_config(args) -> str:
     same = _case_twins(labels)
     if same:
         raise InitError(f"{args.train}: labels {same} differ only in case; write each class one way in the file")
-    _check_rows(args.train, header, text, pair, label, labels)
-    splits = {"train": _spec(args.train, out_dir, header, text, pair, label)}
+    _check_rows(args.train, header, sep, text, pair, label, labels)
+    splits = {"train": _spec(args.train, out_dir, header, sep, text, pair, label)}
     for split in ("dev", "test"):
         path = getattr(args, split)
         if path:
-            d, h = read_frame(path)
+            d, h, s = read_frame(path)
             try:
                 t, p, lab = find_columns(d, path, text if text in d.columns else None,
                                          pair if pair in d.columns else None, label if label in d.columns else None)
@@ -133,16 +142,20 @@ def build_config(args) -> str:
             unknown = sorted(set(d[lab].str.strip()) - set(labels))
             if unknown:
                 raise InitError(f"{path}: labels {unknown[:5]} do not occur in the training file {args.train}")
-            _check_rows(path, h, t, p, lab, labels)
-            splits[split] = _spec(path, out_dir, h, t, p, lab)
+            _check_rows(path, h, s, t, p, lab, labels)
+            splits[split] = _spec(path, out_dir, h, s, t, p, lab)
     if args.unlabeled:
-        d, h = read_frame(args.unlabeled)
+        d, h, s = read_frame(args.unlabeled)
         t, p, _ = find_columns(d, args.unlabeled, text if text in d.columns else None,
                                pair if pair in d.columns else None, None, need_label=False)
-        splits["unlabeled"] = _spec(args.unlabeled, out_dir, h, t, p, None)
-        unl_note = f"{_check_unlabeled(args.unlabeled, h, t, p)} texts"
+        splits["unlabeled"] = _spec(args.unlabeled, out_dir, h, s, t, p, None)
+        unl_note = f"{_check_unlabeled(args.unlabeled, h, s, t, p)} texts"
+        lone = unnamed_text_column(d, h)
+        if lone:
+            notes.append(f"{args.unlabeled}: its first line {lone!r} is read as the column's name; if it is a text, "
+                         "put a line 'text' above it and run pet init again")
     else:  # the flow distills on unlabeled text: the training texts are the least it can have
-        splits["unlabeled"] = _spec(args.train, out_dir, header, text, pair, None)
+        splits["unlabeled"] = _spec(args.train, out_dir, header, sep, text, pair, None)
         unl_note = "none given: the training texts stand in (give --unlabeled for a better student)"
     max_length = _max_length(df, text, pair)
     no_dev = "" if args.dev else (
@@ -150,7 +163,7 @@ def build_config(args) -> str:
         "# searched on the rest) and pattern models are weighted by train accuracy.")
     distill_steps = min(400, 300 + 25 * (len(labels) - 2))
     data_lines = "\n".join(f"  {k}: {v}" for k, v in splits.items())
-    return f"""# Written by `pet init` on {datetime.date.today()} from {args.train}: {len(df)} labeled rows, {len(labels)} labels;
+    config = f"""# Written by `pet init` on {datetime.date.today()} from {args.train}: {len(df)} labeled rows, {len(labels)} labels;
 # unlabeled: {unl_note}. `pet run {out}` runs it as it is. Relative paths start at this file's folder.{no_dev}
 name: {json.dumps(name)}
 labels: {json.dumps(labels)}
@@ -188,6 +201,7 @@ tracking:
 work_dir: pet_artifacts
 parallelism: 1
 """
+    return config, notes
 
 
 def add_init_parser(sub) -> None:
@@ -209,7 +223,7 @@ def init_command(args: argparse.Namespace) -> int:
         out = Path(args.output or f"{args.name or _name(args.train)}.yaml")
         if out.exists() and not args.force:
             raise InitError(f"{out} exists; give --force to overwrite it or -o for another file")
-        text = build_config(args)
+        text, notes = build_config(args)
     except InitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -217,5 +231,7 @@ def init_command(args: argparse.Namespace) -> int:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     tmp.replace(out)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     print(f"init done: wrote {out}; next: pet run {out}")
     return 0

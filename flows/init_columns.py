@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from pet_io.labeled import read_table
-from pet_io.sources import LINE, DataSpec, DataValidationError, detect_format
+from pet_io.sources import LINE, DataSpec, DataValidationError, detect_format, first_row
 
 TEXT_NAMES = ("text", "sentence", "text_a", "review", "content", "document", "question", "sentence1", "premise",
               "body", "title", "utterance", "tweet", "comment")
@@ -24,8 +24,8 @@ class InitError(ValueError):
     """Bad or ambiguous input: one line for the user, exit 2."""
 
 
-def _read(path: str, header: bool = True) -> pd.DataFrame:
-    df = read_table(DataSpec(path=path, label=None, header=header))
+def _read(path: str, header: bool = True, sep: str | None = None) -> pd.DataFrame:
+    df = read_table(DataSpec(path=path, label=None, header=header, read_options={"sep": sep} if sep else {}))
     return df.drop(columns=[c for c in (LINE, "_key") if c in df.columns])
 
 
@@ -37,36 +37,60 @@ def _looks_like_data(df: pd.DataFrame) -> bool:
     if any(n.strip().lower() in TEXT_NAMES + LABEL_NAMES for n in names):
         return False
     repeated = any(n.strip() in set(df[c].astype(str).str.strip()) for c, n in zip(df.columns, names))
-    return repeated or any(len(n.split()) > 3 for n in names) or (
+    # a lone column's "name" with sentence punctuation ("Loved it!") is a text: a file of texts without a header
+    sentence = len(names) == 1 and re.search(r"[.!?,:;\"']", names[0]) is not None
+    return repeated or sentence or any(len(n.split()) > 3 for n in names) or (
         any(re.fullmatch(r"-?\d+(\.\d+)?", n) for n in names) and any(len(n) > 25 for n in names))
 
 
-def _other_separator(df: pd.DataFrame) -> str | None:
-    """';' or a tab where a one-column CSV's header holds it (Excel's CSV in many locales uses ';')."""
-    if len(df.columns) == 1:
-        return next((sep for sep in (";", "\t", "|") if sep in str(df.columns[0])), None)
+def _separator(path: str) -> str | None:
+    """';', a tab or '|' where a .csv's first line has no comma but one of them (Excel's CSV in many locales
+    uses ';'); None: the format's own. Read from the first line, as a comma split of the rows below would
+    already fail on a text with a comma in it."""
+    try:
+        names = first_row(Path(path), "csv")
+    except UnicodeDecodeError:  # reported by the read that follows, by line and column
+        return None
+    if len(names) == 1:
+        return next((sep for sep in (";", "\t", "|") if sep in names[0]), None)
     return None
 
 
-def read_frame(path: str) -> tuple[pd.DataFrame, bool]:
-    """The file as a table of strings, and whether its CSV/TSV first line is a header."""
+def _read_split(path: str, sep: str | None) -> tuple[pd.DataFrame, str | None]:
+    """The file split by ``sep`` when that gives columns every row agrees with; else as one column of texts."""
+    if sep:
+        try:
+            df = _read(path, sep=sep)
+            if len(df.columns) > 1:
+                return df, sep
+        except DataValidationError:  # rows with more fields than the first line: not a table split by `sep`
+            pass
+    return _read(path), None
+
+
+def unnamed_text_column(df: pd.DataFrame, header: bool) -> str | None:
+    """The name of a lone column read as a header that is not a name we look for: it may be a first text
+    ("Loved it"), which content cannot tell; the user is told, since that text would be lost."""
+    name = str(df.columns[0])
+    return name if header and len(df.columns) == 1 and name.strip().lower() not in TEXT_NAMES else None
+
+
+def read_frame(path: str) -> tuple[pd.DataFrame, bool, str | None]:
+    """The file as a table of strings, whether its CSV/TSV first line is a header, and the separator to write
+    into its ``read_options`` (None: the format's own)."""
     if not Path(path).exists():
         raise InitError(f"data file not found: {path}")
     try:
         fmt = detect_format(path)
-        df = _read(path)
+        df, sep = _read_split(path, _separator(path) if fmt == "csv" else None)
         header = True
-        sep = _other_separator(df) if fmt == "csv" else None
-        if sep:
-            raise InitError(f"{path}: its columns seem separated by {sep!r}; pet reads comma-separated .csv and "
-                            "tab-separated .tsv: save it as one of those")
         if fmt in ("csv", "tsv") and _looks_like_data(df):
-            df, header = _read(path, header=False), False
+            df, header = _read(path, header=False, sep=sep), False
     except DataValidationError as exc:
         raise InitError(str(exc)) from None
     if df.empty:
         raise InitError(f"{path}: no rows")
-    return df.astype(str), header
+    return df.astype(str), header, sep
 
 
 def _mean_words(col: pd.Series) -> float:

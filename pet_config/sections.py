@@ -30,7 +30,7 @@ class DataSpecConfig(StrictModel):
     header: bool = Field(True, description="CSV/TSV: the first row names the columns (else they are 0, 1, ...)")
     limit: int | None = Field(None, ge=1, description="keep the first N rows (after shuffling with `seed`, if given)")
     seed: int | None = Field(None, description="shuffle the rows with this seed before `limit`")
-    read_options: dict = Field(default_factory=dict, description="extra keyword arguments of the reader (pandas / datasets)")
+    read_options: dict = Field(default_factory=dict, description="extra keyword arguments of the reader (pandas / datasets), e.g. `{sep: \";\"}` for a semicolon-separated CSV (`pet init` writes it)")
 
     def core(self, path: str) -> DataSpec:
         return DataSpec(**dict(self.model_dump(), path=path))

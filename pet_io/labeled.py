@@ -32,8 +32,8 @@ def read_table(spec: DataSpec) -> pd.DataFrame:
     opener = opener_for(path)
     try:
         if fmt in ("csv", "tsv"):
-            check_field_counts(path, fmt)
-            opts = {**csv_options(fmt), "dtype": str, **spec.read_options}
+            check_field_counts(path, fmt, spec.sep)
+            opts = {**csv_options(fmt, spec.sep), "dtype": str, **spec.read_options}
             df = pd.read_csv(path, header=0 if spec.header else None, **opts)
             df.columns = [str(c) for c in df.columns]
             # one row per line after the header (a quoted field spanning lines shifts this count)

@@ -31,6 +31,11 @@ class DataSpec:
     seed: int | None = None
     read_options: dict = field(default_factory=dict)
 
+    @property
+    def sep(self) -> str | None:
+        """The CSV/TSV separator the split's ``read_options`` set, if any (pandas' and ``datasets``' name)."""
+        return self.read_options.get("sep")
+
 
 SUFFIX_FORMATS = {
     ".csv": "csv",
@@ -88,27 +93,27 @@ def check_utf8(path: Path, opener) -> None:
                 ) from None
 
 
-def csv_options(fmt: str) -> dict:
+def csv_options(fmt: str, sep: str | None = None) -> dict:
     """How every CSV/TSV reader here splits a file (pandas ``read_csv``, ``datasets``' csv builder):
     texts kept as written ("NA" is a text, not a missing value); TSVs unquoted, as GLUE/LM-BFF TSVs
-    contain bare quotes."""
-    return {"sep": "\t" if fmt == "tsv" else ",", "quoting": csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL,
-            "keep_default_na": False}
+    contain bare quotes. ``sep``: a split's ``read_options.sep`` (";" for Excel's CSV in many locales)."""
+    return {"sep": sep or ("\t" if fmt == "tsv" else ","),
+            "quoting": csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL, "keep_default_na": False}
 
 
-def first_row(path: Path, fmt: str) -> list[str]:
+def first_row(path: Path, fmt: str, sep: str | None = None) -> list[str]:
     """The header (or first row) of a CSV/TSV file, split as ``csv_options`` splits it."""
-    opts = csv_options(fmt)
+    opts = csv_options(fmt, sep)
     # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name, as
     # pandas (and so `datasets`) read it; with it the names would not match the columns read
     with opener_for(path)(path, "rt", encoding="utf-8-sig", newline="") as fh:
         return next(csv.reader(fh, delimiter=opts["sep"], quoting=opts["quoting"]), None) or []
 
 
-def check_field_counts(path: Path, fmt: str) -> None:
+def check_field_counts(path: Path, fmt: str, sep: str | None = None) -> None:
     """A row with more fields than the first line (an unquoted separator inside a text) is an error
     naming its line: pandas would silently take the extra field as the row index or drop it."""
-    opts = csv_options(fmt)
+    opts = csv_options(fmt, sep)
     sep = opts["sep"]
     with opener_for(path)(path, "rt", encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, delimiter=sep, quoting=opts["quoting"])

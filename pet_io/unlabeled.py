@@ -71,9 +71,9 @@ def _load(path: Path, fmt: str, spec: DataSpec, cache_dir: str):
 
     kwargs: dict = {}
     if fmt in ("csv", "tsv"):
-        kwargs = csv_options(fmt)
-        check_field_counts(path, fmt)
-        names = first_row(path, fmt)
+        kwargs = csv_options(fmt, spec.sep)
+        check_field_counts(path, fmt, spec.sep)
+        names = first_row(path, fmt, spec.sep)
         if not names:
             raise DataValidationError(f"{path}: no rows")
         if not spec.header:

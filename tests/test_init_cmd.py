@@ -76,8 +76,6 @@ def test_jsonl_with_codes(tmp_path):
     # a whitespace-only text (as on line 3 of LM-BFF's cr/16-13/train.csv): `pet run` would refuse the config
     ("text,label\n" + "".join(f'"{t}",{i % 2}\n' for i, t in enumerate(TEXTS)) + '" ",1\n', [],
      "1 bad row(s): line 8: empty 'text'"),
-    # Excel's CSV in a German or French locale: one column named "text;label" is not a missing label
-    ("text;label\n" + "".join(f"{t};{i % 2}\n" for i, t in enumerate(TEXTS)), [], "seem separated by ';'"),
     # a typo in the file, not two classes
     ("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in zip(TEXTS, ["Good", "good", "bad"] * 2)), [],
      "labels ['Good', 'good'] differ only in case"),
@@ -194,3 +192,38 @@ def test_name_is_checked_and_quoted(tmp_path, capsys):
     assert code == 0
     cfg, _ = _check_runs(out, ["bad", "good"])
     assert cfg.name == "yes" and cfg.tracking.registered_model == "yes-classifier"
+
+
+def test_semicolon_csv_from_excel_is_read_split_by_semicolons(tmp_path):
+    # Excel's CSV in a German or French locale separates by ';' and leaves commas in texts unquoted:
+    # split by ',' the rows disagree with the header; init writes `read_options: {sep: ";"}`, which
+    # every reader of the run (pandas, datasets, the field-count check) follows
+    f = tmp_path / "bewertungen.csv"
+    f.write_text("text;label\n" + "".join(f"{t}, really;{lab}\n" for t, lab in _rows(["gut", "schlecht"])))
+    unl = tmp_path / "pool.csv"
+    unl.write_text("text;source\n" + "".join(f"{t}, more;web\n" for t in TEXTS))
+    code, out = _init(tmp_path, f, "--unlabeled", unl, "--dev", f)
+    assert code == 0
+    cfg, splits = _check_runs(out, ["gut", "schlecht"])
+    assert cfg.data.train.read_options == {"sep": ";"} and cfg.data.unlabeled.read_options == {"sep": ";"}
+    assert splits["train"][1][0].text_a == TEXTS[0] + ", really" and len(splits["dev"][1]) == len(TEXTS)
+    assert [t for t in splits["unlabeled"][1]["text_a"]] == [t + ", more" for t in TEXTS]
+
+
+def test_one_column_of_texts_without_a_header(tmp_path, capsys):
+    f = tmp_path / "train.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    # a first text with sentence punctuation is data, not a column name: no text is lost
+    unl = tmp_path / "pool.csv"
+    unl.write_text("Great fun!\n" + "".join(f"{t}\n" for t in TEXTS))
+    code, out = _init(tmp_path, f, "--unlabeled", unl)
+    assert code == 0
+    cfg, splits = _check_runs(out, ["bad", "good"])
+    assert cfg.data.unlabeled.header is False and len(splits["unlabeled"][1]) == len(TEXTS) + 1
+    assert "note:" not in capsys.readouterr().err
+    # "Loved it" could be a column's name or a text: read as a name, and the user is told
+    unl.write_text("Loved it\n" + "".join(f"{t}\n" for t in TEXTS))
+    out.unlink()
+    code, out = _init(tmp_path, f, "--unlabeled", unl)
+    err = capsys.readouterr().err
+    assert code == 0 and "note:" in err and "first line 'Loved it' is read as the column's name" in err, err
