@@ -58,6 +58,9 @@ def zero_shot_stage(cfg: PipelineConfig, data: Splits, ensemble_metrics: dict) -
     and whether the trained ensemble beats it on dev (test where there is no dev)."""
     if not cfg.auto_prompts.zero_shot_reference:
         return {}
+    if not {"dev", "test"} & set(data):  # train scores of a model trained on it are no fair comparison
+        get_run_logger().info("no dev or test set: the trained ensemble is not compared with calibrated zero-shot scoring")
+        return {}
     zs = zero_shot_reference(cfg, data, list(cfg.patterns), cfg.verbalizer.label_words)
     mlflow.log_metrics({f"zero_shot_calibrated_{k}": v for k, v in zs.items()})
     split = "dev" if "dev_accuracy" in zs else "test"

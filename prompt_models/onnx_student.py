@@ -33,7 +33,8 @@ class OnnxMeta:
     max_length: int
     input_names: list[str]
     int8_accepted: bool = False
-    # accuracy of both graphs on the split the guard used (test, else dev), written by ``accept_int8``
+    # accuracy of both graphs on the split the guard used (test, else dev), written by ``accept_int8``;
+    # "unlabeled": no labeled split, so the fp32 graph's labels are gold (fp32 1.0, int8 its agreement)
     guard_split: str | None = None
     fp32_accuracy: float | None = None
     int8_accuracy: float | None = None

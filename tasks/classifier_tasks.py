@@ -3,6 +3,7 @@ register it (champion or challenger, see ``promotion``)."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 from typing import Sequence
 
@@ -13,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from pet_config.schema import PipelineConfig
 from pet_io.atomic import is_done, publish, read_done
 from pet_io.digests import digest, model_digest
-from pet_io.example_files import read_examples
+from pet_io.example_files import iter_examples, read_examples
 from prompt_models import onnx_student
 from prompt_models.examples import gold_indices
 from prompt_models.distill import SequenceClassifier, distill_soft_labels, with_gold_targets
@@ -106,30 +107,42 @@ def onnx_dir(classifier: ClassifierRef) -> Path:
     return Path(classifier.path).parent / "onnx"
 
 
+GUARD_UNLABELED_TEXTS = 2000  # the int8 graph's check when a run has no labeled dev or test split
+
+
 def onnx_guard(cfg: PipelineConfig, data: Splits, clf: SequenceClassifier, classifier: ClassifierRef) -> dict:
     """Export the classifier to ONNX (once per classifier), measure the fp32 and int8 graphs' accuracy on
-    test (else dev) and accept the int8 graph for serving only if it loses at most 0.5 points."""
+    test (else dev) and accept the int8 graph for serving only if it loses at most 0.5 points. With no
+    labeled split, the fp32 graph's labels of unlabeled texts are the reference: int8 must agree on 99.5%."""
     folder = onnx_dir(classifier)
     meta_file = folder / onnx_student.META_FILE
     if not meta_file.exists() or onnx_student.OnnxMeta.read(folder).quantization != onnx_student.QUANTIZATION:
         onnx_student.export(clf, folder)  # none yet, or an int8 graph made by an earlier method
     meta = onnx_student.OnnxMeta.read(folder)
-    split = "test" if "test" in data else "dev"
+    split = next((s for s in ("test", "dev") if s in data), "unlabeled")
     if meta.guard_split != split or meta.int8_accuracy is None:  # an interrupted guard is redone
-        examples = read_examples(data[split].path)
-        gold = gold_indices(examples, clf.labels)
+        if split == "unlabeled":
+            examples = list(itertools.islice(iter_examples(data[split].path), GUARD_UNLABELED_TEXTS))
+            gold = None  # set from the fp32 graph below
+        else:
+            examples = read_examples(data[split].path)
+            gold = gold_indices(examples, clf.labels)
         texts_b = [ex.text_b for ex in examples]
         acc = {}
         for int8 in (False, True):
             onnx_clf = onnx_student.OnnxClassifier(folder, int8)
             logits = onnx_clf.predict_texts([ex.text_a for ex in examples], texts_b if all(texts_b) else None,
                                             cfg.pet.train.eval_batch_size)
+            gold = logits.argmax(-1) if gold is None else gold
             acc[int8] = float((logits.argmax(-1) == gold).mean())
         onnx_student.accept_int8(folder, acc[False], acc[True], split)
         meta = onnx_student.OnnxMeta.read(folder)
+    measure = "agreement with fp32 on unlabeled texts" if split == "unlabeled" else f"{split} accuracy"
     if not meta.int8_accepted:
-        logger().warning("int8 ONNX classifier refused: %s accuracy %.3f against %.3f in fp32; "
-                         "`pet predict` serves the fp32 graph", split, meta.int8_accuracy, meta.fp32_accuracy)
+        logger().warning("int8 ONNX classifier refused: %s %.3f against %.3f in fp32; "
+                         "`pet predict` serves the fp32 graph", measure, meta.int8_accuracy, meta.fp32_accuracy)
+    if split == "unlabeled":
+        return {"onnx_int8_fp32_agreement": meta.int8_accuracy, "onnx_int8_accepted": float(meta.int8_accepted)}
     return {f"onnx_fp32_{split}_accuracy": meta.fp32_accuracy, f"onnx_int8_{split}_accuracy": meta.int8_accuracy,
             "onnx_int8_accepted": float(meta.int8_accepted)}
 

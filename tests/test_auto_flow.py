@@ -59,3 +59,36 @@ def test_chosen_prompts_are_trained_recorded_and_compared_with_zero_shot(auto_ru
     auto = next(r for r in children if r.data.tags["stage"] == "auto-prompts")
     assert auto.data.params["selection_split"] == "dev"
     assert "auto_prompts.json" in {a.path for a in client.list_artifacts(auto.info.run_id)}
+
+
+def test_one_example_per_label_without_dev_runs_end_to_end(prefect_harness, tmp_path, tiny_model_dir):
+    # the smallest task a user can bring: nothing to hold out, so prompts are ranked on train itself
+    from flows.pet_flow import pet_flow
+    from pet_config.loading import load_config
+
+    rows = [{"text": e.text_a, "label": e.label} for e in toy_examples(1)]
+    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"text": [e.text_a for e in toy_examples(8)]}).to_csv(tmp_path / "unlabeled.csv", index=False)
+    cfg = {
+        "name": "one-each", "labels": ["neg", "pos"],
+        "model": {"path": str(tiny_model_dir), "max_length": 32},
+        "data": {"train": {"path": "train.csv", "text_a": "text"}, "unlabeled": {"path": "unlabeled.csv", "text_a": "text"}},
+        "patterns": [], "verbalizer": {"label_words": {}},
+        "auto_prompts": {"num_patterns": 1, "prior_texts": 8},
+        "pet": {"train": {"batch_size": 2, "progress": False}, "shard_size": 16},
+        "distill": {"train": {"max_steps": 3, "batch_size": 4, "progress": False}},
+        "tracking": {"experiment": "one-each", "registered_model": "one-each"},
+        "work_dir": "work",
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    summary = pet_flow(str(path))
+    assert len(summary["templates"]) == 1 and set(summary["label_words"]) == {"neg", "pos"}
+    client = mlflow.MlflowClient(load_config(path).tracking_uri())
+    parent = client.get_run(summary["mlflow_run_id"])
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    auto = next(r for r in children if r.data.tags["stage"] == "auto-prompts")
+    assert auto.data.params["selection_split"].startswith("train")
+    assert str(client.get_model_version_by_alias("one-each", "champion").version) == "1"
+    # no labeled split to measure the int8 student on: checked against the fp32 graph's own labels
+    assert 0.0 <= summary["classifier_metrics"]["onnx_int8_fp32_agreement"] <= 1.0
