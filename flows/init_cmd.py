@@ -150,7 +150,7 @@ def build_config(args) -> tuple[str, list[str]]:
                                pair if pair in d.columns else None, None, need_label=False)
         splits["unlabeled"] = _spec(args.unlabeled, out_dir, h, s, t, p, None)
         unl_note = f"{_check_unlabeled(args.unlabeled, h, s, t, p)} texts"
-        lone = unnamed_text_column(d, h)
+        lone = unnamed_text_column(args.unlabeled, d, h)
         if lone:
             notes.append(f"{args.unlabeled}: its first line {lone!r} is read as the column's name; if it is a text, "
                          "put a line 'text' above it and run pet init again")

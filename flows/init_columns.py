@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from pet_io.labeled import read_table
-from pet_io.sources import LINE, DataSpec, DataValidationError, detect_format, first_row
+from pet_io.sources import LINE, DataSpec, DataValidationError, detect_format, sniff_separator
 
 TEXT_NAMES = ("text", "sentence", "text_a", "review", "content", "document", "question", "sentence1", "premise",
               "body", "title", "utterance", "tweet", "comment")
@@ -37,42 +37,19 @@ def _looks_like_data(df: pd.DataFrame) -> bool:
     if any(n.strip().lower() in TEXT_NAMES + LABEL_NAMES for n in names):
         return False
     repeated = any(n.strip() in set(df[c].astype(str).str.strip()) for c, n in zip(df.columns, names))
-    # a lone column's "name" with sentence punctuation ("Loved it!") is a text: a file of texts without a header
-    sentence = len(names) == 1 and re.search(r"[.!?,:;\"']", names[0]) is not None
+    # a lone column's "name" that ends a sentence ("Great fun!") or holds a clause ("sure, fine") is a text:
+    # a file of texts without a header ("review.text" or "customer's review" can be names)
+    sentence = len(names) == 1 and re.search(r"[.!?]$|, ", names[0].strip()) is not None
     return repeated or sentence or any(len(n.split()) > 3 for n in names) or (
         any(re.fullmatch(r"-?\d+(\.\d+)?", n) for n in names) and any(len(n) > 25 for n in names))
 
 
-def _separator(path: str) -> str | None:
-    """';', a tab or '|' where a .csv's first line has no comma but one of them (Excel's CSV in many locales
-    uses ';'); None: the format's own. Read from the first line, as a comma split of the rows below would
-    already fail on a text with a comma in it."""
-    try:
-        names = first_row(Path(path), "csv")
-    except UnicodeDecodeError:  # reported by the read that follows, by line and column
-        return None
-    if len(names) == 1:
-        return next((sep for sep in (";", "\t", "|") if sep in names[0]), None)
-    return None
-
-
-def _read_split(path: str, sep: str | None) -> tuple[pd.DataFrame, str | None]:
-    """The file split by ``sep`` when that gives columns every row agrees with; else as one column of texts."""
-    if sep:
-        try:
-            df = _read(path, sep=sep)
-            if len(df.columns) > 1:
-                return df, sep
-        except DataValidationError:  # rows with more fields than the first line: not a table split by `sep`
-            pass
-    return _read(path), None
-
-
-def unnamed_text_column(df: pd.DataFrame, header: bool) -> str | None:
-    """The name of a lone column read as a header that is not a name we look for: it may be a first text
-    ("Loved it"), which content cannot tell; the user is told, since that text would be lost."""
+def unnamed_text_column(path: str, df: pd.DataFrame, header: bool) -> str | None:
+    """The name of a lone CSV/TSV column read as a header that is not a name we look for: it may be a
+    first text ("Loved it"), which content cannot tell; the user is told, since that text would be lost."""
     name = str(df.columns[0])
-    return name if header and len(df.columns) == 1 and name.strip().lower() not in TEXT_NAMES else None
+    lone = header and len(df.columns) == 1 and name.strip().lower() not in TEXT_NAMES
+    return name if lone and detect_format(path) in ("csv", "tsv") else None
 
 
 def read_frame(path: str) -> tuple[pd.DataFrame, bool, str | None]:
@@ -82,7 +59,8 @@ def read_frame(path: str) -> tuple[pd.DataFrame, bool, str | None]:
         raise InitError(f"data file not found: {path}")
     try:
         fmt = detect_format(path)
-        df, sep = _read_split(path, _separator(path) if fmt == "csv" else None)
+        sep = sniff_separator(path) if fmt == "csv" else None
+        df = _read(path, sep=sep)
         header = True
         if fmt in ("csv", "tsv") and _looks_like_data(df):
             df, header = _read(path, header=False, sep=sep), False

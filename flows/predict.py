@@ -28,6 +28,7 @@ class PredictError(ValueError):
 class TextColumns:
     text_a: str
     text_b: str | None = None
+    header: bool = True  # CSV/TSV input has a header line (else its columns are 0, 1, ..., as the config's)
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,15 @@ def predict_command(args: argparse.Namespace) -> int:
             raise PredictError("--batch-size must be at least 1")
         out_fmt = table_stream.output_format(args.output)
         columns = text_columns(cfg)
-        in_fmt = check_input(Path(args.input), columns)
+        in_fmt, sep = check_input(Path(args.input), columns)
         # empty texts are refused as training refuses them, before a model is loaded (one read of the
         # text columns; labeling the file costs far more)
-        table_stream.check_texts(Path(args.input), in_fmt, [columns.text_a] + ([columns.text_b] if columns.text_b else []))
+        table_stream.check_texts(Path(args.input), in_fmt, [columns.text_a] + ([columns.text_b] if columns.text_b else []),
+                                 sep=sep, header=columns.header)
         choice = resolve_model(cfg, args.model_uri, args.version, args.alias)
         clf = load_classifier(choice, cfg, args.engine)
         n = predict_file(clf, Path(args.input), in_fmt, columns, Path(args.output), out_fmt,
-                         args.batch_size or cfg.pet.train.eval_batch_size, progress=sys.stderr.isatty())
+                         args.batch_size or cfg.pet.train.eval_batch_size, progress=sys.stderr.isatty(), sep=sep)
     except (PredictError, LineageError, ConfigError, DataValidationError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -104,7 +106,7 @@ def text_columns(cfg) -> TextColumns:
     spec = cfg.data.unlabeled or cfg.data.train
     if spec is None:
         raise PredictError("the config names no text column: set data.unlabeled (or data.train) text_a")
-    return TextColumns(spec.text_a, spec.text_b)
+    return TextColumns(spec.text_a, spec.text_b, spec.header)
 
 
 def _check_no_clash(path: Path, present: list[str]) -> None:
@@ -116,19 +118,21 @@ def _check_no_clash(path: Path, present: list[str]) -> None:
         raise DataValidationError(f"{path}: already has column(s) {clash}; rename them to keep them next to the predictions")
 
 
-def check_input(path: Path, columns: TextColumns) -> str:
-    """The input's format, once its text columns are known to be there (read from its header only)."""
+def check_input(path: Path, columns: TextColumns) -> tuple[str, str | None]:
+    """The input's format and CSV separator (';' from Excel in many locales), once its text columns are
+    known to be there (read from its header only)."""
     from pet_io import table_stream
-    from pet_io.sources import DataValidationError
+    from pet_io.sources import DataValidationError, sniff_separator
 
     fmt = table_stream.input_format(path)
-    present = table_stream.read_columns(path, fmt)
+    sep = sniff_separator(path) if fmt == "csv" else None
+    present = table_stream.read_columns(path, fmt, sep, columns.header)
     needed = [columns.text_a] + ([columns.text_b] if columns.text_b else [])
     missing = [c for c in needed if c not in present]
     if missing:
         raise DataValidationError(f"{path}: missing text column(s) {missing}; the file has {present}")
     _check_no_clash(path, present)
-    return fmt
+    return fmt, sep
 
 
 def resolve_model(cfg, model_uri: str | None, version: str | None, alias: str | None) -> ModelChoice:
@@ -224,7 +228,7 @@ def _texts(chunk: pd.DataFrame, column: str) -> list[str]:
 
 
 def predict_file(clf, path: Path, in_fmt: str, columns: TextColumns, out: Path, out_fmt: str,
-                 batch_size: int, progress: bool = False, chunk_rows: int | None = None) -> int:
+                 batch_size: int, progress: bool = False, chunk_rows: int | None = None, sep: str | None = None) -> int:
     """Label every row of ``path`` into ``out``; returns the number of rows. ``out`` appears only when complete."""
     import pandas as pd
     from tqdm.auto import tqdm
@@ -237,7 +241,7 @@ def predict_file(clf, path: Path, in_fmt: str, columns: TextColumns, out: Path, 
     n = 0
     with tqdm(total=total, unit=unit, unit_scale=True, desc="predict", disable=not progress, file=sys.stderr) as bar, \
             table_stream.atomic_writer(out, out_fmt) as writer:
-        for chunk in table_stream.iter_chunks(path, in_fmt, chunk_rows or CHUNK_ROWS, bar.update):
+        for chunk in table_stream.iter_chunks(path, in_fmt, chunk_rows or CHUNK_ROWS, bar.update, sep, columns.header):
             if chunk.empty:
                 continue
             _check_no_clash(path, [str(c) for c in chunk.columns])  # later JSONL records may bring new keys
@@ -246,6 +250,6 @@ def predict_file(clf, path: Path, in_fmt: str, columns: TextColumns, out: Path, 
             writer.write(pd.concat([chunk.reset_index(drop=True), labels], axis=1))
             n += len(chunk)
         if not writer.written:  # no rows: still a readable file with the columns
-            empty = pd.DataFrame(columns=[*table_stream.read_columns(path, in_fmt), "label", *prob_cols])
+            empty = pd.DataFrame(columns=[*table_stream.read_columns(path, in_fmt, sep, columns.header), "label", *prob_cols])
             writer.write(empty.astype(dict.fromkeys(prob_cols, "float64")))
     return n

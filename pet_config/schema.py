@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from pet_io.sources import DataSpec
+from pet_io.sources import DataSpec, sniff_separator
 from pet_zoo.registry import KNOWN_MODELS
 from prompt_models.patterns import Pattern
 from prompt_models.verbalizer import Verbalizer
@@ -137,8 +137,12 @@ class PipelineConfig(StrictModel):
         """This config reading its unlabeled texts from ``path``, in the configured unlabeled
         columns (else the training ones): how relabel and the inbox take a new file."""
         base = self.data.unlabeled or self.data.train.model_copy(update={"label": None})
-        spec = base.model_copy(update={"path": str(Path(path).expanduser().resolve()), "format": None,
-                                       "limit": None, "seed": None, "label": None})
+        path = str(Path(path).expanduser().resolve())
+        # the new file's own separator, found as `pet init` finds it: not the configured file's
+        options = {k: v for k, v in base.read_options.items() if k != "sep"}
+        sep = sniff_separator(path) if Path(path).name.lower().endswith((".csv", ".csv.gz")) else None
+        spec = base.model_copy(update={"path": path, "format": None, "limit": None, "seed": None, "label": None,
+                                       "read_options": dict(options, sep=sep) if sep else options})
         return self.model_copy(update={"data": self.data.model_copy(update={"unlabeled": spec})})
 
     def promotion_metric(self) -> str | None:

@@ -65,7 +65,7 @@ LINE = "_line"  # where a row sits in its file, as an editor counts (1-based), f
 
 def opener_for(path: Path):
     """``gzip.open`` for a ``.gz`` file, else ``open``."""
-    return gzip.open if path.suffix == ".gz" else open
+    return gzip.open if path.suffix.lower() == ".gz" else open
 
 
 def checked_source(spec: DataSpec) -> tuple[Path, str]:
@@ -108,6 +108,33 @@ def first_row(path: Path, fmt: str, sep: str | None = None) -> list[str]:
     # pandas (and so `datasets`) read it; with it the names would not match the columns read
     with opener_for(path)(path, "rt", encoding="utf-8-sig", newline="") as fh:
         return next(csv.reader(fh, delimiter=opts["sep"], quoting=opts["quoting"]), None) or []
+
+
+SNIFF_LINES = 1000  # lines a separator is judged on: enough to meet a text with a comma, cheap on any file
+
+
+def sniff_separator(path: str | Path) -> str | None:
+    """The separator of a .csv that is not comma-separated: ';' (Excel's CSV in many locales), a tab or
+    '|'; None for a comma file or when no choice is safe. A separator can be taken when it splits the
+    first line into two or more fields and no later line into fewer (a line with more is an unquoted
+    separator in a text, reported by the read, naming the line). A one-column file of texts
+    with a ';' in some of them splits unevenly and stays one column. (``csv.Sniffer`` guesses from
+    character frequencies and would take a ';' inside such texts for a separator.)"""
+    path = Path(path)
+    try:
+        with opener_for(path)(path, "rt", encoding="utf-8-sig", newline="") as fh:
+            lines = [line for _, line in zip(range(SNIFF_LINES), fh)]
+        fields = {}
+        for sep in (",", ";", "\t", "|"):
+            counts = [len(row) for row in csv.reader(lines, delimiter=sep) if row]
+            if counts and counts[0] >= 2 and min(counts) == counts[0]:
+                fields[sep] = counts[0]
+    except (UnicodeDecodeError, csv.Error, OSError, EOFError):  # the reader that follows reports it, by line
+        return None
+    # where several split every line evenly ("id;text, raw;label"), the one giving more fields: it is
+    # less likely to be text; a tie stays with the comma
+    best = max(fields, key=lambda sep: (fields[sep], sep == ","), default=",")
+    return None if best == "," else best
 
 
 def check_field_counts(path: Path, fmt: str, sep: str | None = None) -> None:

@@ -42,13 +42,14 @@ def _open(path: Path):
     return raw, (gzip.GzipFile(fileobj=raw) if path.suffix.lower() == ".gz" else raw)
 
 
-def _csv_options(fmt: str) -> dict:
+def _csv_options(fmt: str, sep: str | None = None) -> dict:
     # strings kept verbatim (ids with leading zeros, "NA" texts): every input column goes back out as read
-    return {**csv_options(fmt), "dtype": str, "encoding": "utf-8"}
+    return {**csv_options(fmt, sep), "dtype": str, "encoding": "utf-8"}
 
 
-def read_columns(path: Path, fmt: str) -> list[str]:
-    """The column names, from the header (CSV, TSV), the first record (JSONL) or the schema (Parquet)."""
+def read_columns(path: Path, fmt: str, sep: str | None = None, header: bool = True) -> list[str]:
+    """The column names, from the header (CSV, TSV; ``sep``: ``sources.sniff_separator``'s; without a
+    header 0, 1, ... as the config names them), the first record (JSONL) or the schema (Parquet)."""
     try:
         if fmt == "parquet":
             import pyarrow.parquet as pq
@@ -58,7 +59,9 @@ def read_columns(path: Path, fmt: str) -> list[str]:
         with raw:
             if fmt == "jsonl":
                 return next((list(json_record(line, path, n)) for n, line in enumerate(fh, 1) if line.strip()), [])
-            return [str(c) for c in pd.read_csv(fh, nrows=0, **_csv_options(fmt)).columns]
+            if not header:
+                return [str(i) for i in range(len(pd.read_csv(fh, nrows=1, header=None, **_csv_options(fmt, sep)).columns))]
+            return [str(c) for c in pd.read_csv(fh, nrows=0, **_csv_options(fmt, sep)).columns]
     except DataValidationError:
         raise
     except (ValueError, OSError) as exc:  # pandas' and pyarrow's parser errors are ValueErrors
@@ -80,7 +83,8 @@ def _records_frame(records: list[dict]) -> pd.DataFrame:
     return df.where(df.notna(), None)
 
 
-def iter_chunks(path: Path, fmt: str, rows: int, advance: Callable[[int], None] = lambda n: None) -> Iterator[pd.DataFrame]:
+def iter_chunks(path: Path, fmt: str, rows: int, advance: Callable[[int], None] = lambda n: None,
+                sep: str | None = None, header: bool = True) -> Iterator[pd.DataFrame]:
     """The table ``rows`` at a time; ``advance`` gets what ``size_of`` counts, as it is read."""
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -111,10 +115,11 @@ def iter_chunks(path: Path, fmt: str, rows: int, advance: Callable[[int], None] 
                 progressed()
                 yield _records_frame(buf)
             return
-        check_field_counts(path, fmt)
+        check_field_counts(path, fmt, sep)
         try:
-            for chunk in pd.read_csv(fh, chunksize=rows, **_csv_options(fmt)):
+            for chunk in pd.read_csv(fh, chunksize=rows, header=0 if header else None, **_csv_options(fmt, sep)):
                 progressed()
+                chunk.columns = [str(c) for c in chunk.columns]  # headerless: 0, 1, ... as the config names them
                 yield chunk
         except (UnicodeDecodeError, pd.errors.ParserError) as exc:
             raise DataValidationError(f"{path}: could not read as {fmt}: {exc}") from None
@@ -185,14 +190,15 @@ def atomic_writer(out: str | Path, fmt: str) -> Iterator[ChunkWriter]:
             writer.close()
 
 
-def check_texts(path: Path, fmt: str, columns: list[str], rows: int = 4096) -> None:
+def check_texts(path: Path, fmt: str, columns: list[str], rows: int = 4096, sep: str | None = None,
+                header: bool = True) -> None:
     """Every row with an empty text in ``columns`` reported at once, by file line as the training
     splits are (record number for Parquet); read a chunk at a time."""
     def batches() -> Iterator[tuple[int, dict]]:
         start = 0
-        for chunk in iter_chunks(path, fmt, rows):
+        for chunk in iter_chunks(path, fmt, rows, sep=sep, header=header):
             # a JSON Lines chunk where no record has the key lacks the column: every text is missing
             yield start, {c: chunk[c] if c in chunk.columns else [None] * len(chunk) for c in columns}
             start += len(chunk)
 
-    sources.check_texts(path, batches(), {c: c for c in columns}, first_line(fmt))
+    sources.check_texts(path, batches(), {c: c for c in columns}, first_line(fmt, header))

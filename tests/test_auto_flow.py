@@ -91,4 +91,8 @@ def test_one_example_per_label_without_dev_runs_end_to_end(prefect_harness, tmp_
     assert auto.data.params["selection_split"].startswith("train")
     assert str(client.get_model_version_by_alias("one-each", "champion").version) == "1"
     # no labeled split to measure the int8 student on: checked against the fp32 graph's own labels
-    assert 0.0 <= summary["classifier_metrics"]["onnx_int8_fp32_agreement"] <= 1.0
+    import json
+
+    (meta,) = [json.loads(p.read_text()) for p in (tmp_path / "work").glob("classifiers/*/onnx/onnx.json")]
+    assert meta["guard_split"] == "unlabeled" and meta["fp32_accuracy"] == 1.0  # fp32's own labels are the reference
+    assert summary["classifier_metrics"]["onnx_int8_fp32_agreement"] == meta["int8_accuracy"]

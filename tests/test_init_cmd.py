@@ -227,3 +227,57 @@ def test_one_column_of_texts_without_a_header(tmp_path, capsys):
     code, out = _init(tmp_path, f, "--unlabeled", unl)
     err = capsys.readouterr().err
     assert code == 0 and "note:" in err and "first line 'Loved it' is read as the column's name" in err, err
+
+
+@pytest.mark.parametrize("pool, texts", [
+    # a headerless file of texts, one with a ';': not a ';' table (the other lines do not split), no text lost
+    ("Great cast; weak script\n" + "".join(f"{t}\n" for t in TEXTS), ["Great cast; weak script", *TEXTS]),
+    # a ';' table whose header has a comma in a name: ';' splits every line into more fields than ','
+    ("id;text, raw;src\n" + "".join(f"{i};{t}, yes;web\n" for i, t in enumerate(TEXTS)), [f"{t}, yes" for t in TEXTS]),
+])
+def test_separator_is_taken_only_where_every_line_splits(tmp_path, pool, texts):
+    f = tmp_path / "train.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    unl = tmp_path / "pool.csv"
+    unl.write_text(pool)
+    code, out = _init(tmp_path, f, "--unlabeled", unl, "--text-column", "text")
+    assert code == 0
+    _, splits = _check_runs(out, ["bad", "good"])
+    assert list(splits["unlabeled"][1]["text_a"]) == texts
+
+
+def test_semicolon_file_with_an_unquoted_semicolon_names_the_line(tmp_path, capsys):
+    f = tmp_path / "train.csv"
+    rows = [f"{t}, really;{lab}" for t, lab in _rows(["gut", "schlecht"])]
+    rows[2] = "what; a film;gut"
+    f.write_text("text;label\n" + "\n".join(rows) + "\n")
+    code, out = _init(tmp_path, f)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "line 4 has 3 fields" in err and "quote texts that contain ';'" in err, err
+
+
+def test_no_header_note_for_json_lines(tmp_path, capsys):
+    f = tmp_path / "train.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    unl = tmp_path / "pool.jsonl"
+    unl.write_text("".join(json.dumps({"review_body": t}) + "\n" for t in TEXTS))
+    code, _ = _init(tmp_path, f, "--unlabeled", unl)
+    assert code == 0 and "note:" not in capsys.readouterr().err
+
+
+def test_a_new_unlabeled_file_gets_its_own_separator(tmp_path):
+    # relabel and the inbox hand the config a new file: the configured file's ';' must not be kept for it
+    f = tmp_path / "train.csv"
+    f.write_text("text;label\n" + "".join(f"{t}, really;{lab}\n" for t, lab in _rows(["gut", "schlecht"])))
+    code, out = _init(tmp_path, f)
+    assert code == 0
+    cfg = load_config(out)
+    assert cfg.data.unlabeled.read_options == {"sep": ";"}
+    new_tsv, new_csv = tmp_path / "new.tsv", tmp_path / "new.csv"
+    new_tsv.write_text("text\tsource\n" + "".join(f"{t}, yes\tweb\n" for t in TEXTS))
+    new_csv.write_text("text,source\n" + "".join(f'"{t}, yes",web\n' for t in TEXTS))
+    for new in (new_tsv, new_csv):
+        moved = cfg.with_unlabeled(str(new))
+        assert moved.data.unlabeled.read_options == {}
+        assert list(read_splits(resolve_models(moved, install=False).validate())["unlabeled"][1]["text_a"]) == \
+            [f"{t}, yes" for t in TEXTS]

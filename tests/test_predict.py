@@ -134,6 +134,22 @@ def test_predict_csv_with_the_champion_and_jsonl_with_a_version(registry, tmp_pa
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_semicolon_csv_and_a_headerless_config(registry, tmp_path, capsys):
+    # Excel's ';' CSV (commas left in texts) is read split by ';', as pet init reads it
+    src = tmp_path / "semi.csv"
+    src.write_text("id;text\n" + "".join(f"{i};{t}\n" for i, t in enumerate(TEXTS)))
+    assert pet("predict", registry["config"], src, "-o", tmp_path / "out.csv", "--json") == 0
+    capsys.readouterr()
+    _check(tmp_path / "out.csv", registry["expected"]["2"], ["id", "text"])
+    # a config whose pool had no header (text column "0") reads the input without one too
+    plain = tmp_path / "plain.csv"
+    plain.write_text("".join(f"{t}\n" for t in TEXTS))
+    headerless = ["--set", "data.unlabeled.text_a='0'", "--set", "data.unlabeled.header=false"]
+    assert pet("predict", registry["config"], plain, "-o", tmp_path / "out2.csv", *headerless) == 0
+    df = pd.read_csv(tmp_path / "out2.csv", keep_default_na=False)
+    assert list(df["0"]) == TEXTS and np.allclose(df[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["2"], atol=1e-4)
+
+
 def test_text_pairs_and_the_logged_signature(registry, tmp_path, capsys):
     import mlflow
 
