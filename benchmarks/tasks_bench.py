@@ -126,8 +126,12 @@ def _stage_seconds(cfg_path: Path, parent_run_id: str) -> dict:
     client = mlflow.MlflowClient(load_config(cfg_path).tracking_uri())
     runs = client.search_runs([client.get_run(parent_run_id).info.experiment_id],
                               f"tags.mlflow.parentRunId = '{parent_run_id}'")
-    return {r.info.run_name: round((r.info.end_time - r.info.start_time) / 1000, 1) for r in
-            sorted(runs, key=lambda r: r.info.start_time) if r.info.end_time}
+    stages = {r.info.run_name: round((r.info.end_time - r.info.start_time) / 1000, 1) for r in
+              sorted(runs, key=lambda r: r.info.start_time) if r.info.end_time}
+    # within a stage: a pattern model's train_s / dev_scoring_s / test_scoring_s; the zero-shot reference
+    parts = {f"{r.info.run_name}.{k}": round(v, 1) for r in runs for k, v in r.data.metrics.items() if k.endswith("_s")}
+    parts.update({k: round(v, 1) for k, v in client.get_run(parent_run_id).data.metrics.items() if k.endswith("_s")})
+    return dict(stages, **parts)
 
 
 def unit_pet(task: str, seed: int, f: dict) -> list[dict]:

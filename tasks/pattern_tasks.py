@@ -2,10 +2,10 @@
 and score it on the current dev/test files."""
 from __future__ import annotations
 
-import itertools
-
 import dataclasses
 import functools
+import itertools
+import time
 from pathlib import Path
 
 import mlflow
@@ -133,6 +133,8 @@ def train_pattern_model(
         model = _pet_model(cfg, template, train, seed)
         pre_train = model.evaluate(train, cfg.pet.train.eval_batch_size)["accuracy"]
         fit = train + extra
+        started = time.perf_counter()
+        seconds = {}  # where a pattern model's time goes (training against scoring dev/test), as MLflow metrics
         model.train_model(
             fit,
             cfg.pet.train.core(),
@@ -140,20 +142,23 @@ def train_pattern_model(
             unlabeled=unlabeled,
             log_fn=lambda m, step: mlflow.log_metrics(m, step=step),
         )
+        seconds["train_s"] = time.perf_counter() - started
         record = PatternModelRef(key, str(folder), str(folder / "model"), template, pattern_index, seed, generation,
                                  run.info.run_id)
 
         def write(tmp: Path) -> dict:
             for split in EVAL_SPLITS:
                 if split in data:
+                    started = time.perf_counter()
                     logits = model.predict_logits(read_examples(data[split].path), cfg.pet.train.eval_batch_size)
+                    seconds[f"{split}_scoring_s"] = time.perf_counter() - started
                     np.save(tmp / logits_file(split, data), logits)
             model.save(tmp / "model")
             metrics = {"pre_train_accuracy": pre_train, **split_metrics(cfg, record, data, tmp)}
             return dataclasses.replace(record, metrics=metrics).done_info()
 
         info = PatternModelRef.from_dict(publish(folder, write))
-        mlflow.log_metrics(info.metrics)
+        mlflow.log_metrics({**info.metrics, **seconds})
         # from the logits just stored: cheap, and the same whoever won the publish
         figures.log_confusions(split_scores(cfg, info, data), cfg.verbalizer_obj().labels, name)
         log.info("%s: %s", name, ", ".join(f"{k} {v:.3f}" for k, v in info.metrics.items() if "f1" not in k))
