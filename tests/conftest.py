@@ -12,9 +12,13 @@ os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-# Prefect binds its console log handler to sys.stderr when first imported: import it here, not
-# inside a test whose captured stderr (capsys) is closed when that test ends
+# Prefect binds its console log handler to sys.stderr when its logging is first set up (lazily, at the
+# first flow run): set it up here, not inside a test whose captured stderr (capsys) is closed when that
+# test ends ("I/O operation on closed file" in a later test, depending on the order tests run in)
 import prefect  # noqa: E402,F401
+from prefect.logging.configuration import ensure_logging_setup  # noqa: E402
+
+ensure_logging_setup()
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
