@@ -160,7 +160,7 @@ def build_config(args) -> tuple[str, list[str]]:
     max_length = _max_length(df, text, pair)
     no_dev = "" if args.dev else (
         "\n# No dev set: automatic prompts are ranked on a stratified quarter of train (the label words are\n"
-        "# searched on the rest) and pattern models are weighted by train accuracy.")
+        "# searched on the rest); promotion compares test accuracy, and without a test set every run promotes.")
     distill_steps = min(400, 300 + 25 * (len(labels) - 2))
     data_lines = "\n".join(f"  {k}: {v}" for k, v in splits.items())
     config = f"""# Written by `pet init` on {datetime.date.today()} from {args.train}: {len(df)} labeled rows, {len(labels)} labels;
@@ -208,8 +208,8 @@ def add_init_parser(sub) -> None:
     p = sub.add_parser("init", help="write a complete config for your data (prompts are then chosen automatically)")
     p.add_argument("train", help="labeled examples: CSV, TSV, JSONL, JSON or Parquet (optionally .gz)")
     p.add_argument("--unlabeled", help="unlabeled texts (the student learns from their soft labels)")
-    p.add_argument("--dev", help="labeled dev set (prompt choice, ensemble weights, promotion)")
-    p.add_argument("--test", help="labeled test set (reported only)")
+    p.add_argument("--dev", help="labeled dev set (prompt choice and promotion; ensemble weights come from train accuracy)")
+    p.add_argument("--test", help="labeled test set (reported; decides promotion without --dev, and the int8 ONNX check)")
     p.add_argument("--text-column", help="the column holding the text")
     p.add_argument("--text-pair-column", help="the second text of a pair task")
     p.add_argument("--label-column", help="the column holding the label")

@@ -38,8 +38,8 @@ class DataSpecConfig(StrictModel):
 
 class DataConfig(StrictModel):
     train: DataSpecConfig | None = Field(None, description="labeled training examples (required for a run)")
-    dev: DataSpecConfig | None = Field(None, description="labeled dev examples: model selection and promotion")
-    test: DataSpecConfig | None = Field(None, description="labeled test examples: reported, never selected on")
+    dev: DataSpecConfig | None = Field(None, description="labeled dev examples: model selection and promotion (and the int8 ONNX check when there is no test)")
+    test: DataSpecConfig | None = Field(None, description="labeled test examples: reported; also decides promotion when there is no dev, and whether the int8 ONNX student is accepted")
     unlabeled: DataSpecConfig | None = Field(None, description="unlabeled texts the ensemble soft-labels for distillation")
 
 
@@ -135,7 +135,7 @@ class AutoPromptsConfig(StrictModel):
     ``verbalizer.label_words`` is empty."""
 
     num_patterns: int = Field(2, ge=1, description="templates chosen (one pattern model each per seed)")
-    words_per_template: int = Field(3, ge=1, description="searched label-word sets scored per template (labels that are codes)")
+    words_per_template: int = Field(3, ge=1, description="searched label-word sets scored per template whenever the config gives no label words (beside the label names, where those are words)")
     templates: list[str] = Field(default_factory=list, description="extra candidate templates, ranked with the library's")
     prior_texts: int = Field(128, ge=1, description="unlabeled texts that estimate the label-word prior (calibration)")
     hyperparameters: Literal["rule", "config"] = Field("rule", description="rule: pet.train max_steps / learning_rate the config does not set come from auto_settings.suggest_train_settings; config: the defaults")
