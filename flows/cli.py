@@ -168,8 +168,10 @@ def _preflight(args, cfg) -> None:
     from pet_io.atomic import removed_on_error, writable_problem
     from tasks.data_tasks import read_splits
 
-    if args.command == "search" and not (cfg.template_search.enabled or cfg.label_word_search.enabled):
-        raise ConfigError("enable template_search and/or label_word_search in the config to search")
+    if args.command == "search":
+        from flows.search_flows import check_search_config
+
+        check_search_config(cfg)
     if args.command == "run" and cfg.data.unlabeled is None:
         raise ConfigError("pet run needs data.unlabeled: the ensemble soft-labels it for distillation")
     if args.command == "relabel":

@@ -72,11 +72,23 @@ def search_stages(cfg: PipelineConfig, data: Splits, parent_id: str) -> tuple[Pi
     return cfg, templates
 
 
+def check_search_config(cfg: PipelineConfig) -> None:
+    """What `pet search` needs that `pet run` would choose itself (automatic prompts run only in the pet flow):
+    a ConfigError naming it, before any work."""
+    if not (cfg.template_search.enabled or cfg.label_word_search.enabled):
+        raise ConfigError("enable template_search and/or label_word_search in the config to search")
+    if cfg.label_word_search.enabled and not (cfg.label_word_search.template or cfg.patterns):
+        raise ConfigError("label_word_search needs a template: set label_word_search.template or one pattern "
+                          "(pet search does not choose prompts automatically; pet run does)")
+    if cfg.template_search.enabled and not cfg.label_word_search.enabled and not cfg.verbalizer.label_words:
+        raise ConfigError("template_search needs label words: set verbalizer.label_words or enable "
+                          "label_word_search (pet search does not choose prompts automatically; pet run does)")
+
+
 @flow(name="lmbff-search", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def search_flow(config_path: str, overrides: dict | None = None) -> dict:
     cfg = resolve_config(config_path, overrides)
-    if not (cfg.template_search.enabled or cfg.label_word_search.enabled):
-        raise ConfigError("enable template_search and/or label_word_search in the config to search")
+    check_search_config(cfg)
     with parent_run(cfg, "lmbff-search") as parent:
         pid = parent.info.run_id
         data = load_and_validate(cfg)

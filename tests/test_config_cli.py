@@ -125,6 +125,20 @@ def test_search_with_nothing_enabled_says_so(tmp_path, tiny_model_dir, capsys):
     assert "enable template_search and/or label_word_search" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("search, needle", [
+    ({"label_word_search": {"enabled": True}}, "label_word_search needs a template"),
+    ({"template_search": {"enabled": True, "generator_path": "t5"}}, "template_search needs label words"),
+])
+def test_search_on_a_config_without_prompts_says_what_it_needs(tmp_path, tiny_model_dir, capsys, search, needle):
+    # a `pet init` config leaves patterns and label words to pet run's automatic prompts; search has none
+    path = write_config(tmp_path, tiny_model_dir, patterns=[], verbalizer={"label_words": {}}, labels=["neg", "pos"],
+                        **search)
+    assert main(["search", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "work").exists()
+
+
 def test_lineage_before_any_run_says_what_to_do(tmp_path, tiny_model_dir, capsys):
     assert main(["lineage", str(write_config(tmp_path, tiny_model_dir))]) == 2
     assert "run the pet flow first" in capsys.readouterr().err
