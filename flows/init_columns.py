@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from pet_io.labeled import read_table
-from pet_io.sources import LINE, DataSpec, DataValidationError, detect_format, sniff_separator
+from pet_io.sources import LINE, DataSpec, DataValidationError, detect_format, csv_separator
 
 TEXT_NAMES = ("text", "sentence", "text_a", "review", "content", "document", "question", "sentence1", "premise",
               "body", "title", "utterance", "tweet", "comment")
@@ -59,7 +59,7 @@ def read_frame(path: str) -> tuple[pd.DataFrame, bool, str | None]:
         raise InitError(f"data file not found: {path}")
     try:
         fmt = detect_format(path)
-        sep = sniff_separator(path) if fmt == "csv" else None
+        sep = csv_separator(path) if fmt == "csv" else None
         df = _read(path, sep=sep)
         header = True
         if fmt in ("csv", "tsv") and _looks_like_data(df):

@@ -29,6 +29,7 @@ class TextColumns:
     text_a: str
     text_b: str | None = None
     header: bool = True  # CSV/TSV input has a header line (else its columns are 0, 1, ..., as the config's)
+    sep: str | None = None  # the config's CSV separator (read_options.sep): a headerless input is read with it
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def text_columns(cfg) -> TextColumns:
     spec = cfg.data.unlabeled or cfg.data.train
     if spec is None:
         raise PredictError("the config names no text column: set data.unlabeled (or data.train) text_a")
-    return TextColumns(spec.text_a, spec.text_b, spec.header)
+    return TextColumns(spec.text_a, spec.text_b, spec.header, spec.read_options.get("sep"))
 
 
 def _check_no_clash(path: Path, present: list[str]) -> None:
@@ -118,15 +119,28 @@ def _check_no_clash(path: Path, present: list[str]) -> None:
         raise DataValidationError(f"{path}: already has column(s) {clash}; rename them to keep them next to the predictions")
 
 
+def _check_no_header_line(path: Path, fmt: str, sep: str | None) -> None:
+    """A headerless config given a file with a header: its header line would be labeled as a text."""
+    from flows.init_columns import LABEL_NAMES, TEXT_NAMES
+    from pet_io.sources import DataValidationError, first_row
+
+    names = [v for v in first_row(path, fmt, sep) if v.strip().lower() in TEXT_NAMES + LABEL_NAMES]
+    if names:
+        raise DataValidationError(f"{path}: its first line looks like a header ({names}), but the config's data has "
+                                  "none (columns 0, 1, ...): remove that line")
+
+
 def check_input(path: Path, columns: TextColumns) -> tuple[str, str | None]:
     """The input's format and CSV separator (';' from Excel in many locales), once its text columns are
     known to be there (read from its header only)."""
     from pet_io import table_stream
-    from pet_io.sources import DataValidationError, sniff_separator
+    from pet_io.sources import DataValidationError, csv_separator
 
     fmt = table_stream.input_format(path)
-    sep = sniff_separator(path) if fmt == "csv" else None
+    sep = csv_separator(path, columns.sep, columns.header) if fmt == "csv" else None
     present = table_stream.read_columns(path, fmt, sep, columns.header)
+    if not columns.header and fmt in ("csv", "tsv"):
+        _check_no_header_line(path, fmt, sep)
     needed = [columns.text_a] + ([columns.text_b] if columns.text_b else [])
     missing = [c for c in needed if c not in present]
     if missing:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from pet_io.sources import DataSpec, sniff_separator
+from pet_io.sources import DataSpec, csv_separator
 from pet_zoo.registry import KNOWN_MODELS
 from prompt_models.patterns import Pattern
 from prompt_models.verbalizer import Verbalizer
@@ -138,9 +138,10 @@ class PipelineConfig(StrictModel):
         columns (else the training ones): how relabel and the inbox take a new file."""
         base = self.data.unlabeled or self.data.train.model_copy(update={"label": None})
         path = str(Path(path).expanduser().resolve())
-        # the new file's own separator, found as `pet init` finds it: not the configured file's
+        # a new CSV's own separator where it can tell (as `pet init` finds it), else the configured one
         options = {k: v for k, v in base.read_options.items() if k != "sep"}
-        sep = sniff_separator(path) if Path(path).name.lower().endswith((".csv", ".csv.gz")) else None
+        is_csv = Path(path).name.lower().endswith((".csv", ".csv.gz"))
+        sep = csv_separator(path, base.read_options.get("sep"), base.header) if is_csv else None
         spec = base.model_copy(update={"path": path, "format": None, "limit": None, "seed": None, "label": None,
                                        "read_options": dict(options, sep=sep) if sep else options})
         return self.model_copy(update={"data": self.data.model_copy(update={"unlabeled": spec})})

@@ -114,12 +114,13 @@ SNIFF_LINES = 1000  # lines a separator is judged on: enough to meet a text with
 
 
 def sniff_separator(path: str | Path) -> str | None:
-    """The separator of a .csv that is not comma-separated: ';' (Excel's CSV in many locales), a tab or
-    '|'; None for a comma file or when no choice is safe. A separator can be taken when it splits the
-    first line into two or more fields and no later line into fewer (a line with more is an unquoted
-    separator in a text, reported by the read, naming the line). A one-column file of texts
-    with a ';' in some of them splits unevenly and stays one column. (``csv.Sniffer`` guesses from
-    character frequencies and would take a ';' inside such texts for a separator.)"""
+    """The separator of a .csv: ',', ';' (Excel's CSV in many locales), a tab or '|'; None when no choice
+    is safe. A separator can be taken when it splits the first line and every later line into two or more
+    fields (a line with more than the first is an unquoted separator in a text, reported by the read,
+    naming the line; one with fewer has empty trailing fields); where several can, the one giving the
+    first line more fields, a tie going to the comma. A one-column file of texts with a ';' in some of
+    them stays unsplit. (``csv.Sniffer`` guesses from character frequencies and would take a ';'
+    inside such texts for a separator.)"""
     path = Path(path)
     try:
         with opener_for(path)(path, "rt", encoding="utf-8-sig", newline="") as fh:
@@ -127,14 +128,23 @@ def sniff_separator(path: str | Path) -> str | None:
         fields = {}
         for sep in (",", ";", "\t", "|"):
             counts = [len(row) for row in csv.reader(lines, delimiter=sep) if row]
-            if counts and counts[0] >= 2 and min(counts) == counts[0]:
+            if counts and min(counts) >= 2:
                 fields[sep] = counts[0]
     except (UnicodeDecodeError, csv.Error, OSError, EOFError):  # the reader that follows reports it, by line
         return None
-    # where several split every line evenly ("id;text, raw;label"), the one giving more fields: it is
-    # less likely to be text; a tie stays with the comma
-    best = max(fields, key=lambda sep: (fields[sep], sep == ","), default=",")
-    return None if best == "," else best
+    return max(fields, key=lambda sep: (fields[sep], sep == ","), default=None)
+
+
+def csv_separator(path: str | Path, configured: str | None = None, header: bool = True) -> str | None:
+    """The ``sep`` to read a .csv with (None: the comma): the configured one for a headerless layout (its
+    texts may hold any separator, so the file cannot tell), else the file's own where sniffing decides,
+    else the configured one."""
+    if not header:
+        return configured
+    found = sniff_separator(path)
+    if found is None:
+        return configured
+    return None if found == "," else found
 
 
 def check_field_counts(path: Path, fmt: str, sep: str | None = None) -> None:

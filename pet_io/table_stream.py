@@ -48,7 +48,7 @@ def _csv_options(fmt: str, sep: str | None = None) -> dict:
 
 
 def read_columns(path: Path, fmt: str, sep: str | None = None, header: bool = True) -> list[str]:
-    """The column names, from the header (CSV, TSV; ``sep``: ``sources.sniff_separator``'s; without a
+    """The column names, from the header (CSV, TSV; ``sep``: ``sources.csv_separator``'s; without a
     header 0, 1, ... as the config names them), the first record (JSONL) or the schema (Parquet)."""
     try:
         if fmt == "parquet":

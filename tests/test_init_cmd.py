@@ -281,3 +281,23 @@ def test_a_new_unlabeled_file_gets_its_own_separator(tmp_path):
         assert moved.data.unlabeled.read_options == {}
         assert list(read_splits(resolve_models(moved, install=False).validate())["unlabeled"][1]["text_a"]) == \
             [f"{t}, yes" for t in TEXTS]
+    # a file the sniff cannot decide (one line) keeps the configured separator
+    one = tmp_path / "one.csv"
+    one.write_text("text;source\n")
+    assert cfg.with_unlabeled(str(one)).data.unlabeled.read_options == {"sep": ";"}
+
+
+def test_a_headerless_pool_keeps_its_texts_whole_in_relabel(tmp_path):
+    # headerless: the file cannot tell a ';' table from texts that hold a ';', so the config's layout decides
+    f = tmp_path / "train.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    unl = tmp_path / "pool.csv"
+    unl.write_text("Great fun!\n" + "".join(f"{t}\n" for t in TEXTS))
+    code, out = _init(tmp_path, f, "--unlabeled", unl)
+    assert code == 0
+    new = tmp_path / "new.csv"
+    new.write_text("Not bad; not great.\nGood; fun.\n")
+    moved = load_config(out).with_unlabeled(str(new))
+    assert moved.data.unlabeled.header is False and moved.data.unlabeled.read_options == {}
+    assert list(read_splits(resolve_models(moved, install=False).validate())["unlabeled"][1]["text_a"]) == \
+        ["Not bad; not great.", "Good; fun."]

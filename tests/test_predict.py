@@ -148,6 +148,17 @@ def test_semicolon_csv_and_a_headerless_config(registry, tmp_path, capsys):
     assert pet("predict", registry["config"], plain, "-o", tmp_path / "out2.csv", *headerless) == 0
     df = pd.read_csv(tmp_path / "out2.csv", keep_default_na=False)
     assert list(df["0"]) == TEXTS and np.allclose(df[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["2"], atol=1e-4)
+    # headerless texts that each hold a ';' are texts, not a ';' table: the config's layout decides
+    semi_texts = tmp_path / "semi_texts.csv"
+    semi_texts.write_text("".join(f"{t}; sure\n" for t in TEXTS))
+    assert pet("predict", registry["config"], semi_texts, "-o", tmp_path / "out3.csv", *headerless) == 0
+    assert list(pd.read_csv(tmp_path / "out3.csv", keep_default_na=False)["0"]) == [f"{t}; sure" for t in TEXTS]
+    # a file with a header given to a headerless config: its header line would be labeled as a text
+    capsys.readouterr()
+    named = tmp_path / "named.csv"
+    named.write_text("text\n" + "".join(f"{t}\n" for t in TEXTS))
+    assert pet("predict", registry["config"], named, "-o", tmp_path / "out4.csv", *headerless) == 2
+    assert "looks like a header" in capsys.readouterr().err and not (tmp_path / "out4.csv").exists()
 
 
 def test_text_pairs_and_the_logged_signature(registry, tmp_path, capsys):
