@@ -233,6 +233,10 @@ def select_prompts(
         split = "train (stratified 25% held out; label words searched on the other 75%)"
         if not sel:  # one example per label: none can be held out, so the ranking sees the examples searched on
             fit, sel, split = list(train), list(train), "train (one example per label: none held out)"
+        lone = sorted({ex.label for ex in fit} - {ex.label for ex in sel})
+        if lone:  # a label of one example: ranked without it, any prompt that never says it could score 1.0
+            sel += [ex for ex in fit if ex.label in lone]
+            split += f"; labels {lone} have one example, ranked on it too"
     gold = np.array([labels.index(ex.label) for ex in sel])
     scorer = PromptScorer(make_model)
     fixed = label_words or words_from_label_names(labels)

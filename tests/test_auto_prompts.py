@@ -153,3 +153,16 @@ def test_one_example_per_label_without_dev_ranks_on_train(trained_factory):
     assert res.selection_split == "train (one example per label: none held out)"
     assert res.templates == [GOOD] and set(res.label_words) == {"good", "bad"}
     assert all(0.0 <= c.accuracy <= 1.0 for c in res.candidates)
+
+
+def test_a_label_of_one_example_without_dev_is_in_the_ranking(trained_factory):
+    # 15 "pos" and one "neg": the held-out quarter had no "neg", so the ranking read positives only and a
+    # prompt that never says "neg" scored 1.000 (`pet run` printed "calibrated zero-shot 1.000")
+    make, words = trained_factory
+    pos = [e for e in toy_examples(8) if e.label == "pos"]
+    data = pos + [next(e for e in toy_examples(8) if e.label == "neg")]
+    prior = [InputExample(e.text_a) for e in data]
+    res = select_prompts(make, ["pos", "neg"], data, None, prior, [BLIND, GOOD], label_words=words, num_patterns=1)
+    assert res.selection_split.endswith("labels ['neg'] have one example, ranked on it too")
+    blind = {s["template"]: s["accuracy"] for s in res.template_scores}[BLIND]
+    assert 0.0 < blind < 1.0  # one prediction for every text cannot be right on both labels
