@@ -22,7 +22,7 @@ from pet_io.labeled import load_examples
 from pet_io.sources import DataSpec, DataValidationError
 from pet_io.unlabeled import open_unlabeled, scratch_cache
 
-from .init_columns import InitError, find_columns, read_frame, unnamed_text_column
+from .init_columns import InitError, find_columns, read_frame, unnamed_text_column, unused_text_columns
 
 BACKBONE, STUDENT = "smollm2-135m-instruct", "all-minilm-l6-v2"
 
@@ -41,19 +41,30 @@ def _tokens(col: pd.Series) -> pd.Series:
     return col.str.split().str.len() * 1.6 + beyond_ascii * 0.7
 
 
-def _max_length(df: pd.DataFrame, text: str, pair: str | None) -> int:
+def _max_length(df: pd.DataFrame, text: str, pair: str | None) -> tuple[int, float]:
     """Tokens for 95% of the training examples (both texts of a pair) plus 16 for the template, in
-    steps of 32 between 64 and 256 (longer texts are cut, longest text first)."""
+    steps of 32 between 64 and 256 (longer texts are cut, longest text first), and the share of the
+    examples that fit: below 95% where 256 caps it (long reviews), which the config's comment says."""
     need = _tokens(df[text]) + (_tokens(df[pair]) if pair else 0)
-    return int(min(256, max(64, 32 * -(-int(need.quantile(0.95) + 16) // 32))))
+    length = int(min(256, max(64, 32 * -(-int(need.quantile(0.95) + 16) // 32))))
+    return length, float((need + 16 <= length).mean())
+
+
+def _number(label: str) -> float | None:
+    try:
+        return float(label)
+    except ValueError:
+        return None
 
 
 def _case_twins(labels: list[str]) -> list[str]:
-    """Labels that differ only in case ("Positive", "positive"): a typo in the file, which would
-    otherwise become two classes that compete for the same examples."""
-    seen: dict[str, list[str]] = {}
+    """Labels that differ only in case ("Positive", "positive") or are one number written two ways ("1", "1.0",
+    as a spreadsheet or pandas writes a column with a gap): a slip in the file, which would otherwise
+    become two classes that compete for the same examples."""
+    seen: dict[object, list[str]] = {}
     for lab in labels:
-        seen.setdefault(lab.casefold(), []).append(lab)
+        num = _number(lab)
+        seen.setdefault(lab.casefold() if num is None else num, []).append(lab)
     return next((group for group in seen.values() if len(group) > 1), [])
 
 
@@ -124,8 +135,14 @@ def build_config(args) -> tuple[str, list[str]]:
                         f"if it is the label, give --label-column {label}, else the label's column")
     same = _case_twins(labels)
     if same:
-        raise InitError(f"{args.train}: labels {same} differ only in case; write each class one way in the file")
+        how = "are one number" if _number(same[0]) is not None else "differ only in case"
+        raise InitError(f"{args.train}: labels {same} {how}; write each class one way in the file")
     _check_rows(args.train, header, sep, text, pair, label, labels)
+    unused = unused_text_columns(df, {text, pair, label})
+    if unused:
+        reads = f"{text!r} and {pair!r}" if pair else f"{text!r}"
+        notes.append(f"{args.train}: column(s) {unused} are not used: the model reads {reads} only (one text or a "
+                     "pair); give --text-column / --text-pair-column to choose others, or join a column into the text")
     splits = {"train": _spec(args.train, out_dir, header, sep, text, pair, label)}
     for split in ("dev", "test"):
         path = getattr(args, split)
@@ -157,7 +174,10 @@ def build_config(args) -> tuple[str, list[str]]:
     else:  # the flow distills on unlabeled text: the training texts are the least it can have
         splits["unlabeled"] = _spec(args.train, out_dir, header, sep, text, pair, None)
         unl_note = "none given: the training texts stand in (give --unlabeled for a better student)"
-    max_length = _max_length(df, text, pair)
+    max_length, fit = _max_length(df, text, pair)
+    if fit < 0.8:
+        notes.append(f"{args.train}: {1 - fit:.0%} of the training texts are longer than model.max_length {max_length} "
+                     "tokens and will be cut; raise it to keep more of each text (slower, more memory)")
     no_dev = "" if args.dev else (
         "\n# No dev set: automatic prompts are ranked on a stratified quarter of train (the label words are\n"
         "# searched on the rest); promotion compares test accuracy, and without a test set every run promotes.")
@@ -169,7 +189,7 @@ name: {json.dumps(name)}
 labels: {json.dumps(labels)}
 model:
   path: {BACKBONE}   # the PET backbone (causal LM); `pet models list` shows the others
-  max_length: {max_length}   # tokens per pattern-wrapped text (95% of the training texts fit)
+  max_length: {max_length}   # tokens per pattern-wrapped text ({fit:.0%} of the training texts fit; longer ones are cut)
   device: auto
 data:
 {data_lines}

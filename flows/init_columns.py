@@ -13,10 +13,14 @@ import pandas as pd
 from pet_io.labeled import read_table
 from pet_io.sources import LINE, DataSpec, DataValidationError, detect_format, csv_separator
 
-TEXT_NAMES = ("text", "sentence", "text_a", "review", "content", "document", "question", "sentence1", "premise",
-              "body", "title", "utterance", "tweet", "comment")
+# "passage"/"context" come before "question": reading comprehension (BoolQ) is the passage, then the question
+TEXT_NAMES = ("text", "sentence", "text_a", "review", "content", "document", "passage", "context", "question",
+              "sentence1", "premise", "body", "title", "utterance", "tweet", "comment")
 PAIR_NAMES = {"sentence1": "sentence2", "premise": "hypothesis", "text_a": "text_b", "question": "sentence",
-              "question1": "question2"}
+              "question1": "question2", "passage": "question", "context": "question"}
+# answer options of a multiple-choice task (COPA's choice1/choice2, SWAG's ending0..3, option_a, ...)
+CHOICE_COLUMN = re.compile(r"(choice|option|ending|answer|alternative|candidate)[ _-]?([0-9]|[a-e])", re.IGNORECASE)
+ID_COLUMN = re.compile(r"(.*[_ -])?(id|idx|guid|uid|key|index)", re.IGNORECASE)
 LABEL_NAMES = ("label", "labels", "class", "category", "target", "y", "sentiment", "intent", "topic", "gold_label")
 
 
@@ -59,6 +63,10 @@ def read_frame(path: str) -> tuple[pd.DataFrame, bool, str | None]:
         raise InitError(f"data file not found: {path}")
     try:
         fmt = detect_format(path)
+    except DataValidationError:  # the config's `format` key, which the message names, is not an option of init
+        raise InitError(f"{path}: cannot tell the file format from its name; save or rename it as .csv, .tsv, .jsonl, "
+                        ".json or .parquet (optionally .gz), with one row per example") from None
+    try:
         sep = csv_separator(path) if fmt == "csv" else None
         df = _read(path, sep=sep)
         header = True
@@ -68,16 +76,46 @@ def read_frame(path: str) -> tuple[pd.DataFrame, bool, str | None]:
         raise InitError(str(exc)) from None
     if df.empty:
         raise InitError(f"{path}: no rows")
-    return df.astype(str), header, sep
+    return _without_nested(df, path).astype(str), header, sep
+
+
+def _without_nested(df: pd.DataFrame, path: str) -> pd.DataFrame:
+    """The table less its JSON objects and lists (metadata, or a nested layout such as ReCoRD's or MultiRC's
+    passage): their text form is no text to classify. Where one of them has a name we look for, the file's
+    layout is nested and the user must flatten it: taking other columns would classify the wrong thing."""
+    nested = [c for c in df.columns if df[c].map(lambda v: isinstance(v, (dict, list))).any()]
+    named = [c for c in nested if str(c).strip().lower() in TEXT_NAMES + LABEL_NAMES]
+    if named:
+        raise InitError(f"{path}: column(s) {named} hold JSON objects or lists, not texts or labels; flatten the file "
+                        "to one text (or a text pair) and one label per row")
+    return df.drop(columns=nested)
 
 
 def _mean_words(col: pd.Series) -> float:
     return float(col.str.split().str.len().mean())
 
 
+def unused_text_columns(df: pd.DataFrame, used: set[str]) -> list[str]:
+    """Columns of words the run will not read (WiC's target ``word``, a ``title`` beside the ``text``): the
+    model sees one text or a pair, so the user is told what it does not see. Numbers and ids are left out."""
+    return [str(c) for c in df.columns if c not in used and not ID_COLUMN.fullmatch(str(c).strip())
+            and not df[c].str.fullmatch(r"\s*(-?\d+(\.\d*)?|True|False|nan|None)?\s*").all()]
+
+
+def refuse_multiple_choice(df: pd.DataFrame, path: str) -> None:
+    """A file with answer options is a multiple-choice task (the label says which option is right): classifying
+    one of its texts into the option numbers would train and report nonsense, so it stops here."""
+    choices = [str(c) for c in df.columns if CHOICE_COLUMN.fullmatch(str(c).strip())]
+    if len(choices) >= 2:
+        raise InitError(f"{path}: columns {choices} look like the answer options of a multiple-choice task; pet "
+                        "classifies a text (or a text pair) into a fixed set of labels, not into which option is right")
+
+
 def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None, label: str | None,
                  need_label: bool = True) -> tuple[str, str | None, str | None]:
     cols = list(df.columns)
+    if need_label:
+        refuse_multiple_choice(df, path)
     for flag, name in (("--text-column", text), ("--text-pair-column", pair), ("--label-column", label)):
         if name is not None and name not in cols:
             raise InitError(f"{path}: no column {name!r} (given by {flag}); the file has {cols}")

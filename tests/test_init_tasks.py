@@ -1,0 +1,103 @@
+"""`pet init` on tasks beyond single-sentence classification (SuperGLUE's layouts, long reviews, labels
+written by a spreadsheet): what it can run it configures and says what the model will not see; what it
+cannot run (multiple choice, nested records) it refuses in one line before writing a config."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flows.cli import main
+from pet_config.loading import load_config
+
+TEXTS = ["a truly great movie with fine actors", "boring and far too long overall", "i loved every minute of it",
+         "the plot made no sense at all", "wonderful story and good fun", "awful acting from start to end"]
+
+
+def _jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _init(tmp_path, *args):
+    out = tmp_path / "cfg" / "my.yaml"
+    return main(["init", *map(str, args), "-o", str(out)]), out
+
+
+def test_reading_comprehension_reads_the_passage_and_the_question(tmp_path):
+    # BoolQ's layout: `question` was taken as the only text and the passage the answer is in was dropped
+    f = _jsonl(tmp_path / "boolq.jsonl", [{"question": f"is it {t}", "passage": f"{t}. " * 3, "idx": i,
+                                            "label": i % 2 == 0} for i, t in enumerate(TEXTS)])
+    code, out = _init(tmp_path, f)
+    cfg = load_config(out)
+    assert code == 0 and (cfg.data.train.text_a, cfg.data.train.text_b) == ("passage", "question")
+    assert cfg.labels == ["False", "True"]  # JSON booleans, as `pet run` reads them
+
+
+def test_a_column_of_words_the_model_will_not_see_is_named(tmp_path, capsys):
+    # WiC: the target word sits in a column of its own; a pair is all a pattern reads
+    f = _jsonl(tmp_path / "wic.jsonl", [{"word": t.split()[1], "sentence1": t, "sentence2": TEXTS[i - 1], "idx": i,
+                                         "start1": 2, "label": i % 2 == 0} for i, t in enumerate(TEXTS)])
+    code, _ = _init(tmp_path, f)
+    err = capsys.readouterr().err
+    assert code == 0 and "column(s) ['word'] are not used" in err and "'sentence1' and 'sentence2'" in err, err
+    assert "idx" not in err and "start1" not in err  # ids and numbers are no texts
+
+
+@pytest.mark.parametrize("args", [[], ["--text-column", "premise"], ["--text-column", "premise", "--label-column",
+                                                                       "label"]])
+def test_multiple_choice_is_refused_even_with_the_columns_given(tmp_path, capsys, args):
+    # COPA: with --text-column the premise alone was classified into "0"/"1" (which choice is right): nonsense
+    f = _jsonl(tmp_path / "copa.jsonl", [{"premise": t, "choice1": TEXTS[i - 1], "choice2": TEXTS[i - 2],
+                                          "question": "cause", "label": i % 2} for i, t in enumerate(TEXTS)])
+    code, out = _init(tmp_path, f, *args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and not out.exists()
+    assert "['choice1', 'choice2'] look like the answer options of a multiple-choice task" in err, err
+
+
+def test_nested_records_are_refused_not_classified_by_another_column(tmp_path, capsys):
+    # ReCoRD: the passage is a JSON object; init took its text form as the text and `source` as the label
+    f = _jsonl(tmp_path / "record.jsonl", [{"source": ["a", "b"][i % 2], "passage": {"text": t, "entities": []},
+                                            "qas": [{"query": t}], "idx": i} for i, t in enumerate(TEXTS)])
+    code, out = _init(tmp_path, f)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists() and "column(s) ['passage'] hold JSON objects or lists" in err, err
+
+
+def test_metadata_objects_beside_a_text_are_left_out(tmp_path, capsys):
+    f = _jsonl(tmp_path / "meta.jsonl", [{"text": t, "meta": {"source": "web"}, "label": ["good", "bad"][i % 2]}
+                                         for i, t in enumerate(TEXTS)])
+    code, out = _init(tmp_path, f)
+    assert code == 0 and load_config(out).data.train.text_a == "text"
+    assert "meta" not in capsys.readouterr().err
+
+
+def test_one_number_written_two_ways_is_not_two_labels(tmp_path, capsys):
+    # a label column saved by pandas with a gap reads 1.0 / 0.0; joined with a file of 1 / 0 it made 4 classes
+    f = tmp_path / "mixed.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in zip(TEXTS, ["1.0", "0.0", "1", "0"] * 2)))
+    code, out = _init(tmp_path, f)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists() and "labels ['0', '0.0'] are one number" in err, err
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in zip(TEXTS, ["1.0", "0.0"] * 3)))
+    code, out = _init(tmp_path, f)
+    assert code == 0 and load_config(out).labels == ["0.0", "1.0"]  # floats written one way are fine
+
+
+def test_unknown_suffix_names_the_suffixes_not_a_config_key(tmp_path, capsys):
+    # the reader's message says "set `format`", a config key: init has no such option
+    f = tmp_path / "train.txt"
+    f.write_text("".join(f"POS {t}\n" for t in TEXTS))
+    code, _ = _init(tmp_path, f)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "rename it as .csv, .tsv, .jsonl" in err and "`format`" not in err, err
+
+
+def test_long_texts_are_said_to_be_cut(tmp_path, capsys):
+    # IMDB reviews: max_length stops at 256 and the config's comment claimed 95% of the texts fit
+    f = _jsonl(tmp_path / "imdb.jsonl", [{"text": " ".join([t] * 40), "label": i % 2} for i, t in enumerate(TEXTS)])
+    code, out = _init(tmp_path, f)
+    err, text = capsys.readouterr().err, out.read_text()
+    assert code == 0 and "max_length: 256   # tokens per pattern-wrapped text (0% of the training texts fit" in text
+    assert "100% of the training texts are longer than model.max_length 256" in err, err
