@@ -108,7 +108,10 @@ def accuracy_figure(rows: Sequence[dict], templates: Sequence[str] = ()) -> Figu
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("accuracy")
     ax.set_title("accuracy by model")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: bars can reach any height
+    if ax.containers:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: bars can reach any height
+    else:  # neither dev nor test (`pet init` without --dev/--test): said on the chart, not by a legend warning
+        ax.text(0.5, 0.5, "no dev or test split: nothing scored", ha="center", va="center", transform=ax.transAxes)
     if templates:  # the x label, so that the layout makes room for it
         ax.set_xlabel("\n".join(f"P{i}: {t}" for i, t in enumerate(templates)), fontsize=7, loc="left")
     return fig

@@ -117,3 +117,15 @@ def test_accuracy_chart_without_a_test_split_and_with_ipet_generations(run_in_st
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["dev"]  # no empty test bars
     log_accuracy_chart(models, {"dev_accuracy": 0.7}, {"dev_accuracy": 0.75})
     assert "accuracy_by_model.png" in _artifacts(run_in_store.info.run_id)
+
+
+def test_accuracy_chart_without_dev_or_test_says_so_without_a_warning(run_in_store):
+    import warnings
+
+    from tasks.figures import accuracy_figure, accuracy_rows
+
+    rows = accuracy_rows([_pattern("{text_a} It was {mask} .", 1, None)], {}, {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "No artists with labels found to put in legend"
+        ax = accuracy_figure(rows).axes[0]
+    assert ax.get_legend() is None and [t.get_text() for t in ax.texts] == ["no dev or test split: nothing scored"]
