@@ -133,6 +133,10 @@ def build_config(args) -> tuple[str, list[str]]:
     if len(labels) > max(50, len(df) // 2) and not args.label_column:
         raise InitError(f"{args.train}: column {label!r} has {len(labels)} distinct values in {len(df)} rows; "
                         f"if it is the label, give --label-column {label}, else the label's column")
+    numbers = [_number(lab) for lab in labels]
+    if None not in numbers and any(n != int(n) for n in numbers) and len(labels) > 5:  # STS-B's 0.000 to 5.000
+        raise InitError(f"{args.train}: column {label!r} holds {len(labels)} distinct numbers with fractions, a score "
+                        "to predict (regression); pet classifies into labels: bin the scores into classes first")
     same = _case_twins(labels)
     if same:
         how = "are one number" if _number(same[0]) is not None else "differ only in case"

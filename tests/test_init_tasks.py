@@ -101,3 +101,13 @@ def test_long_texts_are_said_to_be_cut(tmp_path, capsys):
     err, text = capsys.readouterr().err, out.read_text()
     assert code == 0 and "max_length: 256   # tokens per pattern-wrapped text (0% of the training texts fit" in text
     assert "100% of the training texts are longer than model.max_length 256" in err, err
+
+
+def test_a_score_column_is_refused_as_regression(tmp_path, capsys):
+    # STS-B: `--label-column score` made a classifier with a class per distinct score
+    f = tmp_path / "stsb.tsv"
+    f.write_text("sentence1\tsentence2\tscore\n" + "".join(f"{t}\t{t[::-1]}\t{s}\n" for t, s in
+                                                            zip(TEXTS * 2, ["0.000", "0", "1.2", "2.5", "3.8", "4.0"] * 2)))
+    code, out = _init(tmp_path, f, "--label-column", "score")
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists() and "a score to predict (regression)" in err, err
