@@ -127,7 +127,10 @@ def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None
         else:  # few distinct short values
             few = [c for c in cols if c != text and df[c].nunique() <= max(2, min(50, len(df) // 2))
                    and _mean_words(df[c]) <= 3]
-            if len(few) != 1:
+            if not few:  # texts without labels (an unlabeled pool given as the training file)
+                raise InitError(f"{path}: no label column among {cols} (none has a few short values repeated); "
+                                "the training file needs a label on every row: add it, or give --label-column")
+            if len(few) > 1:
                 raise InitError(f"{path}: cannot tell the label column among {cols}; give --label-column")
             label = few[0]
     rest = [c for c in cols if c not in (label, pair)]

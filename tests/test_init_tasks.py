@@ -111,3 +111,12 @@ def test_a_score_column_is_refused_as_regression(tmp_path, capsys):
     code, out = _init(tmp_path, f, "--label-column", "score")
     err = capsys.readouterr().err.strip()
     assert code == 2 and not out.exists() and "a score to predict (regression)" in err, err
+
+
+def test_texts_without_labels_as_training_file_say_labels_are_missing(tmp_path, capsys):
+    # RTE's pool without labels: "cannot tell the label column ...; give --label-column" sent the user to a flag
+    f = _jsonl(tmp_path / "pool.jsonl", [{"premise": t, "hypothesis": t[::-1], "idx": i} for i, t in enumerate(TEXTS)])
+    code, out = _init(tmp_path, f)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists() and "no label column among ['premise', 'hypothesis', 'idx']" in err, err
+    assert "needs a label on every row" in err
