@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -250,10 +251,25 @@ def search_label_words(
             raise ValueError(f"label-word search found no whole-word token for label {lab!r} in the top {max_scan}")
     gold = torch.as_tensor(gold_indices(examples, labels))
     combos = itertools.product(*(tops[lab] for lab in labels))
-    total = int(np.prod([len(tops[lab]) for lab in labels]))
+    # Python integers: numpy's int64 product wraps at 21+ labels of 8 words (8**22 == 0 mod 2**64), and the
+    # exhaustive loop over 8**22 combinations never ended
+    total = math.prod(len(tops[lab]) for lab in labels)
     if total > max_combinations:
         rng = random.Random(seed)
-        combos = (tuple(rng.choice(tops[lab]) for lab in labels) for _ in range(max_combinations))
+
+        def distinct_words():
+            # labels in random order, each taking a word no other label took: with many labels whose top words
+            # overlap, independent draws nearly always repeat a word and every sample was thrown away
+            order, taken, pick = rng.sample(labels, len(labels)), set(), {}
+            for lab in order:
+                free = [t for t in tops[lab] if t not in taken]
+                if not free:
+                    return None
+                pick[lab] = rng.choice(free)
+                taken.add(pick[lab])
+            return tuple(pick[lab] for lab in labels)
+
+        combos = (c for c in (distinct_words() for _ in range(max_combinations)) if c is not None)
     scored = {}
     for combo in combos:
         if len(set(combo)) < len(combo) or combo in scored:

@@ -2,6 +2,7 @@ import pytest
 
 from conftest import build_tiny_gpt2, toy_examples
 from prompt_models.lmbff import GeneratorError, parse_seq2seq, generate_templates, load_generator, search_label_words
+from prompt_models.examples import InputExample
 from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
 from prompt_models.verbalizer import Verbalizer
@@ -79,3 +80,33 @@ def test_vocabulary_scores_keep_input_order_whatever_the_batching(tmp_path):
     batched = mask_log_probs(model, examples, 3)
     assert batched.shape == one_by_one.shape and batched.shape[0] == len(examples)
     assert torch.allclose(batched, one_by_one, atol=1e-4)
+
+
+def test_label_word_search_with_many_labels_samples_instead_of_looping_forever(tiny_model_dir, monkeypatch):
+    # 8 words for each of 22 labels: numpy's int64 product of the counts wrapped to 0, so the search took the
+    # exhaustive branch over 8**22 combinations and `pet run` on TREC's 50 fine classes never left auto-prompts
+    from types import SimpleNamespace
+
+    import torch
+
+    import prompt_models.lmbff as lmbff
+
+    def product(*lists):  # the exhaustive branch fails when it is iterated instead of running for ever
+        raise AssertionError(f"exhaustive loop over {[len(x) for x in lists]} words")
+        yield
+
+    monkeypatch.setattr(lmbff, "itertools", SimpleNamespace(product=product))
+    labels = [f"c{i}" for i in range(22)]
+    exs = [InputExample(ex.text_a, label=labels[i % 22], guid=str(i)) for i, ex in enumerate(toy_examples(11))]
+    model = PETModel.from_pretrained(str(tiny_model_dir), "{text_a} it was {mask} .", VERB, max_length=32)
+    words = [t for t in range(len(model.tokenizer)) if lmbff._single_token_word(model.tokenizer, t, False)]
+    # label i prefers the i-th to (i+7)-th words: 22 labels share 29 words, as the top words of many labels overlap
+    logp = torch.full((len(exs), len(model.tokenizer)), -20.0)
+    for j, ex in enumerate(exs):
+        start = labels.index(ex.label)
+        logp[j, [words[(start + k) % len(words)] for k in range(8)]] = -torch.arange(1.0, 9.0)
+    cands = search_label_words(model, exs, labels, top_k_per_class=8, num_candidates=3, max_combinations=200,
+                               logp=logp)
+    assert len(cands) == 3  # independent draws repeated a word in nearly every sample: none was kept
+    for c in cands:
+        assert set(c["label_words"]) == set(labels) and len({w[0] for w in c["label_words"].values()}) == 22
