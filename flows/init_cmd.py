@@ -108,10 +108,14 @@ def _slug(text: str) -> str:
 
 
 def _name(train: str) -> str:
-    p = Path(train)
+    p = Path(train).resolve()
     stem = p.name.split(".")[0]
-    return _slug(p.parent.name if stem.lower() in ("train", "training", "data", "labels", "labeled") and p.parent.name
-                 else stem)
+    if stem.lower() not in ("train", "training", "data", "labels", "labeled") or not p.parent.name:
+        return _slug(stem)
+    # LM-BFF's TASK/16-13/train.csv: the folder names a split seed, not the task, and every task of that
+    # seed would share the pipeline, its registered model and its champion
+    folder = p.parent.name if re.search(r"[a-zA-Z]", p.parent.name) else f"{p.parent.parent.name}-{p.parent.name}"
+    return _slug(folder)
 
 
 def build_config(args) -> tuple[str, list[str]]:

@@ -120,3 +120,17 @@ def test_texts_without_labels_as_training_file_say_labels_are_missing(tmp_path, 
     err = capsys.readouterr().err.strip()
     assert code == 2 and not out.exists() and "no label column among ['premise', 'hypothesis', 'idx']" in err, err
     assert "needs a label on every row" in err
+
+
+def test_seed_folders_of_two_tasks_get_two_names(tmp_path):
+    # LM-BFF's SST-2/16-13/train.tsv and trec/16-13/train.csv were both named "16-13": one pipeline, one
+    # registered model "16-13-classifier", the trec classifier competing with the SST-2 champion
+    names = []
+    for task in ("SST-2", "trec"):
+        f = tmp_path / task / "16-13" / "train.csv"
+        f.parent.mkdir(parents=True)
+        f.write_text("text,label\n" + "".join(f'"{t}",{i % 2}\n' for i, t in enumerate(TEXTS)))
+        out = tmp_path / f"{task}.yaml"
+        assert main(["init", str(f), "-o", str(out)]) == 0
+        names.append(load_config(out).name)
+    assert names == ["sst-2-16-13", "trec-16-13"]
