@@ -166,7 +166,11 @@ def build_config(args) -> tuple[str, list[str]]:
                                 f"{label!r}); a --{split} file needs labels: name its column {label!r}") from None
             unknown = sorted(set(d[lab].str.strip()) - set(labels))
             if unknown:
-                raise InitError(f"{path}: labels {unknown[:5]} do not occur in the training file {args.train}")
+                by_number = {_number(lab): lab for lab in labels if _number(lab) is not None}
+                twins = [by_number[_number(u)] for u in unknown if _number(u) in by_number]
+                hint = f" (it writes {twins[:5]}: write each number one way)" if twins else ""
+                more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+                raise InitError(f"{path}: labels {unknown[:5]}{more} do not occur in the training file {args.train}{hint}")
             _check_rows(path, h, s, t, p, lab, labels)
             splits[split] = _spec(path, out_dir, h, s, t, p, lab)
     if args.unlabeled:

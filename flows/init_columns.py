@@ -76,7 +76,10 @@ def read_frame(path: str) -> tuple[pd.DataFrame, bool, str | None]:
         raise InitError(str(exc)) from None
     if df.empty:
         raise InitError(f"{path}: no rows")
-    return _without_nested(df, path).astype(str), header, sep
+    df = _without_nested(df, path)
+    # a missing value (JSON null or no key, a Parquet NaN) is an empty string: pandas 3's astype(str) keeps it
+    # a float NaN, which broke the label set with a TypeError; the row is then reported as `pet run` reports it
+    return df.astype(object).where(df.notna(), "").astype(str), header, sep
 
 
 def _without_nested(df: pd.DataFrame, path: str) -> pd.DataFrame:

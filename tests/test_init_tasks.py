@@ -134,3 +134,26 @@ def test_seed_folders_of_two_tasks_get_two_names(tmp_path):
         assert main(["init", str(f), "-o", str(out)]) == 0
         names.append(load_config(out).name)
     assert names == ["sst-2-16-13", "trec-16-13"]
+
+
+@pytest.mark.parametrize("rows, message", [
+    # JSON Lines with a record lacking its label: pandas 3 kept a float NaN and sorting the labels raised TypeError
+    ([{"text": t, "label": ["a", "b"][i % 2]} if i != 3 else {"text": t} for i, t in enumerate(TEXTS)],
+     "1 bad row(s): line 4: empty label"),
+    ([{"text": t, "label": ["a", "b"][i % 2] if i != 2 else None} for i, t in enumerate(TEXTS)],
+     "1 bad row(s): line 3: empty label"),
+])
+def test_a_missing_label_is_a_bad_row_not_a_traceback(tmp_path, capsys, rows, message):
+    code, out = _init(tmp_path, _jsonl(tmp_path / "train.jsonl", rows))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists() and err == f"error: {tmp_path / 'train.jsonl'}: {message}", err
+
+
+def test_dev_labels_written_as_other_numbers_are_named(tmp_path, capsys):
+    f = tmp_path / "train.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{["1.0", "0.0"][i % 2]}\n' for i, t in enumerate(TEXTS)))
+    dev = tmp_path / "dev.csv"
+    dev.write_text("text,label\n" + "".join(f'"{t}",{i % 2}\n' for i, t in enumerate(TEXTS)))
+    code, _ = _init(tmp_path, f, "--dev", dev)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "labels ['0', '1'] do not occur" in err and "(it writes ['0.0', '1.0']" in err, err
