@@ -182,6 +182,10 @@ def _preflight(args, cfg) -> None:
             cfg = cfg.with_unlabeled(args.unlabeled)
         if cfg.data.unlabeled is None:
             raise ConfigError("relabel needs new unlabeled data: pass --unlabeled FILE or set data.unlabeled")
+    if args.command in ("run", "relabel"):
+        from flows.lineage import check_champion_labels
+
+        check_champion_labels(cfg)
     problem = writable_problem(cfg.work_path)
     if problem:
         raise ConfigError(f"work_dir {cfg.work_path} cannot be written: {problem}")

@@ -85,3 +85,25 @@ def champion_lineage(cfg: PipelineConfig, alias: str | None = None) -> dict:
     if source:  # relabel: the ensemble was trained by an earlier pet run
         out["ensemble"] = _flow_lineage(client, client.get_run(source))
     return out
+
+
+def check_champion_labels(cfg: PipelineConfig) -> None:
+    """Refuse a run whose registered model's champion classifies other labels: two tasks sharing one
+    ``tracking.registered_model`` (two configs with one ``name``) would compare a classifier with the other
+    task's champion (a crash at the end of the run, after the new version was registered) and `pet predict`
+    would go on labeling this task's texts with the other task's labels."""
+    name, uri = cfg.tracking.registered_model, cfg.tracking_uri()
+    if not store_exists(uri):
+        return
+    client = mlflow.MlflowClient(uri, registry_uri=uri)
+    try:
+        champion = client.get_model_version_by_alias(name, cfg.tracking.alias)
+    except mlflow.exceptions.MlflowException:  # no such model or alias yet
+        return
+    location = client.get_model_version_download_uri(name, str(champion.version))
+    mlmodel = mlflow.artifacts.download_artifacts(artifact_uri=f"{location}/MLmodel", tracking_uri=uri)
+    labels = (mlflow.models.Model.load(mlmodel).metadata or {}).get("labels")
+    if labels is not None and [str(x) for x in labels] != list(cfg.labels):
+        raise LineageError(f"registered model {name!r}: its {cfg.tracking.alias} (v{champion.version}) classifies "
+                           f"labels {labels}, this config {list(cfg.labels)}; another task's pipeline? give this one "
+                           "its own `name` and `tracking.registered_model`")
