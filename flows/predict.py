@@ -79,7 +79,7 @@ def predict_command(args: argparse.Namespace) -> int:
             raise PredictError("--batch-size must be at least 1")
         out_fmt = table_stream.output_format(args.output)
         columns = text_columns(cfg)
-        in_fmt, sep = check_input(Path(args.input), columns)
+        in_fmt, sep, columns = check_input(Path(args.input), columns)
         # empty texts are refused as training refuses them, before a model is loaded (one read of the
         # text columns; labeling the file costs far more)
         table_stream.check_texts(Path(args.input), in_fmt, [columns.text_a] + ([columns.text_b] if columns.text_b else []),
@@ -134,9 +134,10 @@ def _check_no_header_line(path: Path, fmt: str, sep: str | None) -> None:
                                   "none (columns 0, 1, ...): remove that line")
 
 
-def check_input(path: Path, columns: TextColumns) -> tuple[str, str | None]:
-    """The input's format and CSV separator (';' from Excel in many locales), once its text columns are
-    known to be there (read from its header only)."""
+def check_input(path: Path, columns: TextColumns) -> tuple[str, str | None, TextColumns]:
+    """The input's format, CSV separator (';' from Excel in many locales) and text columns, once those are
+    known to be there (read from its header only). A headerless config trained on LM-BFF's `label,sentence`
+    reads its text from column 1: a headerless file of texts alone (one column) is that text."""
     from pet_io import table_stream
     from pet_io.sources import DataValidationError, csv_separator
 
@@ -145,12 +146,14 @@ def check_input(path: Path, columns: TextColumns) -> tuple[str, str | None]:
     present = table_stream.read_columns(path, fmt, sep, columns.header)
     if not columns.header and fmt in ("csv", "tsv"):
         _check_no_header_line(path, fmt, sep)
+    if not columns.header and not columns.text_b and present == ["0"] and columns.text_a != "0":
+        columns = TextColumns("0", None, False, columns.sep)  # texts to label have no label column before them
     needed = [columns.text_a] + ([columns.text_b] if columns.text_b else [])
     missing = [c for c in needed if c not in present]
     if missing:
         raise DataValidationError(f"{path}: missing text column(s) {missing}; the file has {present}")
     _check_no_clash(path, present)
-    return fmt, sep
+    return fmt, sep, columns
 
 
 def resolve_model(cfg, model_uri: str | None, version: str | None, alias: str | None) -> ModelChoice:

@@ -159,6 +159,12 @@ def test_semicolon_csv_and_a_headerless_config(registry, tmp_path, capsys):
     named.write_text("text\n" + "".join(f"{t}\n" for t in TEXTS))
     assert pet("predict", registry["config"], named, "-o", tmp_path / "out4.csv", *headerless) == 2
     assert "looks like a header" in capsys.readouterr().err and not (tmp_path / "out4.csv").exists()
+    # pet init's config for LM-BFF's headerless `label,sentence` reads the text from column "1": a file of
+    # texts alone was refused ("missing text column(s) ['1']; the file has ['0']")
+    lmbff = ["--set", "data.unlabeled.text_a='1'", "--set", "data.unlabeled.header=false"]
+    assert pet("predict", registry["config"], plain, "-o", tmp_path / "out5.csv", *lmbff) == 0
+    df = pd.read_csv(tmp_path / "out5.csv", keep_default_na=False)
+    assert list(df["0"]) == TEXTS and np.allclose(df[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["2"], atol=1e-4)
 
 
 def test_text_pairs_and_the_logged_signature(registry, tmp_path, capsys):
