@@ -118,6 +118,21 @@ def _name(train: str) -> str:
     return _slug(folder)
 
 
+def _shared_files(args) -> list[str]:
+    """One file in two roles: the test score is then no held-out score (prompts are chosen and the champion
+    promoted on dev), and a student distilled on dev or test texts has seen them."""
+    given = {role: Path(path).resolve() for role, path in (("train", args.train), ("dev", args.dev), ("test", args.test),
+                                                           ("unlabeled", args.unlabeled)) if path}
+    why = {("dev", "test"): "the test accuracy is measured on the file prompts and the champion are chosen on",
+           ("train", "dev"): "the dev accuracy is measured on the examples trained on",
+           ("train", "test"): "the test accuracy is measured on the examples trained on",
+           ("dev", "unlabeled"): "the student is distilled on the dev texts it is then scored on",
+           ("test", "unlabeled"): "the student is distilled on the test texts it is then scored on"}
+    flag = {"train": "the training file", "dev": "--dev", "test": "--test", "unlabeled": "--unlabeled"}
+    return [f"{flag[a]} and {flag[b]} are one file ({given[a]}): {reason}" for (a, b), reason in why.items()
+            if a in given and b in given and given[a] == given[b]]
+
+
 def build_config(args) -> tuple[str, list[str]]:
     """The config's text, and notes for the user (what init had to guess and could not check)."""
     notes: list[str] = []
@@ -173,6 +188,7 @@ def build_config(args) -> tuple[str, list[str]]:
                 raise InitError(f"{path}: labels {unknown[:5]}{more} do not occur in the training file {args.train}{hint}")
             _check_rows(path, h, s, t, p, lab, labels)
             splits[split] = _spec(path, out_dir, h, s, t, p, lab)
+    notes += _shared_files(args)
     if args.unlabeled:
         d, h, s = read_frame(args.unlabeled)
         t, p, _ = find_columns(d, args.unlabeled, text if text in d.columns else None,

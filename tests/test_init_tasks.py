@@ -157,3 +157,16 @@ def test_dev_labels_written_as_other_numbers_are_named(tmp_path, capsys):
     code, _ = _init(tmp_path, f, "--dev", dev)
     err = capsys.readouterr().err.strip()
     assert code == 2 and "labels ['0', '1'] do not occur" in err and "(it writes ['0.0', '1.0']" in err, err
+
+
+def test_one_file_in_two_roles_is_noted(tmp_path, capsys):
+    # SuperGLUE has no labeled test: its val.jsonl given as --dev and --test (and as the pool) was taken silently
+    f = tmp_path / "train.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{["a", "b"][i % 2]}\n' for i, t in enumerate(TEXTS)))
+    val = tmp_path / "val.csv"
+    val.write_text(f.read_text())
+    code, _ = _init(tmp_path, f, "--dev", val, "--test", val, "--unlabeled", val)
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert code == 0 and [n.split(" are one file")[0] for n in notes] == [
+        "note: --dev and --test", "note: --dev and --unlabeled", "note: --test and --unlabeled"], notes
+    assert "measured on the file prompts and the champion are chosen on" in notes[0]
