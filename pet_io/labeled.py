@@ -16,7 +16,7 @@ from prompt_models.examples import InputExample
 
 from .sources import (
     LINE, BadRows, DataSpec, DataValidationError, check_field_counts, checked_source, csv_options, empty_text, iter_jsonl,
-    opener_for, row_place,
+    opener_for, record_lines, row_place,
 )
 
 
@@ -36,8 +36,9 @@ def read_table(spec: DataSpec) -> pd.DataFrame:
             opts = {**csv_options(fmt, spec.sep), "dtype": str, **spec.read_options}
             df = pd.read_csv(path, header=0 if spec.header else None, **opts)
             df.columns = [str(c) for c in df.columns]
-            # one row per line after the header (a quoted field spanning lines shifts this count)
-            df[LINE] = range(2 if spec.header else 1, len(df) + (2 if spec.header else 1))
+            lines = record_lines(path, fmt, spec.sep, spec.header)
+            # read_options may change how pandas splits the file: then one row per line after the header
+            df[LINE] = lines if len(lines) == len(df) else range(2 if spec.header else 1, len(df) + (2 if spec.header else 1))
         elif fmt == "jsonl":
             df = _read_jsonl(path)
         elif fmt == "json":

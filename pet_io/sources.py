@@ -163,6 +163,21 @@ def check_field_counts(path: Path, fmt: str, sep: str | None = None) -> None:
                 )
 
 
+def record_lines(path: Path, fmt: str, sep: str | None = None, header: bool = True) -> list[int]:
+    """The file line each CSV/TSV record starts on, as an editor counts, for the records pandas keeps: blank
+    (whitespace-only) lines are skipped by pandas, and a quoted text may span lines, so the row index plus
+    the header is not the line (an empty text after a blank line was reported one line too early)."""
+    opts = csv_options(fmt, sep)
+    lines, end = [], 0
+    with opener_for(path)(path, "rt", encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter=opts["sep"], quoting=opts["quoting"])
+        for n, row in enumerate(reader):
+            start, end = end + 1, reader.line_num
+            if (n > 0 or not header) and not (len(row) <= 1 and not "".join(row).strip()):
+                lines.append(start)
+    return lines
+
+
 def iter_jsonl(path: Path):
     """(file line, record) of a JSON Lines file; a broken record is an error naming its line."""
     with opener_for(path)(path, "rt", encoding="utf-8-sig") as fh:  # a leading byte-order mark, as `datasets` skips it

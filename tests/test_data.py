@@ -112,6 +112,10 @@ def test_real_lmbff_split_loads(request):
         # CSV/TSV: the header is line 1, so the third data row is line 4
         ("d.csv", "text,label\ngood,pos\nbad,neg\n,pos\n", {}, "line 4: empty 'text'"),
         ("d.tsv", "text\tlabel\ngood\tpos\nmeh\tneutral\n", {}, "line 3: unknown label 'neutral'"),
+        # a blank line (pandas skips it) and a quoted text over three lines: the row index is not the line
+        ("d.csv", "text,label\ngood,pos\n\nbad,neg\n,pos\n", {}, "line 5: empty 'text'"),
+        ("d.csv", 'text,label\n"a long\n\ntext",pos\n"",neg\n', {}, "line 5: empty 'text'"),
+        ("d.csv", "good,pos\n   \n,neg\n", {"text_a": "0", "label": "1", "header": False}, "line 3: empty '0'"),
         ("d.csv", "good,pos\n,neg\n", {"text_a": "0", "label": "1", "header": False}, "line 2: empty '0'"),
         # JSON Lines: blank lines still count as lines
         ("d.jsonl", '{"text": "a", "label": "pos"}\n\n{"text": "b", "label": "bad"}\n', {}, "line 3: unknown label 'bad'"),
