@@ -168,12 +168,20 @@ def record_lines(path: Path, fmt: str, sep: str | None = None, header: bool = Tr
     (whitespace-only) lines are skipped by pandas, and a quoted text may span lines, so the row index plus
     the header is not the line (an empty text after a blank line was reported one line too early)."""
     opts = csv_options(fmt, sep)
-    lines, end = [], 0
+    spaces = " \t\f\v".replace(opts["sep"], "")  # a line of these alone is blank to pandas (a quoted "" is not)
+    lines, end, last = [], 0, [""]
+
+    def remembered(fh):
+        for line in fh:
+            last[0] = line
+            yield line
+
     with opener_for(path)(path, "rt", encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh, delimiter=opts["sep"], quoting=opts["quoting"])
+        reader = csv.reader(remembered(fh), delimiter=opts["sep"], quoting=opts["quoting"])
         for n, row in enumerate(reader):
             start, end = end + 1, reader.line_num
-            if (n > 0 or not header) and not (len(row) <= 1 and not "".join(row).strip()):
+            blank = start == end and not last[0].rstrip("\r\n").strip(spaces)
+            if (n > 0 or not header) and not blank:
                 lines.append(start)
     return lines
 
@@ -235,13 +243,23 @@ class BadRows:
 
 
 def check_texts(path, batches: Iterable[tuple[int, Mapping[str, Sequence]]], columns: Mapping[str, str],
-                first: int | None) -> None:
+                first: int | None, csv_layout: tuple[str, str | None, bool] | None = None) -> None:
     """Every empty text reported at once. ``batches``: (index of the batch's first row, {column:
-    values}); ``columns``: batch column -> the name the user knows it by."""
-    bad = BadRows(path)
+    values}); ``columns``: batch column -> the name the user knows it by. ``csv_layout`` (format, sep,
+    header) of a CSV/TSV: the rows found are placed by ``record_lines`` (blank lines, texts over several
+    lines), read only when there is something to report: the file may be large."""
+    found: list[tuple[int, str]] = []  # the first MAX_SHOWN, placed once the file is read
+    count = 0
     for start, batch in batches:
         for column, name in columns.items():
             for i, text in enumerate(batch[column]):
                 if empty_text(text):
-                    bad.add(row_place(first, start + i), f"empty {name!r}")
+                    count += 1
+                    if len(found) < MAX_SHOWN:
+                        found.append((start + i, f"empty {name!r}"))
+    lines = record_lines(Path(path), *csv_layout) if found and csv_layout else []
+    bad = BadRows(path)
+    for index, problem in found:
+        bad.add(f"line {lines[index]}" if index < len(lines) else row_place(first, index), problem)
+    bad.count = count
     bad.raise_any()

@@ -201,4 +201,5 @@ def check_texts(path: Path, fmt: str, columns: list[str], rows: int = 4096, sep:
             yield start, {c: chunk[c] if c in chunk.columns else [None] * len(chunk) for c in columns}
             start += len(chunk)
 
-    sources.check_texts(path, batches(), {c: c for c in columns}, first_line(fmt, header))
+    sources.check_texts(path, batches(), {c: c for c in columns}, first_line(fmt, header),
+                        (fmt, sep, header) if fmt in ("csv", "tsv") else None)

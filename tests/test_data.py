@@ -143,3 +143,21 @@ def test_an_unquoted_comma_is_an_error_naming_its_line_not_a_lost_text(tmp_path)
     path.write_text('text,label\n"fine, really",pos\na gripping, funny film,pos\n')
     with pytest.raises(DataValidationError, match=r"line 3 has 3 fields, the first line 2: quote texts that contain ','"):
         load_examples(DataSpec(str(path), text_a="text"), ["pos", "neg"])
+
+
+@pytest.mark.parametrize("content, needle", [
+    ("text,id\nfine movie,1\n\nbad movie,2\n\"\",3\n", "1 bad row(s): line 5: empty 'text'"),
+    # one column: a quoted "" is a row (an empty text), a line of spaces is skipped as blank
+    ('text\na\n""\n   \nb\n""\n', "2 bad row(s): line 3: empty 'text'; line 6: empty 'text'"),
+])
+def test_streamed_and_unlabeled_reads_name_the_line_after_a_blank_one(tmp_path, content, needle):
+    # `pet predict` and the unlabeled pool reported the row index plus the header: a line too early
+    from pet_io import table_stream
+    from pet_io.unlabeled import open_unlabeled
+
+    path = tmp_path / "pool.csv"
+    path.write_text(content)
+    with pytest.raises(DataValidationError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        table_stream.check_texts(path, "csv", ["text"])
+    with pytest.raises(DataValidationError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        open_unlabeled(DataSpec(str(path), text_a="text", label=None), tmp_path / "cache")
