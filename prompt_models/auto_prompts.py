@@ -45,7 +45,8 @@ PAIR_TEMPLATES = [
     "{text_a} Question: {text_b} Answer: {mask}",
 ]
 # what the label-word search does, in the choose-prompts cache key: a changed search chooses afresh
-SEARCH_VERSION = "content-words-of-the-text/2"
+# (/3: a label of one example is in the ranking split; many labels draw distinct words)
+SEARCH_VERSION = "content-words-of-the-text/3"
 # Label words are content words: on 16 examples per label a function word ("with", "only") can
 # separate the classes by chance. scikit-learn's English stop-word list, keeping the answer words.
 FUNCTION_WORDS = frozenset(ENGLISH_STOP_WORDS) - {"yes", "no", "not", "none"}
