@@ -256,20 +256,12 @@ def search_label_words(
     total = math.prod(len(tops[lab]) for lab in labels)
     if total > max_combinations:
         rng = random.Random(seed)
-
-        def distinct_words():
-            # labels in random order, each taking a word no other label took: with many labels whose top words
-            # overlap, independent draws nearly always repeat a word and every sample was thrown away
-            order, taken, pick = rng.sample(labels, len(labels)), set(), {}
-            for lab in order:
-                free = [t for t in tops[lab] if t not in taken]
-                if not free:
-                    return None
-                pick[lab] = rng.choice(free)
-                taken.add(pick[lab])
-            return tuple(pick[lab] for lab in labels)
-
-        combos = (c for c in (distinct_words() for _ in range(max_combinations)) if c is not None)
+        # independent draws, a repeated word rejected: uniform over the assignments of distinct words
+        combos = [tuple(rng.choice(tops[lab]) for lab in labels) for _ in range(max_combinations)]
+        if sum(len(set(c)) == len(c) for c in combos) < num_candidates:
+            # many labels whose top words overlap: nearly every draw repeats a word, so labels (in random
+            # order) take words no other label took
+            combos += [c for c in (_distinct_words(tops, labels, rng) for _ in range(max_combinations)) if c]
     scored = {}
     for combo in combos:
         if len(set(combo)) < len(combo) or combo in scored:
@@ -281,6 +273,17 @@ def search_label_words(
         {"label_words": {lab: [word_of(t)] for lab, t in zip(labels, combo)}, "zero_shot_accuracy": acc}
         for combo, acc in ranked
     ]
+
+
+def _distinct_words(tops: dict[str, list[int]], labels: Sequence[str], rng: random.Random) -> tuple[int, ...] | None:
+    order, taken, pick = rng.sample(list(labels), len(labels)), set(), {}
+    for lab in order:
+        free = [t for t in tops[lab] if t not in taken]
+        if not free:
+            return None
+        pick[lab] = rng.choice(free)
+        taken.add(pick[lab])
+    return tuple(pick[lab] for lab in labels)
 
 
 def _single_token_word(tokenizer, token_id: int, space_sensitive: bool) -> str | None:
