@@ -66,6 +66,7 @@ def _quiet_noise(verbosity: int) -> None:
     if not sys.stderr.isatty():  # transformers' own bars (loading weights) only on a terminal too
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # "Downloading artifacts"
     if verbosity <= 0:
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # store creation, migrations
         # MLflow's advice on every registration (model card, licence, pip inference) tells a user nothing

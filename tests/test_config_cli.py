@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 import yaml
@@ -174,3 +175,17 @@ def test_wrong_types_and_ranges_name_the_key(override, needle, tmp_path, tiny_mo
         base[key] = {**base.get(key, {}), **value}
     with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
         config_from_dict(base, tmp_path).validate()
+
+
+def test_progress_bars_of_mlflow_and_hugging_face_only_on_a_terminal(monkeypatch):
+    # README: bars only on a terminal; MLflow's "Downloading artifacts" bars filled the log of every
+    # registration when the output went to a file
+    import io
+
+    from flows import cli
+
+    env = {k: v for k, v in os.environ.items() if "PROGRESS" not in k}
+    monkeypatch.setattr(os, "environ", env)  # what _quiet_noise sets stays in this test
+    monkeypatch.setattr(cli.sys, "stderr", io.StringIO())
+    cli._quiet_noise(1)  # 1: no logger levels or warning filters changed for the tests that follow
+    assert env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false" and env["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
