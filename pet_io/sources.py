@@ -246,7 +246,7 @@ def check_texts(path, batches: Iterable[tuple[int, Mapping[str, Sequence]]], col
                 first: int | None, csv_layout: tuple[str, str | None, bool] | None = None) -> None:
     """Every empty text reported at once. ``batches``: (index of the batch's first row, {column:
     values}); ``columns``: batch column -> the name the user knows it by. ``csv_layout`` (format, sep,
-    header) of a CSV/TSV: the rows found are placed by ``record_lines`` (blank lines, texts over several
+    header) of the file; in a CSV/TSV the rows found are placed by ``record_lines`` (blank lines, texts over several
     lines), read only when there is something to report: the file may be large."""
     found: list[tuple[int, str]] = []  # the first MAX_SHOWN, placed once the file is read
     count = 0
@@ -257,7 +257,7 @@ def check_texts(path, batches: Iterable[tuple[int, Mapping[str, Sequence]]], col
                     count += 1
                     if len(found) < MAX_SHOWN:
                         found.append((start + i, f"empty {name!r}"))
-    lines = record_lines(Path(path), *csv_layout) if found and csv_layout else []
+    lines = record_lines(Path(path), *csv_layout) if found and csv_layout and csv_layout[0] in ("csv", "tsv") else []
     bad = BadRows(path)
     for index, problem in found:
         bad.add(f"line {lines[index]}" if index < len(lines) else row_place(first, index), problem)

@@ -202,4 +202,4 @@ def check_texts(path: Path, fmt: str, columns: list[str], rows: int = 4096, sep:
             start += len(chunk)
 
     sources.check_texts(path, batches(), {c: c for c in columns}, first_line(fmt, header),
-                        (fmt, sep, header) if fmt in ("csv", "tsv") else None)
+                        (fmt, sep, header))

@@ -58,7 +58,7 @@ def open_unlabeled(spec: DataSpec, cache_dir: str | Path):
         raise DataValidationError(f"{spec.path}: no rows")
     # JSONL: the record's line if the file has no blank lines
     check_texts(spec.path, _batches(ds), {"text_a": spec.text_a, **({"text_b": spec.text_b} if spec.text_b else {})},
-                first_line(fmt, spec.header), (fmt, spec.sep, spec.header) if fmt in ("csv", "tsv") else None)
+                first_line(fmt, spec.header), (fmt, spec.sep, spec.header))
     if spec.seed is not None:
         ds = ds.shuffle(seed=spec.seed)
     if spec.limit is not None:
