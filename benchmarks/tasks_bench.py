@@ -148,6 +148,23 @@ def unit_pet(task: str, seed: int, f: dict) -> list[dict]:
                                      "run_s": summary["seconds"], "stage_s": _stage_seconds(cfg, summary["mlflow_run_id"])})
 
 
+def unit_userpath(task: str, seed: int, f: dict) -> list[dict]:
+    """The time a user waits: `pet init` + `pet run` as in the pet unit but without a test set to score
+    (a config of its own folder, so nothing is reused from the pet unit's work_dir). Dev accuracy only."""
+    folder = f["dir"] / "userpath"
+    folder.mkdir(exist_ok=True)
+    cfg = folder / "auto.yaml"
+    t0 = time.time()
+    flags = [] if f["header"] else ["--text-column", "1", "--label-column", "0"]
+    _cli("init", str(f["train"]), "--unlabeled", str(f["unlabeled"]), "--dev", str(f["dev"]),
+         "--name", f"{task.lower()}-{seed}-userpath", "-o", str(cfg), "--force", *flags)
+    summary = _cli("run", str(cfg), "--json", "-q")
+    wall = time.time() - t0
+    return [dict(r, method=r["method"] + "-no-test") for r in _pet_rows(summary, wall, {
+        "config": "pet init without --test (automatic prompts)", "run_s": summary["seconds"],
+        "stage_s": _stage_seconds(cfg, summary["mlflow_run_id"])})]
+
+
 def unit_hand(task: str, seed: int, f: dict) -> list[dict]:
     import yaml
 
@@ -243,7 +260,8 @@ def unit_finetune(task: str, seed: int, f: dict) -> list[dict]:
                                                                     "(linear decay) per learning rate"})]
 
 
-UNIT_FUNCS = {"pet": unit_pet, "setfit": unit_setfit, "finetune": unit_finetune, "hand": unit_hand}
+UNIT_FUNCS = {"pet": unit_pet, "setfit": unit_setfit, "finetune": unit_finetune, "hand": unit_hand,
+              "userpath": unit_userpath}
 
 
 # ------------------------------------------------------------------------------------------ driver

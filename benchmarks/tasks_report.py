@@ -26,8 +26,8 @@ def table(res: dict) -> str:
         cells = [_cell([r["test_accuracy"] for r in rows if r["task"] == t and r["method"] == m]) for m in METHODS]
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
     walls = []
-    for unit in ("pet", "hand", "setfit", "finetune"):
-        w = {(r["task"], r["seed"]): r["wall_s"] for r in rows if r["unit"] == unit}
+    for unit in ("pet", "userpath", "hand", "setfit", "finetune"):  # userpath rows have no test accuracy
+        w = {(r["task"], r["seed"]): r["wall_s"] for r in res["rows"] if r["unit"] == unit}
         if w:
             walls.append(f"{unit} {statistics.mean(w.values()):.0f} s (max {max(w.values()):.0f} s, {len(w)} runs)")
     fails = res.get("failures", [])
