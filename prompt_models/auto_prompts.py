@@ -27,7 +27,8 @@ from scipy.special import log_softmax
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from .examples import InputExample
-from .lmbff import mask_log_probs, search_label_words
+from .lmbff import search_label_words
+from .prompt_scorer import PromptScorer
 from .verbalizer import VerbalizerError, word_token_ids
 
 SINGLE_TEMPLATES = [
@@ -139,35 +140,6 @@ def _accuracy(cal: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
     return float((cal.argmax(-1) == gold).mean()), float(cal[np.arange(len(gold)), gold].mean())
 
 
-class PromptScorer:
-    """Zero-shot label scores of one backbone under many (template, label words) pairs.
-
-    ``make_model(template, label_words)`` returns a ``PETModel`` sharing one loaded backbone
-    (``label_words`` None: any verbalizer, e.g. ``any_words(tokenizer)``).
-    Single-token words are read off one pass of vocabulary log-probabilities per template and split;
-    multi-token words (causal LM) go through ``PETModel.predict_logits``.
-    """
-
-    def __init__(self, make_model, batch_size: int = 32):
-        self.make_model = make_model
-        self.batch_size = batch_size
-        self._vocab: dict[tuple[str, str], torch.Tensor] = {}
-
-    def vocab_log_probs(self, template: str, name: str, examples: Sequence[InputExample], words) -> torch.Tensor:
-        key = (template, name)
-        if key not in self._vocab:
-            self._vocab[key] = mask_log_probs(self.make_model(template, words), list(examples), self.batch_size)
-        return self._vocab[key]
-
-    def label_scores(self, template: str, words: dict, name: str, examples: Sequence[InputExample]) -> np.ndarray:
-        model = self.make_model(template, words)
-        ids = [[word_token_ids(model.tokenizer, w, model.head_space_sensitive) for w in ws] for ws in words.values()]
-        if all(len(t) == 1 for per_label in ids for t in per_label):
-            logp = self.vocab_log_probs(template, name, examples, words)
-            return np.stack([logp[:, [t[0] for t in per_label]].mean(-1).numpy() for per_label in ids], -1)
-        return model.predict_logits(list(examples), self.batch_size)
-
-
 def text_words(texts: Sequence[str], min_count: int = 2, exclude: Collection[str] = FUNCTION_WORDS) -> list[str]:
     """Lower-case words that occur at least ``min_count`` times in ``texts`` (the user's own text),
     most frequent first: the pool label words are searched in, so that a searched word is one the
@@ -254,6 +226,9 @@ def select_prompts(
         acc, ll = _accuracy(calibrate(s, p), gold)
         return Candidate(template, words, acc, ll, source)
 
+    # every template's scores on each split in one pass (each text runs once: shared_prefix)
+    for name, examples in [("sel", sel), ("prior", prior_texts)] + ([] if label_words else [("fit", fit)]):
+        scorer.prefetch(templates, name, examples, label_words or None)
     cands: list[Candidate] = []
     in_text = None
     for template in templates:
@@ -309,6 +284,8 @@ def zero_shot_logits(make_model, templates: Sequence[str], label_words: dict, ex
                      prior_texts: Sequence[InputExample]) -> np.ndarray:
     """Calibrated zero-shot ensemble: the mean over templates of calibrated label log-probabilities."""
     scorer = PromptScorer(make_model)
+    scorer.prefetch(templates, "x", examples, label_words)
+    scorer.prefetch(templates, "prior", prior_texts, label_words)
     outs = [calibrate(scorer.label_scores(t, label_words, "x", examples),
                       scorer.label_scores(t, label_words, "prior", prior_texts)) for t in templates]
     return np.mean(outs, 0)
