@@ -261,6 +261,8 @@ def summary_line(command: str, cfg, result: dict) -> str:
                         if k in zs["metrics"])
         parts.append(f"calibrated zero-shot {acc}" + ("" if zs["ensemble_beats"] else
                      f" (the trained ensemble does NOT beat it on {zs['split']})"))
+    for line in result.get("split_overlaps") or []:
+        parts.append(f"WARNING {line} (its accuracy is optimistic)")
     if command == "relabel":
         parts.insert(0, f"{result.get('n_new', 0)} new texts soft-labeled")
     reg = result.get("registered")

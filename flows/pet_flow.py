@@ -16,7 +16,7 @@ from prefect import flow, get_run_logger
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks.data_tasks import load_and_validate, log_data_inputs
+from tasks.data_tasks import load_and_validate, log_data_inputs, report_overlaps
 from tasks.figures import log_accuracy_chart
 from tasks.records import EnsembleManifest
 from tasks.label_tasks import ensemble_key, evaluate_ensemble, labeled_digests, make_shards, model_weights
@@ -41,6 +41,7 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
         pid = parent.info.run_id
         data = load_and_validate(cfg)
         log_data_inputs(data)
+        overlap = report_overlaps(data)
         mlflow.log_metrics({f"n_{k}": v.n for k, v in data.items()})
 
         if cfg.needs_auto_prompts:
@@ -85,6 +86,7 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
             "ensemble_metrics": {k: v for k, v in ensemble.items() if k != "weights"},
             "zero_shot_calibrated": reference,
             "label_words": cfg.verbalizer.label_words,
+            "split_overlaps": overlap,
             "seconds": round(time.time() - t0, 1),
             **result,
         }
@@ -113,6 +115,7 @@ def relabel_flow(config_path: str, unlabeled_path: str | None = None, overrides:
         mlflow.set_tags({"ensemble_key": manifest.ensemble_key, "ensemble_source_run_id": manifest.mlflow_run_id})
         data = load_and_validate(cfg)
         log_data_inputs(data, ["unlabeled", "dev", "test"])
+        overlap = report_overlaps(data)
         ens_key = manifest.ensemble_key
         # label with the ensemble as it was built, whatever the config says today: one label store,
         # one verbalizer, one weighting, one temperature
@@ -124,9 +127,9 @@ def relabel_flow(config_path: str, unlabeled_path: str | None = None, overrides:
         mlflow.log_metrics({"n_new_unlabeled": n_new, "n_previously_labeled": len(seen)})
         if n_new == 0:
             log.info("relabel: no new unlabeled texts; the registered classifier stays as it is")
-            return {"mlflow_run_id": pid, "n_new": 0, "registered": None}
+            return {"mlflow_run_id": pid, "n_new": 0, "registered": None, "split_overlaps": overlap}
         result = label_and_distill(cfg, data, manifest.models, shards, ens_key, pid, all_shards=True)
         mlflow.log_metrics({f"classifier_{k}": v for k, v in result["classifier_metrics"].items()})
-        summary = {"mlflow_run_id": pid, "ensemble_key": ens_key, "n_new": n_new, **result}
+        summary = {"mlflow_run_id": pid, "ensemble_key": ens_key, "n_new": n_new, "split_overlaps": overlap, **result}
         mlflow.log_dict(summary, "summary.json")
         return summary

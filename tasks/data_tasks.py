@@ -4,12 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import mlflow
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from pet_config.schema import PipelineConfig
 from pet_io import reader
 from pet_io.example_files import read_examples, save_examples
+from pet_io.overlap import overlaps
 from pet_io.unlabeled import write_copy
 from prompt_models.examples import examples_digest
 
@@ -65,3 +67,18 @@ def log_data_inputs(data: Splits, splits: Sequence[str] = SPLITS) -> None:
             tracking.log_dataset_reference(split, d.source, d.digest, d.n)
         else:
             tracking.log_examples_input(read_examples(d.path), split, d.source, split, d.digest)
+
+
+def report_overlaps(data: Splits) -> list[str]:
+    """A line per evaluation split that shares texts with a split the run learns from (``pet_io.overlap``),
+    each also logged as a warning and an MLflow metric of the active run."""
+    evaluation = {s: read_examples(data[s].path) for s in ("dev", "test") if s in data}
+    if not evaluation or "train" not in data:
+        return []
+    unlabeled = data["unlabeled"].path if "unlabeled" in data else None
+    found = overlaps(evaluation, read_examples(data["train"].path), unlabeled)
+    for o in found:
+        logger().warning("%s: its accuracy is optimistic (the run learns from those texts)", o.line())
+    if found:
+        mlflow.log_metrics({f"overlap_{o.split}_in_{o.other}": o.found for o in found})
+    return [o.line() for o in found]

@@ -46,10 +46,16 @@ def test_chosen_prompts_are_trained_recorded_and_compared_with_zero_shot(auto_ru
     zs = summary["zero_shot_calibrated"]
     assert 0.0 <= zs["metrics"]["dev_accuracy"] <= 1.0 and zs["split"] == "dev"
     assert "calibrated zero-shot dev" in summary_line("run", cfg, summary)
+    # this toy dev set is taken from train, and the unlabeled texts are train's: both are reported
+    n_dev = len({e.text_a for e in toy_examples(8)[:8]})
+    assert summary["split_overlaps"] == [f"{n_dev} of {n_dev} dev texts are also in train",
+                                         f"{n_dev} of {n_dev} dev texts are also in unlabeled"]
+    assert f"WARNING {n_dev} of {n_dev} dev texts are also in train" in summary_line("run", cfg, summary)
 
     client = mlflow.MlflowClient(cfg.tracking_uri())
     parent = client.get_run(summary["mlflow_run_id"])
     assert parent.data.tags["ensemble_beats_zero_shot"] in ("true", "false")
+    assert parent.data.metrics["overlap_dev_in_unlabeled"] == n_dev
     assert parent.data.params["rule_max_steps"] == "32"  # |T| = 16, 2 labels: the floor of the rule
     resolved = yaml.safe_load(open(client.download_artifacts(parent.info.run_id, "resolved_config.yaml")).read())
     assert resolved["patterns"] == summary["templates"]
