@@ -22,6 +22,7 @@ from prompt_models.pet import PETModel
 from prompt_models.training import classification_metrics, configure_threads, pick_device
 from prompt_models.verbalizer import Verbalizer
 
+from .data_tasks import logger
 from .records import Splits
 
 EVAL_SPLITS = ("dev", "test")
@@ -86,8 +87,13 @@ def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
         return dict(read_done(folder), cached=True)
     make = _model_factory(cfg)
     dev = read_examples(data["dev"].path) if "dev" in data else None
+    # the stage is silent for a minute or more on a CPU: say what it is doing, on how much
+    prior = prior_texts(cfg, data)
+    logger().info("choosing prompts: %d candidate templates%s, zero-shot scored on %d %s examples and %d prior texts",
+                  len(templates), "" if cfg.verbalizer.label_words else " and their label words",
+                  len(dev) if dev else data["train"].n, "dev" if dev else "training", len(prior))
     result = select_prompts(
-        make, cfg.labels, read_examples(data["train"].path), dev, prior_texts(cfg, data), templates,
+        make, cfg.labels, read_examples(data["train"].path), dev, prior, templates,
         label_words=cfg.verbalizer.label_words or None,
         num_patterns=len(cfg.patterns) or ap.num_patterns,
         words_per_template=ap.words_per_template, seed=ap.seed,
