@@ -70,7 +70,7 @@ def predict_command(args: argparse.Namespace) -> int:
     from pet_io import table_stream
     from pet_config.schema import ConfigError
     from pet_config.loading import load_config
-    from pet_io.sources import DataValidationError
+    from pet_io.sources import DataValidationError, blank_lines
 
     try:
         # not cfg.validate(): predicting needs the store and column names, not the base model or patterns
@@ -84,6 +84,8 @@ def predict_command(args: argparse.Namespace) -> int:
         # text columns; labeling the file costs far more)
         table_stream.check_texts(Path(args.input), in_fmt, [columns.text_a] + ([columns.text_b] if columns.text_b else []),
                                  sep=sep, header=columns.header)
+        # pandas skips blank lines of a CSV/TSV: the output lacks them, so say which they were
+        blanks = blank_lines(Path(args.input), in_fmt, sep, columns.header) if in_fmt in ("csv", "tsv") else []
         choice = resolve_model(cfg, args.model_uri, args.version, args.alias)
         clf = load_classifier(choice, cfg, args.engine)
         if cfg.labels and sorted(map(str, clf.labels)) != sorted(cfg.labels) and not args.model_uri:
@@ -99,10 +101,14 @@ def predict_command(args: argparse.Namespace) -> int:
         print("interrupted; no output written", file=sys.stderr)
         return 130
     summary = {"output": str(args.output), "rows": n, "model": choice.name, "version": choice.version,
-               "alias": choice.alias, "model_uri": choice.uri, "labels": clf.labels, "engine": clf.engine}
+               "alias": choice.alias, "model_uri": choice.uri, "labels": clf.labels, "engine": clf.engine,
+               "blank_lines_skipped": len(blanks), "blank_lines": blanks[:100]}
     alias = f" ({choice.alias!r})" if choice.alias else ""
+    skipped = (f"; {len(blanks)} blank line(s) skipped, not in the output (line {', '.join(map(str, blanks[:5]))}"
+               + (", ..." if len(blanks) > 5 else "") + ")") if blanks else ""
     # the engine is in --json's summary; the line keeps the README transcript's form
-    print(json.dumps(summary, indent=2) if args.json else f"predict done: {n} rows labeled by {choice.uri}{alias} -> {args.output}")
+    print(json.dumps(summary, indent=2) if args.json else
+          f"predict done: {n} rows labeled by {choice.uri}{alias} -> {args.output}{skipped}")
     return 0
 
 

@@ -167,9 +167,19 @@ def record_lines(path: Path, fmt: str, sep: str | None = None, header: bool = Tr
     """The file line each CSV/TSV record starts on, as an editor counts, for the records pandas keeps: blank
     (whitespace-only) lines are skipped by pandas, and a quoted text may span lines, so the row index plus
     the header is not the line (an empty text after a blank line was reported one line too early)."""
+    return [start for start, blank in _csv_records(path, fmt, sep, header) if not blank]
+
+
+def blank_lines(path: Path, fmt: str, sep: str | None = None, header: bool = True) -> list[int]:
+    """The CSV/TSV lines pandas skips as blank (empty or white space alone): rows a reader of the output would miss."""
+    return [start for start, blank in _csv_records(path, fmt, sep, header) if blank]
+
+
+def _csv_records(path: Path, fmt: str, sep: str | None, header: bool):
+    """(first file line, is blank) of every CSV/TSV record after the header."""
     opts = csv_options(fmt, sep)
     spaces = " \t\f\v".replace(opts["sep"], "")  # a line of these alone is blank to pandas (a quoted "" is not)
-    lines, end, last = [], 0, [""]
+    end, last = 0, [""]
 
     def remembered(fh):
         for line in fh:
@@ -180,10 +190,8 @@ def record_lines(path: Path, fmt: str, sep: str | None = None, header: bool = Tr
         reader = csv.reader(remembered(fh), delimiter=opts["sep"], quoting=opts["quoting"])
         for n, row in enumerate(reader):
             start, end = end + 1, reader.line_num
-            blank = start == end and not last[0].rstrip("\r\n").strip(spaces)
-            if (n > 0 or not header) and not blank:
-                lines.append(start)
-    return lines
+            if n > 0 or not header:
+                yield start, start == end and not last[0].rstrip("\r\n").strip(spaces)
 
 
 def iter_jsonl(path: Path):

@@ -161,3 +161,12 @@ def test_streamed_and_unlabeled_reads_name_the_line_after_a_blank_one(tmp_path, 
         table_stream.check_texts(path, "csv", ["text"])
     with pytest.raises(DataValidationError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         open_unlabeled(DataSpec(str(path), text_a="text", label=None), tmp_path / "cache")
+
+
+def test_blank_lines_are_found_and_a_quoted_empty_line_is_not_one(tmp_path):
+    from pet_io.sources import blank_lines, record_lines
+
+    path = tmp_path / "d.csv"
+    path.write_text('text,label\na,0\n \n"two\n\nlines",1\n\nb,1\n')
+    assert blank_lines(path, "csv") == [3, 7]
+    assert record_lines(path, "csv") == [2, 4, 8]

@@ -165,6 +165,13 @@ def test_semicolon_csv_and_a_headerless_config(registry, tmp_path, capsys):
     assert pet("predict", registry["config"], plain, "-o", tmp_path / "out5.csv", *lmbff) == 0
     df = pd.read_csv(tmp_path / "out5.csv", keep_default_na=False)
     assert list(df["0"]) == TEXTS and np.allclose(df[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["2"], atol=1e-4)
+    # blank lines are skipped by the reader, so the output has no row for them: the summary names them
+    capsys.readouterr()
+    gappy = tmp_path / "gappy.csv"
+    gappy.write_text(f"{TEXTS[0]}\n   \n{TEXTS[1]}\n\n" + "".join(f"{t}\n" for t in TEXTS[2:]))
+    assert pet("predict", registry["config"], gappy, "-o", tmp_path / "out6.csv", *headerless) == 0
+    assert "; 2 blank line(s) skipped, not in the output (line 2, 4)" in capsys.readouterr().out
+    assert list(pd.read_csv(tmp_path / "out6.csv", keep_default_na=False)["0"]) == TEXTS
 
 
 def test_text_pairs_and_the_logged_signature(registry, tmp_path, capsys):
