@@ -47,10 +47,15 @@ PAIR_TEMPLATES = [
 ]
 # what the label-word search does, in the choose-prompts cache key: a changed search chooses afresh
 # (/3: a label of one example is in the ranking split; many labels draw distinct words)
-SEARCH_VERSION = "content-words-of-the-text/3"
+SEARCH_VERSION = "content-words-of-the-text/4"
 # Label words are content words: on 16 examples per label a function word ("with", "only") can
 # separate the classes by chance. scikit-learn's English stop-word list, keeping the answer words.
-FUNCTION_WORDS = frozenset(ENGLISH_STOP_WORDS) - {"yes", "no", "not", "none"}
+ANSWER_WORDS = frozenset({"yes", "no", "not", "none"})
+FUNCTION_WORDS = frozenset(ENGLISH_STOP_WORDS) - ANSWER_WORDS
+# The list is English. In any language the function words are the words in most texts ("der", "und",
+# "est"): with enough texts to tell, a word in more than this share of them is left out too. No content
+# word of the six LM-BFF tasks comes near it ("film": 18% of SST-2's train + prior texts).
+MAX_TEXT_SHARE, MIN_TEXTS_FOR_SHARE = 0.3, 50
 # short label names that are abbreviations, not words a language model would say about a text
 _CODES = {"pos", "neg", "neu", "obj", "subj", "yes_", "no_", "na", "n/a", "none"}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z ]*[A-Za-z]$")
@@ -143,13 +148,21 @@ def _accuracy(cal: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
 def text_words(texts: Sequence[str], min_count: int = 2, exclude: Collection[str] = FUNCTION_WORDS) -> list[str]:
     """Lower-case words that occur at least ``min_count`` times in ``texts`` (the user's own text),
     most frequent first: the pool label words are searched in, so that a searched word is one the
-    task's text uses, not a word piece (" nons") or a word chosen with benchmark labels in mind."""
+    task's text uses, not a word piece (" nons") or a word chosen with benchmark labels in mind.
+    Left out: ``exclude``, and (from ``MIN_TEXTS_FOR_SHARE`` texts on) words in over ``MAX_TEXT_SHARE`` of them."""
     counts: dict[str, int] = {}
+    in_texts: dict[str, int] = {}
     for text in texts:
-        for word in re.findall(r"[^\W\d_]+", str(text).lower()):  # letters of any script
-            if len(word) >= 2 and word not in exclude:
-                counts[word] = counts.get(word, 0) + 1
-    return [w for w, c in sorted(counts.items(), key=lambda kv: -kv[1]) if c >= min_count]
+        words = [w for w in re.findall(r"[^\W\d_]+", str(text).lower()) if len(w) >= 2]  # letters of any script
+        for word in words:
+            counts[word] = counts.get(word, 0) + 1
+        for word in set(words):
+            in_texts[word] = in_texts.get(word, 0) + 1
+    common = set()
+    if len(texts) >= MIN_TEXTS_FOR_SHARE:
+        common = {w for w, n in in_texts.items() if n > MAX_TEXT_SHARE * len(texts)} - ANSWER_WORDS
+    return [w for w, c in sorted(counts.items(), key=lambda kv: -kv[1])
+            if c >= min_count and w not in exclude and w not in common]
 
 
 def _word_mask(model, words: Sequence[str], vocab_size: int) -> torch.Tensor:

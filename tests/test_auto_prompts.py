@@ -115,6 +115,11 @@ def test_label_words_are_searched_among_content_words_of_the_text():
     assert text_words(texts, min_count=1, exclude=()) == ["film", "great", "dull", "with", "no", "the", "was", "fun",
                                                          "and", "slow", "it", "them"]
     assert text_words(["très bon, très"]) == ["très"]
+    # any language: from 50 texts on, a word in over 30% of them is a function word ("und"), an answer word is not
+    german = [f"der Film und {w}" for w in ["gut", "schlecht", "lang", "kurz"] * 15] + ["nicht ein Text"] * 40
+    assert text_words(german, exclude=()) == ["gut", "schlecht", "lang", "kurz"]  # each in 15% of the texts
+    assert "not" in text_words(["it is not bad"] * 30 + ["a fine film"] * 30, exclude=())  # in 50%, an answer word
+    assert "film" in text_words(german[:40], exclude=())  # too few texts to tell: only the list applies
 
 
 def test_config_without_patterns_or_words_asks_for_labels(tmp_path, tiny_model_dir):
