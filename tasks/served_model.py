@@ -85,7 +85,7 @@ def log_classifier(clf, model_dir: str | Path, onnx_dir: str | Path | None, text
         artifacts["onnx"] = str(onnx_dir)
     return mlflow.pyfunc.log_model(
         name="classifier",
-        python_model=PetClassifier(),
+        python_model=str(Path(__file__).with_name("served_model_code.py")),  # PetClassifier, not pickled
         artifacts=artifacts,
         signature=signature,
         input_example=pd.DataFrame(example),  # MLflow runs it through the logged model (a warning if it fails)
