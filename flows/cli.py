@@ -5,6 +5,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import warnings
@@ -244,7 +245,7 @@ def summary_line(command: str, cfg, result: dict) -> str:
     uri = cfg.tracking_uri()
     if uri.startswith("sqlite:///"):
         uri = "sqlite:///" + _shown(uri[len("sqlite:///"):])
-    where = f"results in {_shown(str(cfg.work_path))} (mlflow ui --backend-store-uri {uri})"
+    where = f"results in {_shown(str(cfg.work_path))} (mlflow ui --backend-store-uri {shlex.quote(uri)})"
     if command == "search":
         best = {k: v for k, v in result.items() if k in ("label_words", "templates", "best_template")}
         return f"search done: {json.dumps(best, default=str)[:300]}; {where}"

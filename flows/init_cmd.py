@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -281,5 +282,5 @@ def init_command(args: argparse.Namespace) -> int:
     tmp.replace(out)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    print(f"init done: wrote {out}; next: pet run {out}")
+    print(f"init done: wrote {out}; next: pet run {shlex.quote(str(out))}")  # quoted: pasted as it is
     return 0

@@ -78,14 +78,16 @@ def predict_command(args: argparse.Namespace) -> int:
         if args.batch_size is not None and args.batch_size < 1:
             raise PredictError("--batch-size must be at least 1")
         out_fmt = table_stream.output_format(args.output)
+        if Path(args.output).exists() and Path(args.input).exists() and Path(args.output).samefile(args.input):
+            raise PredictError(f"--output {args.output} is the input file: it would be replaced; write elsewhere")
         columns = text_columns(cfg)
         in_fmt, sep, columns = check_input(Path(args.input), columns)
         # empty texts are refused as training refuses them, before a model is loaded (one read of the
         # text columns; labeling the file costs far more)
         table_stream.check_texts(Path(args.input), in_fmt, [columns.text_a] + ([columns.text_b] if columns.text_b else []),
                                  sep=sep, header=columns.header)
-        # pandas skips blank lines of a CSV/TSV: the output lacks them, so say which they were
-        blanks = blank_lines(Path(args.input), in_fmt, sep, columns.header) if in_fmt in ("csv", "tsv") else []
+        # blank lines are no rows (pandas skips them in a CSV/TSV): the output lacks them, so say which they were
+        blanks = blank_lines(Path(args.input), in_fmt, sep, columns.header) if in_fmt != "parquet" else []
         choice = resolve_model(cfg, args.model_uri, args.version, args.alias)
         clf = load_classifier(choice, cfg, args.engine)
         if cfg.labels and sorted(map(str, clf.labels)) != sorted(cfg.labels) and not args.model_uri:

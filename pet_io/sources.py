@@ -171,7 +171,11 @@ def record_lines(path: Path, fmt: str, sep: str | None = None, header: bool = Tr
 
 
 def blank_lines(path: Path, fmt: str, sep: str | None = None, header: bool = True) -> list[int]:
-    """The CSV/TSV lines pandas skips as blank (empty or white space alone): rows a reader of the output would miss."""
+    """The lines read as no row: blank JSON Lines, and CSV/TSV lines pandas skips (empty, or white space
+    other than the separator alone; a line of separators is a row of empty fields)."""
+    if fmt == "jsonl":
+        with opener_for(path)(path, "rt", encoding="utf-8-sig") as fh:
+            return [n for n, line in enumerate(fh, 1) if not line.strip()]
     return [start for start, blank in _csv_records(path, fmt, sep, header) if blank]
 
 

@@ -144,6 +144,24 @@ def test_predict_refuses_empty_texts_like_training(tmp_path, tiny_model_dir, cap
     assert not out.exists()
 
 
+def test_predict_refuses_to_write_over_its_input(tmp_path, tiny_model_dir, capsys):
+    path = write_config(tmp_path, tiny_model_dir)
+    src = tmp_path / "in.csv"
+    src.write_text("text\na good film\n\nbad\n")
+    before = src.read_bytes()
+    assert main(["predict", str(path), str(src), "--output", str(tmp_path / "." / "in.csv")]) == 2
+    assert "is the input file" in one_line_error(capsys)
+    assert src.read_bytes() == before
+
+
+def test_blank_lines_of_json_lines_are_found(tmp_path):
+    from pet_io.sources import blank_lines
+
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"text": "a"}\n\n  \n{"text": "b"}\n')
+    assert blank_lines(path, "jsonl") == [2, 3]
+
+
 def test_no_stage_starts_after_a_stop(tmp_path, tiny_model_dir):
     """After Ctrl-C (STOP set) the next task's stage run is never opened: no FAILED MLflow run."""
     from pet_config.loading import load_config

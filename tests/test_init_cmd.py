@@ -47,6 +47,14 @@ def test_csv_with_header_and_word_labels(tmp_path):
     assert "patterns: []" in out.read_text()  # commented, complete, prompts left to the pipeline
 
 
+def test_the_next_command_is_printed_quoted(tmp_path, capsys):
+    f = tmp_path / "my labels.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["pos", "neg"])))
+    out = tmp_path / "my config.yaml"
+    assert main(["init", str(f), "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"next: pet run '{out}'")  # pasted as it is, it runs
+
+
 def test_headerless_tsv_with_code_labels(tmp_path):
     f = tmp_path / "train.tsv"
     f.write_text("".join(f"{lab}\t{t}\n" for t, lab in _rows(["0", "1"])))
