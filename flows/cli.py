@@ -184,15 +184,16 @@ def _preflight(args, cfg) -> None:
             cfg = cfg.with_unlabeled(args.unlabeled)
         if cfg.data.unlabeled is None:
             raise ConfigError("relabel needs new unlabeled data: pass --unlabeled FILE or set data.unlabeled")
-    if args.command in ("run", "relabel"):
-        from flows.lineage import check_champion_labels
-
-        check_champion_labels(cfg)
     problem = writable_problem(cfg.work_path)
     if problem:
         raise ConfigError(f"work_dir {cfg.work_path} cannot be written: {problem}")
     with removed_on_error(cfg.work_path / "arrow_cache"):
         read_splits(cfg, cfg.work_path / "arrow_cache")
+        if args.command in ("run", "relabel"):
+            from flows.lineage import check_champion_labels
+
+            # after the data: a typo in `labels` is named by the data check, not taken for another task
+            check_champion_labels(cfg)
 
 
 def _run_flow(args, cfg, overrides: dict) -> dict:

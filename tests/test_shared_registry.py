@@ -79,3 +79,16 @@ def test_run_and_predict_of_the_other_task_are_refused(two_tasks, capsys, monkey
     (root / "in.csv").write_text("text\na fine film\n")
     assert main(["predict", str(other), "in.csv", "-o", "out.csv"]) == 2
     assert "another task's model?" in capsys.readouterr().err and not (root / "out.csv").exists()
+
+
+def test_a_typo_in_labels_is_named_by_the_data_check_not_taken_for_another_task(two_tasks, capsys, monkeypatch):
+    from flows.cli import main
+
+    root, same, _ = two_tasks
+    monkeypatch.chdir(root)
+    cfg = yaml.safe_load(same.read_text())
+    cfg["labels"], cfg["verbalizer"]["label_words"] = ["pos", "nge"], {"pos": ["great"], "nge": ["awful"]}
+    (root / "typo.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert main(["run", "typo.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown label 'neg'" in err and "classifies labels" not in err, err
