@@ -86,9 +86,11 @@ class PipelineConfig(StrictModel):
             self.verbalizer.label_words = words
             self.labels = self.labels or list(words)
             missing = [lab for lab in self.labels if not words.get(lab)]
-            if missing:
-                raise ValueError(f"verbalizer.label_words has no words for label(s) {', '.join(map(repr, missing))}")
             unknown = [lab for lab in words if lab not in self.labels]
+            if missing:
+                # a misspelt key (`sport:` for `sports`) is both: name the key that is there too
+                stray = f"; it has {', '.join(map(repr, unknown))}, not a label" if unknown else ""
+                raise ValueError(f"verbalizer.label_words has no words for label(s) {', '.join(map(repr, missing))}{stray}")
             if unknown:
                 raise ValueError(f"verbalizer.label_words names {', '.join(map(repr, unknown))}, not in labels {self.labels}")
         for template in self.patterns:

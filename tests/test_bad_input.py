@@ -105,6 +105,13 @@ def test_verbalizer_missing_a_label_names_it(tmp_path, tiny_model_dir, capsys):
     assert "'neg'" in line and "verbalizer.label_words" in line and "two labels" not in line
 
 
+def test_a_misspelt_label_words_key_is_named(tmp_path, tiny_model_dir, capsys):
+    path = write_config(tmp_path, tiny_model_dir, labels=["pos", "neg"],
+                        verbalizer={"label_words": {"pos": ["great"], "nge": ["bad"]}})
+    assert main(["validate", str(path)]) == 2
+    assert "no words for label(s) 'neg'; it has 'nge', not a label" in one_line_error(capsys)
+
+
 def test_zero_temperature_names_its_key(tmp_path, tiny_model_dir, capsys):
     path = write_config(tmp_path, tiny_model_dir)
     assert main(["validate", str(path), "--set", "pet.temperature=0"]) == 2
