@@ -77,6 +77,7 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
         # every soft label this ensemble has made (relabeled data too): a scheduled run never
         # distills on less than the last relabel did
         result = label_and_distill(cfg, data, models, shards, ens_key, pid, all_shards=True)
+        overlap += result.pop("split_overlaps_earlier")
         summary = {
             "mlflow_run_id": pid,
             "ensemble_key": ens_key,
@@ -129,6 +130,7 @@ def relabel_flow(config_path: str, unlabeled_path: str | None = None, overrides:
             log.info("relabel: no new unlabeled texts; the registered classifier stays as it is")
             return {"mlflow_run_id": pid, "n_new": 0, "registered": None, "split_overlaps": overlap}
         result = label_and_distill(cfg, data, manifest.models, shards, ens_key, pid, all_shards=True)
+        overlap += result.pop("split_overlaps_earlier")
         mlflow.log_metrics({f"classifier_{k}": v for k, v in result["classifier_metrics"].items()})
         summary = {"mlflow_run_id": pid, "ensemble_key": ens_key, "n_new": n_new, "split_overlaps": overlap, **result}
         mlflow.log_dict(summary, "summary.json")

@@ -12,7 +12,7 @@ from pet_config.schema import PipelineConfig
 from pet_io.atomic import is_done
 from tasks import tracking
 from tasks.classifier_tasks import distill, evaluate_classifier, register_classifier
-from tasks.data_tasks import log_data_inputs
+from tasks.data_tasks import log_data_inputs, report_overlaps
 from tasks.label_tasks import label_store, label_with_model, merge_shard
 from tasks.pattern_tasks import train_pattern_model
 from tasks.records import LabeledShard, PatternModelRef, Shard, Splits
@@ -55,12 +55,18 @@ def label_and_distill(cfg: PipelineConfig, data: Splits, models: list[PatternMod
                       ens_key: str, parent_id: str, all_shards: bool) -> dict:
     """Soft-label ``shards``, distill (on every shard in the store if ``all_shards``), evaluate, register."""
     labeled = soft_label(cfg, data, models, shards, ens_key, parent_id)
+    earlier: list[str] = []
     if all_shards:
         store = label_store(cfg, ens_key)
         labeled = [LabeledShard.from_done(d) for d in sorted(store.iterdir()) if is_done(d)]
+        # texts an earlier relabel added are distilled on too: the flow checked only this run's file
+        now = {s.digest for s in shards}
+        earlier = report_overlaps(data, [s.path for s in labeled if s.digest not in now and s.path.endswith(".parquet")],
+                                  "texts soft-labeled by earlier runs")
     classifier = distill(cfg, labeled, ens_key, parent_id, data.get("train"))
     metrics = evaluate_classifier(cfg, data, classifier, parent_id)
     registered = register_classifier(cfg, data, classifier, metrics, parent_id, current_flow_run_id())
     # the flow's result is plain JSON (printed by `pet run --json`, stored as summary.json)
     return {"classifier": dataclasses.asdict(classifier), "classifier_metrics": metrics,
-            "registered": dataclasses.asdict(registered), "n_soft_labeled": sum(s.n for s in labeled)}
+            "registered": dataclasses.asdict(registered), "n_soft_labeled": sum(s.n for s in labeled),
+            "split_overlaps_earlier": earlier}

@@ -60,17 +60,22 @@ def found_in_parquet(keys: set[str], path: str, batch_rows: int = 50_000) -> set
     return found
 
 
-def overlaps(evaluation: dict[str, Sequence], train: Sequence, unlabeled_parquet: str | None) -> list[Overlap]:
+def overlaps(evaluation: dict[str, Sequence], train: Sequence, unlabeled_parquet: str | Sequence[str] | None,
+             pool_name: str = "unlabeled") -> list[Overlap]:
     """For each evaluation split (examples with ``text_a``/``text_b``), how many of its distinct texts
-    are training texts, and how many are in the unlabeled copy; only the non-zero counts."""
+    are training texts, and how many are in the unlabeled copy (or copies, named ``pool_name``); only the
+    non-zero counts."""
     def keys(examples: Iterable) -> set[str]:
         return {text_key(ex.text_a, ex.text_b) for ex in examples}
 
+    pools = [unlabeled_parquet] if isinstance(unlabeled_parquet, str) else list(unlabeled_parquet or [])
     train_keys = keys(train)
     out = []
     for split, examples in evaluation.items():
         mine = keys(examples)
-        counts = {"train": len(mine & train_keys),
-                  "unlabeled": len(found_in_parquet(mine, unlabeled_parquet)) if unlabeled_parquet else 0}
+        in_pool: set[str] = set()
+        for path in pools:
+            in_pool |= found_in_parquet(mine - in_pool, path)
+        counts = {"train": len(mine & train_keys), pool_name: len(in_pool)}
         out += [Overlap(split, other, n, len(mine)) for other, n in counts.items() if n]
     return out

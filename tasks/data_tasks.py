@@ -69,16 +69,20 @@ def log_data_inputs(data: Splits, splits: Sequence[str] = SPLITS) -> None:
             tracking.log_examples_input(read_examples(d.path), split, d.source, split, d.digest)
 
 
-def report_overlaps(data: Splits) -> list[str]:
-    """A line per evaluation split that shares texts with a split the run learns from (``pet_io.overlap``),
-    each also logged as a warning and an MLflow metric of the active run."""
+def report_overlaps(data: Splits, pools: Sequence[str] | None = None, pool_name: str = "unlabeled") -> list[str]:
+    """A line per evaluation split that shares texts with a split the run learns from (``pet_io.overlap``):
+    train and the unlabeled copy, or with ``pools`` given, only those Parquet files of texts (named
+    ``pool_name``). Each is also logged as a warning and an MLflow metric of the active run."""
     evaluation = {s: read_examples(data[s].path) for s in ("dev", "test") if s in data}
     if not evaluation or "train" not in data:
         return []
-    unlabeled = data["unlabeled"].path if "unlabeled" in data else None
-    found = overlaps(evaluation, read_examples(data["train"].path), unlabeled)
+    if pools is None:
+        train, pools = read_examples(data["train"].path), [data["unlabeled"].path] if "unlabeled" in data else []
+    else:
+        train = []
+    found = overlaps(evaluation, train, pools, pool_name)
     for o in found:
         logger().warning("%s: its accuracy is optimistic (the run learns from those texts)", o.line())
     if found:
-        mlflow.log_metrics({f"overlap_{o.split}_in_{o.other}": o.found for o in found})
+        mlflow.log_metrics({f"overlap_{o.split}_in_{o.other.replace(' ', '_')}": o.found for o in found})
     return [o.line() for o in found]

@@ -164,3 +164,30 @@ def test_relabel_labels_only_new_texts(first_run, config_path, tmp_path):
 
     nothing = relabel_flow(str(config_path), str(new_file))
     assert nothing["n_new"] == 0 and nothing["registered"] is None
+
+
+def test_dev_texts_in_a_relabel_file_are_reported_then_and_by_later_runs(first_run, config_path, tmp_path):
+    # the student is distilled on every soft label of its ensemble: texts a relabel brought in count in later runs
+    from flows.pet_flow import pet_flow, relabel_flow
+    from pet_config.loading import load_config
+    from pet_io.example_files import read_examples
+    from pet_io.overlap import text_key
+
+    cfg = load_config(config_path)
+    dev = {text_key(t) for t in pd.read_csv(SST2 / "dev.tsv", sep="\t", quoting=3)["sentence"]}
+    # the run's own pool (400 texts), not the copies of the relabel files beside it
+    unl = max((read_examples(p) for p in (cfg.work_path / "data").glob("unlabeled-*.parquet")), key=len)
+    picked = [t for t in pd.read_csv(SST2 / "dev.tsv", sep="\t", quoting=3)["sentence"]
+              if text_key(t) not in {text_key(e.text_a) for e in unl}][:3]
+    new_file = tmp_path / "with_dev.csv"
+    pd.DataFrame({"sentence": [t.upper() for t in picked] + ["a text no split has , surely"]}).to_csv(new_file, index=False)
+    result = relabel_flow(str(config_path), str(new_file))
+    assert f"3 of {len(dev)} dev texts are also in unlabeled" in result["split_overlaps"]
+
+    again = pet_flow(str(config_path))  # its unlabeled file holds none of them; earlier relabels' texts do
+    store = [t for f in (cfg.work_path / "soft_labels" / again["ensemble_key"]).glob("*/labels.parquet")
+             for t in pd.read_parquet(f)["text_a"]]
+    earlier = {text_key(t) for t in store} - {text_key(e.text_a) for e in unl}
+    assert f"{len(dev & earlier)} of {len(dev)} dev texts are also in texts soft-labeled by earlier runs" \
+        in again["split_overlaps"]
+    assert len(dev & earlier) >= 3
