@@ -24,9 +24,10 @@ from typing import Collection, Sequence
 import numpy as np
 import torch
 from scipy.special import log_softmax
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from .examples import InputExample
+from .function_words import ANSWER_WORDS, ENGLISH
+from .function_words import function_words as function_words_of
 from .lmbff import search_label_words
 from .prompt_scorer import PromptScorer
 from .verbalizer import VerbalizerError, word_token_ids
@@ -47,14 +48,13 @@ PAIR_TEMPLATES = [
 ]
 # what the label-word search does, in the choose-prompts cache key: a changed search chooses afresh
 # (/3: a label of one example is in the ranking split; many labels draw distinct words)
-SEARCH_VERSION = "content-words-of-the-text/4"
+SEARCH_VERSION = "content-words-of-the-text/5"
 # Label words are content words: on 16 examples per label a function word ("with", "only") can
 # separate the classes by chance. scikit-learn's English stop-word list, keeping the answer words.
-ANSWER_WORDS = frozenset({"yes", "no", "not", "none"})
-FUNCTION_WORDS = frozenset(ENGLISH_STOP_WORDS) - ANSWER_WORDS
-# The list is English. In any language the function words are the words in most texts ("der", "und",
-# "est"): with enough texts to tell, a word in more than this share of them is left out too. No content
-# word of the six LM-BFF tasks comes near it ("film": 18% of SST-2's train + prior texts).
+FUNCTION_WORDS = ENGLISH  # the list for English text (prompt_models.function_words: other languages)
+# With enough texts to tell, a word in more than this share of them is left out too, in any language
+# (a function word no list holds). No content word of the six LM-BFF tasks comes near it ("film": 18%
+# of SST-2's train + prior texts).
 MAX_TEXT_SHARE, MIN_TEXTS_FOR_SHARE = 0.3, 50
 # short label names that are abbreviations, not words a language model would say about a text
 _CODES = {"pos", "neg", "neu", "obj", "subj", "yes_", "no_", "na", "n/a", "none"}
@@ -198,7 +198,7 @@ def select_prompts(
     top_k_per_class: int = 8,
     common_words: int = 300,
     word_pools: Sequence[str] = ("text", "continuations"),
-    function_words: Collection[str] = FUNCTION_WORDS,
+    function_words: Collection[str] | None = None,
     seed: int = 0,
 ) -> AutoPromptResult:
     """The best ``num_patterns`` templates and one set of label words, by calibrated zero-shot accuracy.
@@ -227,8 +227,10 @@ def select_prompts(
     scorer = PromptScorer(make_model)
     fixed = label_words or words_from_label_names(labels)
     placeholder = fixed  # None: any verbalizer (only the vocabulary scores are read)
-    words_of_text = text_words([t for ex in list(train) + list(prior_texts) for t in (ex.text_a, ex.text_b) if t],
-                               exclude=function_words)
+    texts = [t for ex in list(train) + list(prior_texts) for t in (ex.text_a, ex.text_b) if t]
+    if function_words is None:  # the text's own language's (English: scikit-learn's list)
+        function_words = function_words_of(texts)
+    words_of_text = text_words(texts, exclude=function_words)
 
     def score(template: str, words: dict, source: str) -> Candidate | None:
         try:

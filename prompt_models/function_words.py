@@ -1,0 +1,48 @@
+"""The function words of the user's text, in its own language: words a label-word search leaves out.
+
+On 16 examples per label a function word ("with", "der") can separate the classes by chance, and then
+says nothing about them after training. English uses scikit-learn's list (what the six-task benchmark
+ran with). Another language uses the list of the `stop-words` package for it: its lists hold function
+words only (German has no "gut"/"schlecht", which stopwords-iso's list has). The language is the one
+whose list covers the most word tokens of the text; a stop-word profile is the classic cheap
+identifier, and no model or download is needed.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Sequence
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+# words that answer a question or negate: label words of yes/no and sentiment tasks, never left out
+ANSWER_WORDS = frozenset({"yes", "no", "not", "none", "nicht", "kein", "keine", "ja", "nein", "pas", "non", "oui",
+                          "si", "sí", "não", "sim", "niet", "nee", "nej", "inte"})
+ENGLISH = frozenset(ENGLISH_STOP_WORDS) - ANSWER_WORDS
+MIN_COVERAGE = 0.15  # of the text's word tokens; English prose is about 40-50% function words
+
+
+@lru_cache(maxsize=None)
+def _lists() -> dict[str, frozenset[str]]:
+    from stop_words import LANGUAGE_MAPPING, get_stop_words
+
+    return {code: frozenset(w.lower() for w in get_stop_words(code)) for code in LANGUAGE_MAPPING}
+
+
+def text_language(texts: Sequence[str]) -> str | None:
+    """ISO code of the language whose stop words cover most word tokens of ``texts``; None if none covers
+    ``MIN_COVERAGE`` (too little text, or a script written without spaces)."""
+    tokens = [w for t in texts for w in re.findall(r"[^\W\d_]+", str(t).lower())]
+    if not tokens:
+        return None
+    coverage = {code: sum(w in words for w in tokens) / len(tokens) for code, words in _lists().items()}
+    best = max(coverage, key=coverage.get)
+    return best if coverage[best] >= MIN_COVERAGE else None
+
+
+def function_words(texts: Sequence[str]) -> frozenset[str]:
+    """English's list, and the stop words of the text's language where that is another one."""
+    language = text_language(texts)
+    if language in (None, "en"):
+        return ENGLISH
+    return ENGLISH | (_lists()[language] - ANSWER_WORDS)
