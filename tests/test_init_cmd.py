@@ -235,6 +235,13 @@ def test_one_column_of_texts_without_a_header(tmp_path, capsys):
     code, out = _init(tmp_path, f, "--unlabeled", unl)
     err = capsys.readouterr().err
     assert code == 0 and "note:" in err and "first line 'Loved it' is read as the column's name" in err, err
+    # the name of the training file's text column (not one init knows, e.g. French `texte`) is a header
+    g = tmp_path / "avis.csv"
+    g.write_text("texte,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    unl.write_text("texte\n" + "".join(f"{t}\n" for t in TEXTS))
+    out.unlink()
+    code, out = _init(tmp_path, g, "--unlabeled", unl, "--text-column", "texte")
+    assert code == 0 and "note:" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("pool, texts", [
