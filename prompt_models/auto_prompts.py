@@ -26,7 +26,7 @@ import torch
 from scipy.special import log_softmax
 
 from .examples import InputExample
-from .function_words import ANSWER_WORDS, ENGLISH
+from .function_words import ANSWER_WORDS, ENGLISH, word_tokens
 from .function_words import function_words as function_words_of
 from .lmbff import search_label_words
 from .prompt_scorer import PromptScorer
@@ -153,7 +153,7 @@ def text_words(texts: Sequence[str], min_count: int = 2, exclude: Collection[str
     counts: dict[str, int] = {}
     in_texts: dict[str, int] = {}
     for text in texts:
-        words = [w for w in re.findall(r"[^\W\d_]+", str(text).lower()) if len(w) >= 2]  # letters of any script
+        words = [w for w in word_tokens(text) if len(w) >= 2]
         for word in words:
             counts[word] = counts.get(word, 0) + 1
         for word in set(words):

@@ -22,6 +22,11 @@ ENGLISH = frozenset(ENGLISH_STOP_WORDS) - ANSWER_WORDS
 MIN_COVERAGE = 0.15  # of the text's word tokens; English prose is about 40-50% function words
 
 
+def word_tokens(text: str) -> list[str]:
+    """The lower-case runs of letters (any script) of ``text``: what a word is, here and for label words."""
+    return re.findall(r"[^\W\d_]+", str(text).lower())
+
+
 @lru_cache(maxsize=None)
 def _lists() -> dict[str, frozenset[str]]:
     from stop_words import LANGUAGE_MAPPING, get_stop_words
@@ -32,7 +37,7 @@ def _lists() -> dict[str, frozenset[str]]:
 def text_language(texts: Sequence[str]) -> str | None:
     """ISO code of the language whose stop words cover most word tokens of ``texts``; None if none covers
     ``MIN_COVERAGE`` (too little text, or a script written without spaces)."""
-    tokens = [w for t in texts for w in re.findall(r"[^\W\d_]+", str(t).lower())]
+    tokens = [w for t in texts for w in word_tokens(t)]
     if not tokens:
         return None
     coverage = {code: sum(w in words for w in tokens) / len(tokens) for code, words in _lists().items()}
