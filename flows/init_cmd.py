@@ -197,7 +197,7 @@ def build_config(args) -> tuple[str, list[str]]:
         splits["unlabeled"] = _spec(args.unlabeled, out_dir, h, s, t, p, None)
         unl_note = f"{_check_unlabeled(args.unlabeled, h, s, t, p)} texts"
         lone = unnamed_text_column(args.unlabeled, d, h)
-        if lone and lone != text:  # the training file's text column has that name: a header, nothing to say
+        if lone and lone.strip().lower() != text.lower():  # the training file's text column's name: a header
             notes.append(f"{args.unlabeled}: its first line {lone!r} is read as the column's name; if it is a text, "
                          "put a line 'text' above it and run pet init again")
     else:  # the flow distills on unlabeled text: the training texts are the least it can have

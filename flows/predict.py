@@ -93,7 +93,7 @@ def predict_command(args: argparse.Namespace) -> int:
         if cfg.labels and sorted(map(str, clf.labels)) != sorted(cfg.labels) and not args.model_uri:
             # the config's registered model holds another task's classifier (two configs with one name)
             raise PredictError(f"{choice.uri} classifies labels {list(clf.labels)}, the config {list(cfg.labels)}: "
-                               "another task's model? give --model-uri to use it anyway")
+                               "another task's model, or a typo in the config's labels? give --model-uri to use it anyway")
         n = predict_file(clf, Path(args.input), in_fmt, columns, Path(args.output), out_fmt,
                          args.batch_size or cfg.pet.train.eval_batch_size, progress=sys.stderr.isatty(), sep=sep)
     except (PredictError, LineageError, ConfigError, DataValidationError, FileNotFoundError) as exc:

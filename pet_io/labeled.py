@@ -125,7 +125,7 @@ def load_examples(
             bad.add(at, "empty label")
             continue
         if known is not None and label not in (None, "") and label not in known:
-            bad.add(at, f"unknown label {label!r} (expected one of {sorted(known)})")
+            bad.add(at, f"unknown label {label!r}", f"the labels are {sorted(known)}")
             continue
         examples.append(InputExample(text_a=text_a, text_b=text_b, label=label or None, guid=f"{i}"))
     bad.raise_any()

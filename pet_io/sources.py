@@ -241,17 +241,21 @@ class BadRows:
     """A file's bad rows, collected so that one error names them all and a user fixes the file in one go."""
 
     def __init__(self, path):
-        self.path, self.shown, self.count = path, [], 0
+        self.path, self.shown, self.count, self.notes = path, [], 0, {}
 
-    def add(self, at: str, problem: str) -> None:
+    def add(self, at: str, problem: str, note: str | None = None) -> None:
+        """``note``: said once at the end, however many rows share it (the labels a file may use)."""
         self.count += 1
         if len(self.shown) < MAX_SHOWN:
             self.shown.append(f"{at}: {problem}")
+        if note:
+            self.notes[note] = None
 
     def raise_any(self) -> None:
         if self.count:
             more = f" (and {self.count - MAX_SHOWN} more)" if self.count > MAX_SHOWN else ""
-            raise DataValidationError(f"{self.path}: {self.count} bad row(s): {'; '.join(self.shown)}{more}")
+            notes = "".join(f"; {n}" for n in self.notes)
+            raise DataValidationError(f"{self.path}: {self.count} bad row(s): {'; '.join(self.shown)}{more}{notes}")
 
 
 def check_texts(path, batches: Iterable[tuple[int, Mapping[str, Sequence]]], columns: Mapping[str, str],

@@ -54,6 +54,16 @@ def test_unknown_label_and_empty_text_are_reported_with_rows(tmp_path):
     assert "2 bad row(s)" in msg and "line 3: empty 'text'" in msg and "line 4: unknown label 'neutral'" in msg
 
 
+def test_the_known_labels_are_said_once_however_many_rows_miss_them(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\na,pos\nb,neutral\nc,mixed\nd,neutral\n")
+    with pytest.raises(DataValidationError) as err:
+        load_examples(DataSpec(str(path), text_a="text"), ["pos", "neg"])
+    msg = str(err.value)
+    assert "line 3: unknown label 'neutral'; line 4: unknown label 'mixed'" in msg
+    assert msg.count("the labels are ['neg', 'pos']") == 1 and msg.endswith("the labels are ['neg', 'pos']")
+
+
 def test_file_is_left_untouched_after_a_validation_error(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("text,label\n,pos\n")

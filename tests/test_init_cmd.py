@@ -242,6 +242,10 @@ def test_one_column_of_texts_without_a_header(tmp_path, capsys):
     out.unlink()
     code, out = _init(tmp_path, g, "--unlabeled", unl, "--text-column", "texte")
     assert code == 0 and "note:" not in capsys.readouterr().err
+    unl.write_text("Texte\n" + "".join(f"{t}\n" for t in TEXTS))  # the same name in another case
+    out.unlink()
+    code, out = _init(tmp_path, g, "--unlabeled", unl, "--text-column", "texte")
+    assert code == 0 and "note:" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("pool, texts", [

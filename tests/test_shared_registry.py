@@ -78,7 +78,7 @@ def test_run_and_predict_of_the_other_task_are_refused(two_tasks, capsys, monkey
     assert not (root / "work" / "runs").exists()  # refused before a flow took the pipeline's slot
     (root / "in.csv").write_text("text\na fine film\n")
     assert main(["predict", str(other), "in.csv", "-o", "out.csv"]) == 2
-    assert "another task's model?" in capsys.readouterr().err and not (root / "out.csv").exists()
+    assert "another task's model, or a typo in the config's labels?" in capsys.readouterr().err and not (root / "out.csv").exists()
 
 
 def test_a_typo_in_labels_is_named_by_the_data_check_not_taken_for_another_task(two_tasks, capsys, monkeypatch):
