@@ -12,7 +12,7 @@ from pet_config.schema import PipelineConfig
 from pet_io.atomic import is_done
 from tasks import tracking
 from tasks.classifier_tasks import distill, evaluate_classifier, register_classifier
-from tasks.data_tasks import log_data_inputs, report_overlaps
+from tasks.data_tasks import log_data_inputs, report_earlier_overlaps
 from tasks.label_tasks import label_store, label_with_model, merge_shard
 from tasks.pattern_tasks import train_pattern_model
 from tasks.records import LabeledShard, PatternModelRef, Shard, Splits
@@ -61,8 +61,7 @@ def label_and_distill(cfg: PipelineConfig, data: Splits, models: list[PatternMod
         labeled = [LabeledShard.from_done(d) for d in sorted(store.iterdir()) if is_done(d)]
         # texts an earlier relabel added are distilled on too: the flow checked only this run's file
         now = {s.digest for s in shards}
-        earlier = report_overlaps(data, [s.path for s in labeled if s.digest not in now and s.path.endswith(".parquet")],
-                                  "texts soft-labeled by earlier runs")
+        earlier = report_earlier_overlaps(data, [s.path for s in labeled if s.digest not in now and s.path.endswith(".parquet")])
     classifier = distill(cfg, labeled, ens_key, parent_id, data.get("train"))
     metrics = evaluate_classifier(cfg, data, classifier, parent_id)
     registered = register_classifier(cfg, data, classifier, metrics, parent_id, current_flow_run_id())

@@ -69,20 +69,23 @@ def log_data_inputs(data: Splits, splits: Sequence[str] = SPLITS) -> None:
             tracking.log_examples_input(read_examples(d.path), split, d.source, split, d.digest)
 
 
-def report_overlaps(data: Splits, pools: Sequence[str] | None = None, pool_name: str = "unlabeled") -> list[str]:
-    """A line per evaluation split that shares texts with a split the run learns from (``pet_io.overlap``):
-    train and the unlabeled copy, or with ``pools`` given, only those Parquet files of texts (named
-    ``pool_name``). Each is also logged as a warning and an MLflow metric of the active run."""
+def report_overlaps(data: Splits) -> list[str]:
+    """A line per evaluation split that shares texts with train or the unlabeled copy (``pet_io.overlap``),
+    each also logged as a warning and an MLflow metric of the active run."""
+    train = read_examples(data["train"].path) if "train" in data else []
+    return _report(data, train, [data["unlabeled"].path] if "unlabeled" in data else [], "unlabeled", "unlabeled")
+
+
+def report_earlier_overlaps(data: Splits, soft_label_files: Sequence[str]) -> list[str]:
+    """The same for texts that earlier runs soft-labeled (Parquet files of the label store)."""
+    return _report(data, [], soft_label_files, "texts soft-labeled by earlier runs", "earlier_soft_labels")
+
+
+def _report(data: Splits, train: Sequence, pools: Sequence[str], pool_name: str, metric: str) -> list[str]:
     evaluation = {s: read_examples(data[s].path) for s in ("dev", "test") if s in data}
-    if not evaluation or "train" not in data:
-        return []
-    if pools is None:
-        train, pools = read_examples(data["train"].path), [data["unlabeled"].path] if "unlabeled" in data else []
-    else:
-        train = []
-    found = overlaps(evaluation, train, pools, pool_name)
+    found = overlaps(evaluation, train, pools, pool_name) if evaluation else []
     for o in found:
         logger().warning("%s: its accuracy is optimistic (the run learns from those texts)", o.line())
     if found:
-        mlflow.log_metrics({f"overlap_{o.split}_in_{o.other.replace(' ', '_')}": o.found for o in found})
+        mlflow.log_metrics({f"overlap_{o.split}_in_{'train' if o.other == 'train' else metric}": o.found for o in found})
     return [o.line() for o in found]
