@@ -61,7 +61,8 @@ def label_and_distill(cfg: PipelineConfig, data: Splits, models: list[PatternMod
         labeled = [LabeledShard.from_done(d) for d in sorted(store.iterdir()) if is_done(d)]
         # texts an earlier relabel added are distilled on too: the flow checked only this run's file
         now = {s.digest for s in shards}
-        earlier = report_earlier_overlaps(data, [s.path for s in labeled if s.digest not in now and s.path.endswith(".parquet")])
+        earlier = report_earlier_overlaps(data, [s.path for s in labeled
+                                                 if s.digest not in now and s.path.endswith(".parquet")])
     classifier = distill(cfg, labeled, ens_key, parent_id, data.get("train"))
     metrics = evaluate_classifier(cfg, data, classifier, parent_id)
     registered = register_classifier(cfg, data, classifier, metrics, parent_id, current_flow_run_id())

@@ -87,5 +87,6 @@ def _report(data: Splits, train: Sequence, pools: Sequence[str], pool_name: str,
     for o in found:
         logger().warning("%s: its accuracy is optimistic (the run learns from those texts)", o.line())
     if found:
-        mlflow.log_metrics({f"overlap_{o.split}_in_{'train' if o.other == 'train' else metric}": o.found for o in found})
+        mlflow.log_metrics({f"overlap_{o.split}_in_{'train' if o.other == 'train' else metric}": o.found
+                            for o in found})
     return [o.line() for o in found]
