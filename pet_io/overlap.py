@@ -39,7 +39,7 @@ def _keys_of_table(table: pa.Table) -> pa.Array:
 @dataclass(frozen=True)
 class Overlap:
     split: str  # "dev" | "test"
-    other: str  # "train" | "unlabeled"
+    other: str  # "train", or the pool's name ("unlabeled", "texts soft-labeled by earlier runs")
     found: int  # texts of ``split`` that occur in ``other``
     of: int  # texts in ``split``
 

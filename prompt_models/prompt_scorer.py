@@ -16,8 +16,8 @@ def _token_ids(model, words: dict) -> list[list[list[int]]]:
     return [[word_token_ids(model.tokenizer, w, model.head_space_sensitive) for w in ws] for ws in words.values()]
 
 
-def _single_tokens(model, words: dict) -> bool:
-    return all(len(t) == 1 for per_label in _token_ids(model, words) for t in per_label)
+def _single_tokens(ids: list[list[list[int]]]) -> bool:
+    return all(len(t) == 1 for per_label in ids for t in per_label)
 
 
 class PromptScorer:
@@ -47,7 +47,7 @@ class PromptScorer:
                 model = self.make_model(t, words)
             except VerbalizerError:
                 continue
-            if words is None or _single_tokens(model, words):
+            if words is None or _single_tokens(_token_ids(model, words)):
                 models[t] = model
         if can_share(list(models.values())):
             for t, logp in zip(models, shared_prefix_log_probs(list(models.values()), list(examples), self.batch_size)):
@@ -61,8 +61,8 @@ class PromptScorer:
 
     def label_scores(self, template: str, words: dict, name: str, examples: Sequence[InputExample]) -> np.ndarray:
         model = self.make_model(template, words)
-        if _single_tokens(model, words):
-            ids = _token_ids(model, words)
+        ids = _token_ids(model, words)
+        if _single_tokens(ids):
             logp = self.vocab_log_probs(template, name, examples, words)
             return np.stack([logp[:, [t[0] for t in per_label]].mean(-1).numpy() for per_label in ids], -1)
         return model.predict_logits(list(examples), self.batch_size)
