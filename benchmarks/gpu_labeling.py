@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import transformers
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # prompt_models from this checkout, without installing it
@@ -45,6 +46,7 @@ MAX_LENGTH = {"sst2": 64, "imdb": 256}
 PATTERNS = ["{text_a} It was {mask}", "{text_a} All in all, it was {mask}", "Review: {text_a} Verdict: {mask}"]
 WORDS = {"0": ["terrible"], "1": ["great"]}
 TEMPERATURE = 2.0
+CHART = Path(__file__).with_name("gpu_labeling_texts_per_s.png")
 
 
 def read_texts(name: str, n: int | None) -> list[str]:
@@ -104,7 +106,8 @@ def plain_logits(pet, texts: list[str], batch_size: int) -> np.ndarray:
         with torch.autocast(dev.type, torch.bfloat16, enabled=dev.type == "cuda"):
             hidden = model.base_model(input_ids=ids, attention_mask=att, use_cache=False).last_hidden_state
         last = att.sum(1) - 1
-        logits = model.lm_head(hidden[torch.arange(len(seqs), device=dev), last].float()).float().log_softmax(-1)
+        logits = model.lm_head(hidden[torch.arange(len(seqs), device=dev), last].to(model.lm_head.weight.dtype))
+        logits = logits.float().log_softmax(-1)
         out.append(logits[:, word_ids.to(dev)].cpu())
     return torch.cat(out).numpy()
 
@@ -140,16 +143,30 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--batch-sizes", default="64,128,256,512,1024")
     ap.add_argument("--datasets", default="sst2,imdb")
     ap.add_argument("--n", type=int, default=0, help="texts per dataset (0: all carried)")
+    ap.add_argument("--weights", choices=["fp32", "bf16"], default="fp32",
+                    help="fp32 master weights under bf16 autocast (as trained), or the models cast to bf16")
+    ap.add_argument("--chart", nargs="+", metavar="RESULTS_JSON",
+                    help="only draw benchmarks/gpu_labeling_texts_per_s.png from these results files")
     ap.add_argument("--dry-run", action="store_true", help="CPU, 1 layer, 8 texts, batches 4,8: checks the script")
     ap.add_argument("--out", default=str(Path(__file__).with_name("gpu_labeling_results.json")))
     args = ap.parse_args(argv)
+    if args.chart:
+        return chart([json.loads(Path(p).read_text()) for p in args.chart], CHART)
     layers = None
     if args.dry_run:
         args.device, args.batch_sizes, args.n, layers = "cpu", "4,8", 8, 1
     rows = []
+    result = {"machine": machine(args.device), "device": args.device, "dry_run": args.dry_run,
+              "dtype": ("bf16 autocast" if args.device.startswith("cuda") else "float32") + f", {args.weights} weights",
+              "torch": torch.__version__, "transformers": transformers.__version__,
+              "date": time.strftime("%Y-%m-%d %H:%M"),
+              "backbone": "SmolLM2-135M architecture, random weights" + (f", {layers} layers" if layers else ""),
+              "rows": rows}
     for name in args.datasets.split(","):
         texts = read_texts(name, args.n or None)
         models = pattern_models(args.device, MAX_LENGTH[name], layers)
+        if args.weights == "bf16":
+            models = [m.to(torch.bfloat16) for m in models]
         for bs in [int(b) for b in args.batch_sizes.split(",")]:
             row = {"dataset": name, "batch_size": bs, "n_texts": len(texts), "n_models": len(models),
                    "max_length": MAX_LENGTH[name]}
@@ -168,18 +185,43 @@ def main(argv: list[str] | None = None) -> dict:
             row["product_vs_plain"] = row["product_texts_per_s"] / row["plain_texts_per_s"]
             rows.append(row)
             print(json.dumps(row), flush=True)
+            write_atomically(Path(args.out), result)  # each row as it comes: a device call cut short keeps them
         del models
-    result = {"machine": machine(args.device), "device": args.device, "dry_run": args.dry_run,
-              "dtype": "bf16 autocast" if args.device.startswith("cuda") else "float32",
-              "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
-              "backbone": "SmolLM2-135M architecture, random weights" + (f", {layers} layers" if layers else ""),
-              "rows": rows}
-    out = Path(args.out)
+    return result
+
+
+def chart(results: list[dict], png: Path) -> dict:
+    """Texts/s of the 3-model ensemble per batch size: one panel per dataset, a line per method and dtype."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted({r["dataset"] for res in results for r in res["rows"]}, reverse=True)
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for res in results:
+            rows = [r for r in res["rows"] if r["dataset"] == name]
+            for method, style in (("product", "-o"), ("plain", "--s")):
+                ax.plot([r["batch_size"] for r in rows], [r[f"{method}_texts_per_s"] for r in rows], style,
+                        label=f"{method}, {res['dtype']}")
+        ax.set(xscale="log", xlabel="batch size", ylabel="texts/s (3 models)", title=name)
+        ax.set_xticks([64, 128, 256, 512, 1024], ["64", "128", "256", "512", "1024"])
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"Soft-labeling, SmolLM2-135M x 3, {results[0]['machine']}", fontsize=9)
+    fig.tight_layout()
+    tmp = png.with_name(f".{png.stem}.{os.getpid()}.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(png)
+    return {"chart": str(png)}
+
+
+def write_atomically(out: Path, result: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(result, indent=1))
     tmp.replace(out)
-    return result
 
 
 if __name__ == "__main__":

@@ -116,10 +116,10 @@ def output_head(model):
 
 
 def vocab_logits_at(model, hidden: torch.Tensor) -> torch.Tensor:
-    """Vocabulary logits [..., V] of hidden states [..., H] in float32, with the model's soft-capping."""
+    """Vocabulary logits [..., V] of hidden states [..., H], as float32, with the model's soft-capping."""
     head = output_head(model)
-    with torch.autocast(device_type=hidden.device.type, enabled=False):
-        logits = head(hidden.float()).float()
+    with torch.autocast(device_type=hidden.device.type, enabled=False):  # full precision for float32 weights
+        logits = head(hidden.to(next(head.parameters()).dtype)).float()
     cap = getattr(model.config, "final_logit_softcapping", None)
     if cap:
         logits = torch.tanh(logits / cap) * cap

@@ -231,3 +231,19 @@ def test_gpu_benchmark_dry_run(tmp_path):
         assert row["n_models"] == 3 and row["product_texts_per_s"] > 0 and row["plain_texts_per_s"] > 0
         assert row["argmax_agree"] == 1.0 and row["max_abs_prob_diff"] < 1e-4  # same models, same numbers
 
+
+def test_gpu_benchmark_with_bf16_weights_and_the_overhead_script(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import gpu_labeling
+    import gpu_overhead
+
+    # models cast to bf16: the LM head takes the hidden states in its own dtype (it raised a dtype error)
+    result = gpu_labeling.main(["--dry-run", "--weights", "bf16", "--datasets", "sst2",
+                                "--out", str(tmp_path / "r.json")])
+    assert "bf16 weights" in result["dtype"] and result["rows"][0]["argmax_agree"] == 1.0
+    overhead = gpu_overhead.main(["--dry-run", "--out", str(tmp_path / "o.json")])
+    assert [r["variant"] for r in overhead["rows"]] == ["fp32+autocast", "bf16", "bf16+graph"]
+    assert all(r["ms_per_forward"] > 0 for r in overhead["rows"][:2]) and overhead["launch_us"] > 0
+
