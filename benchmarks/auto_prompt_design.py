@@ -40,6 +40,22 @@ VARIANTS = {
     # the prompt's likeliest next words that are content words, in the text or not ("person" after a question)
     "shipped + content-word continuations": (["text", "continuations", "content-continuations"], None),
 }
+# variant -> templates added to the library (the others use SINGLE_TEMPLATES alone): mask-final answer
+# templates for text that asks something (questions, requests), in no task's words
+ANSWER_TEMPLATES = ["{text_a} Answer: {mask}", "{text_a} The answer is {mask}"]
+EXTRA_TEMPLATES = {"shipped + answer templates": ANSWER_TEMPLATES,
+                   "shipped + answer templates + content-word continuations": ANSWER_TEMPLATES}
+# reference rows, not candidates for shipping: the hand-written config's label words (words chosen with the
+# labels' meaning known), the templates still ranked on dev; tells whether the searched words or the
+# zero-shot ranking is what falls short
+HAND_WORDS = {"trec": {"0": ["description"], "1": ["thing"], "2": ["abbreviation"], "3": ["person"],
+                       "4": ["place"], "5": ["number"]},
+              "SST-2": {"0": ["terrible"], "1": ["great"]}}
+HAND_PATTERNS = {"trec": ["{text_a} The answer is a {mask}", "Question: {text_a} Type of answer: {mask}"]}
+VARIANTS["reference: hand-written label words"] = (["text"], None)
+VARIANTS["reference: hand-written patterns and label words"] = (["text"], None)
+VARIANTS["shipped + answer templates"] = VARIANTS["shipped: content words of the text + continuations among them"]
+VARIANTS["shipped + answer templates + content-word continuations"] = VARIANTS["shipped + content-word continuations"]
 TASKS = ["SST-2", "sst-5", "mr", "cr", "subj", "trec"]
 
 
@@ -47,6 +63,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", nargs="*", default=TASKS)
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    ap.add_argument("--out", type=Path, default=OUT, help="results file (rows appended; resumable)")
     args = ap.parse_args()
     from tasks_bench import _examples, _files
 
@@ -77,7 +94,7 @@ def main() -> None:
         return cache[key]
 
     auto_prompts.PromptScorer.vocab_log_probs = cached
-    res = json.loads(OUT.read_text()) if OUT.exists() else {"rows": []}
+    res = json.loads(args.out.read_text()) if args.out.exists() else {"rows": []}
     for task in args.tasks:
         sel_files, eval_files = _files(task, 21), _files(task, 87)
         ex = {s: [InputExample(t, None, lab) for t, lab in zip(*_examples(sel_files, s))] for s in ("train", "dev")}
@@ -92,8 +109,14 @@ def main() -> None:
             t0 = time.time()
             pools, function_words = VARIANTS[variant]
             kw = {} if function_words is None else {"function_words": function_words}  # None: the default
-            result = select_prompts(make, labels, ex["train"], ex["dev"], prior, SINGLE_TEMPLATES,
-                                    word_pools=pools, **kw)
+            if variant.startswith("reference") and task not in (HAND_PATTERNS if "patterns" in variant else HAND_WORDS):
+                continue
+            if variant.startswith("reference"):
+                kw["label_words"] = HAND_WORDS[task]
+            templates = SINGLE_TEMPLATES + EXTRA_TEMPLATES.get(variant, [])
+            if variant == "reference: hand-written patterns and label words":
+                templates = HAND_PATTERNS[task]
+            result = select_prompts(make, labels, ex["train"], ex["dev"], prior, templates, word_pools=pools, **kw)
             logits = zero_shot_logits(make, result.templates, result.label_words, held, prior)
             gold = np.array([labels.index(e.label) for e in held])
             row = dict(task=task, variant=variant, templates=result.templates, label_words=result.label_words,
@@ -102,9 +125,9 @@ def main() -> None:
                        seconds=round(time.time() - t0, 1))
             print(json.dumps(row), flush=True)
             res["rows"].append(row)
-            tmp = OUT.with_name(f".{OUT.name}.{os.getpid()}.tmp")
+            tmp = args.out.with_name(f".{args.out.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(res, indent=1))
-            tmp.replace(OUT)
+            tmp.replace(args.out)
 
 
 if __name__ == "__main__":
