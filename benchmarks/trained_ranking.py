@@ -1,0 +1,84 @@
+"""Design check: does calibrated zero-shot accuracy rank prompts the way training does?
+
+Takes prompt choices recorded by auto_prompt_design.py (split seed 21's train/dev; ``--results``) for one
+task, trains each chosen template as the pipeline does (suggest_train_settings: steps and learning rate
+from |T|, the labels and the backbone; mlm_alpha 0 as `pet init` writes; seed 1), and scores the trained
+model on seed 21's dev (where a trained re-ranking would choose) and on seed 87's train + dev (held out;
+labeled texts from the task's training set, not its test set). Test sets are not read.
+
+    nice -n 5 .venv/bin/python benchmarks/trained_ranking.py --task trec
+
+Rows go to benchmarks/trained_ranking_results.json as each (variant, template) finishes (resumable).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+OUT = ROOT / "benchmarks" / "trained_ranking_results.json"
+BACKBONE = Path("~/.cache/pet-pipeline/models/smollm2-135m-instruct").expanduser()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--task", default="trec")
+    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "auto_prompt_templates.json")
+    ap.add_argument("--variants", nargs="*", default=[
+        "shipped: content words of the text + continuations among them", "shipped + content-word continuations",
+        "reference: hand-written label words", "reference: hand-written patterns and label words"])
+    args = ap.parse_args()
+    from tasks_bench import _examples, _files
+
+    from prompt_models.auto_settings import suggest_train_settings
+    from prompt_models.backbones import CAUSAL, load_language_model, load_tokenizer
+    from prompt_models.examples import InputExample
+    from prompt_models.patterns import Pattern
+    from prompt_models.pet import PETModel
+    from prompt_models.training import TrainConfig, configure_threads
+    from prompt_models.verbalizer import Verbalizer
+
+    configure_threads()
+    choices = {r["variant"]: r for r in json.loads(args.results.read_text())["rows"] if r["task"] == args.task}
+    sel_files, eval_files = _files(args.task, 21), _files(args.task, 87)
+    ex = {s: [InputExample(t, None, lab) for t, lab in zip(*_examples(sel_files, s))] for s in ("train", "dev")}
+    held = [InputExample(t, None, lab) for s in ("train", "dev") for t, lab in zip(*_examples(eval_files, s))]
+    labels = sorted({e.label for e in ex["train"]}, key=lambda v: (len(v), v))
+    tok = load_tokenizer(BACKBONE)
+    n_params = sum(p.numel() for p in load_language_model(BACKBONE, CAUSAL).parameters())
+    settings = suggest_train_settings(len(ex["train"]), len(labels), n_params)
+    res = json.loads(OUT.read_text()) if OUT.exists() else {"machine": "2-core CPU VM (AMD EPYC), no GPU", "rows": []}
+    for variant in args.variants:
+        choice = choices[variant]
+        for template in choice["templates"]:
+            if any(r["task"] == args.task and r["variant"] == variant and r["template"] == template for r in res["rows"]):
+                continue
+            t0 = time.time()
+            model = PETModel(load_language_model(BACKBONE, CAUSAL), tok, Pattern(template),
+                             Verbalizer({lab: choice["label_words"][lab] for lab in labels}), 128)
+            model.train_model(ex["train"], TrainConfig(**settings, mlm_alpha=0.0, progress=False), seed=1)
+            row = dict(task=args.task, variant=variant, template=template, label_words=choice["label_words"],
+                       zero_shot_dev=choice["selection_dev_accuracy"], zero_shot_held_out=choice["held_out_accuracy"],
+                       settings=settings, seconds=0.0)
+            for name, examples in (("dev", ex["dev"]), ("held_out", held)):
+                logits = model.predict_logits(examples)
+                gold = np.array([labels.index(e.label) for e in examples])
+                row[f"trained_{name}_accuracy"] = float((logits.argmax(-1) == gold).mean())
+                row[f"{name}_logits"] = logits.tolist()
+            row["seconds"] = round(time.time() - t0, 1)
+            print(json.dumps({k: v for k, v in row.items() if not k.endswith("logits")}), flush=True)
+            res["rows"].append(row)
+            tmp = OUT.with_name(f".{OUT.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(res))
+            tmp.replace(OUT)
+
+
+if __name__ == "__main__":
+    main()
