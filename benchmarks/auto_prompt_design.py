@@ -39,23 +39,24 @@ VARIANTS = {
     "shipped: content words of the text + continuations among them": (["text", "continuations"], None),
     # the prompt's likeliest next words that are content words, in the text or not ("person" after a question)
     "shipped + content-word continuations": (["text", "continuations", "content-continuations"], None),
+    # the shipped search with ANSWER_TEMPLATES added to the library (EXTRA_TEMPLATES)
+    "shipped + answer templates": (["text", "continuations"], None),
+    "shipped + answer templates + content-word continuations": (["text", "continuations", "content-continuations"],
+                                                                None),
+    # reference rows, not candidates for shipping: the hand-written config's label words (chosen with the
+    # labels' meaning known), the templates still ranked on dev; then its patterns too. They tell whether
+    # the searched words or the zero-shot ranking is what falls short
+    "reference: hand-written label words": (["text"], None),
+    "reference: hand-written patterns and label words": (["text"], None),
 }
-# variant -> templates added to the library (the others use SINGLE_TEMPLATES alone): mask-final answer
-# templates for text that asks something (questions, requests), in no task's words
+# mask-final answer templates for text that asks something (questions, requests), in no task's words
 ANSWER_TEMPLATES = ["{text_a} Answer: {mask}", "{text_a} The answer is {mask}"]
 EXTRA_TEMPLATES = {"shipped + answer templates": ANSWER_TEMPLATES,
                    "shipped + answer templates + content-word continuations": ANSWER_TEMPLATES}
-# reference rows, not candidates for shipping: the hand-written config's label words (words chosen with the
-# labels' meaning known), the templates still ranked on dev; tells whether the searched words or the
-# zero-shot ranking is what falls short
 HAND_WORDS = {"trec": {"0": ["description"], "1": ["thing"], "2": ["abbreviation"], "3": ["person"],
                        "4": ["place"], "5": ["number"]},
               "SST-2": {"0": ["terrible"], "1": ["great"]}}
 HAND_PATTERNS = {"trec": ["{text_a} The answer is a {mask}", "Question: {text_a} Type of answer: {mask}"]}
-VARIANTS["reference: hand-written label words"] = (["text"], None)
-VARIANTS["reference: hand-written patterns and label words"] = (["text"], None)
-VARIANTS["shipped + answer templates"] = VARIANTS["shipped: content words of the text + continuations among them"]
-VARIANTS["shipped + answer templates + content-word continuations"] = VARIANTS["shipped + content-word continuations"]
 TASKS = ["SST-2", "sst-5", "mr", "cr", "subj", "trec"]
 
 

@@ -34,6 +34,7 @@ def ms_per_call(fn, device: str, repeats: int) -> float:
 
 
 def launch_us(device: str) -> float:
+    """Microseconds per tiny op issued from Python (dispatch + launch; the GPU work itself is nil)."""
     x = torch.zeros(8, device=device)
     return ms_per_call(lambda: [x.add_(1) for _ in range(1000)], device, 3)  # ms per 1000 launches = us each
 
@@ -46,7 +47,8 @@ def kernels_per_forward(forward, device: str) -> int | None:
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         forward()
         torch.cuda.synchronize()
-    return sum(1 for e in prof.events() if e.device_type.name == "CUDA")
+    return sum(1 for e in prof.events() if e.device_type.name == "CUDA"
+               and not any(w in e.name.lower() for w in ("memcpy", "memset")))
 
 
 def graphed(forward, device: str):
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--dry-run", action="store_true")
-    ap.add_argument("--out", default="gpu_overhead_results.json")
+    ap.add_argument("--out", default=str(Path(__file__).with_name("gpu_overhead_results.json")))
     args = ap.parse_args(argv)
     layers, shapes, repeats = None, [(1, 32), (64, 32), (1024, 32), (256, 256), (1024, 256)], 10
     if args.dry_run:
@@ -82,6 +84,9 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"machine": machine(dev), "torch": torch.__version__, "launch_us": launch_us(dev), "rows": []}
     print(json.dumps(result), flush=True)
     model = random_lm(0, layers).to(dev).eval()
+    cfg = model.config
+    # the timed forward is model.model: no LM head, and the embedding is a lookup
+    matmul_params = sum(p.numel() for p in model.model.parameters()) - model.get_input_embeddings().weight.numel()
     for variant in ("fp32+autocast", "bf16", "bf16+graph"):
         if variant == "bf16":
             model = model.to(torch.bfloat16)
@@ -99,7 +104,9 @@ def main(argv: list[str] | None = None) -> dict:
             row = {"variant": variant, "batch": bs, "length": n, "graph_ok": fn is not None}
             if fn is not None:
                 row["ms_per_forward"] = ms_per_call(fn, dev, repeats)
-                row["tflops"] = 2 * 134.5e6 * bs * n / (row["ms_per_forward"] * 1e-3) / 1e12
+                # matmul FLOPs of the non-embedding weights plus attention's QK^T and AV (unmasked)
+                flop = 2 * matmul_params * bs * n + 4 * n * cfg.hidden_size * cfg.num_hidden_layers * bs * n
+                row["tflops"] = flop / (row["ms_per_forward"] * 1e-3) / 1e12
                 if variant != "bf16+graph":
                     row["kernels"] = kernels_per_forward(forward, dev)
             result["rows"].append(row)

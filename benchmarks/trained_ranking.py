@@ -31,6 +31,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--task", default="trec")
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "auto_prompt_templates.json")
+    ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--variants", nargs="*", default=[
         "shipped: content words of the text + continuations among them", "shipped + content-word continuations",
         "reference: hand-written label words", "reference: hand-written patterns and label words"])
@@ -54,11 +55,15 @@ def main() -> None:
     tok = load_tokenizer(BACKBONE)
     n_params = sum(p.numel() for p in load_language_model(BACKBONE, CAUSAL).parameters())
     settings = suggest_train_settings(len(ex["train"]), len(labels), n_params)
-    res = json.loads(OUT.read_text()) if OUT.exists() else {"machine": "2-core CPU VM (AMD EPYC), no GPU", "rows": []}
+    res = json.loads(args.out.read_text()) if args.out.exists() else {"machine": "2-core CPU VM (AMD EPYC), no GPU",
+                                                                      "rows": []}
     for variant in args.variants:
+        if variant not in choices:  # the reference rows exist for some tasks only
+            print(f"{args.task}: no recorded choice for {variant!r}, skipped", flush=True)
+            continue
         choice = choices[variant]
         for template in choice["templates"]:
-            if any(r["task"] == args.task and r["variant"] == variant and r["template"] == template for r in res["rows"]):
+            if any((r["task"], r["variant"], r["template"]) == (args.task, variant, template) for r in res["rows"]):
                 continue
             t0 = time.time()
             model = PETModel(load_language_model(BACKBONE, CAUSAL), tok, Pattern(template),
@@ -75,9 +80,9 @@ def main() -> None:
             row["seconds"] = round(time.time() - t0, 1)
             print(json.dumps({k: v for k, v in row.items() if not k.endswith("logits")}), flush=True)
             res["rows"].append(row)
-            tmp = OUT.with_name(f".{OUT.name}.{os.getpid()}.tmp")
+            tmp = args.out.with_name(f".{args.out.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(res))
-            tmp.replace(OUT)
+            tmp.replace(args.out)
 
 
 if __name__ == "__main__":

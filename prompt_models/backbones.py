@@ -116,10 +116,12 @@ def output_head(model):
 
 
 def vocab_logits_at(model, hidden: torch.Tensor) -> torch.Tensor:
-    """Vocabulary logits [..., V] of hidden states [..., H], as float32, with the model's soft-capping."""
+    """Vocabulary logits [..., V] of hidden states [..., H], computed in the model's dtype (float32 as
+    trained, also under autocast; bf16 for a model cast to it) and returned as float32, soft-capped
+    as the model does."""
     head = output_head(model)
-    with torch.autocast(device_type=hidden.device.type, enabled=False):  # full precision for float32 weights
-        logits = head(hidden.to(next(head.parameters()).dtype)).float()
+    with torch.autocast(device_type=hidden.device.type, enabled=False):
+        logits = head(hidden.to(model.dtype)).float()
     cap = getattr(model.config, "final_logit_softcapping", None)
     if cap:
         logits = torch.tanh(logits / cap) * cap

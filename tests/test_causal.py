@@ -161,3 +161,21 @@ def test_bpe_label_word_search_round_trips_to_the_verbalizer(tiny_causal_dir):
             assert len(ids) == 1 and pet.tokenizer.convert_ids_to_tokens(ids)[0] == "Ġ" + word
         check = PETModel(pet.model, pet.tokenizer, pet.pattern, Verbalizer(c["label_words"]), 32)
         assert check.evaluate(exs)["accuracy"] == pytest.approx(c["zero_shot_accuracy"])
+
+
+def test_vocab_logits_at_one_position_equal_the_full_forward_in_float32_and_bf16(tiny_causal_dir):
+    from prompt_models.backbones import CAUSAL, load_language_model, vocab_logits_at
+
+    model = load_language_model(tiny_causal_dir, CAUSAL).eval()
+    ids = torch.tensor([[5, 9, 17, 30, 2]])
+    for dtype in (torch.float32, torch.bfloat16):  # bf16: a model cast for labeling on a GPU
+        model = model.to(dtype)
+        with torch.inference_mode():
+            full = model(input_ids=ids).logits[0, -1].float()
+            hidden = model.model(input_ids=ids).last_hidden_state[0, -1]
+            logits = vocab_logits_at(model, hidden.float())  # hidden states of another dtype than the head's
+        assert logits.dtype == torch.float32 and logits.shape == full.shape
+        assert torch.allclose(logits, full, atol=1e-5 if dtype == torch.float32 else 0.0)
+    model.config.final_logit_softcapping = 0.5  # Gemma's soft-capping bounds the logits
+    with torch.inference_mode():
+        assert vocab_logits_at(model, hidden.float()).abs().max() <= 0.5
