@@ -39,6 +39,7 @@ import transformers
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # prompt_models from this checkout, without installing it
+from pet_io.atomic import atomic_path, write_json_atomic  # noqa: E402 (stdlib + numpy only: runs on the device)
 
 ASSETS = Path(__file__).with_name("assets")
 BACKBONE = ASSETS / "smollm2-135m"
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict:
             row["product_vs_plain"] = row["product_texts_per_s"] / row["plain_texts_per_s"]
             rows.append(row)
             print(json.dumps(row), flush=True)
-            write_atomically(Path(args.out), result)  # each row as it comes: a device call cut short keeps them
+            write_json_atomic(args.out, result, indent=1)  # each row as it comes: a device call cut short keeps them
         del models
     return result
 
@@ -215,17 +216,9 @@ def chart(results: list[dict], png: Path) -> dict:
     fig.suptitle(f"Soft-labeling, SmolLM2-135M x 3, {results[0]['machine']}; each results file a separately"
                  " started machine", fontsize=9)
     fig.tight_layout()
-    tmp = png.with_name(f".{png.stem}.{os.getpid()}.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(png)
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     return {"chart": str(png)}
-
-
-def write_atomically(out: Path, result: dict) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(out)
 
 
 if __name__ == "__main__":

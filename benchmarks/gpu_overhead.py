@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_labeling import machine, random_lm, write_atomically  # noqa: E402
+from gpu_labeling import machine, random_lm  # noqa: E402
+from pet_io.atomic import write_json_atomic  # noqa: E402
 
 
 def ms_per_call(fn, device: str, repeats: int) -> float:
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
                     row["kernels"] = kernels_per_forward(forward, dev)
             result["rows"].append(row)
             print(json.dumps(row), flush=True)
-            write_atomically(Path(args.out), result)
+            write_json_atomic(args.out, result, indent=1)
     return result
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ def main() -> None:
     args = ap.parse_args()
     from tasks_bench import _examples, _files
 
+    from pet_io.atomic import write_json_atomic
     from prompt_models.auto_settings import suggest_train_settings
     from prompt_models.backbones import CAUSAL, load_language_model, load_tokenizer
     from prompt_models.examples import InputExample
@@ -80,9 +80,7 @@ def main() -> None:
             row["seconds"] = round(time.time() - t0, 1)
             print(json.dumps({k: v for k, v in row.items() if not k.endswith("logits")}), flush=True)
             res["rows"].append(row)
-            tmp = args.out.with_name(f".{args.out.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(res))
-            tmp.replace(args.out)
+            write_json_atomic(args.out, res, indent=None)
 
 
 if __name__ == "__main__":
