@@ -66,7 +66,7 @@ def main() -> None:
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
     ap.add_argument("--out", type=Path, default=OUT, help="results file (rows appended; resumable)")
     args = ap.parse_args()
-    from tasks_bench import _examples, _files
+    from tasks_bench import design_splits
 
     from prompt_models import auto_prompts
     from prompt_models.auto_prompts import SINGLE_TEMPLATES, any_words, select_prompts, zero_shot_logits
@@ -97,12 +97,9 @@ def main() -> None:
     auto_prompts.PromptScorer.vocab_log_probs = cached
     res = json.loads(args.out.read_text()) if args.out.exists() else {"rows": []}
     for task in args.tasks:
-        sel_files, eval_files = _files(task, 21), _files(task, 87)
-        ex = {s: [InputExample(t, None, lab) for t, lab in zip(*_examples(sel_files, s))] for s in ("train", "dev")}
-        held = [InputExample(t, None, lab) for s in ("train", "dev") for t, lab in zip(*_examples(eval_files, s))]
-        unl = [line.rstrip("\n") for line in open(sel_files["unlabeled"], encoding="utf-8")][1:]
+        ex, held, labels, unlabeled = design_splits(task)
+        unl = [line.rstrip("\n") for line in open(unlabeled, encoding="utf-8")][1:]
         prior = [InputExample(t, None, None) for t in random.Random(0).sample(unl, 128)]
-        labels = sorted({e.label for e in ex["train"]}, key=lambda v: (len(v), v))
         cache.clear()
         for variant in args.variants:
             if any(r["task"] == task and r["variant"] == variant for r in res["rows"]):

@@ -35,12 +35,11 @@ def main() -> None:
         "shipped: content words of the text + continuations among them", "shipped + content-word continuations",
         "reference: hand-written label words", "reference: hand-written patterns and label words"])
     args = ap.parse_args()
-    from tasks_bench import _examples, _files
+    from tasks_bench import design_splits
 
     from pet_io.atomic import write_json_atomic
     from prompt_models.auto_settings import suggest_train_settings
     from prompt_models.backbones import CAUSAL, load_language_model, load_tokenizer
-    from prompt_models.examples import InputExample
     from prompt_models.patterns import Pattern
     from prompt_models.pet import PETModel
     from prompt_models.training import TrainConfig, configure_threads
@@ -48,10 +47,7 @@ def main() -> None:
 
     configure_threads()
     choices = {r["variant"]: r for r in json.loads(args.results.read_text())["rows"] if r["task"] == args.task}
-    sel_files, eval_files = _files(args.task, 21), _files(args.task, 87)
-    ex = {s: [InputExample(t, None, lab) for t, lab in zip(*_examples(sel_files, s))] for s in ("train", "dev")}
-    held = [InputExample(t, None, lab) for s in ("train", "dev") for t, lab in zip(*_examples(eval_files, s))]
-    labels = sorted({e.label for e in ex["train"]}, key=lambda v: (len(v), v))
+    ex, held, labels, _ = design_splits(args.task)
     tok = load_tokenizer(BACKBONE)
     n_params = sum(p.numel() for p in load_language_model(BACKBONE, CAUSAL).parameters())
     settings = suggest_train_settings(len(ex["train"]), len(labels), n_params)
