@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import subprocess
 import sys
@@ -67,6 +66,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT, help="results file (rows appended; resumable)")
     args = ap.parse_args()
     from tasks_bench import design_splits
+
+    from pet_io.atomic import write_json_atomic
 
     from prompt_models import auto_prompts
     from prompt_models.auto_prompts import SINGLE_TEMPLATES, any_words, select_prompts, zero_shot_logits
@@ -123,9 +124,7 @@ def main() -> None:
                        seconds=round(time.time() - t0, 1))
             print(json.dumps(row), flush=True)
             res["rows"].append(row)
-            tmp = args.out.with_name(f".{args.out.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(res, indent=1))
-            tmp.replace(args.out)
+            write_json_atomic(args.out, res, indent=1)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ tqdm), so it runs on the lent device's image, and carries no weights:
   (4,096 IMDB reviews, unsup split), one text per line.
 
 Both methods see the same texts, batch size, max_length and models; throughput is texts/s for the whole
-3-model ensemble, model loading excluded (the models are built once), after one warm-up batch per model.
+3-model ensemble, model loading excluded (the models are built once), after an untimed warm-up pass over
+the same texts per model (every batch shape met once); the two methods alternate which goes first.
 Soft labels of the two methods are compared (argmax agreement, max |prob| difference).
 
 The device command (one call; 235 s on an H200 with a one-batch warm-up, about twice that with
