@@ -42,6 +42,10 @@ VARIANTS = {
     "shipped + answer templates": (["text", "continuations"], None),
     "shipped + answer templates + content-word continuations": (["text", "continuations", "content-continuations"],
                                                                 None),
+    # the shipped search with QUESTION_TEMPLATES added when the texts are questions (trec)
+    "shipped + question templates": (["text", "continuations"], None),
+    "shipped + question templates + content-word continuations": (["text", "continuations", "content-continuations"],
+                                                                  None),
     # reference rows, not candidates for shipping: the hand-written config's label words (chosen with the
     # labels' meaning known), the templates still ranked on dev; then its patterns too. They tell whether
     # the searched words or the zero-shot ranking is what falls short
@@ -50,8 +54,13 @@ VARIANTS = {
 }
 # mask-final answer templates for text that asks something (questions, requests), in no task's words
 ANSWER_TEMPLATES = ["{text_a} Answer: {mask}", "{text_a} The answer is {mask}"]
+# templates for text that asks a question: what kind of answer it wants (question classification as a
+# kind of task; the first is LM-BFF's hand-written TREC template, its label words are not used)
+QUESTION_TEMPLATES = ["Question: {text_a} Type of answer: {mask}", "Question: {text_a} Answer type: {mask}"]
 EXTRA_TEMPLATES = {"shipped + answer templates": ANSWER_TEMPLATES,
-                   "shipped + answer templates + content-word continuations": ANSWER_TEMPLATES}
+                   "shipped + answer templates + content-word continuations": ANSWER_TEMPLATES,
+                   "shipped + question templates": QUESTION_TEMPLATES,
+                   "shipped + question templates + content-word continuations": QUESTION_TEMPLATES}
 HAND_WORDS = {"trec": {"0": ["description"], "1": ["thing"], "2": ["abbreviation"], "3": ["person"],
                        "4": ["place"], "5": ["number"]},
               "SST-2": {"0": ["terrible"], "1": ["great"]}}

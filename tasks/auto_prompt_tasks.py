@@ -10,7 +10,9 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from prompt_models.auto_prompts import SEARCH_VERSION, any_words, candidate_templates, select_prompts, zero_shot_logits
+from prompt_models.auto_prompts import (
+    SEARCH_VERSION, any_words, are_questions, candidate_templates, select_prompts, zero_shot_logits,
+)
 from prompt_models.backbones import backbone_kind, load_language_model, load_tokenizer
 from pet_config.schema import PipelineConfig
 from pet_io.atomic import is_done, publish, read_done
@@ -75,8 +77,10 @@ def _digests(data: Splits) -> dict:
 def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
     """``AutoPromptResult.to_dict()`` for the config's data (cached: same inputs, same choice)."""
     ap = cfg.auto_prompts
-    pair = any(ex.text_b for ex in read_examples(data["train"].path))
-    templates = list(cfg.patterns) or candidate_templates(pair, ap.templates)
+    train = read_examples(data["train"].path)
+    pair = any(ex.text_b for ex in train)
+    questions = are_questions([ex.text_a for ex in train])
+    templates = list(cfg.patterns) or candidate_templates(pair, ap.templates, questions)
     key = digest({
         "model": model_digest(cfg.resolve(cfg.model.path)), "data": _digests(data), "templates": templates,
         "label_words": cfg.verbalizer.label_words, "labels": cfg.labels, "max_length": cfg.model.max_length,
@@ -93,7 +97,7 @@ def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
                   len(templates), "" if cfg.verbalizer.label_words else " and their label words",
                   len(dev) if dev else data["train"].n, "dev" if dev else "training", len(prior))
     result = select_prompts(
-        make, cfg.labels, read_examples(data["train"].path), dev, prior, templates,
+        make, cfg.labels, train, dev, prior, templates,
         label_words=cfg.verbalizer.label_words or None,
         num_patterns=len(cfg.patterns) or ap.num_patterns,
         words_per_template=ap.words_per_template, seed=ap.seed,

@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 
 from prompt_models.auto_prompts import (
+    QUESTION_TEMPLATES,
+    SINGLE_TEMPLATES,
     any_words,
+    are_questions,
     calibrate,
+    candidate_templates,
     select_prompts,
     stratified_split,
     text_words,
@@ -106,6 +110,17 @@ def test_searched_label_words_for_codes_beat_chance_without_a_dev_set(trained_fa
     used = set(text_words([e.text_a for e in data + prior]))  # the texts select_prompts reads
     searched = {w for c in res.candidates if c.words_from == "search" for ws in c.label_words.values() for w in ws}
     assert searched and searched <= used, (searched, used)
+
+
+def test_question_templates_join_the_library_only_for_questions():
+    questions = ["What country did King Wenceslas rule ?", "Who wrote Hamlet?", "How far is the moon ?  "]
+    assert are_questions(questions) and are_questions(questions + ["Name a river."])  # 3 of 4
+    assert not are_questions(["a fine film", "what a film !", "Who cares? Not me."]) and not are_questions([])
+    assert candidate_templates(False, questions=True) == SINGLE_TEMPLATES + QUESTION_TEMPLATES
+    assert candidate_templates(False) == SINGLE_TEMPLATES
+    assert not set(QUESTION_TEMPLATES) & set(candidate_templates(True, questions=True))  # pairs: not yet
+    mine = "Q: {text_a} A: {mask}"
+    assert candidate_templates(False, [mine], questions=True)[0] == mine
 
 
 def test_label_words_are_searched_among_content_words_of_the_text():
