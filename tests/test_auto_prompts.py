@@ -187,3 +187,26 @@ def test_a_label_of_one_example_without_dev_is_in_the_ranking(trained_factory):
     assert res.selection_split.endswith("labels ['neg'] have one example, ranked on it too")
     blind = {s["template"]: s["accuracy"] for s in res.template_scores}[BLIND]
     assert 0.0 < blind < 1.0  # one prediction for every text cannot be right on both labels
+
+
+@pytest.mark.parametrize("ask", [True, False])
+def test_the_choose_prompts_stage_ranks_question_templates_for_questions_only(tmp_path, tiny_model_dir, ask):
+    import pandas as pd
+    import yaml
+
+    from pet_config.loading import load_config
+    from tasks.auto_prompt_tasks import choose_prompts
+    from tasks.data_tasks import load_and_validate
+
+    rows = [{"text": e.text_a + (" ?" if ask else ""), "label": {"pos": "1", "neg": "0"}[e.label]}
+            for e in toy_examples(4)]
+    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
+    cfg = {"name": "toy-questions", "labels": ["0", "1"], "model": {"path": str(tiny_model_dir), "max_length": 32},
+           "data": {"train": {"path": "train.csv", "text_a": "text"}},
+           "patterns": [], "verbalizer": {"label_words": {}},
+           "auto_prompts": {"prior_texts": 4, "words_per_template": 1},
+           "tracking": {"experiment": "q", "registered_model": "q"}, "work_dir": "work"}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    config = load_config(tmp_path / "config.yaml")
+    ranked = {s["template"] for s in choose_prompts.fn(config, load_and_validate.fn(config))["template_scores"]}
+    assert (set(QUESTION_TEMPLATES) <= ranked) is ask and set(SINGLE_TEMPLATES) <= ranked
