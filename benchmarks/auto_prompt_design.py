@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 OUT = ROOT / "benchmarks" / "auto_prompt_design.json"
 BACKBONE = Path("~/.cache/pet-pipeline/models/smollm2-135m-instruct").expanduser()
+from prompt_models.auto_prompts import QUESTION_TEMPLATES  # noqa: E402 (the library's, added for questions)
+
 # the lexicon the first version searched (removed: it held words chosen with TREC/Subj labels in mind)
 OLD_LEXICON = subprocess.run(
     ["git", "show", "1d57e2b:prompt_models/auto_prompts.py"], cwd=ROOT, capture_output=True, text=True
@@ -54,9 +56,6 @@ VARIANTS = {
 }
 # mask-final answer templates for text that asks something (questions, requests), in no task's words
 ANSWER_TEMPLATES = ["{text_a} Answer: {mask}", "{text_a} The answer is {mask}"]
-# templates for text that asks a question: what kind of answer it wants (question classification as a
-# kind of task; the first is LM-BFF's hand-written TREC template, its label words are not used)
-QUESTION_TEMPLATES = ["Question: {text_a} Type of answer: {mask}", "Question: {text_a} Answer type: {mask}"]
 EXTRA_TEMPLATES = {"shipped + answer templates": ANSWER_TEMPLATES,
                    "shipped + answer templates + content-word continuations": ANSWER_TEMPLATES,
                    "shipped + question templates": QUESTION_TEMPLATES,
