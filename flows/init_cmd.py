@@ -231,6 +231,7 @@ verbalizer:
   label_words: {{}}
 auto_prompts:
   num_patterns: 2        # pattern models trained (one per chosen template)
+  search_words: codes    # search label words only where a label name is a code (always: beside names too)
   words_per_template: 3  # searched label-word sets scored per template
   prior_texts: 128       # unlabeled texts that estimate the label-word prior
   hyperparameters: rule  # pet.train max_steps and learning_rate from |train|, labels and backbone

@@ -213,12 +213,14 @@ def select_prompts(
     common_words: int = 300,
     word_pools: Sequence[str] = ("text", "continuations"),
     function_words: Collection[str] | None = None,
+    search_words: str = "codes",
     seed: int = 0,
 ) -> AutoPromptResult:
     """The best ``num_patterns`` templates and one set of label words, by calibrated zero-shot accuracy.
 
     ``label_words`` given (the config's): only templates are chosen. Else the label names where they
-    are words, plus ``words_per_template`` searched sets per template from each of ``word_pools``:
+    are words; where one is a code (or ``search_words="always"``), ``words_per_template`` searched sets
+    per template from each of ``word_pools``:
     "text" (one-token words used at least twice in the train and prior texts, ``function_words`` left
     out), "continuations" (the
     prompt's ``common_words`` likeliest next words on prior texts that are also such text words),
@@ -226,8 +228,19 @@ def select_prompts(
     (those of them that are words and not ``function_words``) and "lexicon:w1,w2,...".
     """
     labels = [str(x) for x in labels]
+    fixed = label_words or words_from_label_names(labels)
+    if fixed and not label_words:
+        try:
+            make_model(templates[0], fixed)
+        except VerbalizerError:  # a label name the tokenizer cannot spell: searched words instead
+            fixed = None
+    # searched words compete with word names only when asked: ranked on a few examples, one of dozens
+    # of searched sets scores best by chance (AG News, 10 examples: 1.0 on 4 held out, 0.65 on test)
+    searching = not label_words and (fixed is None or search_words == "always")
     if dev:
         fit, sel, split = list(train), list(dev), "dev"
+    elif not searching:  # nothing is fitted before the ranking, so all of train can rank the templates
+        fit, sel, split = list(train), list(train), "train (all of it: no label words are searched)"
     else:
         fit, sel = stratified_split(train, 0.25, seed)
         split = "train (stratified 25% held out; label words searched on the other 75%)"
@@ -239,7 +252,6 @@ def select_prompts(
             split += f"; labels {lone} have one example, ranked on it too"
     gold = np.array([labels.index(ex.label) for ex in sel])
     scorer = PromptScorer(make_model)
-    fixed = label_words or words_from_label_names(labels)
     placeholder = fixed  # None: any verbalizer (only the vocabulary scores are read)
     texts = [t for ex in list(train) + list(prior_texts) for t in (ex.text_a, ex.text_b) if t]
     if function_words is None:  # the text's own language's (English: scikit-learn's list)
@@ -256,15 +268,15 @@ def select_prompts(
         return Candidate(template, words, acc, ll, source)
 
     # every template's scores on each split in one pass (each text runs once: shared_prefix)
-    for name, examples in [("sel", sel), ("prior", prior_texts)] + ([] if label_words else [("fit", fit)]):
-        scorer.prefetch(templates, name, examples, label_words or None)
+    for name, examples in [("sel", sel), ("prior", prior_texts)] + ([("fit", fit)] if searching else []):
+        scorer.prefetch(templates, name, examples, None if searching else fixed)
     cands: list[Candidate] = []
     in_text = None
     for template in templates:
         if fixed:
             c = score(template, fixed, "config" if label_words else "label names")
             cands += [c] if c else []
-        if label_words:
+        if not searching:
             continue
         model = make_model(template, placeholder)
         prior_vocab = scorer.vocab_log_probs(template, "prior", prior_texts, placeholder)

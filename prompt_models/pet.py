@@ -210,8 +210,9 @@ class PETModel(torch.nn.Module):
         rows = torch.arange(logits.shape[0], device=logits.device)
         return logits[rows, batch["mask_pos"].to(logits.device)].float()
 
-    def _continuation_log_probs(self, batch: dict, tokens: list[int]) -> torch.Tensor:
-        """log p(t_2..t_k | pattern, t_1..t_{k-1}) summed, [B], for a word of k >= 2 tokens."""
+    def _with_word(self, batch: dict, tokens: list[int]) -> tuple[dict, torch.Tensor]:
+        """``batch`` with a word's tokens t_1..t_{k-1} written after each row's prediction position, and
+        those positions [B, k-1] (where t_2..t_k are predicted)."""
         ids, att = batch["input_ids"], batch["attention_mask"]
         b, k = ids.shape[0], len(tokens)
         toks = torch.tensor(tokens, dtype=torch.long)
@@ -221,26 +222,42 @@ class PETModel(torch.nn.Module):
         ext_att = torch.cat([att, att.new_zeros((b, k - 1))], 1)
         ext_ids.scatter_(1, pos, toks[:-1].expand(b, -1).contiguous())
         ext_att.scatter_(1, pos, 1)
-        ext = dict(batch, input_ids=ext_ids, attention_mask=ext_att)
-        hidden = self._hidden_states(ext)
+        return dict(batch, input_ids=ext_ids, attention_mask=ext_att), pos
+
+    def _continuation_from(self, hidden: torch.Tensor, pos: torch.Tensor, tokens: list[int]) -> torch.Tensor:
+        """log p(t_2..t_k | pattern, t_1..t_{k-1}) summed, [B], read off the hidden states of ``_with_word``."""
         dev = hidden.device
-        h = hidden[torch.arange(b, device=dev).unsqueeze(1), pos.to(dev)]  # [B, k-1, H]: predict t_2..t_k
+        h = hidden[torch.arange(hidden.shape[0], device=dev).unsqueeze(1), pos.to(dev)]  # [B, k-1, H]
         logp = torch.log_softmax(vocab_logits_at(self.model, h).float(), -1)
-        return logp.gather(-1, toks[1:].to(dev).expand(b, -1).unsqueeze(-1)).squeeze(-1).sum(-1)
+        toks = torch.tensor(tokens[1:], dtype=torch.long, device=dev)
+        return logp.gather(-1, toks.expand(h.shape[0], -1).unsqueeze(-1)).squeeze(-1).sum(-1)
 
     def _causal_label_scores(self, batch: dict) -> torch.Tensor:
         """Label scores [B, L]: mean over each label's words of log p(word | pattern)."""
-        logp = torch.log_softmax(self.mask_vocab_logits(batch).float(), -1)  # [B, V]
         head = self.head
+        multi = [toks for words in head.word_token_ids for toks in words if len(toks) > 1]
+        # attention is causal, so tokens written after the prediction position leave it unchanged: the
+        # first multi-token word rides along in the pass that reads the first tokens (a label name like
+        # "sci tech" then costs no extra pass; each further multi-token word costs one)
+        rider = multi[0] if multi else None
+        ext, rider_pos = self._with_word(batch, rider) if rider else (batch, None)
+        hidden = self._hidden_states(ext)
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        at_mask = hidden[rows, batch["mask_pos"].to(hidden.device)]
+        logp = torch.log_softmax(vocab_logits_at(self.model, at_mask).float(), -1)  # [B, V]
         first = logp.index_select(1, head.ids[..., 0].reshape(-1)).view(logp.shape[0], *head.ids.shape[:2])
-        rest = [
-            [
-                self._continuation_log_probs(batch, toks) if len(toks) > 1 else torch.zeros_like(first[:, 0, 0])
-                for toks in words
-            ]
-            + [torch.zeros_like(first[:, 0, 0])] * (first.shape[2] - len(words))
-            for words in head.word_token_ids
-        ]
+        zero = torch.zeros_like(first[:, 0, 0])
+
+        def rest_of(toks: list[int]) -> torch.Tensor:
+            if len(toks) == 1:
+                return zero
+            if toks is rider:
+                return self._continuation_from(hidden, rider_pos, toks)
+            more, pos = self._with_word(batch, toks)
+            return self._continuation_from(self._hidden_states(more), pos, toks)
+
+        rest = [[rest_of(toks) for toks in words] + [zero] * (first.shape[2] - len(words))
+                for words in head.word_token_ids]
         word_scores = first + torch.stack([torch.stack(r, -1) for r in rest], 1)  # [B, L, W]
         return head.aggregate(word_scores.masked_fill(head.word_mask == 0, 0.0))
 

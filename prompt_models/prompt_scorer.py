@@ -33,6 +33,7 @@ class PromptScorer:
         self.make_model = make_model
         self.batch_size = batch_size
         self._vocab: dict[tuple[str, str], torch.Tensor] = {}
+        self._multi: dict[tuple[str, str, str], np.ndarray] = {}  # multi-token words' scores, each computed once
 
     def prefetch(self, templates: Sequence[str], name: str, examples: Sequence[InputExample], words) -> None:
         """Fill the vocabulary log-probabilities of ``templates`` on ``examples`` in one pass where they
@@ -65,4 +66,7 @@ class PromptScorer:
         if _single_tokens(ids):
             logp = self.vocab_log_probs(template, name, examples, words)
             return np.stack([logp[:, [t[0] for t in per_label]].mean(-1).numpy() for per_label in ids], -1)
-        return model.predict_logits(list(examples), self.batch_size)
+        key = (template, name, repr(sorted(words.items())))
+        if key not in self._multi:
+            self._multi[key] = model.predict_logits(list(examples), self.batch_size)
+        return self._multi[key]
