@@ -11,7 +11,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from prompt_models.auto_prompts import (
-    SEARCH_VERSION, any_words, are_questions, candidate_templates, select_prompts, zero_shot_logits,
+    SEARCH_VERSION, any_words, are_questions, candidate_templates, select_prompts, words_from_label_names,
+    zero_shot_logits,
 )
 from prompt_models.backbones import backbone_kind, load_language_model, load_tokenizer
 from pet_config.schema import PipelineConfig
@@ -94,7 +95,9 @@ def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
     # the stage is silent for a minute or more on a CPU: say what it is doing, on how much
     prior = prior_texts(cfg, data)
     logger().info("choosing prompts: %d candidate templates%s, zero-shot scored on %d %s examples and %d prior texts",
-                  len(templates), "" if cfg.verbalizer.label_words else " and their label words",
+                  len(templates), "" if cfg.verbalizer.label_words else (
+                      " with the label names as words" if words_from_label_names(cfg.labels) and ap.search_words == "codes"
+                      else " and their label words"),
                   len(dev) if dev else data["train"].n, "dev" if dev else "training", len(prior))
     result = select_prompts(
         make, cfg.labels, train, dev, prior, templates,
