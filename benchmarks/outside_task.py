@@ -5,8 +5,8 @@ SetFit (1.2.0 defaults, same MiniLM body) on the same 10 examples.
 
 AG News is not in ../shared and is not committed (its terms are non-commercial). Its test file is in a
 public snapshot: `fetch github:suuuch/TransformerClassification`, then
-    git --git-dir=MIRROR show HEAD:data/ag_news_csv/test.csv > /tmp/ag_test.csv
-    nice -n 5 .venv/bin/python benchmarks/outside_task.py --ag-csv /tmp/ag_test.csv --sample-seeds 0
+    git --git-dir=MIRROR show HEAD:data/ag_news_csv/test.csv > benchmarks/tasks_work/ag_test.csv
+    nice -n 5 .venv/bin/python benchmarks/outside_task.py --ag-csv benchmarks/tasks_work/ag_test.csv --sample-seeds 0
 
 The 7,600 rows are shuffled with the sample seed; the labeled set takes the first rows of each class
 (3 World, 3 Sports, 2 Business, 2 Sci/Tech), the unlabeled pool the next 1,000 other rows, test the

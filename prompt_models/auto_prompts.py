@@ -85,6 +85,12 @@ def words_from_label_names(labels: Sequence[str]) -> dict[str, list[str]] | None
     return {lab: [w] for lab, w in words.items()}
 
 
+def searches_label_words(labels: Sequence[str], label_words: dict | None, search_words: str = "codes") -> bool:
+    """Whether ``select_prompts`` searches label words: the config gives none, and a label name is a
+    code or ``search_words`` is "always" (it also searches when a word name cannot be spelled)."""
+    return not label_words and (search_words == "always" or words_from_label_names(labels) is None)
+
+
 def calibrate(scores: np.ndarray, prior_scores: np.ndarray) -> np.ndarray:
     """Label log-probabilities with the prior divided out: ``log p(l|x) - log mean_u p(l|u)``,
     renormalised; ``prior_scores`` are the same prompt's label scores on unlabeled texts."""
@@ -236,7 +242,7 @@ def select_prompts(
             fixed = None
     # searched words compete with word names only when asked: ranked on a few examples, one of dozens
     # of searched sets scores best by chance (AG News, 10 examples: 1.0 on 4 held out, 0.65 on test)
-    searching = not label_words and (fixed is None or search_words == "always")
+    searching = searches_label_words(labels, label_words, search_words) or (not label_words and fixed is None)
     if dev:
         fit, sel, split = list(train), list(dev), "dev"
     elif not searching:  # nothing is fitted before the ranking, so all of train can rank the templates

@@ -199,7 +199,9 @@ class PETModel(torch.nn.Module):
         """Vocabulary logits [B, V] at the prediction position (the mask, or the last pattern token)."""
         if output_head(self.model) is None:  # a masked LM whose head only the full forward applies
             return self._full_forward_logits(batch)
-        hidden = self._hidden_states(batch)
+        return self._vocab_logits_at_mask(self._hidden_states(batch), batch)
+
+    def _vocab_logits_at_mask(self, hidden: torch.Tensor, batch: dict) -> torch.Tensor:
         rows = torch.arange(hidden.shape[0], device=hidden.device)
         # the LM head runs at one position per row: same numbers, far less work (Gemma: 262k vocab)
         return vocab_logits_at(self.model, hidden[rows, batch["mask_pos"].to(hidden.device)])
@@ -242,9 +244,7 @@ class PETModel(torch.nn.Module):
         rider = multi[0] if multi else None
         ext, rider_pos = self._with_word(batch, rider) if rider else (batch, None)
         hidden = self._hidden_states(ext)
-        rows = torch.arange(hidden.shape[0], device=hidden.device)
-        at_mask = hidden[rows, batch["mask_pos"].to(hidden.device)]
-        logp = torch.log_softmax(vocab_logits_at(self.model, at_mask).float(), -1)  # [B, V]
+        logp = torch.log_softmax(self._vocab_logits_at_mask(hidden, batch).float(), -1)  # [B, V]
         first = logp.index_select(1, head.ids[..., 0].reshape(-1)).view(logp.shape[0], *head.ids.shape[:2])
         zero = torch.zeros_like(first[:, 0, 0])
 

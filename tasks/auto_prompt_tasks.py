@@ -11,7 +11,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from prompt_models.auto_prompts import (
-    SEARCH_VERSION, any_words, are_questions, candidate_templates, select_prompts, words_from_label_names,
+    SEARCH_VERSION, any_words, are_questions, candidate_templates, searches_label_words, select_prompts,
     zero_shot_logits,
 )
 from prompt_models.backbones import backbone_kind, load_language_model, load_tokenizer
@@ -96,8 +96,8 @@ def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
     prior = prior_texts(cfg, data)
     logger().info("choosing prompts: %d candidate templates%s, zero-shot scored on %d %s examples and %d prior texts",
                   len(templates), "" if cfg.verbalizer.label_words else (
-                      " with the label names as words" if words_from_label_names(cfg.labels) and ap.search_words == "codes"
-                      else " and their label words"),
+                      " and their label words" if searches_label_words(cfg.labels, None, ap.search_words)
+                      else " with the label names as words"),
                   len(dev) if dev else data["train"].n, "dev" if dev else "training", len(prior))
     result = select_prompts(
         make, cfg.labels, train, dev, prior, templates,
