@@ -191,7 +191,7 @@ def build_config(args) -> tuple[str, list[str]]:
             splits[split] = _spec(path, out_dir, h, s, t, p, lab)
     notes += _shared_files(args)
     if args.unlabeled:
-        d, h, s = read_frame(args.unlabeled)
+        d, h, s = read_frame(args.unlabeled, known=[text] + ([pair] if pair else []) if header else ())
         t, p, _ = find_columns(d, args.unlabeled, text if text in d.columns else None,
                                pair if pair in d.columns else None, None, need_label=False)
         splits["unlabeled"] = _spec(args.unlabeled, out_dir, h, s, t, p, None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
@@ -33,14 +34,19 @@ def _read(path: str, header: bool = True, sep: str | None = None) -> pd.DataFram
     return df.drop(columns=[c for c in (LINE, "_key") if c in df.columns])
 
 
-def _looks_like_data(df: pd.DataFrame) -> bool:
+def _looks_like_data(df: pd.DataFrame, known: Sequence[str] = ()) -> bool:
     """A header row that is really a first example: a 'name' of several words, only numbers and long
     strings, or a 'name' that is also a value of its column further down (a label: "0", "book_flight"),
-    unless a name is one we look for (a header "text,label" is a header)."""
+    unless a name is one we look for (a header "text,label" is a header) or ``known`` (the training file's)."""
     names = [str(n) for n in df.columns]
-    if any(n.strip().lower() in TEXT_NAMES + LABEL_NAMES for n in names):
+    if any(n.strip().lower() in TEXT_NAMES + LABEL_NAMES + tuple(k.strip().lower() for k in known) for n in names):
         return False
-    repeated = any(n.strip() in set(df[c].astype(str).str.strip()) for c, n in zip(df.columns, names))
+    values = {c: set(df[c].astype(str).str.strip()) for c in df.columns}
+    repeated = any(n.strip() in values[c] for c, n in zip(df.columns, names))
+    # a column of a few repeated values (labels) whose "name" is none of them: a header, however wordy the
+    # other names are (a survey export's "What did you think of the product?,Verdict")
+    if not repeated and len(df) >= 4 and any(len(values[c]) <= len(df) // 2 for c in df.columns):
+        return False
     # a lone column's "name" that ends a sentence ("Great fun!") or holds a clause ("sure, fine") is a text:
     # a file of texts without a header ("review.text" or "customer's review" can be names)
     sentence = len(names) == 1 and re.search(r"[.!?]$|, ", names[0].strip()) is not None
@@ -56,7 +62,7 @@ def unnamed_text_column(path: str, df: pd.DataFrame, header: bool) -> str | None
     return name if lone and detect_format(path) in ("csv", "tsv") else None
 
 
-def read_frame(path: str) -> tuple[pd.DataFrame, bool, str | None]:
+def read_frame(path: str, known: Sequence[str] = ()) -> tuple[pd.DataFrame, bool, str | None]:
     """The file as a table of strings, whether its CSV/TSV first line is a header, and the separator to write
     into its ``read_options`` (None: the format's own)."""
     if not Path(path).exists():
@@ -70,7 +76,7 @@ def read_frame(path: str) -> tuple[pd.DataFrame, bool, str | None]:
         sep = csv_separator(path) if fmt == "csv" else None
         df = _read(path, sep=sep)
         header = True
-        if fmt in ("csv", "tsv") and _looks_like_data(df):
+        if fmt in ("csv", "tsv") and _looks_like_data(df, known):
             df, header = _read(path, header=False, sep=sep), False
     except DataValidationError as exc:
         raise InitError(str(exc)) from None
@@ -122,13 +128,13 @@ def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None
     for flag, name in (("--text-column", text), ("--text-pair-column", pair), ("--label-column", label)):
         if name is not None and name not in cols:
             raise InitError(f"{path}: no column {name!r} (given by {flag}); the file has {cols}")
-    lower = {c.lower(): c for c in cols}
+    lower = {c.strip().lower(): c for c in cols}  # a hand-typed header "text, label" names " label"
     if label is None and need_label:
         named = [lower[n] for n in LABEL_NAMES if n in lower]
         if named:
             label = named[0]
         else:  # few distinct short values
-            few = [c for c in cols if c != text and df[c].nunique() <= max(2, min(50, len(df) // 2))
+            few = [c for c in cols if c != text and df[c].str.strip().nunique() <= max(2, min(50, len(df) // 2))
                    and _mean_words(df[c]) <= 3]
             if not few:  # texts without labels (an unlabeled pool given as the training file)
                 raise InitError(f"{path}: no label column among {cols} (none has a few short values repeated); "
@@ -139,8 +145,8 @@ def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None
     rest = [c for c in cols if c not in (label, pair)]
     if text is None:
         named = [lower[n] for n in TEXT_NAMES if n in lower and lower[n] in rest]
-        partner = PAIR_NAMES.get(named[0].lower()) if named else None
-        if len([c for c in named if c.lower() != partner]) > 1:
+        partner = PAIR_NAMES.get(named[0].strip().lower()) if named else None
+        if len([c for c in named if c.strip().lower() != partner]) > 1:
             raise InitError(f"{path}: several text-like columns {named}; give --text-column (and --text-pair-column for pairs)")
         if named:
             text = named[0]
@@ -150,6 +156,6 @@ def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None
                 what = "no column of texts" if not wordy else f"several text-like columns {wordy}"
                 raise InitError(f"{path}: {what}; give --text-column (and --text-pair-column for pairs)")
             text = wordy[0]
-    if pair is None and text.lower() in PAIR_NAMES and PAIR_NAMES[text.lower()] in lower:
-        pair = lower[PAIR_NAMES[text.lower()]]
+    if pair is None and text.strip().lower() in PAIR_NAMES and PAIR_NAMES[text.strip().lower()] in lower:
+        pair = lower[PAIR_NAMES[text.strip().lower()]]
     return text, pair, label

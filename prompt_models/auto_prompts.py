@@ -66,12 +66,12 @@ FUNCTION_WORDS = ENGLISH  # the list for English text (prompt_models.function_wo
 MAX_TEXT_SHARE, MIN_TEXTS_FOR_SHARE = 0.3, 50
 # short label names that are abbreviations, not words a language model would say about a text
 _CODES = {"pos", "neg", "neu", "obj", "subj", "yes_", "no_", "na", "n/a", "none"}
-_NAME = re.compile(r"^[A-Za-z][A-Za-z ]*[A-Za-z]$")
+_NAME = re.compile(r"^[^\W\d_](?:[^\W\d_]| )*[^\W\d_]$")  # letters of any script ("négatif", "Küche") and spaces
 
 
 def word_from_label(label: str) -> str | None:
     """``"Sci_Tech"``, ``"Sci/Tech"`` -> ``"sci tech"``; ``"0"``, ``"pos"``, ``"LABEL_3"`` -> None (a code)."""
-    text = re.sub(r"[_\-/&]+", " ", str(label)).strip().lower()
+    text = " ".join(re.sub(r"[_\-/&]+", " ", str(label)).split()).lower()
     if not _NAME.match(text) or text in _CODES or len(text) < 3 or re.search(r"\blabel\b", text):
         return None
     return text

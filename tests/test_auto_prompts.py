@@ -32,7 +32,11 @@ def test_label_names_that_are_words_become_label_words():
     assert words_from_label_names(["positive", "negative"]) == {"positive": ["positive"], "negative": ["negative"]}
     assert words_from_label_names(["Sci_Tech", "sports"]) == {"Sci_Tech": ["sci tech"], "sports": ["sports"]}
     assert words_from_label_names(["Sci/Tech", "World"]) == {"Sci/Tech": ["sci tech"], "World": ["world"]}
-    for codes in (["0", "1"], ["pos", "neg"], ["LABEL_0", "LABEL_1"], ["a", "b"]):
+    # words of any script are words (a French or German user's labels), "&" and runs of spaces are one space
+    assert words_from_label_names(["négatif", "positif"]) == {"négatif": ["négatif"], "positif": ["positif"]}
+    assert words_from_label_names(["Küche", "Gesundheit & Medizin"]) == {"Küche": ["küche"],
+                                                                         "Gesundheit & Medizin": ["gesundheit medizin"]}
+    for codes in (["0", "1"], ["pos", "neg"], ["LABEL_0", "LABEL_1"], ["a", "b"], ["négatif", "n_2"]):
         assert words_from_label_names(codes) is None, codes
 
 

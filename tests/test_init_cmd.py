@@ -153,6 +153,28 @@ def test_headerless_file_with_short_texts_keeps_its_first_example(tmp_path):
     assert len(read_splits(resolve_models(cfg, install=False).validate())["train"][1]) == 6
 
 
+def test_a_wordy_header_over_a_label_column_is_a_header(tmp_path):
+    # a survey export names its columns by the question asked: the labels below never repeat "Verdict"
+    f = tmp_path / "survey.csv"
+    f.write_text("What did you think of the product?,Verdict\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    unl = tmp_path / "more.csv"
+    unl.write_text("What did you think of the product?\n" + "".join(f'"{t}"\n' for t in TEXTS))
+    code, out = _init(tmp_path, f, "--unlabeled", unl)
+    assert code == 0
+    cfg, splits = _check_runs(out, ["bad", "good"])
+    assert cfg.data.train.header and cfg.data.train.label == "Verdict"
+    assert cfg.data.unlabeled.header and len(splits["unlabeled"][1]) == len(TEXTS)  # same name: a header
+
+
+def test_a_hand_typed_header_with_spaces_after_commas(tmp_path):
+    f = tmp_path / "train.csv"
+    f.write_text("text, label\n" + "".join(f'"{t}",{" " * (i % 3 == 0)}{lab}\n' for i, (t, lab) in enumerate(_rows(["good", "bad"]))))
+    code, out = _init(tmp_path, f)
+    assert code == 0
+    cfg, _ = _check_runs(out, ["bad", "good"])
+    assert cfg.data.train.label == " label"  # the file's own name, which `pet run` reads it by
+
+
 def test_given_label_column_is_taken_even_when_every_value_differs(tmp_path, capsys):
     # one example for each of many classes: the guess is refused, but the flag it names must work
     f = tmp_path / "one_each.csv"
