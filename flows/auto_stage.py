@@ -22,7 +22,8 @@ def auto_prompt_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> Pipe
         mlflow.log_params({"selection_split": result["selection_split"][:200],
                            "chosen_templates": " | ".join(result["templates"])[:500],
                            "chosen_label_words": str(result["label_words"])[:500],
-                           "n_candidates": len(result["candidates"]), "cached": result.get("cached", False)})
+                           "n_candidates": len(result["candidates"]), "cached": result.get("cached", False),
+                           "word_pool": result.get("word_pool", "")[:200]})
         mlflow.log_metric("best_selection_accuracy", result["candidates"][0]["accuracy"])
         mlflow.log_dict(result, "auto_prompts.json")
     cfg = cfg.model_copy(update={"patterns": result["templates"],
@@ -32,6 +33,10 @@ def auto_prompt_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> Pipe
     get_run_logger().info("automatic prompts (ranked on %s): %s with %s (calibrated zero-shot %.3f)",
                           result["selection_split"], cfg.patterns, cfg.verbalizer.label_words,
                           result["template_scores"][0]["accuracy"])
+    if result.get("word_pool", "").startswith("any next word"):
+        get_run_logger().warning("label words were searched among all next words, not the text's: %s; give "
+                                 "verbalizer.label_words (words of the text's language) if these do not fit",
+                                 result["word_pool"])
     return cfg
 
 

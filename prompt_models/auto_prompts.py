@@ -56,7 +56,7 @@ PAIR_TEMPLATES = [
 ]
 # what the label-word search does, in the choose-prompts cache key: a changed search chooses afresh
 # (/3: a label of one example is in the ranking split; many labels draw distinct words)
-SEARCH_VERSION = "content-words-of-the-text/5"
+SEARCH_VERSION = "content-words-of-the-text/6"
 # Label words are content words: on 16 examples per label a function word ("with", "only") can
 # separate the classes by chance. scikit-learn's English stop-word list, keeping the answer words.
 FUNCTION_WORDS = ENGLISH  # the list for English text (prompt_models.function_words: other languages)
@@ -130,6 +130,9 @@ class AutoPromptResult:
     selection_split: str  # "dev" | "train (stratified 25% held out)"
     candidates: list[Candidate] = field(default_factory=list)  # every candidate, best first
     template_scores: list[dict] = field(default_factory=list)  # templates ranked with the chosen words
+    # where words were searched: "" (not searched), the text's content words, or any next word when too few
+    # of them are one token for this tokenizer (text in a language the backbone splits into pieces)
+    word_pool: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -277,7 +280,7 @@ def select_prompts(
     for name, examples in [("sel", sel), ("prior", prior_texts)] + ([("fit", fit)] if searching else []):
         scorer.prefetch(templates, name, examples, None if searching else fixed)
     cands: list[Candidate] = []
-    in_text = None
+    in_text, word_pool = None, ""
     for template in templates:
         if fixed:
             c = score(template, fixed, "config" if label_words else "label names")
@@ -293,7 +296,10 @@ def select_prompts(
         vocab_size = prior_vocab.shape[1]
         if in_text is None:
             in_text = _word_mask(model, words_of_text, vocab_size)
+            word_pool = f"content words of the text ({int(in_text.sum())} of them one token)"
             if int(in_text.sum()) < len(labels):  # text with too few words (codes, numbers): any continuation
+                word_pool = (f"any next word: only {int(in_text.sum())} of the text's {len(words_of_text)} content "
+                             "words are one token for this tokenizer")
                 in_text = torch.ones(vocab_size, dtype=torch.bool)
         common = torch.zeros(vocab_size, dtype=torch.bool)
         common[prior_vocab.logsumexp(0).topk(min(common_words, vocab_size)).indices] = True
@@ -324,6 +330,7 @@ def select_prompts(
         candidates=cands,
         template_scores=[{"template": c.template, "accuracy": c.accuracy, "log_likelihood": c.log_likelihood}
                          for c in ranked],
+        word_pool=word_pool,
     )
 
 

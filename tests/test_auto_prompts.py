@@ -114,6 +114,12 @@ def test_searched_label_words_for_codes_beat_chance_without_a_dev_set(trained_fa
     used = set(text_words([e.text_a for e in data + prior]))  # the texts select_prompts reads
     searched = {w for c in res.candidates if c.words_from == "search" for ws in c.label_words.values() for w in ws}
     assert searched and searched <= used, (searched, used)
+    assert res.word_pool.startswith("content words of the text")
+    # text none of whose words is one token (a language the tokenizer splits): any next word, and it says so
+    pieces = [InputExample(f"qzxv{i % 2}kq wbxjz{i % 2}", None, e.label, e.guid) for i, e in enumerate(data)]
+    res = select_prompts(make, ["0", "1"], pieces, None, [InputExample(e.text_a) for e in pieces], [GOOD],
+                         num_patterns=1, words_per_template=3)
+    assert res.word_pool.startswith("any next word: only 0 of the text's"), res.word_pool
 
 
 def test_word_label_names_are_the_label_words_unless_search_is_asked_for(trained_factory):
