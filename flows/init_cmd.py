@@ -28,6 +28,13 @@ from .init_columns import InitError, find_columns, read_frame, unnamed_text_colu
 BACKBONE, STUDENT = "smollm2-135m-instruct", "all-minilm-l6-v2"
 
 
+def _yaml_value(value) -> str:
+    """A YAML flow value (JSON is YAML) that keeps letters as written ("Küche", not "K\\u00fcche"); anything
+    YAML may not hold raw (control or line-separator characters) stays escaped."""
+    raw = json.dumps(value, ensure_ascii=False)
+    return raw if raw.isprintable() else json.dumps(value)
+
+
 def _labels(values: list[str]) -> list[str]:
     # a blank label is a row to fix (reported by _check_rows), not a class
     uniq = sorted(set(values) - {""})
@@ -71,11 +78,11 @@ def _case_twins(labels: list[str]) -> list[str]:
 
 def _spec(path: str, out_dir: Path, header: bool, sep: str | None, text: str, pair: str | None, label: str | None) -> str:
     rel = os.path.relpath(Path(path).resolve(), out_dir.resolve())
-    parts = [f"path: {json.dumps(rel)}", f"text_a: {json.dumps(text)}"]
-    parts += [f"text_b: {json.dumps(pair)}"] if pair else []
-    parts += [f"label: {json.dumps(label)}" if label else "label: null"]
+    parts = [f"path: {_yaml_value(rel)}", f"text_a: {_yaml_value(text)}"]
+    parts += [f"text_b: {_yaml_value(pair)}"] if pair else []
+    parts += [f"label: {_yaml_value(label)}" if label else "label: null"]
     parts += [] if header else ["header: false"]
-    parts += [f"read_options: {{sep: {json.dumps(sep)}}}"] if sep else []
+    parts += [f"read_options: {{sep: {_yaml_value(sep)}}}"] if sep else []
     return "{" + ", ".join(parts) + "}"
 
 
@@ -214,8 +221,8 @@ def build_config(args) -> tuple[str, list[str]]:
     data_lines = "\n".join(f"  {k}: {v}" for k, v in splits.items())
     config = f"""# Written by `pet init` on {datetime.date.today()} from {args.train}: {len(df)} labeled rows, {len(labels)} labels;
 # unlabeled: {unl_note}. `pet run {out}` runs it as it is. Relative paths start at this file's folder.{no_dev}
-name: {json.dumps(name)}
-labels: {json.dumps(labels)}
+name: {_yaml_value(name)}
+labels: {_yaml_value(labels)}
 model:
   path: {BACKBONE}   # the PET backbone (causal LM); `pet models list` shows the others
   max_length: {max_length}   # tokens per pattern-wrapped text ({fit:.0%} of the training texts fit; longer ones are cut)
@@ -245,8 +252,8 @@ distill:
   model_path: {STUDENT}   # the small classifier that is registered and served
   train: {{learning_rate: 0.0001, max_steps: {distill_steps}, batch_size: 16}}
 tracking:
-  experiment: {json.dumps(name)}
-  registered_model: {json.dumps(name + '-classifier')}
+  experiment: {_yaml_value(name)}
+  registered_model: {_yaml_value(name + '-classifier')}
   alias: champion
 work_dir: pet_artifacts
 parallelism: 1

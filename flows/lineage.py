@@ -104,6 +104,11 @@ def check_champion_labels(cfg: PipelineConfig) -> None:
     mlmodel = mlflow.artifacts.download_artifacts(artifact_uri=f"{location}/MLmodel", tracking_uri=uri)
     labels = (mlflow.models.Model.load(mlmodel).metadata or {}).get("labels")
     if labels is not None and [str(x) for x in labels] != list(cfg.labels):
+        if sorted(str(x) for x in labels) == sorted(cfg.labels):  # an edited order, not another task
+            raise LineageError(f"registered model {name!r}: its {cfg.tracking.alias} (v{champion.version}) has the "
+                               f"same labels in another order {labels}; a classifier's outputs follow that order: "
+                               f"write `labels: {[str(x) for x in labels]}` back, or give this config its own "
+                               "`name` and `tracking.registered_model`")
         raise LineageError(f"registered model {name!r}: its {cfg.tracking.alias} (v{champion.version}) classifies "
                            f"labels {labels}, this config {list(cfg.labels)}; another task's pipeline? give this one "
                            "its own `name` and `tracking.registered_model`")

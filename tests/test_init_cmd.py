@@ -166,6 +166,14 @@ def test_a_wordy_header_over_a_label_column_is_a_header(tmp_path):
     assert cfg.data.unlabeled.header and len(splits["unlabeled"][1]) == len(TEXTS)  # same name: a header
 
 
+def test_letters_of_any_script_are_written_as_they_are(tmp_path):
+    f = tmp_path / "train.csv"
+    f.write_text("texte,étiquette\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["négatif", "Küche"])))
+    code, out = _init(tmp_path, f)
+    assert code == 0 and "étiquette" in out.read_text() and "\\u" not in out.read_text()
+    _check_runs(out, ["Küche", "négatif"])
+
+
 def test_a_hand_typed_header_with_spaces_after_commas(tmp_path):
     f = tmp_path / "train.csv"
     f.write_text("text, label\n" + "".join(f'"{t}",{" " * (i % 3 == 0)}{lab}\n' for i, (t, lab) in enumerate(_rows(["good", "bad"]))))

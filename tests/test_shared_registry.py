@@ -66,6 +66,10 @@ def test_champion_labels_are_checked(two_tasks):
     with pytest.raises(LineageError, match=r"its champion \(v1\) classifies labels \['pos', 'neg'\], this config "
                                            r"\['pos', 'neg', 'meh'\]"):
         check_champion_labels(load_config(other))
+    reordered = same.with_name("reordered.yaml")  # labels edited by hand: the same task, not another
+    reordered.write_text(yaml.safe_dump(dict(yaml.safe_load(same.read_text()), labels=["neg", "pos"]), sort_keys=False))
+    with pytest.raises(LineageError, match=r"same labels in another order \['pos', 'neg'\].*write `labels: \['pos', 'neg'\]` back"):
+        check_champion_labels(load_config(reordered))
 
 
 def test_run_and_predict_of_the_other_task_are_refused(two_tasks, capsys, monkeypatch):
