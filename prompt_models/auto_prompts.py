@@ -70,8 +70,10 @@ _NAME = re.compile(r"^[^\W\d_](?:[^\W\d_]| )*[^\W\d_]$")  # letters of any scrip
 
 
 def word_from_label(label: str) -> str | None:
-    """``"Sci_Tech"``, ``"Sci/Tech"`` -> ``"sci tech"``; ``"0"``, ``"pos"``, ``"LABEL_3"`` -> None (a code)."""
-    text = " ".join(re.sub(r"[_\-/&]+", " ", str(label)).split()).lower()
+    """``"Sci_Tech"``, ``"Sci/Tech"`` -> ``"sci tech"``, ``"OfficeHolder"`` -> ``"office holder"``;
+    ``"0"``, ``"pos"``, ``"LABEL_3"`` -> None (a code)."""
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", str(label))  # DBpedia's "MeanOfTransportation"
+    text = " ".join(re.sub(r"[_\-/&]+", " ", spaced).split()).lower()
     if not _NAME.match(text) or text in _CODES or len(text) < 3 or re.search(r"\blabel\b", text):
         return None
     return text

@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch.nn import functional as F
+from transformers import DynamicCache
 from .adapters import LoraSettings, add_lora, merged_copy
 from .backbones import (
     CAUSAL,
@@ -190,9 +191,11 @@ class PETModel(torch.nn.Module):
             if self.soft is not None:
                 self.soft.disarm()
 
-    def _hidden_states(self, batch: dict) -> torch.Tensor:
-        """Last hidden states [B, T, H]."""
+    def _hidden_states(self, batch: dict, cache: DynamicCache | None = None) -> torch.Tensor:
+        """Last hidden states [B, T, H]; with ``cache``, the keys and values are kept in it."""
         with self._model_inputs(batch) as kwargs:
+            if cache is not None:
+                kwargs.update(use_cache=True, past_key_values=cache)
             return self.model.base_model(**kwargs)[0]
 
     def mask_vocab_logits(self, batch: dict) -> torch.Tensor:
@@ -226,6 +229,19 @@ class PETModel(torch.nn.Module):
         ext_att.scatter_(1, pos, 1)
         return dict(batch, input_ids=ext_ids, attention_mask=ext_att), pos
 
+    def _continuation_cached(self, cache: DynamicCache, batch: dict, tokens: list[int]) -> torch.Tensor:
+        """log p(t_2..t_k | pattern, t_1..t_{k-1}) summed, [B]: t_1..t_{k-1} run on ``cache`` (the pattern's
+        keys and values) at each row's positions after its prediction position; the cache is cut back after."""
+        dev, k = self.device, len(tokens)
+        b = batch["input_ids"].shape[0]
+        tail = torch.tensor(tokens[:-1], dtype=torch.long, device=dev).expand(b, -1)  # [B, k-1]
+        pos = (batch["mask_pos"].to(dev) + 1).unsqueeze(1) + torch.arange(k - 1, device=dev)  # [B, k-1]
+        att = torch.cat([batch["attention_mask"].to(dev), torch.ones((b, k - 1), dtype=torch.long, device=dev)], 1)
+        hidden = self.model.base_model(input_ids=tail, attention_mask=att, position_ids=pos, past_key_values=cache,
+                                       use_cache=True)[0]  # [B, k-1, H]
+        cache.crop(-(k - 1))  # negative: drop this word's tokens, keep the pattern's
+        return self._continuation_from(hidden, torch.arange(k - 1).expand(b, -1), tokens)
+
     def _continuation_from(self, hidden: torch.Tensor, pos: torch.Tensor, tokens: list[int]) -> torch.Tensor:
         """log p(t_2..t_k | pattern, t_1..t_{k-1}) summed, [B], read off the hidden states of ``_with_word``."""
         dev = hidden.device
@@ -238,12 +254,14 @@ class PETModel(torch.nn.Module):
         """Label scores [B, L]: mean over each label's words of log p(word | pattern)."""
         head = self.head
         multi = [toks for words in head.word_token_ids for toks in words if len(toks) > 1]
-        # attention is causal, so tokens written after the prediction position leave it unchanged: the
-        # first multi-token word rides along in the pass that reads the first tokens (a label name like
-        # "sci tech" then costs no extra pass; each further multi-token word costs one)
-        rider = multi[0] if multi else None
+        # a multi-token word's later tokens run on the pattern's cached keys and values, a few tokens per word
+        # (77 intent names like "card arrival" cost 77 short tails, not 77 passes over the text). With soft
+        # prompts (their vectors written in per pass) attention being causal is used instead: the first word
+        # rides along in the pass that reads the first tokens, each further one costs a pass
+        cache = DynamicCache(config=self.model.config) if multi and self.soft is None else None
+        rider = multi[0] if multi and cache is None else None
         ext, rider_pos = self._with_word(batch, rider) if rider else (batch, None)
-        hidden = self._hidden_states(ext)
+        hidden = self._hidden_states(ext, cache)
         logp = torch.log_softmax(self._vocab_logits_at_mask(hidden, batch).float(), -1)  # [B, V]
         first = logp.index_select(1, head.ids[..., 0].reshape(-1)).view(logp.shape[0], *head.ids.shape[:2])
         zero = torch.zeros_like(first[:, 0, 0])
@@ -251,6 +269,8 @@ class PETModel(torch.nn.Module):
         def rest_of(toks: list[int]) -> torch.Tensor:
             if len(toks) == 1:
                 return zero
+            if cache is not None:
+                return self._continuation_cached(cache, batch, toks)
             if toks is rider:
                 return self._continuation_from(hidden, rider_pos, toks)
             more, pos = self._with_word(batch, toks)

@@ -36,6 +36,7 @@ def test_label_names_that_are_words_become_label_words():
     assert words_from_label_names(["négatif", "positif"]) == {"négatif": ["négatif"], "positif": ["positif"]}
     assert words_from_label_names(["Küche", "Gesundheit & Medizin"]) == {"Küche": ["küche"],
                                                                          "Gesundheit & Medizin": ["gesundheit medizin"]}
+    assert words_from_label_names(["OfficeHolder", "NLP"]) == {"OfficeHolder": ["office holder"], "NLP": ["nlp"]}
     for codes in (["0", "1"], ["pos", "neg"], ["LABEL_0", "LABEL_1"], ["a", "b"], ["négatif", "n_2"]):
         assert words_from_label_names(codes) is None, codes
 

@@ -61,6 +61,23 @@ def test_multi_token_word_scores_are_the_summed_token_log_probs(tiny_causal_dir)
             assert scores[row, li] == pytest.approx(expected, abs=1e-4)
 
 
+def test_multi_token_word_gradients_flow_through_the_cached_pattern(tiny_causal_dir):
+    # training backpropagates through the word tails run on the pattern's key/value cache: the gradient
+    # must be that of the plain full-forward score
+    pet = PETModel.from_pretrained(str(tiny_causal_dir), TEMPLATE, VERB, max_length=32)
+    tok, ex = pet.tokenizer, InputExample("the movie was really very boring")
+    prefix, word = pet.encode([ex])[0]["input_ids"], word_token_ids(tok, "terrible", True)
+    weight = pet.model.get_input_embeddings().weight
+    scores = pet.forward(pet.collate(pet.encode([ex])))
+    (got,) = torch.autograd.grad(scores[0, pet.labels.index("neg")], weight)
+    logp = torch.log_softmax(pet.model(input_ids=torch.tensor([prefix + word])).logits[0].float(), -1)
+    n = len(prefix)
+    ref = sum(logp[n - 1 + j, t] for j, t in enumerate(word))
+    ref = (ref + logp[n - 1, word_token_ids(tok, "awful", True)[0]]) / 2  # the label's mean over its two words
+    (want,) = torch.autograd.grad(ref, weight)
+    assert torch.allclose(got, want, atol=1e-5)
+
+
 def test_the_word_follows_the_pattern_with_its_space(tiny_causal_dir):
     pet = PETModel.from_pretrained(str(tiny_causal_dir), TEMPLATE, VERB, max_length=32)
     enc = pet.encode([InputExample("a good film")])[0]
