@@ -258,7 +258,10 @@ class PETModel(torch.nn.Module):
         # (77 intent names like "card arrival" cost 77 short tails, not 77 passes over the text). With soft
         # prompts (their vectors written in per pass) attention being causal is used instead: the first word
         # rides along in the pass that reads the first tokens, each further one costs a pass
-        cache = DynamicCache(config=self.model.config) if multi and self.soft is None else None
+        # (a sliding-window layer's cache cannot be cut back once the window is full: then passes too)
+        window = getattr(self.model.config, "sliding_window", None)
+        fits = not window or batch["input_ids"].shape[1] + max(map(len, multi), default=0) < window
+        cache = DynamicCache(config=self.model.config) if multi and self.soft is None and fits else None
         rider = multi[0] if multi and cache is None else None
         ext, rider_pos = self._with_word(batch, rider) if rider else (batch, None)
         hidden = self._hidden_states(ext, cache)

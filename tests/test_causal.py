@@ -149,6 +149,10 @@ def test_lora_on_a_causal_lm(tiny_causal_dir, tmp_path):
     pet.save(tmp_path / "lora")
     again = PETModel.load(tmp_path / "lora")
     assert np.allclose(pet.predict_logits(train), again.predict_logits(train), atol=1e-4)
+    # multi-token words through the adapter-wrapped model's key/value cache
+    multi = PETModel.from_pretrained(str(tiny_causal_dir), TEMPLATE, VERB, 32, lora=lora)
+    multi.train_model(train, fast_cfg(learning_rate=2e-2, max_steps=2), seed=0)
+    assert np.isfinite(multi.predict_logits(train)).all()
 
 
 def test_demonstrations_come_before_the_query(tiny_causal_dir):
