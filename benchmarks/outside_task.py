@@ -78,12 +78,8 @@ def unit_pet(f: dict, kind: str, seed: int) -> list[dict]:
 
 
 def unit_setfit_ag(f: dict) -> list[dict]:
-    import pandas as pd
-
     d = f["dir"]
-    for split in ("train", "test"):  # tasks_bench reads files with a header as TSV
-        pd.read_csv(d / f"{split}_names.csv", dtype=str).to_csv(d / f"{split}_names.tsv", sep="\t", index=False, quoting=3)
-    files = dict(train=d / "train_names.tsv", dev=d / "train_names.tsv", test=d / "test_names.tsv", dir=d,
+    files = dict(train=d / "train_names.csv", dev=d / "train_names.csv", test=d / "test_names.csv", dir=d,
                  text="text", label="label", header=True)
     rows = unit_setfit("agnews", 0, files)
     return [dict(r, train_accuracy=r.pop("dev_accuracy")) for r in rows]  # no dev set: "dev" was train

@@ -92,8 +92,11 @@ def _files(task: str, seed: int) -> dict:
 
 
 def _examples(f: dict, split: str) -> tuple[list[str], list[str]]:
-    df = pd.read_csv(f[split], dtype=str, keep_default_na=False,
-                     **(dict(sep="\t", quoting=3) if f["header"] else dict(header=None)))
+    if not f["header"]:
+        opts = dict(header=None)
+    else:  # LM-BFF's files are TSV with no quoting; a user's CSV (outside_task.py) is quoted CSV
+        opts = dict() if str(f[split]).endswith(".csv") else dict(sep="\t", quoting=3)
+    df = pd.read_csv(f[split], dtype=str, keep_default_na=False, **opts)
     return df[f["text"]].tolist(), [s.strip() for s in df[f["label"]].tolist()]
 
 
