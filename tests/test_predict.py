@@ -148,6 +148,12 @@ def test_semicolon_csv_and_a_headerless_config(registry, tmp_path, capsys):
     assert pet("predict", registry["config"], plain, "-o", tmp_path / "out2.csv", *headerless) == 0
     df = pd.read_csv(tmp_path / "out2.csv", keep_default_na=False)
     assert list(df["0"]) == TEXTS and np.allclose(df[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["2"], atol=1e-4)
+    # one named column of texts is the text, whatever its name (the training file's "sentence")
+    other = tmp_path / "other.csv"
+    other.write_text("sentence\n" + "".join(f"{t}\n" for t in TEXTS))
+    assert pet("predict", registry["config"], other, "-o", tmp_path / "out7.csv") == 0
+    df = pd.read_csv(tmp_path / "out7.csv", keep_default_na=False)
+    assert list(df["sentence"]) == TEXTS and np.allclose(df[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["2"], atol=1e-4)
     # headerless texts that each hold a ';' are texts, not a ';' table: the config's layout decides
     semi_texts = tmp_path / "semi_texts.csv"
     semi_texts.write_text("".join(f"{t}; sure\n" for t in TEXTS))
@@ -165,6 +171,12 @@ def test_semicolon_csv_and_a_headerless_config(registry, tmp_path, capsys):
     assert pet("predict", registry["config"], plain, "-o", tmp_path / "out5.csv", *lmbff) == 0
     df = pd.read_csv(tmp_path / "out5.csv", keep_default_na=False)
     assert list(df["0"]) == TEXTS and np.allclose(df[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["2"], atol=1e-4)
+    # one named column of texts is the text, whatever its name (the training file's "sentence")
+    other = tmp_path / "other.csv"
+    other.write_text("sentence\n" + "".join(f"{t}\n" for t in TEXTS))
+    assert pet("predict", registry["config"], other, "-o", tmp_path / "out7.csv") == 0
+    df = pd.read_csv(tmp_path / "out7.csv", keep_default_na=False)
+    assert list(df["sentence"]) == TEXTS and np.allclose(df[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["2"], atol=1e-4)
     # blank lines are skipped by the reader, so the output has no row for them: the summary names them
     capsys.readouterr()
     gappy = tmp_path / "gappy.csv"
@@ -269,7 +281,8 @@ def test_model_errors(registry, tmp_path, capsys, args, message):
 @pytest.mark.parametrize(
     "content, output, message",
     [
-        ("sentence,id\ngreat,1\n", "out.csv", "missing text column(s) ['text']; the file has ['sentence', 'id']"),
+        ("sentence,id\ngreat,1\n", "out.csv", "missing text column(s) ['text']; the file has ['sentence', 'id']: rename "
+         "it, or name yours with --set data.unlabeled.text_a=COLUMN"),
         (None, "out.csv", "input file not found"),
         ("text\ngreat\n", "out.xlsx", "the output suffix must be one of"),
         ("text,label\ngreat,pos\n", "out.csv", "already has column(s) ['label']"),
