@@ -135,7 +135,7 @@ class AutoPromptsConfig(StrictModel):
     ``verbalizer.label_words`` is empty."""
 
     num_patterns: int = Field(2, ge=1, description="templates chosen (one pattern model each per seed)")
-    search_words: Literal["codes", "always"] = Field("codes", description="codes: label words are searched only when a label name is a code (0, pos, LABEL_3), else the names are the words; always: searched sets compete with word names too (ranked on the selection split, which overfits when it is a few examples)")
+    search_words: Literal["codes", "always"] = Field("codes", description="codes: label words are searched only for label names that are codes (0, pos, LABEL_3), the other names are their words; always: searched sets compete with word names too (ranked on the selection split, which overfits when it is a few examples)")
     words_per_template: int = Field(3, ge=1, description="searched label-word sets scored per template (when words are searched)")
     templates: list[str] = Field(default_factory=list, description="extra candidate templates, ranked with the library's")
     prior_texts: int = Field(128, ge=1, description="unlabeled texts that estimate the label-word prior (calibration)")

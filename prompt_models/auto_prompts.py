@@ -93,6 +93,14 @@ def searches_label_words(labels: Sequence[str], label_words: dict | None, search
     return not label_words and (search_words == "always" or words_from_label_names(labels) is None)
 
 
+def _spellable(model, word: str) -> bool:
+    try:
+        word_token_ids(model.tokenizer, word, model.head_space_sensitive)
+        return True
+    except VerbalizerError:
+        return False
+
+
 def calibrate(scores: np.ndarray, prior_scores: np.ndarray) -> np.ndarray:
     """Label log-probabilities with the prior divided out: ``log p(l|x) - log mean_u p(l|u)``,
     renormalised; ``prior_scores`` are the same prompt's label scores on unlabeled texts."""
@@ -122,7 +130,7 @@ class Candidate:
     label_words: dict[str, list[str]]
     accuracy: float  # calibrated zero-shot accuracy on the selection split
     log_likelihood: float  # mean calibrated log-probability of the gold label (tie-break)
-    words_from: str  # "label names" | "search"
+    words_from: str  # "label names" | "search" | "label names + search" (codes' words searched) | "config"
 
 
 @dataclass
@@ -248,6 +256,12 @@ def select_prompts(
     # searched words compete with word names only when asked: ranked on a few examples, one of dozens
     # of searched sets scores best by chance (AG News, 10 examples: 1.0 on 4 held out, 0.65 on test)
     searching = searches_label_words(labels, label_words, search_words) or (not label_words and fixed is None)
+    # names that are words keep them where only some labels are codes (joy / anger / none): only the codes'
+    # words are searched, as whole sets ranked as usual with the names written in
+    named = {}
+    if not (label_words or fixed or search_words == "always"):
+        reader = make_model(templates[0], None)
+        named = {lab: [w] for lab in labels if (w := word_from_label(lab)) and _spellable(reader, w)}
     if dev:
         fit, sel, split = list(train), list(dev), "dev"
     elif not searching:  # nothing is fitted before the ranking, so all of train can rank the templates
@@ -315,8 +329,13 @@ def select_prompts(
             if int(allowed.sum()) >= len(labels):
                 found += search_label_words(model, fit, labels, top_k_per_class, words_per_template, seed=seed,
                                             logp=contrast.masked_fill(~allowed, -1e9), max_scan=int(allowed.sum()))
+        seen = []
         for f in found:
-            c = score(template, f["label_words"], "search")
+            words = {lab: named.get(lab, ws) for lab, ws in f["label_words"].items()}
+            if words in seen or len({w for ws in words.values() for w in ws}) < len(words):
+                continue  # the same set once the names are written in, or a name searched for a code label
+            seen.append(words)
+            c = score(template, words, "search" if not named else "label names + search")
             cands += [c] if c else []
     if not cands:
         raise ValueError("automatic prompts: no candidate could be scored (label names not spellable, search empty)")
