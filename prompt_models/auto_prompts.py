@@ -262,6 +262,8 @@ def select_prompts(
     if not (label_words or fixed or search_words == "always"):
         reader = make_model(templates[0], None)
         named = {lab: [w] for lab in labels if (w := word_from_label(lab)) and _spellable(reader, w)}
+        if len(named) == len(labels):  # every name a word, two the same ("Sci_Tech", "sci tech"): all searched
+            named = {}
     if dev:
         fit, sel, split = list(train), list(dev), "dev"
     elif not searching:  # nothing is fitted before the ranking, so all of train can rank the templates
