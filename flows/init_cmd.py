@@ -286,7 +286,7 @@ def init_command(args: argparse.Namespace) -> int:
         return 2
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8")  # letters as written, whatever the locale
     tmp.replace(out)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)

@@ -43,10 +43,14 @@ def _looks_like_data(df: pd.DataFrame, known: Sequence[str] = ()) -> bool:
         return False
     values = {c: set(df[c].astype(str).str.strip()) for c in df.columns}
     repeated = any(n.strip() in values[c] for c, n in zip(df.columns, names))
-    # a column of a few repeated values (labels) whose "name" is none of them: a header, however wordy the
-    # other names are (a survey export's "What did you think of the product?,Verdict")
-    if not repeated and len(df) >= 4 and any(len(values[c]) <= len(df) // 2 for c in df.columns):
-        return False
+    # a column of a few repeated values (labels) whose "name" is none of them, beside a wordy "name": a survey
+    # export's header ("What did you think of the product?,Verdict") or a first example whose label is in no
+    # other row; content cannot tell, and either guess loses a row or invents a class without a word
+    lone = [c for c, n in zip(df.columns, names) if len(df) >= 4 and len(values[c]) <= len(df) // 2]
+    if not repeated and lone and any(len(n.split()) > 3 for n in names):
+        raise InitError(f"cannot tell whether the first line {names} is a header or a first example (column "
+                        f"{lone[0]!r}'s other values never repeat it): name the columns text and label, or put a "
+                        "line 'text,label' above a first example")
     # a lone column's "name" that ends a sentence ("Great fun!") or holds a clause ("sure, fine") is a text:
     # a file of texts without a header ("review.text" or "customer's review" can be names)
     sentence = len(names) == 1 and re.search(r"[.!?]$|, ", names[0].strip()) is not None
@@ -76,7 +80,11 @@ def read_frame(path: str, known: Sequence[str] = ()) -> tuple[pd.DataFrame, bool
         sep = csv_separator(path) if fmt == "csv" else None
         df = _read(path, sep=sep)
         header = True
-        if fmt in ("csv", "tsv") and _looks_like_data(df, known):
+        try:
+            data_first = fmt in ("csv", "tsv") and _looks_like_data(df, known)
+        except InitError as exc:
+            raise InitError(f"{path}: {exc}") from None
+        if data_first:
             df, header = _read(path, header=False, sep=sep), False
     except DataValidationError as exc:
         raise InitError(str(exc)) from None

@@ -156,8 +156,10 @@ def check_input(path: Path, columns: TextColumns) -> tuple[str, str | None, Text
         _check_no_header_line(path, fmt, sep)
     if not columns.header and not columns.text_b and present == ["0"] and columns.text_a != "0":
         columns = TextColumns("0", None, False, columns.sep)  # texts to label have no label column before them
-    if columns.header and not columns.text_b and present != [columns.text_a] and len(present) == 1:
-        columns = TextColumns(present[0], None, True, columns.sep)  # one column of texts, whatever its name
+    from .init_columns import TEXT_NAMES
+
+    if columns.header and not columns.text_b and len(present) == 1 and present[0].strip().lower() in TEXT_NAMES:
+        columns = TextColumns(present[0], None, True, columns.sep)  # one column named as texts are ("sentence")
     needed = [columns.text_a] + ([columns.text_b] if columns.text_b else [])
     missing = [c for c in needed if c not in present]
     if missing:

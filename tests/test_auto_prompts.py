@@ -140,13 +140,13 @@ def test_word_label_names_are_the_label_words_unless_search_is_asked_for(trained
 def test_names_that_are_words_stay_when_another_label_is_a_code(trained_factory):
     # emotion labels with a "none" class: the names joy/anger were thrown away and all words searched
     make, _ = trained_factory
-    data = [InputExample(e.text_a, None, {"pos": "good", "neg": "n_a"}[e.label], e.guid) for e in toy_examples(8)]
+    data = [InputExample(e.text_a, None, {"pos": "good", "neg": "LABEL_2"}[e.label], e.guid) for e in toy_examples(8)]
     prior = [InputExample(e.text_a) for e in data]
-    res = select_prompts(make, ["good", "n_a"], data, None, prior, [GOOD], num_patterns=1, words_per_template=3)
+    res = select_prompts(make, ["good", "LABEL_2"], data, None, prior, [GOOD], num_patterns=1, words_per_template=3)
     assert res.candidates and all(c.label_words["good"] == ["good"] for c in res.candidates)
     assert {c.words_from for c in res.candidates} == {"label names + search"}
-    assert all(c.label_words["n_a"] != ["good"] for c in res.candidates)  # a searched word, never the name
-    both = select_prompts(make, ["good", "n_a"], data, None, prior, [GOOD], num_patterns=1, words_per_template=3,
+    assert all(c.label_words["LABEL_2"] != ["good"] for c in res.candidates)  # a searched word, never the name
+    both = select_prompts(make, ["good", "LABEL_2"], data, None, prior, [GOOD], num_patterns=1, words_per_template=3,
                           search_words="always")
     assert {c.words_from for c in both.candidates} == {"search"}
 

@@ -153,17 +153,22 @@ def test_headerless_file_with_short_texts_keeps_its_first_example(tmp_path):
     assert len(read_splits(resolve_models(cfg, install=False).validate())["train"][1]) == 6
 
 
-def test_a_wordy_header_over_a_label_column_is_a_header(tmp_path):
-    # a survey export names its columns by the question asked: the labels below never repeat "Verdict"
-    f = tmp_path / "survey.csv"
-    f.write_text("What did you think of the product?,Verdict\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+def test_a_first_line_that_may_be_a_header_or_an_example_is_asked_about(tmp_path, capsys):
+    # a survey export's header ("...?,Verdict") and a first example whose label is in no other row read the
+    # same: either guess is silently wrong (a class named "Verdict", or a lost example and class)
+    rows = "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"]))
+    for first in ("What did you think of the product?,Verdict", '"the film was a total waste of my evening",neutral'):
+        f = tmp_path / "survey.csv"
+        f.write_text(first + "\n" + rows)
+        code, out = _init(tmp_path, f)
+        assert code == 2 and "cannot tell whether the first line" in capsys.readouterr().err and not out.exists()
+    # the unlabeled file's header equal to the training file's text column name is a header
+    f.write_text("opinion,label\n" + rows)
     unl = tmp_path / "more.csv"
-    unl.write_text("What did you think of the product?\n" + "".join(f'"{t}"\n' for t in TEXTS))
+    unl.write_text("opinion\n" + "".join(f'"{t}"\n' for t in TEXTS))
     code, out = _init(tmp_path, f, "--unlabeled", unl)
-    assert code == 0
     cfg, splits = _check_runs(out, ["bad", "good"])
-    assert cfg.data.train.header and cfg.data.train.label == "Verdict"
-    assert cfg.data.unlabeled.header and len(splits["unlabeled"][1]) == len(TEXTS)  # same name: a header
+    assert code == 0 and cfg.data.unlabeled.header and len(splits["unlabeled"][1]) == len(TEXTS)
 
 
 def test_letters_of_any_script_are_written_as_they_are(tmp_path):

@@ -148,7 +148,12 @@ def test_semicolon_csv_and_a_headerless_config(registry, tmp_path, capsys):
     assert pet("predict", registry["config"], plain, "-o", tmp_path / "out2.csv", *headerless) == 0
     df = pd.read_csv(tmp_path / "out2.csv", keep_default_na=False)
     assert list(df["0"]) == TEXTS and np.allclose(df[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["2"], atol=1e-4)
-    # one named column of texts is the text, whatever its name (the training file's "sentence")
+    # one column named as texts are is the text (the training file's "sentence"); a first text is no name
+    capsys.readouterr()
+    bare = tmp_path / "bare.csv"
+    bare.write_text("".join(f"{t}\n" for t in TEXTS))
+    assert pet("predict", registry["config"], bare, "-o", tmp_path / "out8.csv") == 2
+    assert "missing text column(s)" in capsys.readouterr().err
     other = tmp_path / "other.csv"
     other.write_text("sentence\n" + "".join(f"{t}\n" for t in TEXTS))
     assert pet("predict", registry["config"], other, "-o", tmp_path / "out7.csv") == 0
@@ -171,7 +176,12 @@ def test_semicolon_csv_and_a_headerless_config(registry, tmp_path, capsys):
     assert pet("predict", registry["config"], plain, "-o", tmp_path / "out5.csv", *lmbff) == 0
     df = pd.read_csv(tmp_path / "out5.csv", keep_default_na=False)
     assert list(df["0"]) == TEXTS and np.allclose(df[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["2"], atol=1e-4)
-    # one named column of texts is the text, whatever its name (the training file's "sentence")
+    # one column named as texts are is the text (the training file's "sentence"); a first text is no name
+    capsys.readouterr()
+    bare = tmp_path / "bare.csv"
+    bare.write_text("".join(f"{t}\n" for t in TEXTS))
+    assert pet("predict", registry["config"], bare, "-o", tmp_path / "out8.csv") == 2
+    assert "missing text column(s)" in capsys.readouterr().err
     other = tmp_path / "other.csv"
     other.write_text("sentence\n" + "".join(f"{t}\n" for t in TEXTS))
     assert pet("predict", registry["config"], other, "-o", tmp_path / "out7.csv") == 0
