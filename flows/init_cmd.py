@@ -21,7 +21,7 @@ import pandas as pd
 from pet_config.schema import NAME_PATTERN
 from pet_io.labeled import load_examples
 from pet_io.sources import DataSpec, DataValidationError
-from pet_io.unlabeled import open_unlabeled, scratch_cache
+from pet_io.unlabeled import open_unlabeled, scratch_cache, skipped_lines
 
 from .init_columns import InitError, find_columns, read_frame, unnamed_text_column, unused_text_columns
 
@@ -203,6 +203,7 @@ def build_config(args) -> tuple[str, list[str]]:
                                pair if pair in d.columns else None, None, need_label=False)
         splits["unlabeled"] = _spec(args.unlabeled, out_dir, h, s, t, p, None)
         unl_note = f"{_check_unlabeled(args.unlabeled, h, s, t, p)} texts"
+        notes += [line] if (line := skipped_lines(_data_spec(args.unlabeled, h, s, t, p, None))) else []
         lone = unnamed_text_column(args.unlabeled, d, h)
         if lone and lone.strip().lower() != text.lower():  # the training file's text column's name: a header
             notes.append(f"{args.unlabeled}: its first line {lone!r} is read as the column's name; if it is a text, "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,6 +272,9 @@ def predict_file(clf, path: Path, in_fmt: str, columns: TextColumns, out: Path, 
     from tasks.served_model import label_frame
 
     prob_cols = [f"prob_{lab}" for lab in clf.labels]
+    # labels that are integers (JSONL's 0/1, Parquet's int column) come back as integers, not as the strings
+    # a config holds them as; "007" or "1.0" would not survive the round trip, so they stay strings
+    as_ints = all(re.fullmatch(r"-?[1-9]\d*|0", lab) for lab in clf.labels)
     total, unit = table_stream.size_of(path, in_fmt)
     n = 0
     with tqdm(total=total, unit=unit, unit_scale=True, desc="predict", disable=not progress, file=sys.stderr) as bar, \
@@ -281,6 +285,8 @@ def predict_file(clf, path: Path, in_fmt: str, columns: TextColumns, out: Path, 
             _check_no_clash(path, [str(c) for c in chunk.columns])  # later JSONL records may bring new keys
             texts_b = _texts(chunk, columns.text_b) if columns.text_b else None
             labels = label_frame(clf, _texts(chunk, columns.text_a), texts_b, batch_size)  # as the served model
+            if as_ints:
+                labels["label"] = labels["label"].astype("int64")
             writer.write(pd.concat([chunk.reset_index(drop=True), labels], axis=1))
             n += len(chunk)
         if not writer.written:  # no rows: still a readable file with the columns

@@ -22,7 +22,7 @@ from prompt_models.examples import ExamplesHasher
 from .atomic import temp_beside
 from .labeled import read_table
 from .sources import (
-    DataSpec, DataValidationError, check_field_counts, check_texts, checked_source, csv_options, first_line, first_row,
+    DataSpec, DataValidationError, blank_lines, check_field_counts, check_texts, checked_source, csv_options, first_line, first_row,
     iter_jsonl,
 )
 
@@ -64,6 +64,17 @@ def open_unlabeled(spec: DataSpec, cache_dir: str | Path):
     if spec.limit is not None:
         ds = ds.select(range(min(spec.limit, len(ds))))
     return ds
+
+
+def skipped_lines(spec: DataSpec) -> str | None:
+    """A line naming the blank lines of a CSV/TSV/JSONL split (no row to the reader, so no text), or None:
+    they are skipped rather than refused, and said so, not lost silently."""
+    path, fmt = checked_source(spec)
+    blanks = blank_lines(path, fmt, spec.sep, spec.header) if fmt in ("csv", "tsv", "jsonl") else []
+    if not blanks:
+        return None
+    at = ", ".join(map(str, blanks[:5])) + (", ..." if len(blanks) > 5 else "")
+    return f"{spec.path}: {len(blanks)} blank line(s) skipped, no text there (line {at})"
 
 
 def _load(path: Path, fmt: str, spec: DataSpec, cache_dir: str):

@@ -18,15 +18,17 @@ from __future__ import annotations
 import math
 import random
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Collection, Sequence
 
 import numpy as np
+import regex
 import torch
 from scipy.special import log_softmax
 
 from .examples import InputExample
-from .function_words import ANSWER_WORDS, ENGLISH, word_tokens
+from .function_words import ANSWER_WORDS, ENGLISH, WORD, word_tokens
 from .function_words import function_words as function_words_of
 from .lmbff import search_label_words
 from .prompt_scorer import PromptScorer
@@ -66,16 +68,24 @@ FUNCTION_WORDS = ENGLISH  # the list for English text (prompt_models.function_wo
 MAX_TEXT_SHARE, MIN_TEXTS_FOR_SHARE = 0.3, 50
 # short label names that are abbreviations, not words a language model would say about a text
 _CODES = {"pos", "neg", "neu", "obj", "subj", "yes_", "no_", "na", "n/a", "none"}
-_NAME = re.compile(r"^[^\W\d_](?:[^\W\d_]| )*[^\W\d_]$")  # letters of any script ("négatif", "Küche") and spaces
+_NAME = rf"{WORD}(?: {WORD})*"  # words of any script ("négatif", "Küche", "खेल") and single spaces
+# scripts written without spaces, where a word of one or two characters is common ("体育" sports, "好" good)
+_NO_SPACES = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
 
 
 def word_from_label(label: str) -> str | None:
-    """``"Sci_Tech"``, ``"Sci/Tech"`` -> ``"sci tech"``, ``"OfficeHolder"`` -> ``"office holder"``;
-    ``"0"``, ``"pos"``, ``"LABEL_3"`` -> None (a code)."""
-    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", str(label))  # DBpedia's "MeanOfTransportation"
-    text = " ".join(re.sub(r"[_\-/&]+", " ", spaced).split()).lower()
-    if not _NAME.match(text) or text in _CODES or len(text) < 3 or re.search(r"\blabel\b", text):
+    """``"Sci_Tech"``, ``"Sci/Tech"`` -> ``"sci tech"``, ``"OfficeHolder"`` -> ``"office holder"``, ``"no"``,
+    ``"体育"`` -> themselves; ``"0"``, ``"pos"``, ``"LABEL_3"``, ``"n/a"`` -> None (a code)."""
+    name = unicodedata.normalize("NFC", str(label))
+    if name[:1].isupper():  # DBpedia's "MeanOfTransportation"; "iPhone" and "eBay" stay one word
+        name = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
+    text = " ".join(re.sub(r"[_\-/&]+", " ", name).split()).lower()
+    if not regex.fullmatch(_NAME, text) or text in _CODES or re.search(r"\blabel\b", text):
         return None
+    if _NO_SPACES.search(text):
+        return text
+    if all(len(w) == 1 for w in text.split()) or (len(text) < 3 and text not in ANSWER_WORDS):
+        return None  # "a", "n a", "ok": letters or abbreviations ("no", "ja", "si" are words)
     return text
 
 
@@ -215,7 +225,7 @@ def content_words_mask(model, token_ids: Sequence[int], exclude: Collection[str]
     """The tokens among ``token_ids`` that spell a whole word of letters (not a piece, a number or a
     stop word), as a vocabulary mask."""
     words = {model.tokenizer.decode([i]).strip().lower() for i in token_ids}
-    return _word_mask(model, [w for w in words if re.fullmatch(r"[^\W\d_]{2,}", w) and w not in exclude], vocab_size)
+    return _word_mask(model, [w for w in words if len(w) >= 2 and regex.fullmatch(WORD, w) and w not in exclude], vocab_size)
 
 
 def select_prompts(
@@ -299,6 +309,7 @@ def select_prompts(
         scorer.prefetch(templates, name, examples, None if searching else fixed)
     cands: list[Candidate] = []
     in_text, word_pool = None, ""
+    searched: list[tuple[str, dict]] = []
     for template in templates:
         if fixed:
             c = score(template, fixed, "config" if label_words else "label names")
@@ -333,12 +344,15 @@ def select_prompts(
                                             logp=contrast.masked_fill(~allowed, -1e9), max_scan=int(allowed.sum()))
         seen = []
         for f in found:
+            searched += [(template, f["label_words"])]
             words = {lab: named.get(lab, ws) for lab, ws in f["label_words"].items()}
             if words in seen or len({w for ws in words.values() for w in ws}) < len(words):
                 continue  # the same set once the names are written in, or a name searched for a code label
             seen.append(words)
             c = score(template, words, "search" if not named else "label names + search")
             cands += [c] if c else []
+    if not cands and named:  # every searched set said a name for a code label: the searched sets as they are
+        cands = [c for t, words in searched if (c := score(t, words, "search (every set collided with a name)"))]
     if not cands:
         raise ValueError("automatic prompts: no candidate could be scored (label names not spellable, search empty)")
     cands.sort(key=lambda c: (-c.accuracy, -c.log_likelihood))

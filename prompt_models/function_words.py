@@ -9,10 +9,11 @@ identifier, and no model or download is needed.
 """
 from __future__ import annotations
 
-import re
+import unicodedata
 from functools import lru_cache
 from typing import Sequence
 
+import regex
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 # words that answer a question or negate: label words of yes/no and sentiment tasks, never left out
@@ -22,9 +23,12 @@ ENGLISH = frozenset(ENGLISH_STOP_WORDS) - ANSWER_WORDS
 MIN_COVERAGE = 0.15  # of the text's word tokens; English prose is about 40-50% function words
 
 
+WORD = r"\p{L}[\p{L}\p{M}]*"  # a letter, then letters and combining marks (Devanagari's vowel signs, Thai's, NFD accents)
+
+
 def word_tokens(text: str) -> list[str]:
-    """The lower-case runs of letters (any script) of ``text``: what a word is, here and for label words."""
-    return re.findall(r"[^\W\d_]+", str(text).lower())
+    """The lower-case words (any script) of ``text``: what a word is, here and for label words."""
+    return regex.findall(WORD, unicodedata.normalize("NFC", str(text)).lower())
 
 
 @lru_cache(maxsize=None)

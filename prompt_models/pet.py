@@ -51,6 +51,17 @@ META_FILE = "pet_model.json"
 SOFT_FILE = "soft_prompt.pt"
 
 
+def croppable_cache(lm, width: int) -> DynamicCache | None:
+    """A key/value cache for ``lm`` that tails can be cut back from, or None: a recurrent or linear-attention
+    layer (Mamba, Qwen3.5, LFM2) keeps no past to cut back to and has read each row's padding, and a
+    sliding-window layer cannot be cut back once ``width`` tokens fill its window."""
+    cache = DynamicCache(config=lm.config)
+    window = getattr(lm.config.get_text_config(decoder=True), "sliding_window", None) or 0
+    kinds = {type(layer).__name__ for layer in cache.layers}
+    ok = kinds == {"DynamicLayer"} or (kinds <= {"DynamicLayer", "DynamicSlidingWindowLayer"} and width < window)
+    return cache if ok else None
+
+
 class PETModel(torch.nn.Module):
     def __init__(
         self,
@@ -229,16 +240,6 @@ class PETModel(torch.nn.Module):
         ext_att.scatter_(1, pos, 1)
         return dict(batch, input_ids=ext_ids, attention_mask=ext_att), pos
 
-    def _croppable_cache(self, width: int) -> DynamicCache | None:
-        """A key/value cache that word tails can be cut back from, or None: a recurrent or linear-attention layer
-        (Mamba, Qwen3.5, LFM2) keeps no past to cut back to and has read each row's padding, and a sliding-window
-        layer cannot be cut back once ``width`` tokens fill its window."""
-        cache = DynamicCache(config=self.model.config)
-        window = getattr(self.model.config.get_text_config(decoder=True), "sliding_window", None) or 0
-        kinds = {type(layer).__name__ for layer in cache.layers}
-        ok = kinds == {"DynamicLayer"} or (kinds <= {"DynamicLayer", "DynamicSlidingWindowLayer"} and width < window)
-        return cache if ok else None
-
     def _continuation_cached(self, cache: DynamicCache, batch: dict, tokens: list[int]) -> torch.Tensor:
         """log p(t_2..t_k | pattern, t_1..t_{k-1}) summed, [B]: t_1..t_{k-1} run on ``cache`` (the pattern's
         keys and values) at each row's positions after its prediction position; the cache is cut back after."""
@@ -268,7 +269,7 @@ class PETModel(torch.nn.Module):
         # (77 intent names like "card arrival" cost 77 short tails, not 77 passes over the text). With soft
         # prompts (their vectors written in per pass) attention being causal is used instead: the first word
         # rides along in the pass that reads the first tokens, each further one costs a pass
-        cache = self._croppable_cache(batch["input_ids"].shape[1] + max(map(len, multi), default=0)) \
+        cache = croppable_cache(self.model, batch["input_ids"].shape[1] + max(map(len, multi), default=0)) \
             if multi and self.soft is None else None
         rider = multi[0] if multi and cache is None else None
         ext, rider_pos = self._with_word(batch, rider) if rider else (batch, None)

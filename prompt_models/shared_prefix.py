@@ -23,7 +23,7 @@ from .backbones import autocast, output_head, vocab_logits_at
 from .examples import InputExample
 from .inference import length_order
 from .lmbff import mask_log_probs
-from .pet import PETModel
+from .pet import PETModel, croppable_cache
 from .training import check_stop
 
 
@@ -32,8 +32,9 @@ def can_share(models: Sequence[PETModel]) -> bool:
     if len(models) < 2:
         return False
     lm = models[0].model
+    width = 2 * max(m.max_length for m in models)  # a padded prefix and a tail, each at most max_length
     return all(m.causal and m.model is lm and m.soft is None and m.demonstrations is None for m in models) \
-        and output_head(lm) is not None
+        and output_head(lm) is not None and croppable_cache(lm, width) is not None
 
 
 def _common_start(rows: Sequence[Sequence[int]], limit: int) -> int:
@@ -107,7 +108,7 @@ def _one_group(models: Sequence[PETModel], examples: list[InputExample], batch_s
         check_stop()
         rows = order[start : start + batch_size]
         prefix_ids, prefix_att = _right_padded([ids[0][i][: shared[i]] for i in rows], pad)
-        cache = DynamicCache(config=lm.config)
+        cache = DynamicCache(config=lm.config)  # can_share checked it can be cut back
         with autocast(dev):  # as in PETModel.forward
             lm.base_model(input_ids=prefix_ids.to(dev), attention_mask=prefix_att.to(dev), past_key_values=cache,
                           use_cache=True)

@@ -12,7 +12,7 @@ from pet_config.schema import PipelineConfig
 from pet_io import reader
 from pet_io.example_files import read_examples, save_examples
 from pet_io.overlap import overlaps
-from pet_io.unlabeled import write_copy
+from pet_io.unlabeled import skipped_lines, write_copy
 from prompt_models.examples import examples_digest
 
 from . import tracking
@@ -42,6 +42,8 @@ def load_and_validate(cfg: PipelineConfig) -> Splits:
     folder = cfg.work_path / "data"
     for split, (spec, examples) in read_splits(cfg, cfg.work_path / "arrow_cache").items():
         if split == "unlabeled":
+            if line := skipped_lines(spec):
+                logger().warning(line)
             copy = write_copy(examples, folder)  # Parquet, written batch by batch
             out[split] = SplitFile(copy.path, copy.digest, copy.n, spec.path)
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from prompt_models import auto_prompts
 from prompt_models.auto_prompts import (
     QUESTION_TEMPLATES,
     SINGLE_TEMPLATES,
@@ -37,7 +38,16 @@ def test_label_names_that_are_words_become_label_words():
     assert words_from_label_names(["Küche", "Gesundheit & Medizin"]) == {"Küche": ["küche"],
                                                                          "Gesundheit & Medizin": ["gesundheit medizin"]}
     assert words_from_label_names(["OfficeHolder", "NLP"]) == {"OfficeHolder": ["office holder"], "NLP": ["nlp"]}
-    for codes in (["0", "1"], ["pos", "neg"], ["LABEL_0", "LABEL_1"], ["a", "b"], ["négatif", "n_2"]):
+    # letters with combining marks (Devanagari, Thai, a decomposed accent), short words of scripts without
+    # spaces, "no" beside "yes"; CamelCase is split only in a capitalised name
+    assert words_from_label_names(["खेल", "राजनीति"]) == {"खेल": ["खेल"], "राजनीति": ["राजनीति"]}
+    assert words_from_label_names(["กีฬา", "การเมือง"]) == {"กีฬา": ["กีฬา"], "การเมือง": ["การเมือง"]}
+    assert words_from_label_names(["cafe\u0301", "bar"]) == {"cafe\u0301": ["caf\u00e9"], "bar": ["bar"]}
+    assert words_from_label_names(["体育", "好"]) == {"体育": ["体育"], "好": ["好"]}
+    assert words_from_label_names(["yes", "no"]) == {"yes": ["yes"], "no": ["no"]}
+    assert words_from_label_names(["iPhone", "eBay"]) == {"iPhone": ["iphone"], "eBay": ["ebay"]}
+    for codes in (["0", "1"], ["pos", "neg"], ["LABEL_0", "LABEL_1"], ["a", "b"], ["négatif", "n_2"], ["n/a", "yes"],
+                  ["ok", "bad"]):
         assert words_from_label_names(codes) is None, codes
 
 
@@ -151,6 +161,19 @@ def test_names_that_are_words_stay_when_another_label_is_a_code(trained_factory)
     assert {c.words_from for c in both.candidates} == {"search"}
 
 
+def test_when_every_searched_set_says_a_name_the_searched_sets_are_ranked(trained_factory, monkeypatch):
+    # the search gave the code label the other label's name in every set: writing the names in would leave
+    # no candidate, so the searched sets are ranked as they came
+    make, _ = trained_factory
+    data = [InputExample(e.text_a, None, {"pos": "good", "neg": "LABEL_2"}[e.label], e.guid) for e in toy_examples(8)]
+    prior = [InputExample(e.text_a) for e in data]
+    collide = {"label_words": {"good": ["bad"], "LABEL_2": ["good"]}}
+    monkeypatch.setattr(auto_prompts, "search_label_words", lambda *a, **k: [collide])
+    res = select_prompts(make, ["good", "LABEL_2"], data, None, prior, [GOOD], num_patterns=1, words_per_template=3)
+    assert res.label_words == collide["label_words"]
+    assert {c.words_from for c in res.candidates} == {"search (every set collided with a name)"}
+
+
 def test_question_templates_join_the_library_only_for_questions():
     questions = ["What country did King Wenceslas rule ?", "Who wrote Hamlet?", "How far is the moon ?  "]
     assert are_questions(questions) and are_questions(questions + ["Name a river."])  # 3 of 4
@@ -169,6 +192,8 @@ def test_label_words_are_searched_among_content_words_of_the_text():
     assert text_words(texts, min_count=1, exclude=()) == ["film", "great", "dull", "with", "no", "the", "was", "fun",
                                                          "and", "slow", "it", "them"]
     assert text_words(["très bon, très"]) == ["très"]
+    # a word keeps its combining marks (Hindi's vowel signs, a decomposed accent): it is not cut into letters
+    assert text_words(["फिल्म अच्छी थी", "फिल्म बुरी थी", "cafe\u0301 bon", "caf\u00e9"], exclude=()) == ["फिल्म", "थी", "caf\u00e9"]
     # any language: from 50 texts on, a word in over 30% of them is a function word ("und"), an answer word is not
     german = [f"der Film und {w}" for w in ["gut", "schlecht", "lang", "kurz"] * 15] + ["nicht ein Text"] * 40
     # "der", "film", "und" (60%) and "ein", "text" (40%) left out; "nicht" (40%) is an answer word

@@ -10,7 +10,8 @@ from prompt_models.demonstrations import DemonstrationSampler
 from prompt_models.examples import InputExample
 from prompt_models.lmbff import search_label_words
 from prompt_models.patterns import PatternError
-from prompt_models.pet import PETModel
+from prompt_models import pet as pet_module
+from prompt_models.pet import PETModel, croppable_cache
 from prompt_models.soft_prompts import SoftPromptConfig
 from prompt_models.training import TrainConfig
 from prompt_models.verbalizer import Verbalizer, word_token_ids
@@ -45,7 +46,10 @@ def _sequence_log_prob(model, prefix_ids: list[int], word_ids: list[int]) -> flo
     return float(sum(logp[n - 1 + j, t] for j, t in enumerate(word_ids)))
 
 
-def test_multi_token_word_scores_are_the_summed_token_log_probs(tiny_causal_dir):
+@pytest.mark.parametrize("cache", ["cut back", "none"])
+def test_multi_token_word_scores_are_the_summed_token_log_probs(tiny_causal_dir, monkeypatch, cache):
+    if cache == "none":  # a backbone whose cache cannot be cut back (recurrent layers): the word rides along
+        monkeypatch.setattr(pet_module, "croppable_cache", lambda lm, width: None)
     pet = PETModel.from_pretrained(str(tiny_causal_dir), TEMPLATE, VERB, max_length=32)
     tok = pet.tokenizer
     multi = [w for ws in VERB.values() for w in ws if len(word_token_ids(tok, w, True)) > 1]
@@ -59,6 +63,20 @@ def test_multi_token_word_scores_are_the_summed_token_log_probs(tiny_causal_dir)
         for li, label in enumerate(pet.labels):
             expected = np.mean([_sequence_log_prob(pet.model, prefix, word_token_ids(tok, w, True)) for w in VERB[label]])
             assert scores[row, li] == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_cache_is_cut_back_only_where_every_layer_allows_it():
+    from transformers import LlamaConfig, Lfm2Config, MistralConfig
+
+    class LM:  # croppable_cache reads only the config
+        def __init__(self, config):
+            self.config = config
+
+    assert croppable_cache(LM(LlamaConfig(num_hidden_layers=2)), 4096) is not None
+    window = LM(MistralConfig(num_hidden_layers=2, sliding_window=16))
+    assert croppable_cache(window, 15) is not None
+    assert croppable_cache(window, 16) is None  # the window is full: cut-off tokens are gone
+    assert croppable_cache(LM(Lfm2Config(num_hidden_layers=2, layer_types=["conv", "full_attention"])), 8) is None
 
 
 def test_multi_token_word_gradients_flow_through_the_cached_pattern(tiny_causal_dir):

@@ -355,3 +355,15 @@ def test_a_headerless_pool_keeps_its_texts_whole_in_relabel(tmp_path):
     assert moved.data.unlabeled.header is False and moved.data.unlabeled.read_options == {}
     assert list(read_splits(resolve_models(moved, install=False).validate())["unlabeled"][1]["text_a"]) == \
         ["Not bad; not great.", "Good; fun."]
+
+
+def test_blank_lines_of_the_unlabeled_file_are_named_not_dropped_silently(tmp_path, capsys):
+    f = tmp_path / "train.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    unl = tmp_path / "pool.csv"
+    unl.write_text("text\n" + "\n".join(TEXTS[:3]) + "\n\n   \n" + "\n".join(TEXTS[3:]) + "\n")
+    code, out = _init(tmp_path, f, "--unlabeled", unl)
+    err = capsys.readouterr().err
+    assert code == 0 and f"{unl}: 2 blank line(s) skipped, no text there (line 5, 6)" in err, err
+    _, splits = _check_runs(out, ["bad", "good"])
+    assert len(splits["unlabeled"][1]) == len(TEXTS)  # what `pet run` reads: the texts, no empty rows

@@ -134,6 +134,26 @@ def test_predict_csv_with_the_champion_and_jsonl_with_a_version(registry, tmp_pa
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.parametrize("labels, kind", [(["0", "1"], "int64"), (["1", "-1"], "int64"), (["01", "1"], "object"),
+                                          (["pos", "neg"], "object")])
+def test_integer_labels_come_back_as_integers(tmp_path, labels, kind):
+    from flows.predict import TextColumns, predict_file
+
+    class Classifier:  # predict_file needs labels and predict_texts
+        def __init__(self):
+            self.labels = labels
+
+        def predict_texts(self, texts_a, texts_b, batch_size):
+            return np.array([[0.0, 1.0] if "bad" in t else [1.0, 0.0] for t in texts_a])
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
+    predict_file(Classifier(), src, "jsonl", TextColumns("text"), tmp_path / "out.jsonl", "jsonl", 2)
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    want = [int(labels[1 if "bad" in t else 0]) if kind == "int64" else labels[1 if "bad" in t else 0] for t in TEXTS]
+    assert [r["label"] for r in rows] == want  # 0 and 1 as JSON numbers; "01" would not survive as one
+
+
 def test_semicolon_csv_and_a_headerless_config(registry, tmp_path, capsys):
     # Excel's ';' CSV (commas left in texts) is read split by ';', as pet init reads it
     src = tmp_path / "semi.csv"
