@@ -48,6 +48,11 @@ VARIANTS = {
     "shipped + question templates": (["text", "continuations"], None),
     "shipped + question templates + content-word continuations": (["text", "continuations", "content-continuations"],
                                                                   None),
+    # questions read only through the question templates (the library's read a question as a statement),
+    # with the shipped pools and with the prompt's content-word continuations ("person" after "Type of answer:")
+    "question templates only": (["text", "continuations"], None),
+    "question templates only + content-word continuations": (["text", "continuations", "content-continuations"],
+                                                             None),
     # reference rows, not candidates for shipping: the hand-written config's label words (chosen with the
     # labels' meaning known), the templates still ranked on dev; then its patterns too. They tell whether
     # the searched words or the zero-shot ranking is what falls short
@@ -121,6 +126,8 @@ def main() -> None:
             if variant.startswith("reference"):
                 kw["label_words"] = HAND_WORDS[task]
             templates = SINGLE_TEMPLATES + EXTRA_TEMPLATES.get(variant, [])
+            if variant.startswith("question templates only"):
+                templates = list(QUESTION_TEMPLATES)
             if variant == "reference: hand-written patterns and label words":
                 templates = HAND_PATTERNS[task]
             result = select_prompts(make, labels, ex["train"], ex["dev"], prior, templates, word_pools=pools, **kw)

@@ -1,4 +1,4 @@
-"""Cost of multi-token label words with a causal backbone: the shipped scoring (``PETModel._causal_label_scores``:
+"""Cost of multi-token label words with a causal backbone: the shipped scoring (``causal_words.causal_label_scores``:
 the pattern runs once into a key/value cache, each multi-token word's later tokens run as a short tail on it)
 against one extra pass over the whole prompt per multi-token word (the code of 2026-12-04, kept here as the
 baseline), same process, alternating order.
@@ -34,6 +34,8 @@ LABEL_SETS = {
 
 def extra_pass_scores(model, batch: dict) -> torch.Tensor:
     """The baseline: first tokens from one pass, each multi-token word's rest from a pass of its own."""
+    from prompt_models.causal_words import continuation_from, with_word
+
     head = model.head
     logp = torch.log_softmax(model.mask_vocab_logits(batch).float(), -1)
     first = logp.index_select(1, head.ids[..., 0].reshape(-1)).view(logp.shape[0], *head.ids.shape[:2])
@@ -42,8 +44,8 @@ def extra_pass_scores(model, batch: dict) -> torch.Tensor:
     def rest_of(toks):
         if len(toks) == 1:
             return zero
-        ext, pos = model._with_word(batch, toks)
-        return model._continuation_from(model._hidden_states(ext), pos, toks)
+        ext, pos = with_word(model, batch, toks)
+        return continuation_from(model, model.hidden_states(ext), pos, toks)
 
     rest = [[rest_of(t) for t in words] + [zero] * (first.shape[2] - len(words)) for words in head.word_token_ids]
     return head.aggregate((first + torch.stack([torch.stack(r, -1) for r in rest], 1)).masked_fill(head.word_mask == 0, 0.0))

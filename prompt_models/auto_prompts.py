@@ -58,7 +58,7 @@ PAIR_TEMPLATES = [
 ]
 # what the label-word search does, in the choose-prompts cache key: a changed search chooses afresh
 # (/3: a label of one example is in the ranking split; many labels draw distinct words)
-SEARCH_VERSION = "content-words-of-the-text/6"
+SEARCH_VERSION = "content-words-of-the-text/7"  # /7: words keep their combining marks
 # Label words are content words: on 16 examples per label a function word ("with", "only") can
 # separate the classes by chance. scikit-learn's English stop-word list, keeping the answer words.
 FUNCTION_WORDS = ENGLISH  # the list for English text (prompt_models.function_words: other languages)

@@ -2,8 +2,7 @@
 
 Masked LM: label scores are the verbalizer's reading of the vocabulary logits at the mask.
 Causal LM: the pattern ends where the label word starts; a word's score is the log-probability of
-its whole token sequence as the continuation (first token from the pattern's last position, each
-further token from one more forward pass with the word's earlier tokens appended).
+its whole token sequence as the continuation (``causal_words``).
 
 Training loss: cross-entropy over the label scores, plus (optionally) the auxiliary LM loss on
 unlabeled text: ``(1 - alpha) * CE + alpha * LM`` with alpha = 1e-4 (PET). The LM loss is masked
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 from transformers import DynamicCache
+
 from .adapters import LoraSettings, add_lora, merged_copy
 from .backbones import (
     CAUSAL,
@@ -33,6 +33,7 @@ from .backbones import (
     output_head,
     vocab_logits_at,
 )
+from .causal_words import causal_label_scores
 from .examples import InputExample, gold_indices
 from .inference import run_batches
 from .patterns import Pattern, PatternEncoder, PatternError
@@ -49,17 +50,6 @@ from .verbalizer import Verbalizer, VerbalizerHead
 
 META_FILE = "pet_model.json"
 SOFT_FILE = "soft_prompt.pt"
-
-
-def croppable_cache(lm, width: int) -> DynamicCache | None:
-    """A key/value cache for ``lm`` that tails can be cut back from, or None: a recurrent or linear-attention
-    layer (Mamba, Qwen3.5, LFM2) keeps no past to cut back to and has read each row's padding, and a
-    sliding-window layer cannot be cut back once ``width`` tokens fill its window."""
-    cache = DynamicCache(config=lm.config)
-    window = getattr(lm.config.get_text_config(decoder=True), "sliding_window", None) or 0
-    kinds = {type(layer).__name__ for layer in cache.layers}
-    ok = kinds == {"DynamicLayer"} or (kinds <= {"DynamicLayer", "DynamicSlidingWindowLayer"} and width < window)
-    return cache if ok else None
 
 
 class PETModel(torch.nn.Module):
@@ -202,7 +192,7 @@ class PETModel(torch.nn.Module):
             if self.soft is not None:
                 self.soft.disarm()
 
-    def _hidden_states(self, batch: dict, cache: DynamicCache | None = None) -> torch.Tensor:
+    def hidden_states(self, batch: dict, cache: DynamicCache | None = None) -> torch.Tensor:
         """Last hidden states [B, T, H]; with ``cache``, the keys and values are kept in it."""
         with self._model_inputs(batch) as kwargs:
             if cache is not None:
@@ -213,9 +203,9 @@ class PETModel(torch.nn.Module):
         """Vocabulary logits [B, V] at the prediction position (the mask, or the last pattern token)."""
         if output_head(self.model) is None:  # a masked LM whose head only the full forward applies
             return self._full_forward_logits(batch)
-        return self._vocab_logits_at_mask(self._hidden_states(batch), batch)
+        return self.vocab_logits_at_mask(self.hidden_states(batch), batch)
 
-    def _vocab_logits_at_mask(self, hidden: torch.Tensor, batch: dict) -> torch.Tensor:
+    def vocab_logits_at_mask(self, hidden: torch.Tensor, batch: dict) -> torch.Tensor:
         rows = torch.arange(hidden.shape[0], device=hidden.device)
         # the LM head runs at one position per row: same numbers, far less work (Gemma: 262k vocab)
         return vocab_logits_at(self.model, hidden[rows, batch["mask_pos"].to(hidden.device)])
@@ -226,77 +216,10 @@ class PETModel(torch.nn.Module):
         rows = torch.arange(logits.shape[0], device=logits.device)
         return logits[rows, batch["mask_pos"].to(logits.device)].float()
 
-    def _with_word(self, batch: dict, tokens: list[int]) -> tuple[dict, torch.Tensor]:
-        """``batch`` with a word's tokens t_1..t_{k-1} written after each row's prediction position, and
-        those positions [B, k-1] (where t_2..t_k are predicted)."""
-        ids, att = batch["input_ids"], batch["attention_mask"]
-        b, k = ids.shape[0], len(tokens)
-        toks = torch.tensor(tokens, dtype=torch.long)
-        ends = batch["mask_pos"] + 1  # causal rows end at the prediction position
-        pos = ends.unsqueeze(1) + torch.arange(k - 1).unsqueeze(0)  # [B, k-1]: where t_1..t_{k-1} go
-        ext_ids = torch.cat([ids, ids.new_full((b, k - 1), self.tokenizer.pad_token_id or 0)], 1)
-        ext_att = torch.cat([att, att.new_zeros((b, k - 1))], 1)
-        ext_ids.scatter_(1, pos, toks[:-1].expand(b, -1).contiguous())
-        ext_att.scatter_(1, pos, 1)
-        return dict(batch, input_ids=ext_ids, attention_mask=ext_att), pos
-
-    def _continuation_cached(self, cache: DynamicCache, batch: dict, tokens: list[int]) -> torch.Tensor:
-        """log p(t_2..t_k | pattern, t_1..t_{k-1}) summed, [B]: t_1..t_{k-1} run on ``cache`` (the pattern's
-        keys and values) at each row's positions after its prediction position; the cache is cut back after."""
-        dev, k = self.device, len(tokens)
-        b = batch["input_ids"].shape[0]
-        tail = torch.tensor(tokens[:-1], dtype=torch.long, device=dev).expand(b, -1)  # [B, k-1]
-        pos = (batch["mask_pos"].to(dev) + 1).unsqueeze(1) + torch.arange(k - 1, device=dev)  # [B, k-1]
-        att = torch.cat([batch["attention_mask"].to(dev), torch.ones((b, k - 1), dtype=torch.long, device=dev)], 1)
-        hidden = self.model.base_model(input_ids=tail, attention_mask=att, position_ids=pos, past_key_values=cache,
-                                       use_cache=True)[0]  # [B, k-1, H]
-        cache.crop(-(k - 1))  # negative: drop this word's tokens, keep the pattern's
-        return self._continuation_from(hidden, torch.arange(k - 1).expand(b, -1), tokens)
-
-    def _continuation_from(self, hidden: torch.Tensor, pos: torch.Tensor, tokens: list[int]) -> torch.Tensor:
-        """log p(t_2..t_k | pattern, t_1..t_{k-1}) summed, [B], read off the hidden states of ``_with_word``."""
-        dev = hidden.device
-        h = hidden[torch.arange(hidden.shape[0], device=dev).unsqueeze(1), pos.to(dev)]  # [B, k-1, H]
-        logp = torch.log_softmax(vocab_logits_at(self.model, h).float(), -1)
-        toks = torch.tensor(tokens[1:], dtype=torch.long, device=dev)
-        return logp.gather(-1, toks.expand(h.shape[0], -1).unsqueeze(-1)).squeeze(-1).sum(-1)
-
-    def _causal_label_scores(self, batch: dict) -> torch.Tensor:
-        """Label scores [B, L]: mean over each label's words of log p(word | pattern)."""
-        head = self.head
-        multi = [toks for words in head.word_token_ids for toks in words if len(toks) > 1]
-        # a multi-token word's later tokens run on the pattern's cached keys and values, a few tokens per word
-        # (77 intent names like "card arrival" cost 77 short tails, not 77 passes over the text). With soft
-        # prompts (their vectors written in per pass) attention being causal is used instead: the first word
-        # rides along in the pass that reads the first tokens, each further one costs a pass
-        cache = croppable_cache(self.model, batch["input_ids"].shape[1] + max(map(len, multi), default=0)) \
-            if multi and self.soft is None else None
-        rider = multi[0] if multi and cache is None else None
-        ext, rider_pos = self._with_word(batch, rider) if rider else (batch, None)
-        hidden = self._hidden_states(ext, cache)
-        logp = torch.log_softmax(self._vocab_logits_at_mask(hidden, batch).float(), -1)  # [B, V]
-        first = logp.index_select(1, head.ids[..., 0].reshape(-1)).view(logp.shape[0], *head.ids.shape[:2])
-        zero = torch.zeros_like(first[:, 0, 0])
-
-        def rest_of(toks: list[int]) -> torch.Tensor:
-            if len(toks) == 1:
-                return zero
-            if cache is not None:
-                return self._continuation_cached(cache, batch, toks)
-            if toks is rider:
-                return self._continuation_from(hidden, rider_pos, toks)
-            more, pos = self._with_word(batch, toks)
-            return self._continuation_from(self._hidden_states(more), pos, toks)
-
-        rest = [[rest_of(toks) for toks in words] + [zero] * (first.shape[2] - len(words))
-                for words in head.word_token_ids]
-        word_scores = first + torch.stack([torch.stack(r, -1) for r in rest], 1)  # [B, L, W]
-        return head.aggregate(word_scores.masked_fill(head.word_mask == 0, 0.0))
-
     def forward(self, batch: dict) -> torch.Tensor:
         if self.causal:
             with autocast(self.device):  # bf16 on a GPU; the vocabulary logits stay float32
-                return self._causal_label_scores(batch)
+                return causal_label_scores(self, batch)
         return self.head(self.mask_vocab_logits(batch))
 
     # ----------------------------------------------------------------- inference
@@ -389,7 +312,7 @@ class PETModel(torch.nn.Module):
         """Next-token loss on the pattern-wrapped unlabeled texts (soft and padded positions excluded)."""
         batch = self.collate([self.encoder.encode(self.pattern, ex) for ex in examples])
         with autocast(self.device):
-            hidden = self._hidden_states(batch)
+            hidden = self.hidden_states(batch)
             logits = vocab_logits_at(self.model, hidden[:, :-1]).float()
         targets = batch["input_ids"][:, 1:].clone()
         targets[batch["attention_mask"][:, 1:] == 0] = -100

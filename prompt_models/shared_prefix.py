@@ -23,7 +23,8 @@ from .backbones import autocast, output_head, vocab_logits_at
 from .examples import InputExample
 from .inference import length_order
 from .lmbff import mask_log_probs
-from .pet import PETModel, croppable_cache
+from .causal_words import croppable_cache
+from .pet import PETModel
 from .training import check_stop
 
 

@@ -10,8 +10,9 @@ from prompt_models.demonstrations import DemonstrationSampler
 from prompt_models.examples import InputExample
 from prompt_models.lmbff import search_label_words
 from prompt_models.patterns import PatternError
-from prompt_models import pet as pet_module
-from prompt_models.pet import PETModel, croppable_cache
+from prompt_models import causal_words
+from prompt_models.causal_words import croppable_cache
+from prompt_models.pet import PETModel
 from prompt_models.soft_prompts import SoftPromptConfig
 from prompt_models.training import TrainConfig
 from prompt_models.verbalizer import Verbalizer, word_token_ids
@@ -49,7 +50,7 @@ def _sequence_log_prob(model, prefix_ids: list[int], word_ids: list[int]) -> flo
 @pytest.mark.parametrize("cache", ["cut back", "none"])
 def test_multi_token_word_scores_are_the_summed_token_log_probs(tiny_causal_dir, monkeypatch, cache):
     if cache == "none":  # a backbone whose cache cannot be cut back (recurrent layers): the word rides along
-        monkeypatch.setattr(pet_module, "croppable_cache", lambda lm, width: None)
+        monkeypatch.setattr(causal_words, "croppable_cache", lambda lm, width: None)
     pet = PETModel.from_pretrained(str(tiny_causal_dir), TEMPLATE, VERB, max_length=32)
     tok = pet.tokenizer
     multi = [w for ws in VERB.values() for w in ws if len(word_token_ids(tok, w, True)) > 1]
