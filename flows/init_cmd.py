@@ -111,6 +111,18 @@ def _check_unlabeled(path: str, header: bool, sep: str | None, text: str, pair: 
         raise InitError(str(exc)) from None
 
 
+def _same_shape(path: str, flag: str, df: pd.DataFrame, pair: str | None, found: str | None) -> None:
+    """A split read as train is: text pairs where train has pairs (a pair template given one text stops
+    `pet run` midway), one text where train has one."""
+    if pair and not found:
+        raise InitError(f"{path}: no second text column for the pair task (the training file pairs its texts with "
+                        f"{pair!r}); the file has {list(df.columns)}: name the columns as train does, or give {flag} "
+                        "a file of text pairs")
+    if found and not pair:
+        raise InitError(f"{path}: has text pairs ({found!r} is the second text) but the training file has single "
+                        "texts; give --text-pair-column for the training file, or a file of single texts")
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "pet"
 
@@ -151,6 +163,13 @@ def build_config(args) -> tuple[str, list[str]]:
         raise InitError(f"--name {name!r}: use letters, digits, '.', '_' and '-', e.g. {_slug(name)!r}")
     df, header, sep = read_frame(args.train)
     text, pair, label = find_columns(df, args.train, args.text_column, args.text_pair_column, args.label_column)
+    if pair is not None and pair == text:
+        raise InitError(f"--text-column and --text-pair-column name one column ({text!r}); the pair's second text is "
+                        "another column (leave --text-pair-column out for one text)")
+    if label in (text, pair):
+        flag = "--text-column" if label == text else "--text-pair-column"
+        raise InitError(f"{args.train}: {flag} {label!r} is the label column; the model would read the answer: name "
+                        "a text column, or give --label-column for the label")
     labels = _labels(df[label].str.strip().tolist())
     if not labels:
         raise InitError(f"{args.train}: column {label!r} is empty; fill in the labels or give --label-column")
@@ -194,6 +213,7 @@ def build_config(args) -> tuple[str, list[str]]:
                 hint = f" (it writes {twins[:5]}: write each number one way)" if twins else ""
                 more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
                 raise InitError(f"{path}: labels {unknown[:5]}{more} do not occur in the training file {args.train}{hint}")
+            _same_shape(path, f"--{split}", d, pair, p)
             _check_rows(path, h, s, t, p, lab, labels)
             splits[split] = _spec(path, out_dir, h, s, t, p, lab)
     notes += _shared_files(args)
@@ -201,8 +221,9 @@ def build_config(args) -> tuple[str, list[str]]:
         d, h, s = read_frame(args.unlabeled, known=[text] + ([pair] if pair else []) if header else ())
         t, p, _ = find_columns(d, args.unlabeled, text if text in d.columns else None,
                                pair if pair in d.columns else None, None, need_label=False)
+        _same_shape(args.unlabeled, "--unlabeled", d, pair, p)
         splits["unlabeled"] = _spec(args.unlabeled, out_dir, h, s, t, p, None)
-        unl_note = f"{_check_unlabeled(args.unlabeled, h, s, t, p)} texts"
+        unl_note = f"{_check_unlabeled(args.unlabeled, h, s, t, p)} {'text pairs' if pair else 'texts'}"
         notes += [line] if (line := skipped_lines(_data_spec(args.unlabeled, h, s, t, p, None))) else []
         lone = unnamed_text_column(args.unlabeled, d, h)
         if lone and lone.strip().lower() != text.lower():  # the training file's text column's name: a header
@@ -220,7 +241,9 @@ def build_config(args) -> tuple[str, list[str]]:
         "# searched on the rest); promotion compares test accuracy, and without a test set every run promotes.")
     distill_steps = min(400, 300 + 25 * (len(labels) - 2))
     data_lines = "\n".join(f"  {k}: {v}" for k, v in splits.items())
-    config = f"""# Written by `pet init` on {datetime.date.today()} from {args.train}: {len(df)} labeled rows, {len(labels)} labels;
+    if pair:  # a pair task changes the templates: said, since init found it by the column names
+        notes.append(f"{args.train}: a text-pair task: the model reads {text!r} and {pair!r} together")
+    config = f"""# Written by `pet init` on {datetime.date.today()} from {args.train}: {len(df)} labeled {'pairs' if pair else 'rows'}, {len(labels)} labels;
 # unlabeled: {unl_note}. `pet run {out}` runs it as it is. Relative paths start at this file's folder.{no_dev}
 name: {_yaml_value(name)}
 labels: {_yaml_value(labels)}

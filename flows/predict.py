@@ -32,6 +32,10 @@ class TextColumns:
     header: bool = True  # CSV/TSV input has a header line (else its columns are 0, 1, ..., as the config's)
     sep: str | None = None  # the config's CSV separator (read_options.sep): a headerless input is read with it
 
+    @property
+    def names(self) -> list[str]:
+        return [self.text_a] + ([self.text_b] if self.text_b else [])
+
 
 @dataclass(frozen=True)
 class ModelChoice:
@@ -115,12 +119,14 @@ def predict_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def text_columns(cfg) -> TextColumns:
-    # the input looks like the unlabeled pool the classifier was distilled on
-    spec = cfg.data.unlabeled or cfg.data.train
-    if spec is None:
+def text_columns(cfg) -> list[TextColumns]:
+    """The text columns an input may have: first the unlabeled pool's the classifier was distilled on, then
+    those of the labeled splits (a user labels a file laid out as the training file as often as the pool)."""
+    specs = [s for s in (cfg.data.unlabeled, cfg.data.train, cfg.data.dev, cfg.data.test) if s is not None]
+    if not specs:
         raise PredictError("the config names no text column: set data.unlabeled (or data.train) text_a")
-    return TextColumns(spec.text_a, spec.text_b, spec.header, spec.read_options.get("sep"))
+    found = [TextColumns(s.text_a, s.text_b, s.header, s.read_options.get("sep")) for s in specs]
+    return list(dict.fromkeys(found))
 
 
 def _check_no_clash(path: Path, present: list[str]) -> None:
@@ -143,16 +149,19 @@ def _check_no_header_line(path: Path, fmt: str, sep: str | None) -> None:
                                   "none (columns 0, 1, ...): remove that line")
 
 
-def check_input(path: Path, columns: TextColumns) -> tuple[str, str | None, TextColumns]:
+def check_input(path: Path, candidates: list[TextColumns]) -> tuple[str, str | None, TextColumns]:
     """The input's format, CSV separator (';' from Excel in many locales) and text columns, once those are
-    known to be there (read from its header only). A headerless config trained on LM-BFF's `label,sentence`
-    reads its text from column 1: a headerless file of texts alone (one column) is that text."""
+    known to be there (read from its header only): the first of the config's splits' columns it has. A
+    headerless config trained on LM-BFF's `label,sentence` reads its text from column 1: a headerless file
+    of texts alone (one column) is that text."""
     from pet_io import table_stream
     from pet_io.sources import DataValidationError, csv_separator
 
+    columns = candidates[0]
     fmt = table_stream.input_format(path)
     sep = csv_separator(path, columns.sep, columns.header) if fmt == "csv" else None
     present = table_stream.read_columns(path, fmt, sep, columns.header)
+    columns = next((c for c in candidates if c.header == columns.header and set(c.names) <= set(present)), columns)
     if not columns.header and fmt in ("csv", "tsv"):
         _check_no_header_line(path, fmt, sep)
     if not columns.header and not columns.text_b and present == ["0"] and columns.text_a != "0":
@@ -161,11 +170,14 @@ def check_input(path: Path, columns: TextColumns) -> tuple[str, str | None, Text
 
     if columns.header and not columns.text_b and len(present) == 1 and present[0].strip().lower() in TEXT_NAMES:
         columns = TextColumns(present[0], None, True, columns.sep)  # one column named as texts are ("sentence")
-    needed = [columns.text_a] + ([columns.text_b] if columns.text_b else [])
-    missing = [c for c in needed if c not in present]
+    missing = [c for c in columns.names if c not in present]
     if missing:
-        raise DataValidationError(f"{path}: missing text column(s) {missing}; the file has {present}: rename it, or "
-                                  f"name yours with --set data.unlabeled.text_a=COLUMN")
+        keys = {columns.text_a: "text_a", columns.text_b: "text_b"}
+        how = " ".join(f"--set data.unlabeled.{keys[c]}=COLUMN" for c in missing)
+        other = dict.fromkeys(tuple(c.names) for c in candidates if c.header == columns.header and c.names != columns.names)
+        also = f" (or the labeled files' {' or '.join(str(list(o)) for o in other)})" if other else ""
+        raise DataValidationError(f"{path}: missing text column(s) {missing}{also}; the file has {present}: rename "
+                                  f"them, or name yours with {how}")
     _check_no_clash(path, present)
     return fmt, sep, columns
 

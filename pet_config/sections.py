@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pet_io.sources import DataSpec
 from prompt_models.adapters import LoraSettings
@@ -32,6 +32,13 @@ class DataSpecConfig(StrictModel):
     seed: int | None = Field(None, description="shuffle the rows with this seed before `limit`")
     read_options: dict = Field(default_factory=dict, description="extra keyword arguments of the reader (pandas / datasets), e.g. `{sep: \";\"}` for a semicolon-separated CSV (`pet init` writes it)")
 
+    @model_validator(mode="after")
+    def _distinct_texts(self) -> "DataSpecConfig":
+        if self.text_b is not None and self.text_b == self.text_a:  # one column read twice: no pair
+            raise ValueError(f"text_a and text_b are one column ({self.text_a!r}); text_b is a pair's second text, "
+                             "another column (leave it out for one text)")
+        return self
+
     def core(self, path: str) -> DataSpec:
         return DataSpec(**dict(self.model_dump(), path=path))
 
@@ -41,6 +48,29 @@ class DataConfig(StrictModel):
     dev: DataSpecConfig | None = Field(None, description="labeled dev examples: model selection and promotion (and the int8 ONNX check when there is no test)")
     test: DataSpecConfig | None = Field(None, description="labeled test examples: reported; also decides promotion when there is no dev, and whether the int8 ONNX student is accepted")
     unlabeled: DataSpecConfig | None = Field(None, description="unlabeled texts the ensemble soft-labels for distillation")
+
+    @model_validator(mode="after")
+    def _same_shape(self) -> "DataConfig":
+        """Every split holds what the training examples hold: a label column that is no text (the model would read
+        the answer), and one text or a pair as train has (a pair template given one text stops a run midway)."""
+        for split in ("train", "dev", "test"):
+            spec = getattr(self, split)
+            if spec is not None and spec.label is not None and spec.label in (spec.text_a, spec.text_b):
+                which = "text_a" if spec.label == spec.text_a else "text_b"
+                raise ValueError(f"data.{split}: {which} and label are one column ({spec.label!r}); the model would "
+                                 "read the answer: name the text column(s) apart from the label")
+        if self.train is None:
+            return self
+        pair = self.train.text_b is not None
+        for split in ("dev", "test", "unlabeled"):
+            spec = getattr(self, split)
+            if spec is not None and (spec.text_b is not None) != pair:
+                raise ValueError(
+                    f"data.{split} has no text_b, but the training examples are text pairs (data.train.text_b "
+                    f"{self.train.text_b!r}): name its second text column with text_b" if pair else
+                    f"data.{split}.text_b is {spec.text_b!r}, but the training examples are single texts (no "
+                    "data.train.text_b): remove it, or give data.train.text_b")
+        return self
 
 
 class VerbalizerConfig(StrictModel):
@@ -152,6 +182,7 @@ class TrackingConfig(StrictModel):
     promote_metric: PromoteMetric | None = Field(None, description="decides promotion (default dev_accuracy, else test_accuracy)")
     promote_margin: float = Field(0.0, description="a new classifier is promoted if its metric >= the champion's + margin")
     challenger_alias: str = Field("challenger", min_length=1, description="alias of a new classifier that was not promoted")
+    beat_majority: bool = Field(True, description="a classifier must score above always answering the most frequent label of the promotion split to be promoted (a first one too)")
 
 
 class RunnerConfig(StrictModel):

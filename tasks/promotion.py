@@ -5,18 +5,22 @@ The champion is re-scored on today's split file (its classifier folder is found 
 ``classifier_key`` tag), so a changed dev/test file never compares new numbers with stale ones.
 When the champion's folder is gone, its recorded metric is used only if it was measured on a file
 with the same content digest; otherwise the new classifier is promoted and the reason logged.
+A classifier no better than always answering the split's most frequent label is never the champion,
+not even the first: served unattended, it would look like a model and be a constant.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass
 
 import mlflow
+import numpy as np
 
 from pet_config.schema import PipelineConfig
 from pet_io.atomic import is_done
 from pet_io.example_files import read_examples
 from prompt_models.distill import SequenceClassifier
-from prompt_models.training import pick_device
+from prompt_models.training import accuracy, macro_f1, pick_device
 
 from .records import Splits
 
@@ -55,13 +59,34 @@ def _score_champion(cfg: PipelineConfig, data: Splits, champion, metric: str) ->
     return None, f"the champion's classifier folder is gone and its {metric} was measured on another {split} file"
 
 
+def majority_floor(data: Splits, metric: str) -> tuple[float, str] | None:
+    """The metric of always answering the split's most frequent label, and that label."""
+    split, measure = metric.split("_", 1)
+    if split not in data:
+        return None
+    labels = [ex.label for ex in read_examples(data[split].path)]
+    if not labels:
+        return None
+    names = sorted(set(labels))
+    gold = np.array([names.index(lab) for lab in labels])
+    top = names.index(Counter(labels).most_common(1)[0][0])
+    pred = np.full_like(gold, top)
+    score = accuracy(pred, gold) if measure == "accuracy" else macro_f1(pred, gold, len(names))
+    return score, names[top]
+
+
 def decide(cfg: PipelineConfig, data: Splits, client, version: str, metrics: dict) -> Promotion:
     """Move the champion alias to ``version`` or give it the challenger alias; returns the decision."""
     name, alias, challenger = cfg.tracking.registered_model, cfg.tracking.alias, cfg.tracking.challenger_alias
     metric = cfg.promotion_metric()
     champion = _champion(client, name, alias)
     new_score = metrics.get(metric) if metric else None
-    if champion is None:
+    floor = majority_floor(data, metric) if metric and new_score is not None and cfg.tracking.beat_majority else None
+    if floor is not None and new_score <= floor[0] and not (champion and str(champion.version) == version):
+        decision = Promotion(False, challenger, metric, new_score, champion and str(champion.version), None,
+                             f"{metric} {new_score:.4f} is no better than always answering {floor[1]!r} "
+                             f"({floor[0]:.4f}): not promoted (`pet predict --alias {challenger}` uses it)")
+    elif champion is None:
         decision = Promotion(True, alias, metric, new_score, None, None, "no other champion")
     elif str(champion.version) == version:  # an identical classifier registered again reuses its version
         decision = Promotion(True, alias, metric, new_score, version, None,

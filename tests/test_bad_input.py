@@ -204,6 +204,36 @@ def test_register_names_the_right_reason_when_it_reuses_the_champion(tmp_path, t
     assert "already the champion" in again.reason and "no other champion" not in again.reason
 
 
+def test_a_classifier_no_better_than_the_majority_label_is_never_champion(tmp_path, tiny_model_dir):
+    # an RTE trial: the first classifier, 0.4375 on dev (below always answering one label), became champion
+    import json
+
+    import mlflow
+
+    from pet_config.loading import load_config
+    from tasks.promotion import decide
+    from tasks.records import SplitFile
+
+    cfg = load_config(write_config(tmp_path, tiny_model_dir))
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("".join(json.dumps({"text_a": f"t{i}", "label": lab}) + "\n" for i, lab in enumerate("aaab")))
+    data = {"dev": SplitFile(str(dev), "d", 4, str(dev))}
+    cfg.tracking.promote_metric = "dev_accuracy"  # the config has no dev file: the split is given here
+    uri = f"sqlite:///{tmp_path / 'reg.db'}"
+    client = mlflow.MlflowClient(uri, registry_uri=uri)
+    name = cfg.tracking.registered_model
+    client.create_registered_model(name)
+    first, second = (client.create_model_version(name, str(tmp_path)).version for _ in range(2))
+    low = decide(cfg, data, client, str(first), {"dev_accuracy": 0.75})
+    assert not low.promoted and low.alias == cfg.tracking.challenger_alias
+    assert "dev_accuracy 0.7500 is no better than always answering 'a' (0.7500)" in low.reason
+    assert decide(cfg, data, client, str(second), {"dev_accuracy": 1.0}).promoted
+    assert str(client.get_model_version_by_alias(name, cfg.tracking.alias).version) == str(second)
+    # macro-F1 of a constant answer: one class of two found with F1 2*3/(2*3+1) = 0.857, the other 0
+    cfg.tracking.promote_metric = "dev_macro_f1"
+    assert "(0.4286)" in decide(cfg, data, client, str(first), {"dev_macro_f1": 0.4}).reason
+
+
 def test_run_or_relabel_without_unlabeled_data_stops_before_the_flow(tmp_path, tiny_model_dir, capsys):
     path = write_config(tmp_path, tiny_model_dir, data={"train": {"path": "train.csv", "text_a": "text"}})
     assert main(["run", str(path)]) == 2

@@ -70,6 +70,23 @@ def test_bad_configs_fail_before_any_work(tmp_path, tiny_model_dir, changes, mes
         load_config(write_config(tmp_path, tiny_model_dir, **changes)).validate()
 
 
+@pytest.mark.parametrize("data, message", [
+    # `pet validate` crashed with KeyError 'text_a' on one column named twice
+    ({"train": {"path": "t.csv", "text_a": "s", "text_b": "s"}},
+     "config.data.train: text_a and text_b are one column ('s')"),
+    ({"train": {"path": "t.csv", "text_a": "s", "text_b": "label"}},
+     "config.data: data.train: text_b and label are one column ('label'); the model would read the answer"),
+    ({"train": {"path": "t.csv", "text_a": "s", "text_b": "h"}, "unlabeled": {"path": "u.csv", "text_a": "s"}},
+     "data.unlabeled has no text_b, but the training examples are text pairs (data.train.text_b 'h')"),
+    ({"train": {"path": "t.csv", "text_a": "s"}, "dev": {"path": "d.csv", "text_a": "s", "text_b": "h"}},
+     "data.dev.text_b is 'h', but the training examples are single texts"),
+])
+def test_text_columns_must_be_read_as_train_reads_them(data, message):
+    with pytest.raises(ConfigError) as exc:
+        config_from_dict({"labels": ["a", "b"], "data": data})
+    assert message in str(exc.value) and "\n" not in str(exc.value), str(exc.value)
+
+
 def test_overrides_are_parsed_as_yaml(tmp_path, tiny_model_dir):
     ov = parse_overrides(["pet.train.max_steps=7", "seeds=[1, 2]", "name=abc"])
     assert ov == {"pet.train.max_steps": 7, "seeds": [1, 2], "name": "abc"}

@@ -170,3 +170,46 @@ def test_one_file_in_two_roles_is_noted(tmp_path, capsys):
     assert code == 0 and [n.split(" are one file")[0] for n in notes] == [
         "note: --dev and --test", "note: --dev and --unlabeled", "note: --test and --unlabeled"], notes
     assert "measured on the file prompts and the champion are chosen on" in notes[0]
+
+
+def _pairs(tmp_path, name="rte.csv"):
+    import pandas as pd
+
+    f = tmp_path / name
+    pd.DataFrame({"sentence1": TEXTS, "sentence2": TEXTS[::-1],
+                  "label": ["entailment", "not_entailment"] * 3}).to_csv(f, index=False)
+    return f
+
+
+@pytest.mark.parametrize("role", ["--unlabeled", "--dev", "--test"])
+def test_a_pair_task_given_a_file_of_single_texts_is_refused(tmp_path, capsys, role):
+    # RTE with a one-column pool: init wrote a config and `pet run` failed midway ("the example has no text_b")
+    import pandas as pd
+
+    other = tmp_path / "other.csv"
+    cols = {"sentence1": TEXTS} if role == "--unlabeled" else {"sentence1": TEXTS, "label": ["entailment"] * 6}
+    pd.DataFrame(cols).to_csv(other, index=False)
+    code, out = _init(tmp_path, _pairs(tmp_path), role, other)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and not out.exists(), err
+    assert f"{other}: no second text column for the pair task" in err and "'sentence2'" in err and role in err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--text-pair-column", "label"], "--text-pair-column 'label' is the label column; the model would read the answer"),
+    (["--text-column", "label"], "--text-column 'label' is the label column"),
+    (["--text-column", "sentence1", "--text-pair-column", "sentence1"],
+     "--text-column and --text-pair-column name one column ('sentence1')"),
+])
+def test_text_columns_that_are_the_label_or_each_other_are_refused(tmp_path, capsys, flags, message):
+    code, out = _init(tmp_path, _pairs(tmp_path), *flags)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err and not out.exists(), err
+
+
+def test_a_pair_task_is_named_and_counted_as_pairs(tmp_path, capsys):
+    code, out = _init(tmp_path, _pairs(tmp_path), "--unlabeled", _pairs(tmp_path, "pool.csv"))
+    assert code == 0
+    assert "a text-pair task: the model reads 'sentence1' and 'sentence2' together" in capsys.readouterr().err
+    head = out.read_text().splitlines()[:2]
+    assert "6 labeled pairs" in head[0] and "unlabeled: 6 text pairs" in head[1], head

@@ -1,120 +1,17 @@
-"""``pet predict`` with a registered classifier, and ``mlflow models serve`` of the champion.
-
-Two tiny classifiers are registered with the pipeline's own ``log_and_register`` (no flow run: fast);
-v2 is the champion, so the champion and ``--version 1`` give different probabilities.
-"""
-import contextlib
+"""``pet predict`` with a registered classifier (the registry: ``predict_registry``)."""
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from conftest import toy_examples
-
-TEXTS = ["the movie was great", "a bad film", "i loved the plot and the actors were wonderful", "boring", "ok"]
-PAIRS = ["good", "awful", "fun", "bad", "great"]
-LABELS = ["pos", "neg"]
-# a second registered model whose patterns read text_b: its input is text + text_pair
-PAIR_SET = {"data.train.text_b": "pair", "data.unlabeled.text_b": "pair", "tracking.registered_model": "predict-pair"}
+from predict_registry import LABELS, PAIR_SET, PAIRS, TEXTS, _check, registry  # noqa: F401 (a fixture)
 
 
 def pet(*argv) -> int:
     from flows.cli import main
 
     return main([str(a) for a in argv])
-
-
-def _train(tiny_model_dir, folder: Path, steps: int):
-    import torch
-
-    from prompt_models.distill import SequenceClassifier
-    from prompt_models.training import TrainConfig
-
-    torch.manual_seed(steps)
-    clf = SequenceClassifier.from_pretrained(str(tiny_model_dir), LABELS, 32)
-    examples = toy_examples(4)
-    targets = np.array([[1.0, 0.0] if e.label == "pos" else [0.0, 1.0] for e in examples])
-    clf.train_model(examples, targets, TrainConfig(learning_rate=0.003, max_steps=steps, batch_size=8, progress=False))
-    clf.save(folder)
-    return clf
-
-
-def _softmax(clf, texts, pairs=None) -> np.ndarray:
-    from prompt_models.examples import InputExample
-
-    logits = clf.predict_logits([InputExample(t, pairs[i] if pairs else None) for i, t in enumerate(texts)])
-    return np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
-
-
-def _register(config, clf_dir: Path, key: str) -> str:
-    import mlflow
-
-    from tasks import tracking
-    from tasks.classifier_tasks import log_and_register
-    from tasks.records import ClassifierRef
-
-    with mlflow.start_run(experiment_id=tracking.setup(config)):
-        return log_and_register(config, ClassifierRef(key, str(clf_dir), run_id="", n_train=0), config.tracking.registered_model,
-                                 {"classifier_key": key})
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory, tiny_model_dir):
-    """A store with predict-clf v1 and v2 (the champion) and predict-pair v1 (text pairs, the champion),
-    and each one's expected probabilities on TEXTS (and PAIRS)."""
-    import mlflow
-
-    from pet_config.loading import load_config
-
-    root = tmp_path_factory.mktemp("predict")
-    (root / "train.csv").write_text("text,label\nthe movie was great,pos\na bad film,neg\n")
-    cfg = {
-        "name": "predict",
-        "model": {"path": str(tiny_model_dir), "max_length": 32},
-        "data": {"train": {"path": "train.csv", "text_a": "text"}, "unlabeled": {"path": "u.csv", "text_a": "text"}},
-        "patterns": ["{text_a} it was {mask} ."],
-        "verbalizer": {"label_words": {"pos": ["great"], "neg": ["awful"]}},
-        "tracking": {"experiment": "predict", "registered_model": "predict-clf"},
-        "work_dir": "work",
-    }
-    path = root / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    config = load_config(path)
-    clf1, clf2 = _train(tiny_model_dir, root / "clf1", 2), _train(tiny_model_dir, root / "clf2", 30)
-    expected = {"1": _softmax(clf1, TEXTS), "2": _softmax(clf2, TEXTS), "pair": _softmax(clf2, TEXTS, PAIRS)}
-    assert _register(config, root / "clf1", "k1") == "1"
-    # the flow registers in a Prefect worker thread, where MLflow's signature inference cannot run
-    versions = []
-    worker = threading.Thread(target=lambda: versions.append(_register(config, root / "clf2", "k2")))
-    worker.start()
-    worker.join()
-    assert versions == ["2"]
-    assert _register(load_config(path, PAIR_SET), root / "clf2", "k2") == "1"
-    client = mlflow.MlflowClient(config.tracking_uri())
-    client.set_registered_model_alias("predict-clf", "champion", "2")
-    client.set_registered_model_alias("predict-pair", "champion", "1")
-    return {"root": root, "config": path, "uri": config.tracking_uri(), "expected": expected}
-
-
-def _check(out: Path, expected: np.ndarray, columns: list[str]):
-    df = pd.read_csv(out, keep_default_na=False) if out.suffix == ".csv" else pd.read_json(out, lines=True)
-    assert list(df.columns) == columns + ["label", "prob_pos", "prob_neg"]
-    assert list(df["text"]) == TEXTS  # one row per input row, in order
-    probs = df[["prob_pos", "prob_neg"]].to_numpy()
-    assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
-    assert np.allclose(probs, expected, atol=1e-4)  # batched, length-sorted: same as the classifier row by row
-    assert list(df["label"]) == [LABELS[i] for i in expected.argmax(1)]
 
 
 def test_predict_csv_with_the_champion_and_jsonl_with_a_version(registry, tmp_path, capsys):
@@ -235,6 +132,26 @@ def test_text_pairs_and_the_logged_signature(registry, tmp_path, capsys):
     assert np.allclose(served[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["pair"], atol=1e-4)
 
 
+def test_a_pair_input_without_its_second_text_names_text_b(registry, tmp_path, capsys):
+    sets = [x for k, v in PAIR_SET.items() for x in ("--set", f"{k}={v}")]
+    pd.DataFrame({"text": TEXTS}).to_csv(tmp_path / "in.csv", index=False)
+    assert pet("predict", registry["config"], tmp_path / "in.csv", "-o", tmp_path / "out.csv", *sets) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing text column(s) ['pair']" in err[0] and "--set data.unlabeled.text_b=COLUMN" in err[0]
+    assert "text_a=" not in err[0] and not (tmp_path / "out.csv").exists()
+
+
+def test_an_input_laid_out_as_the_training_file(registry, tmp_path, capsys):
+    # the pool's column is `body`, train's `text`: a file named as train is labeled as well
+    sets = ["--set", "data.unlabeled.text_a=body"]
+    pd.DataFrame({"text": TEXTS}).to_csv(tmp_path / "in.csv", index=False)
+    assert pet("predict", registry["config"], tmp_path / "in.csv", "-o", tmp_path / "out.csv", *sets) == 0
+    _check(tmp_path / "out.csv", registry["expected"]["2"], ["text"])
+    pd.DataFrame({"other": TEXTS}).to_csv(tmp_path / "in2.csv", index=False)
+    assert pet("predict", registry["config"], tmp_path / "in2.csv", "-o", tmp_path / "out2.csv", *sets) == 2
+    assert "missing text column(s) ['body'] (or the labeled files' ['text'])" in capsys.readouterr().err
+
+
 def test_predict_streams_parquet_in_chunks(registry, tmp_path, monkeypatch, capsys):
     import flows.predict
 
@@ -312,7 +229,7 @@ def test_model_errors(registry, tmp_path, capsys, args, message):
     "content, output, message",
     [
         ("sentence,id\ngreat,1\n", "out.csv", "missing text column(s) ['text']; the file has ['sentence', 'id']: rename "
-         "it, or name yours with --set data.unlabeled.text_a=COLUMN"),
+         "them, or name yours with --set data.unlabeled.text_a=COLUMN"),
         (None, "out.csv", "input file not found"),
         ("text\ngreat\n", "out.xlsx", "the output suffix must be one of"),
         ("text,label\ngreat,pos\n", "out.csv", "already has column(s) ['label']"),
@@ -326,63 +243,3 @@ def test_input_errors(registry, tmp_path, capsys, content, output, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / output).exists()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _post(url: str, payload: dict) -> dict:
-    req = urllib.request.Request(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        return json.loads(resp.read())
-
-
-@pytest.mark.slow  # starts an `mlflow models serve` server
-def test_mlflow_models_serve_answers_with_the_champion(registry, tmp_path):
-    port = _free_port()
-    bin_dir = Path(sys.executable).parent  # the server execs `uvicorn` from PATH: the venv's, unactivated
-    env = dict(os.environ, MLFLOW_TRACKING_URI=registry["uri"],
-               PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    mlflow_cli = bin_dir / "mlflow"
-    log = open(tmp_path / "serve.log", "wb")
-    # its own process group: the server's workers are stopped with it
-    proc = subprocess.Popen(
-        [str(mlflow_cli), "models", "serve", "-m", "models:/predict-clf@champion", "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no /ping answer in 120 s: " + (tmp_path / "serve.log").read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                time.sleep(1)
-        answer = _post(f"http://127.0.0.1:{port}/invocations", {"dataframe_records": [{"text": t} for t in TEXTS[:2]]})
-        rows = answer["predictions"]
-        assert len(rows) == 2
-        # the label and every label's probability, as `pet predict` writes them
-        for row, expected in zip(rows, registry["expected"]["2"]):
-            assert row["label"] == LABELS[int(expected.argmax())]
-            assert [row["prob_pos"], row["prob_neg"]] == pytest.approx(expected.tolist(), abs=1e-4)
-    finally:
-        log.close()
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, None)):
-        with contextlib.suppress(ProcessLookupError):  # the group may be gone already
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue

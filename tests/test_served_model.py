@@ -1,6 +1,6 @@
 """The registered classifier as served: the pyfunc model of ``tasks.served_model`` runs the ONNX export in ONNX
 Runtime (int8 where the guard accepted it, else fp32) and answers what `pet predict` writes; `pet predict`'s
-engines on a version with an ONNX export. Uses test_predict's registry (tiny classifiers, no flow run)."""
+engines on a version with an ONNX export. Uses predict_registry's registry (tiny classifiers, no flow run)."""
 import json
 import shutil
 from pathlib import Path
@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from test_predict import TEXTS, _register, pet, registry  # noqa: F401 (registry: the fixture)
+from predict_registry import TEXTS, _register, registry  # noqa: F401 (registry: the fixture)
+from test_predict import pet
 
 
 @pytest.fixture(scope="module")
