@@ -43,23 +43,33 @@ def causal_label_scores(pet: PETModel, batch: dict) -> torch.Tensor:
     ext, rider_pos = with_word(pet, batch, rider) if rider else (batch, None)
     hidden = pet.hidden_states(ext, cache)
     logp = torch.log_softmax(pet.vocab_logits_at_mask(hidden, batch).float(), -1)  # [B, V]
-    first = logp.index_select(1, head.ids[..., 0].reshape(-1)).view(logp.shape[0], *head.ids.shape[:2])
-    zero = torch.zeros_like(first[:, 0, 0])
 
     def rest_of(toks: list[int]) -> torch.Tensor:
-        if len(toks) == 1:
-            return zero
         if cache is not None:
-            return _continuation_cached(pet, cache, batch, toks)
+            return continuation_cached(pet, cache, batch, toks)
         if toks is rider:
             return continuation_from(pet, hidden, rider_pos, toks)
         more, pos = with_word(pet, batch, toks)
         return continuation_from(pet, pet.hidden_states(more), pos, toks)
 
-    rest = [[rest_of(toks) for toks in words] + [zero] * (first.shape[2] - len(words))
+    return label_scores_from(pet, logp, rest_of)
+
+
+def label_scores_from(pet: PETModel, logp: torch.Tensor, rest_of) -> torch.Tensor:
+    """Label scores [B, L] from the log-probabilities at the prediction position ``logp`` [B, V] (each
+    word's first token) and ``rest_of(tokens)`` [B], a multi-token word's later tokens."""
+    head = pet.head
+    first = logp.index_select(1, head.ids[..., 0].reshape(-1)).view(logp.shape[0], *head.ids.shape[:2])
+    zero = torch.zeros_like(first[:, 0, 0])
+    rest = [[rest_of(toks) if len(toks) > 1 else zero for toks in words] + [zero] * (first.shape[2] - len(words))
             for words in head.word_token_ids]
     word_scores = first + torch.stack([torch.stack(r, -1) for r in rest], 1)  # [B, L, W]
     return head.aggregate(word_scores.masked_fill(head.word_mask == 0, 0.0))
+
+
+def longest_word(pet: PETModel) -> int:
+    """Tokens in the longest label word (the cache must hold a pattern and that word's tail)."""
+    return max((len(t) for words in pet.head.word_token_ids for t in words), default=1)
 
 
 def with_word(pet: PETModel, batch: dict, tokens: list[int]) -> tuple[dict, torch.Tensor]:
@@ -77,11 +87,12 @@ def with_word(pet: PETModel, batch: dict, tokens: list[int]) -> tuple[dict, torc
     return dict(batch, input_ids=ext_ids, attention_mask=ext_att), pos
 
 
-def _continuation_cached(pet: PETModel, cache: DynamicCache, batch: dict, tokens: list[int]) -> torch.Tensor:
+def continuation_cached(pet: PETModel, cache: DynamicCache, batch: dict, tokens: list[int]) -> torch.Tensor:
     """log p(t_2..t_k | pattern, t_1..t_{k-1}) summed, [B]: t_1..t_{k-1} run on ``cache`` (the pattern's
-    keys and values) at each row's positions after its prediction position; the cache is cut back after."""
+    keys and values) at each row's positions after its prediction position; the cache is cut back after.
+    ``batch`` needs only the cache's ``attention_mask`` and each row's ``mask_pos`` (its prediction position)."""
     dev, k = pet.device, len(tokens)
-    b = batch["input_ids"].shape[0]
+    b = batch["attention_mask"].shape[0]
     tail = torch.tensor(tokens[:-1], dtype=torch.long, device=dev).expand(b, -1)  # [B, k-1]
     pos = (batch["mask_pos"].to(dev) + 1).unsqueeze(1) + torch.arange(k - 1, device=dev)  # [B, k-1]
     att = torch.cat([batch["attention_mask"].to(dev), torch.ones((b, k - 1), dtype=torch.long, device=dev)], 1)

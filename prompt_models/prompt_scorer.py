@@ -8,7 +8,7 @@ import torch
 
 from .examples import InputExample
 from .lmbff import mask_log_probs
-from .shared_prefix import can_share, shared_prefix_log_probs
+from .shared_prefix import can_share, shared_prefix_label_scores, shared_prefix_log_probs
 from .verbalizer import VerbalizerError, word_token_ids
 
 
@@ -39,20 +39,29 @@ class PromptScorer:
         """Fill the vocabulary log-probabilities of ``templates`` on ``examples`` in one pass where they
         share a backbone (``shared_prefix``: each text runs once, not once per template); else they
         are computed one template at a time when first asked for. ``words`` as for ``make_model``;
-        multi-token words (never read off the vocabulary) and unspellable ones are left out."""
-        models = {}
+        where some are of several tokens (never read off the vocabulary), the templates' label scores
+        are computed so instead; unspellable words are left out."""
+        models, multi = {}, {}
         for t in templates:
-            if (t, name) in self._vocab:
-                continue
             try:
                 model = self.make_model(t, words)
             except VerbalizerError:
                 continue
             if words is None or _single_tokens(_token_ids(model, words)):
-                models[t] = model
+                if (t, name) not in self._vocab:
+                    models[t] = model
+            elif self._multi_key(t, name, words) not in self._multi:
+                multi[t] = model
         if can_share(list(models.values())):
             for t, logp in zip(models, shared_prefix_log_probs(list(models.values()), list(examples), self.batch_size)):
                 self._vocab[(t, name)] = logp
+        if can_share(list(multi.values())):
+            for t, scores in zip(multi, shared_prefix_label_scores(list(multi.values()), list(examples), self.batch_size)):
+                self._multi[self._multi_key(t, name, words)] = scores.numpy()
+
+    @staticmethod
+    def _multi_key(template: str, name: str, words: dict) -> tuple[str, str, str]:
+        return template, name, repr(sorted(words.items()))
 
     def vocab_log_probs(self, template: str, name: str, examples: Sequence[InputExample], words) -> torch.Tensor:
         key = (template, name)
@@ -66,7 +75,7 @@ class PromptScorer:
         if _single_tokens(ids):
             logp = self.vocab_log_probs(template, name, examples, words)
             return np.stack([logp[:, [t[0] for t in per_label]].mean(-1).numpy() for per_label in ids], -1)
-        key = (template, name, repr(sorted(words.items())))
+        key = self._multi_key(template, name, words)
         if key not in self._multi:
             self._multi[key] = model.predict_logits(list(examples), self.batch_size)
         return self._multi[key]

@@ -6,6 +6,8 @@ tokens. Scored one template at a time, every template pays for the whole text ag
 common token start of a row's prompts runs once into a key/value cache (transformers' ``DynamicCache``);
 each template's tail then runs on that cache with its own position ids, and the cache is cropped back
 after each tail. The numbers are those of ``lmbff.mask_log_probs`` run per template (float tolerance).
+Label words of several tokens ("sci tech") continue each template's tail the same way
+(``causal_words``): their scores are those of ``PETModel.predict_logits``.
 
 transformers reuses a prompt's cache across ``generate`` calls but has no batched "one prefix, many
 tails" scoring, so the grouping is written here. Only for causal LMs that share one loaded backbone,
@@ -23,7 +25,7 @@ from .backbones import autocast, output_head, vocab_logits_at
 from .examples import InputExample
 from .inference import length_order
 from .lmbff import mask_log_probs
-from .causal_words import croppable_cache
+from .causal_words import continuation_cached, croppable_cache, label_scores_from, longest_word
 from .pet import PETModel
 from .training import check_stop
 
@@ -33,7 +35,8 @@ def can_share(models: Sequence[PETModel]) -> bool:
     if len(models) < 2:
         return False
     lm = models[0].model
-    width = 2 * max(m.max_length for m in models)  # a padded prefix and a tail, each at most max_length
+    # a padded prefix and a tail, each at most max_length, and a label word's tail
+    width = 2 * max(m.max_length for m in models) + max(longest_word(m) for m in models)
     return all(m.causal and m.model is lm and m.soft is None and m.demonstrations is None for m in models) \
         and output_head(lm) is not None and croppable_cache(lm, width) is not None
 
@@ -66,22 +69,38 @@ def shared_prefix_log_probs(models: Sequence[PETModel], examples: Sequence[Input
     ``"{text_a} In one word: {mask}"`` share the text; ``"Question: {text_a} ..."`` goes with others
     that start so); a template alone in its group is scored alone.
     """
-    examples = list(examples)
+    return _grouped(models, list(examples), batch_size, False)
+
+
+def shared_prefix_label_scores(models: Sequence[PETModel], examples: Sequence[InputExample],
+                               batch_size: int = 32) -> list[torch.Tensor]:
+    """Per model, its label scores [N, L] (``predict_logits``'), label words of several tokens included."""
+    return _grouped(models, list(examples), batch_size, True)
+
+
+def _grouped(models: Sequence[PETModel], examples: list[InputExample], batch_size: int, labels: bool) -> list[torch.Tensor]:
     groups: dict[str, list[int]] = {}
     for k, m in enumerate(models):
         groups.setdefault(m.pattern.template.split("{", 1)[0].strip(), []).append(k)
     outs: list[torch.Tensor] = [None] * len(models)  # type: ignore[list-item]
     for members in groups.values():
         if len(members) == 1:
-            outs[members[0]] = mask_log_probs(models[members[0]], examples, batch_size)
+            outs[members[0]] = _alone(models[members[0]], examples, batch_size, labels)
             continue
-        for k, logp in zip(members, _one_group([models[k] for k in members], examples, batch_size)):
+        for k, logp in zip(members, _one_group([models[k] for k in members], examples, batch_size, labels)):
             outs[k] = logp
     return outs
 
 
+def _alone(model: PETModel, examples: list[InputExample], batch_size: int, labels: bool) -> torch.Tensor:
+    if labels:
+        return torch.from_numpy(model.predict_logits(examples, batch_size)).float()
+    return mask_log_probs(model, examples, batch_size)
+
+
 @torch.no_grad()
-def _one_group(models: Sequence[PETModel], examples: list[InputExample], batch_size: int) -> list[torch.Tensor]:
+def _one_group(models: Sequence[PETModel], examples: list[InputExample], batch_size: int,
+               labels: bool) -> list[torch.Tensor]:
     lm, first = models[0].model, models[0]
     for m in models:
         m.eval()
@@ -100,7 +119,7 @@ def _one_group(models: Sequence[PETModel], examples: list[InputExample], batch_s
     alone = [i for i in range(n) if shared[i] == 0]  # nothing in common (an empty text): scored per template
     if alone:
         for k, m in enumerate(models):
-            put(k, alone, mask_log_probs(m, [examples[i] for i in alone], batch_size))
+            put(k, alone, _alone(m, [examples[i] for i in alone], batch_size, labels))
     together = [i for i in range(n) if shared[i] > 0]
     lengths = [max(len(t[i]) for t in ids) for i in together]
     order = [together[j] for j in length_order(lengths)]
@@ -121,6 +140,12 @@ def _one_group(models: Sequence[PETModel], examples: list[InputExample], batch_s
                                        position_ids=pos.to(dev), past_key_values=cache, use_cache=True)[0]
                 at = torch.tensor([ends[k][i] - shared[i] for i in rows], device=hidden.device)
                 h = hidden[torch.arange(len(rows), device=hidden.device), at]  # [B, H]
-                put(k, rows, torch.log_softmax(vocab_logits_at(lm, h).float(), -1).cpu())
+                logp = torch.log_softmax(vocab_logits_at(lm, h).float(), -1)  # [B, V]
+                if labels:  # a word's later tokens continue this tail: the cache as it stands, each row's position
+                    view = {"attention_mask": torch.cat([prefix_att, tail_att], 1),
+                            "mask_pos": torch.tensor([ends[k][i] for i in rows])}
+                    logp = label_scores_from(models[k], logp,
+                                             lambda toks: continuation_cached(models[k], cache, view, toks))
+                put(k, rows, logp.cpu())
                 cache.crop(-tail_ids.shape[1])  # negative: drop this tail's tokens (the 5.18 meaning)
     return outs

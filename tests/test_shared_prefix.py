@@ -49,3 +49,29 @@ def test_what_cannot_share_is_refused(tiny_causal_dir, tiny_model_dir):
     tok, lm = load_tokenizer(str(tiny_model_dir)), load_language_model(str(tiny_model_dir), MASKED)
     masked = [PETModel(lm, tok, Pattern(t), Verbalizer(any_words(tok)), 32) for t in TEMPLATES[:2]]
     assert not can_share(masked)  # a masked LM reads the text from both sides
+
+
+@pytest.mark.parametrize("max_length", [64, 24])
+def test_label_words_of_several_tokens_score_as_each_template_alone(tiny_causal_dir, max_length):
+    # "sci tech", "not entailment": a word's later tokens continue each template's tail on the shared cache
+    from prompt_models.prompt_scorer import PromptScorer
+    from prompt_models.shared_prefix import shared_prefix_label_scores
+
+    words = {"pos": ["great", "really good fun"], "neg": ["not good"], "mid": ["so so"]}
+    base = _models(tiny_causal_dir, max_length)
+    lm, tok = base[0].model, base[0].tokenizer
+    models = [PETModel(lm, tok, Pattern(t), Verbalizer(words), max_length) for t in TEMPLATES]
+    assert max(len(t) for ws in models[0].head.word_token_ids for t in ws) >= 3
+    examples = [InputExample(t) for t in TEXTS]
+    assert can_share(models)
+    for model, got in zip(models, shared_prefix_label_scores(models, examples, batch_size=4)):
+        alone = torch.from_numpy(model.predict_logits(examples, batch_size=2))
+        assert got.shape == alone.shape == (len(TEXTS), 3)
+        torch.testing.assert_close(got, alone, atol=1e-4, rtol=0)
+    # the scorer fills its multi-token scores in one shared pass, and answers with them
+    scorer = PromptScorer(lambda t, w: PETModel(lm, tok, Pattern(t), Verbalizer(w), max_length), batch_size=4)
+    scorer.prefetch(TEMPLATES, "x", examples, words)
+    assert len(scorer._multi) == len(TEMPLATES)
+    for model in models:
+        got = scorer.label_scores(model.pattern.template, words, "x", examples)
+        assert abs(got - model.predict_logits(examples, batch_size=2)).max() < 1e-4
