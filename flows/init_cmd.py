@@ -112,15 +112,12 @@ def _check_unlabeled(path: str, header: bool, sep: str | None, text: str, pair: 
 
 
 def _same_shape(path: str, flag: str, df: pd.DataFrame, pair: str | None, found: str | None) -> None:
-    """A split read as train is: text pairs where train has pairs (a pair template given one text stops
-    `pet run` midway), one text where train has one."""
+    """A split of a pair task holds pairs too (a pair template given one text stops `pet run` midway); a
+    single-text task's splits are never paired (``find_columns(pairs=False)``)."""
     if pair and not found:
         raise InitError(f"{path}: no second text column for the pair task (the training file pairs its texts with "
-                        f"{pair!r}); the file has {list(df.columns)}: name the columns as train does, or give {flag} "
+                        f"{pair!r}); the file has {list(df.columns)}: name its columns as train does, or give {flag} "
                         "a file of text pairs")
-    if found and not pair:
-        raise InitError(f"{path}: has text pairs ({found!r} is the second text) but the training file has single "
-                        "texts; give --text-pair-column for the training file, or a file of single texts")
 
 
 def _slug(text: str) -> str:
@@ -168,8 +165,9 @@ def build_config(args) -> tuple[str, list[str]]:
                         "another column (leave --text-pair-column out for one text)")
     if label in (text, pair):
         flag = "--text-column" if label == text else "--text-pair-column"
+        fix = "name other columns for them" if args.label_column else "give --label-column for the label"
         raise InitError(f"{args.train}: {flag} {label!r} is the label column; the model would read the answer: name "
-                        "a text column, or give --label-column for the label")
+                        f"a text column, or {fix}")
     labels = _labels(df[label].str.strip().tolist())
     if not labels:
         raise InitError(f"{args.train}: column {label!r} is empty; fill in the labels or give --label-column")
@@ -199,8 +197,8 @@ def build_config(args) -> tuple[str, list[str]]:
         if path:
             d, h, s = read_frame(path)
             try:
-                t, p, lab = find_columns(d, path, text if text in d.columns else None,
-                                         pair if pair in d.columns else None, label if label in d.columns else None)
+                t, p, lab = find_columns(d, path, text if text in d.columns else None, pair if pair in d.columns else None,
+                                     label if label in d.columns else None, pairs=pair is not None)
             except InitError as exc:  # --label-column names the training file's column: say what a dev file lacks
                 if "label column" not in str(exc):
                     raise
@@ -220,7 +218,7 @@ def build_config(args) -> tuple[str, list[str]]:
     if args.unlabeled:
         d, h, s = read_frame(args.unlabeled, known=[text] + ([pair] if pair else []) if header else ())
         t, p, _ = find_columns(d, args.unlabeled, text if text in d.columns else None,
-                               pair if pair in d.columns else None, None, need_label=False)
+                               pair if pair in d.columns else None, None, need_label=False, pairs=pair is not None)
         _same_shape(args.unlabeled, "--unlabeled", d, pair, p)
         splits["unlabeled"] = _spec(args.unlabeled, out_dir, h, s, t, p, None)
         unl_note = f"{_check_unlabeled(args.unlabeled, h, s, t, p)} {'text pairs' if pair else 'texts'}"

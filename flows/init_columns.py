@@ -129,7 +129,9 @@ def refuse_multiple_choice(df: pd.DataFrame, path: str) -> None:
 
 
 def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None, label: str | None,
-                 need_label: bool = True) -> tuple[str, str | None, str | None]:
+                 need_label: bool = True, pairs: bool = True) -> tuple[str, str | None, str | None]:
+    """The text, pair and label columns; ``pairs`` False: a single-text task (the training file's), whose
+    other files are not paired by their column names."""
     cols = list(df.columns)
     if need_label:
         refuse_multiple_choice(df, path)
@@ -164,6 +166,6 @@ def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None
                 what = "no column of texts" if not wordy else f"several text-like columns {wordy}"
                 raise InitError(f"{path}: {what}; give --text-column (and --text-pair-column for pairs)")
             text = wordy[0]
-    if pair is None and text.strip().lower() in PAIR_NAMES and PAIR_NAMES[text.strip().lower()] in lower:
+    if pairs and pair is None and text.strip().lower() in PAIR_NAMES and PAIR_NAMES[text.strip().lower()] in lower:
         pair = lower[PAIR_NAMES[text.strip().lower()]]
     return text, pair, label

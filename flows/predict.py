@@ -161,7 +161,10 @@ def check_input(path: Path, candidates: list[TextColumns]) -> tuple[str, str | N
     fmt = table_stream.input_format(path)
     sep = csv_separator(path, columns.sep, columns.header) if fmt == "csv" else None
     present = table_stream.read_columns(path, fmt, sep, columns.header)
-    columns = next((c for c in candidates if c.header == columns.header and set(c.names) <= set(present)), columns)
+    if columns.header:  # named columns; a headerless config's are positions, which any file has
+        named = [c for c in candidates if c.header]
+        columns = next((c for c in named if set(c.names) <= set(present)),
+                       max(named, key=lambda c: sum(n in present for n in c.names)))  # the error names the closest
     if not columns.header and fmt in ("csv", "tsv"):
         _check_no_header_line(path, fmt, sep)
     if not columns.header and not columns.text_b and present == ["0"] and columns.text_a != "0":
@@ -174,8 +177,8 @@ def check_input(path: Path, candidates: list[TextColumns]) -> tuple[str, str | N
     if missing:
         keys = {columns.text_a: "text_a", columns.text_b: "text_b"}
         how = " ".join(f"--set data.unlabeled.{keys[c]}=COLUMN" for c in missing)
-        other = dict.fromkeys(tuple(c.names) for c in candidates if c.header == columns.header and c.names != columns.names)
-        also = f" (or the labeled files' {' or '.join(str(list(o)) for o in other)})" if other else ""
+        other = dict.fromkeys(tuple(c.names) for c in candidates if c.header and columns.header and c.names != columns.names)
+        also = f" (or the config's other files' {' or '.join(str(list(o)) for o in other)})" if other else ""
         raise DataValidationError(f"{path}: missing text column(s) {missing}{also}; the file has {present}: rename "
                                   f"them, or name yours with {how}")
     _check_no_clash(path, present)

@@ -65,9 +65,9 @@ def majority_floor(data: Splits, metric: str) -> tuple[float, str] | None:
     if split not in data:
         return None
     labels = [ex.label for ex in read_examples(data[split].path)]
-    if not labels:
-        return None
     names = sorted(set(labels))
+    if len(names) < 2:  # one label: every right answer is that answer, and the floor would refuse a perfect score
+        return None
     gold = np.array([names.index(lab) for lab in labels])
     top = names.index(Counter(labels).most_common(1)[0][0])
     pred = np.full_like(gold, top)

@@ -232,6 +232,11 @@ def test_a_classifier_no_better_than_the_majority_label_is_never_champion(tmp_pa
     # macro-F1 of a constant answer: one class of two found with F1 2*3/(2*3+1) = 0.857, the other 0
     cfg.tracking.promote_metric = "dev_macro_f1"
     assert "(0.4286)" in decide(cfg, data, client, str(first), {"dev_macro_f1": 0.4}).reason
+    # a dev set of one label cannot tell a classifier from a constant: no floor (it would refuse a perfect one)
+    dev.write_text("".join(json.dumps({"text_a": f"t{i}", "label": "a"}) + "\n" for i in range(4)))
+    cfg.tracking.promote_metric = "dev_accuracy"
+    third = client.create_model_version(name, str(tmp_path)).version
+    assert decide(cfg, data, client, str(third), {"dev_accuracy": 1.0}).promoted
 
 
 def test_run_or_relabel_without_unlabeled_data_stops_before_the_flow(tmp_path, tiny_model_dir, capsys):

@@ -213,3 +213,16 @@ def test_a_pair_task_is_named_and_counted_as_pairs(tmp_path, capsys):
     assert "a text-pair task: the model reads 'sentence1' and 'sentence2' together" in capsys.readouterr().err
     head = out.read_text().splitlines()[:2]
     assert "6 labeled pairs" in head[0] and "unlabeled: 6 text pairs" in head[1], head
+
+
+def test_a_single_text_task_does_not_pair_its_other_files_by_name(tmp_path, capsys):
+    # train `question,label`; dev `question,sentence,label`: question->sentence is a pair by name, but not here
+    import pandas as pd
+
+    qs = [f"what is {t} ?" for t in TEXTS]
+    pd.DataFrame({"question": qs, "label": ["a", "b"] * 3}).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"question": qs, "sentence": TEXTS, "label": ["a", "b"] * 3}).to_csv(tmp_path / "dev.csv", index=False)
+    code, out = _init(tmp_path, tmp_path / "train.csv", "--dev", tmp_path / "dev.csv")
+    assert code == 0, capsys.readouterr().err
+    cfg = load_config(out)
+    assert (cfg.data.dev.text_a, cfg.data.dev.text_b) == ("question", None)

@@ -149,7 +149,7 @@ def test_an_input_laid_out_as_the_training_file(registry, tmp_path, capsys):
     _check(tmp_path / "out.csv", registry["expected"]["2"], ["text"])
     pd.DataFrame({"other": TEXTS}).to_csv(tmp_path / "in2.csv", index=False)
     assert pet("predict", registry["config"], tmp_path / "in2.csv", "-o", tmp_path / "out2.csv", *sets) == 2
-    assert "missing text column(s) ['body'] (or the labeled files' ['text'])" in capsys.readouterr().err
+    assert "missing text column(s) ['body'] (or the config's other files' ['text'])" in capsys.readouterr().err
 
 
 def test_predict_streams_parquet_in_chunks(registry, tmp_path, monkeypatch, capsys):
