@@ -43,14 +43,15 @@ class PromptScorer:
         are computed so instead; unspellable words are left out."""
         models, multi = {}, {}
         for t in templates:
+            if (t, name) in self._vocab or (words is not None and self._multi_key(t, name, words) in self._multi):
+                continue  # scored already: no model is built
             try:
                 model = self.make_model(t, words)
             except VerbalizerError:
                 continue
             if words is None or _single_tokens(_token_ids(model, words)):
-                if (t, name) not in self._vocab:
-                    models[t] = model
-            elif self._multi_key(t, name, words) not in self._multi:
+                models[t] = model
+            else:
                 multi[t] = model
         if can_share(list(models.values())):
             for t, logp in zip(models, shared_prefix_log_probs(list(models.values()), list(examples), self.batch_size)):
