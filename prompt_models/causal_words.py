@@ -37,7 +37,7 @@ def causal_label_scores(pet: PETModel, batch: dict) -> torch.Tensor:
     """Label scores [B, L]: mean over each label's words of log p(word | pattern)."""
     head = pet.head
     multi = [toks for words in head.word_token_ids for toks in words if len(toks) > 1]
-    cache = croppable_cache(pet.model, batch["input_ids"].shape[1] + max(map(len, multi), default=0)) \
+    cache = croppable_cache(pet.model, batch["input_ids"].shape[1] + longest_word(pet)) \
         if multi and pet.soft is None else None
     rider = multi[0] if multi and cache is None else None
     ext, rider_pos = with_word(pet, batch, rider) if rider else (batch, None)
