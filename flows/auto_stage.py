@@ -2,9 +2,11 @@
 zero-shot reference row (flows -> tasks -> prompt_models)."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import mlflow
+import numpy as np
 import yaml
 from prefect import get_run_logger
 
@@ -12,11 +14,14 @@ from prompt_models.auto_settings import suggest_train_settings
 from pet_config.schema import PipelineConfig
 from tasks import tracking
 from tasks.auto_prompt_tasks import backbone_params, choose_prompts, zero_shot_reference
-from tasks.records import Splits
+from tasks.records import PatternModelRef, Splits
+
+from flows.stages import train_generation
 
 
-def auto_prompt_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> PipelineConfig:
-    """Patterns and/or label words chosen on dev (or a stratified part of train) when the config has none."""
+def auto_prompt_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> tuple[PipelineConfig, list[str]]:
+    """Patterns and/or label words chosen on dev (or a stratified part of train) when the config has none;
+    with the templates to train and re-rank (``trained_rerank_stage``)."""
     with tracking.stage_run(cfg, parent_id, "auto-prompts") as run:
         result = choose_prompts(cfg, data)
         mlflow.log_params({"selection_split": result["selection_split"][:200],
@@ -37,7 +42,32 @@ def auto_prompt_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> Pipe
         get_run_logger().warning("label words were searched among all next words, not the text's: %s; give "
                                  "verbalizer.label_words (words of the text's language) if these do not fit",
                                  result["word_pool"])
-    return cfg
+    return cfg, result.get("trained_candidates") or list(cfg.patterns)
+
+
+def keep_best_trained(candidates: list[str], dev_accuracy: dict[str, float], keep: int) -> list[str]:
+    """The ``keep`` best of ``candidates`` by trained dev accuracy; a tie keeps the zero-shot order."""
+    return sorted(candidates, key=lambda t: (-dev_accuracy[t], candidates.index(t)))[:keep]
+
+
+def trained_rerank_stage(cfg: PipelineConfig, data: Splits, candidates: list[str],
+                         parent_id: str) -> tuple[PipelineConfig, list[PatternModelRef] | None]:
+    """LM-BFF's re-ranking where zero-shot scoring may have passed over a template written for this kind of
+    text: every candidate is trained as the flow trains its patterns, and the ``len(cfg.patterns)`` best by
+    trained dev accuracy (mean over seeds) are kept, with their models. None: nothing to re-rank."""
+    searched = cfg.label_word_search.enabled or cfg.template_search.enabled  # they replace the templates
+    if len(candidates) <= len(cfg.patterns) or "dev" not in data or searched:
+        return cfg, None
+    models = train_generation(cfg, data, candidates, parent_id)
+    dev = {t: float(np.mean([m.metrics["dev_accuracy"] for m in models if m.template == t])) for t in candidates}
+    kept = keep_best_trained(candidates, dev, len(cfg.patterns))
+    mlflow.log_dict({"candidates": [{"template": t, "zero_shot_order": i + 1, "trained_dev_accuracy": dev[t],
+                                     "kept": t in kept} for i, t in enumerate(candidates)]}, "trained_rerank.json")
+    mlflow.log_params({"reranked_templates": " | ".join(kept)[:500]})
+    get_run_logger().info("trained re-ranking (dev accuracy): %s; kept %s",
+                          ", ".join(f"{t!r} {dev[t]:.3f}" for t in candidates), kept)
+    models = [dataclasses.replace(m, pattern_index=kept.index(m.template)) for m in models if m.template in kept]
+    return cfg.model_copy(update={"patterns": kept}), sorted(models, key=lambda m: (m.pattern_index, m.seed))
 
 
 def train_settings_stage(cfg: PipelineConfig, data: Splits) -> PipelineConfig:

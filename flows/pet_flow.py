@@ -1,9 +1,10 @@
 """The PET flow and the relabel flow.
 
-pet:      load + validate data -> [automatic prompts] -> [label-word search] -> [template search]
-          -> train each (pattern, seed) -> [iPET generations] -> evaluate ensemble (+ calibrated
-          zero-shot reference) -> soft-label unlabeled shards -> distill on every soft label of the
-          ensemble -> evaluate -> register -> promote to ``champion`` if at least as good as the current one (else alias ``challenger``)
+pet:      load + validate data -> [automatic prompts] -> [trained re-ranking: the chosen templates and one
+          written for the task, best kept on dev] -> [label-word search] -> [template search] -> train each
+          (pattern, seed) -> [iPET generations] -> evaluate ensemble (+ calibrated zero-shot reference)
+          -> soft-label unlabeled shards -> distill on every soft label of the ensemble -> evaluate
+          -> register -> promote to ``champion`` if at least as good as the current one (else ``challenger``)
 relabel:  soft-label only the NEW unlabeled texts with the existing ensemble, re-distill on all
           soft labels the ensemble has produced, evaluate, register.
 """
@@ -24,7 +25,9 @@ from tasks.label_tasks import ensemble_key, evaluate_ensemble, labeled_digests, 
 from flows.hooks import notify_failure
 from flows.common import current_flow_run_id, parent_run, pipeline_slot, read_manifest, resolve_config, write_manifest
 from flows.stages import label_and_distill, train_generation
-from flows.auto_stage import auto_prompt_stage, log_resolved_config, train_settings_stage, zero_shot_stage
+from flows.auto_stage import (
+    auto_prompt_stage, log_resolved_config, train_settings_stage, trained_rerank_stage, zero_shot_stage,
+)
 
 # one task at a time unless the caller picks the config's runner: flows.runners.with_runner(pet_flow, cfg)
 ONE_AT_A_TIME = ThreadPoolTaskRunner(max_workers=1)
@@ -44,16 +47,18 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
         overlap = report_overlaps(data)
         mlflow.log_metrics({f"n_{k}": v.n for k, v in data.items()})
 
+        candidates: list[str] = []
         if cfg.needs_auto_prompts:
-            cfg = auto_prompt_stage(cfg, data, pid)
+            cfg, candidates = auto_prompt_stage(cfg, data, pid)
         cfg = train_settings_stage(cfg, data)
+        cfg, models = trained_rerank_stage(cfg, data, candidates, pid)  # None: no template to re-rank
         log_resolved_config(cfg)
         templates = list(cfg.patterns)
         if cfg.label_word_search.enabled or cfg.template_search.enabled:
             from flows.search_flows import search_stages
 
             cfg, templates = search_stages(cfg, data, pid)
-        models = train_generation(cfg, data, templates, pid)
+        models = models or train_generation(cfg, data, templates, pid)
         if cfg.ipet.enabled:
             from flows.ipet_flow import ipet_stage
 

@@ -170,6 +170,7 @@ class AutoPromptsConfig(StrictModel):
     templates: list[str] = Field(default_factory=list, description="extra candidate templates, ranked with the library's")
     prior_texts: int = Field(128, ge=1, description="unlabeled texts that estimate the label-word prior (calibration)")
     hyperparameters: Literal["rule", "config"] = Field("rule", description="rule: pet.train max_steps / learning_rate the config does not set come from auto_settings.suggest_train_settings; config: the defaults")
+    trained_rerank: bool = Field(True, description="with a dev set, when no template written for this kind of text (the question templates for questions, auto_prompts.templates) is among the zero-shot choice, the best-ranked one is trained too and the num_patterns templates with the best trained dev accuracy are kept (LM-BFF's re-ranking; one more pattern model per seed)")
     zero_shot_reference: bool = Field(True, description="score the untrained backbone with the same prompts (calibrated) in every evaluation")
     seed: int = Field(0, description="seed (prior sample, split without dev, word search)")
 

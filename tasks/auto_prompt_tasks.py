@@ -11,7 +11,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from prompt_models.auto_prompts import (
-    SEARCH_VERSION, any_words, are_questions, candidate_templates, searches_label_words, select_prompts,
+    QUESTION_TEMPLATES, SEARCH_VERSION, any_words, are_questions, candidate_templates, searches_label_words, select_prompts,
     zero_shot_logits,
 )
 from prompt_models.backbones import backbone_kind, load_language_model, load_tokenizer
@@ -74,6 +74,13 @@ def _digests(data: Splits) -> dict:
     return {k: v.digest for k, v in data.items() if k != "test"}
 
 
+def _written_for_task(cfg: PipelineConfig, questions: bool) -> list[str]:
+    """Candidate templates written for this task's kind of text, not the generic library's."""
+    if cfg.patterns:  # the config's own templates: none is chosen, nothing to re-rank
+        return []
+    return list(cfg.auto_prompts.templates) + (QUESTION_TEMPLATES if questions else [])
+
+
 @task(name="choose-prompts", cache_policy=NO_CACHE)
 def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
     """``AutoPromptResult.to_dict()`` for the config's data (cached: same inputs, same choice)."""
@@ -104,6 +111,7 @@ def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
         label_words=cfg.verbalizer.label_words or None,
         num_patterns=len(cfg.patterns) or ap.num_patterns,
         words_per_template=ap.words_per_template, search_words=ap.search_words, seed=ap.seed,
+        task_templates=_written_for_task(cfg, questions) if ap.trained_rerank else (),
     )
     info = dict(result.to_dict(), key=key)
     return dict(publish(folder, lambda tmp: info), cached=False)

@@ -102,3 +102,55 @@ def test_one_example_per_label_without_dev_runs_end_to_end(prefect_harness, tmp_
     (meta,) = [json.loads(p.read_text()) for p in (tmp_path / "work").glob("classifiers/*/onnx/onnx.json")]
     assert meta["guard_split"] == "unlabeled" and meta["fp32_accuracy"] == 1.0  # fp32's own labels are the reference
     assert summary["classifier_metrics"]["onnx_int8_fp32_agreement"] == meta["int8_accuracy"]
+
+
+def test_a_template_zero_shot_passed_over_is_trained_and_kept_only_if_it_wins_on_dev(prefect_harness, tmp_path,
+                                                                                      tiny_model_dir, monkeypatch):
+    import json
+
+    from flows.pet_flow import pet_flow
+    from pet_config.loading import load_config
+    from prompt_models import auto_prompts
+    from tasks import auto_prompt_tasks
+
+    # whatever the tiny model ranks, one more library template is a candidate to train (as the best
+    # question template is for questions)
+    def select(*args, **kwargs):
+        res = auto_prompts.select_prompts(*args, **kwargs)
+        res.trained_candidates = res.templates + [next(s["template"] for s in reversed(res.template_scores))]
+        return res
+
+    monkeypatch.setattr(auto_prompt_tasks, "select_prompts", select)
+    rows = [{"text": e.text_a, "label": e.label} for e in toy_examples(4)]
+    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame(rows).to_csv(tmp_path / "dev.csv", index=False)
+    pd.DataFrame({"text": [r["text"] for r in rows]}).to_csv(tmp_path / "unlabeled.csv", index=False)
+    cfg = {
+        "name": "rerank", "labels": ["neg", "pos"], "seeds": [1, 2],
+        "model": {"path": str(tiny_model_dir), "max_length": 32},
+        "data": {"train": {"path": "train.csv", "text_a": "text"}, "dev": {"path": "dev.csv", "text_a": "text"},
+                 "unlabeled": {"path": "unlabeled.csv", "text_a": "text"}},
+        "patterns": [], "verbalizer": {"label_words": {}},
+        "auto_prompts": {"num_patterns": 1, "prior_texts": 8},
+        "pet": {"train": {"batch_size": 4, "max_steps": 4, "progress": False}, "shard_size": 16},
+        "distill": {"train": {"max_steps": 3, "batch_size": 4, "progress": False}},
+        "tracking": {"experiment": "rerank", "registered_model": "rerank"},
+        "work_dir": "work",
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    summary = pet_flow(str(path))
+    client = mlflow.MlflowClient(load_config(path).tracking_uri())
+    run_id = summary["mlflow_run_id"]
+    ranking = json.load(open(client.download_artifacts(run_id, "trained_rerank.json")))["candidates"]
+    assert [r["zero_shot_order"] for r in ranking] == [1, 2] and sum(r["kept"] for r in ranking) == 1
+    kept = next(r for r in ranking if r["kept"])
+    assert kept["trained_dev_accuracy"] == max(r["trained_dev_accuracy"] for r in ranking)
+    assert summary["templates"] == [kept["template"]]
+    assert client.get_run(run_id).data.params["reranked_templates"] == kept["template"]
+    resolved = yaml.safe_load(open(client.download_artifacts(run_id, "resolved_config.yaml")).read())
+    assert resolved["patterns"] == [kept["template"]]
+    # the ensemble is the kept template's models, one per seed, trained once (not again as a cache hit)
+    models = summary["pattern_models"]
+    assert [(m["template"], m["seed"], m["cached"]) for m in models] == [(kept["template"], s, False) for s in (1, 2)]
+    assert len(list((tmp_path / "work" / "pattern_models").iterdir())) == 4  # 2 candidates x 2 seeds

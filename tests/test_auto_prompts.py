@@ -113,6 +113,28 @@ def test_selection_prefers_the_informative_template_over_a_constant_one(trained_
     assert (z.argmax(-1) == np.array([0 if e.label == "pos" else 1 for e in data])).mean() >= 0.9
 
 
+def test_a_template_written_for_the_task_that_zero_shot_passed_over_is_trained_too(trained_factory):
+    make, words = trained_factory
+    data = toy_examples(8)
+    prior = [InputExample(e.text_a) for e in data]
+    # the task's own template ranks last zero-shot: with dev it joins the trained candidates
+    res = select_prompts(make, ["pos", "neg"], data, data, prior, [GOOD, BLIND], label_words=words,
+                         num_patterns=1, task_templates=[BLIND])
+    assert res.templates == [GOOD] and res.trained_candidates == [GOOD, BLIND]
+    # chosen already, or no dev set to re-rank on, or none written for the task: nothing more to train
+    for dev, task in [(data, [GOOD]), (None, [BLIND]), (data, [])]:
+        res = select_prompts(make, ["pos", "neg"], data, dev, prior, [GOOD, BLIND], label_words=words,
+                             num_patterns=1, task_templates=task)
+        assert res.trained_candidates == res.templates == [GOOD], (dev is None, task)
+
+
+def test_trained_reranking_keeps_the_best_on_dev_and_the_zero_shot_order_on_ties():
+    from flows.auto_stage import keep_best_trained
+
+    assert keep_best_trained(["a", "b", "q"], {"a": 0.70, "b": 0.60, "q": 0.80}, 2) == ["q", "a"]
+    assert keep_best_trained(["a", "b", "q"], {"a": 0.70, "b": 0.70, "q": 0.70}, 2) == ["a", "b"]
+
+
 def test_searched_label_words_for_codes_beat_chance_without_a_dev_set(trained_factory):
     make, _ = trained_factory
     data = [InputExample(e.text_a, None, {"pos": "1", "neg": "0"}[e.label], e.guid) for e in toy_examples(8)]
