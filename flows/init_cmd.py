@@ -264,6 +264,7 @@ auto_prompts:
   words_per_template: 3  # searched label-word sets scored per template
   prior_texts: 128       # unlabeled texts that estimate the label-word prior
   hyperparameters: rule  # pet.train max_steps and learning_rate from |train|, labels and backbone
+  trained_rerank: true   # with dev: a template written for the task that zero-shot passed over is trained too, best kept
 seeds: [1]
 pet:
   train: {{batch_size: 8, mlm_alpha: 0.0}}
