@@ -11,8 +11,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from prompt_models.auto_prompts import (
-    QUESTION_TEMPLATES, SEARCH_VERSION, any_words, are_questions, candidate_templates, searches_label_words, select_prompts,
-    zero_shot_logits,
+    QUESTION_TEMPLATES, SEARCH_VERSION, any_words, are_questions, candidate_templates, searches_label_words,
+    select_prompts, zero_shot_logits,
 )
 from prompt_models.backbones import backbone_kind, load_language_model, load_tokenizer
 from pet_config.schema import PipelineConfig
