@@ -58,7 +58,7 @@ PAIR_TEMPLATES = [
 ]
 # what the label-word search does, in the choose-prompts cache key: a changed search chooses afresh
 # (/3: a label of one example is in the ranking split; many labels draw distinct words)
-SEARCH_VERSION = "content-words-of-the-text/8"  # /7: words keep their combining marks; /8: trained_candidates
+SEARCH_VERSION = "content-words-of-the-text/9"  # /7: combining marks kept; /8: trained_candidates; /9: ABBR a code
 # Label words are content words: on 16 examples per label a function word ("with", "only") can
 # separate the classes by chance. scikit-learn's English stop-word list, keeping the answer words.
 FUNCTION_WORDS = ENGLISH  # the list for English text (prompt_models.function_words: other languages)
@@ -73,10 +73,15 @@ _NAME = rf"{WORD}(?: {WORD})*"  # words of any script ("négatif", "Küche", "�
 _NO_SPACES = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
 
 
-def word_from_label(label: str) -> str | None:
+def word_from_label(label: str, text_words: Collection[str] | None = None) -> str | None:
     """``"Sci_Tech"``, ``"Sci/Tech"`` -> ``"sci tech"``, ``"OfficeHolder"`` -> ``"office holder"``, ``"no"``,
-    ``"体育"`` -> themselves; ``"0"``, ``"pos"``, ``"LABEL_3"``, ``"n/a"`` -> None (a code)."""
+    ``"体育"`` -> themselves; ``"0"``, ``"pos"``, ``"LABEL_3"``, ``"n/a"`` -> None (a code).
+    An all-capital name of 2-4 letters (TREC's ``ABBR``, ``HUM``, ``LOC``; ``PER``, ``ORG``) is an abbreviation,
+    a code, unless the task's text uses it as a word (``text_words``, lower case: ``LOVE``, ``JOY``)."""
     name = unicodedata.normalize("NFC", str(label))
+    if re.fullmatch(r"[A-Z]{2,4}", name.strip()) and name.strip().lower() not in ANSWER_WORDS:
+        if name.strip().lower() not in (text_words or ()):
+            return None
     if name[:1].isupper():  # DBpedia's "MeanOfTransportation"; "iPhone" and "eBay" stay one word
         name = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
     text = " ".join(re.sub(r"[_\-/&]+", " ", name).split()).lower()
@@ -89,18 +94,20 @@ def word_from_label(label: str) -> str | None:
     return text
 
 
-def words_from_label_names(labels: Sequence[str]) -> dict[str, list[str]] | None:
-    """Label words read off the label names, or None when any name is a code."""
-    words = {lab: word_from_label(lab) for lab in labels}
+def words_from_label_names(labels: Sequence[str], text_words: Collection[str] | None = None
+                           ) -> dict[str, list[str]] | None:
+    """Label words read off the label names, or None when any name is a code (``word_from_label``)."""
+    words = {lab: word_from_label(lab, text_words) for lab in labels}
     if any(w is None for w in words.values()) or len(set(words.values())) < len(words):
         return None
     return {lab: [w] for lab, w in words.items()}
 
 
-def searches_label_words(labels: Sequence[str], label_words: dict | None, search_words: str = "codes") -> bool:
+def searches_label_words(labels: Sequence[str], label_words: dict | None, search_words: str = "codes",
+                         text_words: Collection[str] | None = None) -> bool:
     """Whether ``select_prompts`` searches label words: the config gives none, and a label name is a
     code or ``search_words`` is "always" (it also searches when a word name cannot be spelled)."""
-    return not label_words and (search_words == "always" or words_from_label_names(labels) is None)
+    return not label_words and (search_words == "always" or words_from_label_names(labels, text_words) is None)
 
 
 def _spellable(model, word: str) -> bool:
@@ -265,7 +272,9 @@ def select_prompts(
     none is chosen, the best-ranked one joins ``trained_candidates``.
     """
     labels = [str(x) for x in labels]
-    fixed = label_words or words_from_label_names(labels)
+    texts = [t for ex in list(train) + list(prior_texts) for t in (ex.text_a, ex.text_b) if t]
+    used = {w for t in texts for w in word_tokens(t)}  # tells "LOVE" (a word of the text) from "LOC"
+    fixed = label_words or words_from_label_names(labels, used)
     if fixed and not label_words:
         try:
             make_model(templates[0], fixed)
@@ -273,13 +282,13 @@ def select_prompts(
             fixed = None
     # searched words compete with word names only when asked: ranked on a few examples, one of dozens
     # of searched sets scores best by chance (AG News, 10 examples: 1.0 on 4 held out, 0.65 on test)
-    searching = searches_label_words(labels, label_words, search_words) or (not label_words and fixed is None)
+    searching = searches_label_words(labels, label_words, search_words, used) or (not label_words and fixed is None)
     # names that are words keep them where only some labels are codes (joy / anger / none): only the codes'
     # words are searched, as whole sets ranked as usual with the names written in
     named = {}
     if not (label_words or fixed or search_words == "always"):
         reader = make_model(templates[0], None)
-        named = {lab: [w] for lab in labels if (w := word_from_label(lab)) and _spellable(reader, w)}
+        named = {lab: [w] for lab in labels if (w := word_from_label(lab, used)) and _spellable(reader, w)}
         if len(named) == len(labels):  # every name a word, two the same ("Sci_Tech", "sci tech"): all searched
             named = {}
     if dev:
@@ -298,7 +307,6 @@ def select_prompts(
     gold = np.array([labels.index(ex.label) for ex in sel])
     scorer = PromptScorer(make_model)
     placeholder = fixed  # None: any verbalizer (only the vocabulary scores are read)
-    texts = [t for ex in list(train) + list(prior_texts) for t in (ex.text_a, ex.text_b) if t]
     if function_words is None:  # the text's own language's (English: scikit-learn's list)
         function_words = function_words_of(texts)
     words_of_text = text_words(texts, exclude=function_words)

@@ -20,6 +20,7 @@ from pet_io.atomic import is_done, publish, read_done
 from pet_io.digests import digest, model_digest
 from pet_io.example_files import iter_examples, read_examples
 from prompt_models.examples import InputExample
+from prompt_models.function_words import word_tokens
 from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
 from prompt_models.training import classification_metrics, configure_threads, pick_device
@@ -103,7 +104,8 @@ def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
     prior = prior_texts(cfg, data)
     logger().info("choosing prompts: %d candidate templates%s, zero-shot scored on %d %s examples and %d prior texts",
                   len(templates), "" if cfg.verbalizer.label_words else (
-                      " and their label words" if searches_label_words(cfg.labels, None, ap.search_words)
+                      " and their label words" if searches_label_words(cfg.labels, None, ap.search_words, {
+                          w for ex in train + prior for t in (ex.text_a, ex.text_b) if t for w in word_tokens(t)})
                       else " with the label names as words"),
                   len(dev) if dev else data["train"].n, "dev" if dev else "training", len(prior))
     result = select_prompts(
