@@ -38,7 +38,9 @@ def main() -> None:
     from tasks_bench import design_splits
 
     from pet_io.atomic import write_json_atomic
-    from prompt_models.auto_prompts import SINGLE_TEMPLATES, QUESTION_TEMPLATES, select_prompts, zero_shot_logits
+    from prompt_models.auto_prompts import (
+        QUESTION_TEMPLATES, SINGLE_TEMPLATES, any_words, select_prompts, zero_shot_logits,
+    )
     from prompt_models.auto_settings import suggest_train_settings
     from prompt_models.backbones import CAUSAL, load_language_model, load_tokenizer
     from prompt_models.examples import InputExample
@@ -56,7 +58,8 @@ def main() -> None:
     prior = [InputExample(t) for t in random.Random(0).sample(texts, 128)]
     tok = load_tokenizer(BACKBONE)
     lm = load_language_model(BACKBONE, CAUSAL)
-    make = lambda template, words: PETModel(lm, tok, Pattern(template), Verbalizer(words), 128)  # noqa: E731
+    placeholder = any_words(tok)  # a model that only reads vocabulary scores (the word search)
+    make = lambda template, words: PETModel(lm, tok, Pattern(template), Verbalizer(words or placeholder), 128)  # noqa: E731
     settings = suggest_train_settings(len(train), len(labels), sum(p.numel() for p in lm.parameters()))
     gold = np.array([labels.index(e.label) for e in held])
     res = json.loads(OUT.read_text()) if OUT.exists() else {"machine": "2-core CPU VM (AMD EPYC), no GPU",
