@@ -56,11 +56,16 @@ def trained_rerank_stage(cfg: PipelineConfig, data: Splits, candidates: list[str
     text: every candidate is trained as the flow trains its patterns, and the ``len(cfg.patterns)`` best by
     trained dev accuracy (mean over seeds) are kept, with their models. None: nothing to re-rank."""
     searched = cfg.label_word_search.enabled or cfg.template_search.enabled  # they replace the templates
-    if len(candidates) <= len(cfg.patterns) or "dev" not in data or searched:
+    if not cfg.auto_prompts.trained_rerank or len(candidates) <= len(cfg.patterns) or "dev" not in data or searched:
         return cfg, None
     models = train_generation(cfg, data, candidates, parent_id)
     dev = {t: float(np.mean([m.metrics["dev_accuracy"] for m in models if m.template == t])) for t in candidates}
     kept = keep_best_trained(candidates, dev, len(cfg.patterns))
+    client = mlflow.MlflowClient()
+    for m in (m for m in models if m.stage_run_id):  # each candidate's stage run: in the ensemble or not, and where
+        client.set_tag(m.stage_run_id, "trained_rerank", "kept" if m.template in kept else "dropped")
+        if m.template in kept:
+            client.set_tag(m.stage_run_id, "ensemble_pattern_index", str(kept.index(m.template)))
     mlflow.log_dict({"candidates": [{"template": t, "zero_shot_order": i + 1, "trained_dev_accuracy": dev[t],
                                      "kept": t in kept} for i, t in enumerate(candidates)]}, "trained_rerank.json")
     mlflow.log_params({"reranked_templates": " | ".join(kept)[:500]})

@@ -73,15 +73,10 @@ _NAME = rf"{WORD}(?: {WORD})*"  # words of any script ("négatif", "Küche", "�
 _NO_SPACES = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
 
 
-def word_from_label(label: str, text_words: Collection[str] | None = None) -> str | None:
+def word_from_label(label: str) -> str | None:
     """``"Sci_Tech"``, ``"Sci/Tech"`` -> ``"sci tech"``, ``"OfficeHolder"`` -> ``"office holder"``, ``"no"``,
-    ``"体育"`` -> themselves; ``"0"``, ``"pos"``, ``"LABEL_3"``, ``"n/a"`` -> None (a code).
-    An all-capital name of 2-4 letters (TREC's ``ABBR``, ``HUM``, ``LOC``; ``PER``, ``ORG``) is an abbreviation,
-    a code, unless the task's text uses it as a word (``text_words``, lower case: ``LOVE``, ``JOY``)."""
+    ``"体育"`` -> themselves; ``"0"``, ``"pos"``, ``"LABEL_3"``, ``"n/a"`` -> None (a code)."""
     name = unicodedata.normalize("NFC", str(label))
-    if re.fullmatch(r"[A-Z]{2,4}", name.strip()) and name.strip().lower() not in ANSWER_WORDS:
-        if name.strip().lower() not in (text_words or ()):
-            return None
     if name[:1].isupper():  # DBpedia's "MeanOfTransportation"; "iPhone" and "eBay" stay one word
         name = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
     text = " ".join(re.sub(r"[_\-/&]+", " ", name).split()).lower()
@@ -94,20 +89,33 @@ def word_from_label(label: str, text_words: Collection[str] | None = None) -> st
     return text
 
 
-def words_from_label_names(labels: Sequence[str], text_words: Collection[str] | None = None
+def abbreviations(labels: Sequence[str], used_words: Collection[str] | None = None) -> set[str]:
+    """The names that are abbreviations, hence codes: where every name is 2-4 capital letters (TREC's
+    ``ABBR`` ... ``NUM``; ``PER``, ``ORG``, ``LOC``, ``MISC``), those the task's text never uses as a word
+    (``used_words``, lower case: ``LOVE`` and ``JOY`` in a text that says them stay words; so do ``YES``/``NO``).
+    A set with a longer capital name (``HIGH``/``MEDIUM``/``LOW``) is words written in capitals."""
+    names = {lab: str(lab).strip() for lab in labels}
+    if not names or not all(re.fullmatch(r"[A-Z]{2,4}", n) for n in names.values()):
+        return set()
+    return {lab for lab, n in names.items() if n.lower() not in ANSWER_WORDS and n.lower() not in (used_words or ())}
+
+
+def words_from_label_names(labels: Sequence[str], used_words: Collection[str] | None = None
                            ) -> dict[str, list[str]] | None:
-    """Label words read off the label names, or None when any name is a code (``word_from_label``)."""
-    words = {lab: word_from_label(lab, text_words) for lab in labels}
+    """Label words read off the label names, or None when any name is a code (``word_from_label``,
+    ``abbreviations``)."""
+    codes = abbreviations(labels, used_words)
+    words = {lab: None if lab in codes else word_from_label(lab) for lab in labels}
     if any(w is None for w in words.values()) or len(set(words.values())) < len(words):
         return None
     return {lab: [w] for lab, w in words.items()}
 
 
 def searches_label_words(labels: Sequence[str], label_words: dict | None, search_words: str = "codes",
-                         text_words: Collection[str] | None = None) -> bool:
+                         used_words: Collection[str] | None = None) -> bool:
     """Whether ``select_prompts`` searches label words: the config gives none, and a label name is a
     code or ``search_words`` is "always" (it also searches when a word name cannot be spelled)."""
-    return not label_words and (search_words == "always" or words_from_label_names(labels, text_words) is None)
+    return not label_words and (search_words == "always" or words_from_label_names(labels, used_words) is None)
 
 
 def _spellable(model, word: str) -> bool:
@@ -288,7 +296,8 @@ def select_prompts(
     named = {}
     if not (label_words or fixed or search_words == "always"):
         reader = make_model(templates[0], None)
-        named = {lab: [w] for lab in labels if (w := word_from_label(lab, used)) and _spellable(reader, w)}
+        codes = abbreviations(labels, used)
+        named = {lab: [w] for lab in labels if lab not in codes and (w := word_from_label(lab)) and _spellable(reader, w)}
         if len(named) == len(labels):  # every name a word, two the same ("Sci_Tech", "sci tech"): all searched
             named = {}
     if dev:

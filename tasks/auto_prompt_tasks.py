@@ -93,7 +93,7 @@ def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
     key = digest({
         "model": model_digest(cfg.resolve(cfg.model.path)), "data": _digests(data), "templates": templates,
         "label_words": cfg.verbalizer.label_words, "labels": cfg.labels, "max_length": cfg.model.max_length,
-        "auto": ap.model_dump(), "search": SEARCH_VERSION,
+        "auto": ap.model_dump(exclude={"trained_rerank"}), "search": SEARCH_VERSION,  # the flow reads that flag
     })
     folder = cfg.work_path / "search" / "auto_prompts" / key
     if is_done(folder):
@@ -113,7 +113,7 @@ def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
         label_words=cfg.verbalizer.label_words or None,
         num_patterns=len(cfg.patterns) or ap.num_patterns,
         words_per_template=ap.words_per_template, search_words=ap.search_words, seed=ap.seed,
-        task_templates=_written_for_task(cfg, questions) if ap.trained_rerank else (),
+        task_templates=_written_for_task(cfg, questions),
     )
     info = dict(result.to_dict(), key=key)
     return dict(publish(folder, lambda tmp: info), cached=False)

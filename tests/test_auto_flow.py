@@ -154,3 +154,22 @@ def test_a_template_zero_shot_passed_over_is_trained_and_kept_only_if_it_wins_on
     models = summary["pattern_models"]
     assert [(m["template"], m["seed"], m["cached"]) for m in models] == [(kept["template"], s, False) for s in (1, 2)]
     assert len(list((tmp_path / "work" / "pattern_models").iterdir())) == 4  # 2 candidates x 2 seeds
+    # the manifest and each candidate's stage run agree on who is in the ensemble, and where
+    from flows.auto_stage import trained_rerank_stage
+    from flows.common import read_manifest
+    from tasks.data_tasks import load_and_validate
+
+    config = load_config(path)
+    assert [(m.template, m.pattern_index) for m in read_manifest(config).models] == [(kept["template"], 0)] * 2
+    parent = client.get_run(run_id)
+    runs = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
+    tags = sorted((r.data.tags["trained_rerank"], r.data.tags.get("ensemble_pattern_index"), r.data.params["template"])
+                  for r in runs if "trained_rerank" in r.data.tags)
+    dropped = next(r["template"] for r in ranking if not r["kept"])
+    assert tags == [("dropped", None, dropped)] * 2 + [("kept", "0", kept["template"])] * 2
+    # switched off, or without dev, nothing is trained: the zero-shot choice stands
+    data = load_and_validate.fn(config)
+    off = config.model_copy(update={"auto_prompts": config.auto_prompts.model_copy(update={"trained_rerank": False})})
+    two = [r["template"] for r in ranking]
+    assert trained_rerank_stage(off, data, two, run_id)[1] is None
+    assert trained_rerank_stage(config, {k: v for k, v in data.items() if k != "dev"}, two, run_id)[1] is None

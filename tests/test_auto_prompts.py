@@ -37,15 +37,17 @@ def test_label_names_that_are_words_become_label_words():
     assert words_from_label_names(["négatif", "positif"]) == {"négatif": ["négatif"], "positif": ["positif"]}
     assert words_from_label_names(["Küche", "Gesundheit & Medizin"]) == {"Küche": ["küche"],
                                                                          "Gesundheit & Medizin": ["gesundheit medizin"]}
-    assert words_from_label_names(["OfficeHolder", "NLP"], {"nlp"}) == {"OfficeHolder": ["office holder"],
-                                                                         "NLP": ["nlp"]}
+    assert words_from_label_names(["OfficeHolder", "NLP"]) == {"OfficeHolder": ["office holder"], "NLP": ["nlp"]}
     # short all-capital names are abbreviations unless the task's text uses them as words (TREC's classes)
     trec = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
-    assert words_from_label_names(trec) is None and words_from_label_names(["OfficeHolder", "NLP"]) is None
+    assert words_from_label_names(trec) is None and words_from_label_names(["PER", "ORG", "LOC", "MISC"]) is None
     assert words_from_label_names(trec, {"what", "is", "desc", "location"}) is None
     assert words_from_label_names(["LOVE", "JOY"], {"love", "joy", "so"}) == {"LOVE": ["love"], "JOY": ["joy"]}
     assert words_from_label_names(["YES", "NO"]) == {"YES": ["yes"], "NO": ["no"]}
     assert words_from_label_names(["SPORTS", "WORLD"]) == {"SPORTS": ["sports"], "WORLD": ["world"]}
+    # a set with a longer capital name is words written in capitals, whatever the text says
+    assert words_from_label_names(["HIGH", "MEDIUM", "LOW"]) == {"HIGH": ["high"], "MEDIUM": ["medium"], "LOW": ["low"]}
+    assert words_from_label_names(["TRUE", "FALSE"]) == {"TRUE": ["true"], "FALSE": ["false"]}
     # letters with combining marks (Devanagari, Thai, a decomposed accent), short words of scripts without
     # spaces, "no" beside "yes"; CamelCase is split only in a capitalised name
     assert words_from_label_names(["खेल", "राजनीति"]) == {"खेल": ["खेल"], "राजनीति": ["राजनीति"]}
