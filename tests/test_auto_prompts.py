@@ -303,11 +303,14 @@ def test_the_choose_prompts_stage_ranks_question_templates_for_questions_only(tm
             for e in toy_examples(4)]
     pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
     cfg = {"name": "toy-questions", "labels": ["0", "1"], "model": {"path": str(tiny_model_dir), "max_length": 32},
-           "data": {"train": {"path": "train.csv", "text_a": "text"}},
+           "data": {"train": {"path": "train.csv", "text_a": "text"}, "dev": {"path": "train.csv", "text_a": "text"}},
            "patterns": [], "verbalizer": {"label_words": {}},
            "auto_prompts": {"prior_texts": 4, "words_per_template": 1},
            "tracking": {"experiment": "q", "registered_model": "q"}, "work_dir": "work"}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     config = load_config(tmp_path / "config.yaml")
-    ranked = {s["template"] for s in choose_prompts.fn(config, load_and_validate.fn(config))["template_scores"]}
+    result = choose_prompts.fn(config, load_and_validate.fn(config))
+    ranked = {s["template"] for s in result["template_scores"]}
     assert (set(QUESTION_TEMPLATES) <= ranked) is ask and set(SINGLE_TEMPLATES) <= ranked
+    # for questions a question template is trained, chosen zero-shot or re-ranked (trained_rerank)
+    assert any(t in QUESTION_TEMPLATES for t in result["trained_candidates"]) is ask
