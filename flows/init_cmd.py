@@ -22,6 +22,7 @@ from pet_config.schema import NAME_PATTERN
 from pet_io.labeled import load_examples
 from pet_io.sources import DataSpec, DataValidationError
 from pet_io.unlabeled import open_unlabeled, scratch_cache, skipped_lines
+from prompt_models.function_words import are_questions
 
 from .init_columns import InitError, find_columns, read_frame, unnamed_text_column, unused_text_columns
 
@@ -241,6 +242,10 @@ def build_config(args) -> tuple[str, list[str]]:
     data_lines = "\n".join(f"  {k}: {v}" for k, v in splits.items())
     if pair:  # a pair task changes the templates: said, since init found it by the column names
         notes.append(f"{args.train}: a text-pair task: the model reads {text!r} and {pair!r} together")
+    elif are_questions(df[text].tolist()):  # the question templates cost a pattern model, or need a dev set
+        notes.append(f"{args.train}: the texts are questions: question templates are candidates" + (
+            ", and one is trained beside the zero-shot choice, kept if it wins on dev (one more pattern model)"
+            if args.dev else "; give --dev to have one trained and compared (without it they are ranked zero-shot only)"))
     config = f"""# Written by `pet init` on {datetime.date.today()} from {args.train}: {len(df)} labeled {'pairs' if pair else 'rows'}, {len(labels)} labels;
 # unlabeled: {unl_note}. `pet run {out}` runs it as it is. Relative paths start at this file's folder.{no_dev}
 name: {_yaml_value(name)}

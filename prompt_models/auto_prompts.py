@@ -42,14 +42,13 @@ SINGLE_TEMPLATES = [
     "{text_a} In summary, {mask}",
     "{text_a} In one word: {mask}",
 ]
-# added when the texts are questions (``are_questions``): what kind of answer is asked for. The first is
+# added when the texts are questions (``function_words.are_questions``): what kind of answer is asked for. The first is
 # LM-BFF's hand-written TREC template (its label words are not used: words are still searched); the
 # library's templates read a question as a statement ("... ? It was")
 QUESTION_TEMPLATES = [
     "Question: {text_a} Type of answer: {mask}",
     "Question: {text_a} Answer type: {mask}",
 ]
-QUESTION_SHARE = 0.5  # texts ending with "?" for a task to count as questions
 PAIR_TEMPLATES = [
     "{text_a} {text_b} It was {mask}",
     "{text_a} {text_b} In summary, {mask}",
@@ -190,11 +189,6 @@ def any_words(tokenizer) -> dict[str, list[str]]:
             if len(found) == 2:
                 break
     return {"a": [found[0]], "b": [found[1]]}
-
-
-def are_questions(texts: Sequence[str]) -> bool:
-    """Whether at least ``QUESTION_SHARE`` of ``texts`` end with a question mark."""
-    return bool(texts) and sum(t.rstrip().endswith("?") for t in texts) >= QUESTION_SHARE * len(texts)
 
 
 def candidate_templates(pair: bool, extra: Sequence[str] = (), questions: bool = False) -> list[str]:

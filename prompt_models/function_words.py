@@ -26,6 +26,15 @@ MIN_COVERAGE = 0.15  # of the text's word tokens; English prose is about 40-50% 
 WORD = r"\p{L}[\p{L}\p{M}]*"  # a letter, then letters and combining marks (Devanagari's vowel signs, Thai's, NFD accents)
 
 
+QUESTION_SHARE = 0.5  # texts ending with "?" for a task to count as questions
+
+
+def are_questions(texts: Sequence[str]) -> bool:
+    """Whether at least ``QUESTION_SHARE`` of ``texts`` end with a question mark (auto_prompts then adds
+    its question templates; `pet init` says so)."""
+    return bool(texts) and sum(str(t).rstrip().endswith("?") for t in texts) >= QUESTION_SHARE * len(texts)
+
+
 def word_tokens(text: str) -> list[str]:
     """The lower-case words (any script) of ``text``: what a word is, here and for label words."""
     return regex.findall(WORD, unicodedata.normalize("NFC", str(text)).lower())

@@ -11,7 +11,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from prompt_models.auto_prompts import (
-    QUESTION_TEMPLATES, SEARCH_VERSION, any_words, are_questions, candidate_templates, searches_label_words,
+    QUESTION_TEMPLATES, SEARCH_VERSION, any_words, candidate_templates, searches_label_words,
     select_prompts, zero_shot_logits,
 )
 from prompt_models.backbones import backbone_kind, load_language_model, load_tokenizer
@@ -20,7 +20,7 @@ from pet_io.atomic import is_done, publish, read_done
 from pet_io.digests import digest, model_digest
 from pet_io.example_files import iter_examples, read_examples
 from prompt_models.examples import InputExample
-from prompt_models.function_words import word_tokens
+from prompt_models.function_words import are_questions, word_tokens
 from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
 from prompt_models.training import classification_metrics, configure_threads, pick_device

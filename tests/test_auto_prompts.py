@@ -9,7 +9,6 @@ from prompt_models.auto_prompts import (
     QUESTION_TEMPLATES,
     SINGLE_TEMPLATES,
     any_words,
-    are_questions,
     calibrate,
     candidate_templates,
     select_prompts,
@@ -22,6 +21,7 @@ from prompt_models.auto_settings import suggest_train_settings
 from pet_config.loading import config_from_dict
 from pet_config.schema import ConfigError
 from prompt_models.examples import InputExample
+from prompt_models.function_words import are_questions
 
 from conftest import toy_examples
 

@@ -367,3 +367,18 @@ def test_blank_lines_of_the_unlabeled_file_are_named_not_dropped_silently(tmp_pa
     assert code == 0 and f"{unl}: 2 blank line(s) skipped, no text there (line 5, 6)" in err, err
     _, splits = _check_runs(out, ["bad", "good"])
     assert len(splits["unlabeled"][1]) == len(TEXTS)  # what `pet run` reads: the texts, no empty rows
+
+
+def test_questions_are_noted_with_what_the_dev_set_changes(tmp_path, capsys):
+    f = tmp_path / "train.csv"
+    f.write_text("text,label\n" + "".join(f'"Why is it {t} ?",{lab}\n' for t, lab in _rows(["desc", "num"])))
+    code, _ = _init(tmp_path, f)
+    err = capsys.readouterr().err
+    assert code == 0 and "the texts are questions" in err and "give --dev" in err, err
+    code, _ = _init(tmp_path, f, "--dev", f, "--force")
+    err = capsys.readouterr().err
+    assert code == 0 and "one is trained beside the zero-shot choice" in err and "give --dev" not in err, err
+    g = tmp_path / "plain.csv"  # statements: no note
+    g.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    code, _ = _init(tmp_path, g, "--force")
+    assert code == 0 and "questions" not in capsys.readouterr().err
