@@ -110,6 +110,11 @@ def words_from_label_names(labels: Sequence[str], used_words: Collection[str] | 
     return {lab: [w] for lab, w in words.items()}
 
 
+def texts_of(examples: Sequence[InputExample]) -> list[str]:
+    """Every text of ``examples`` (both texts of a pair), the text label words are read from."""
+    return [t for ex in examples for t in (ex.text_a, ex.text_b) if t]
+
+
 def searches_label_words(labels: Sequence[str], label_words: dict | None, search_words: str = "codes",
                          used_words: Collection[str] | None = None) -> bool:
     """Whether ``select_prompts`` searches label words: the config gives none, and a label name is a
@@ -274,7 +279,7 @@ def select_prompts(
     none is chosen, the best-ranked one joins ``trained_candidates``.
     """
     labels = [str(x) for x in labels]
-    texts = [t for ex in list(train) + list(prior_texts) for t in (ex.text_a, ex.text_b) if t]
+    texts = texts_of(list(train) + list(prior_texts))
     used = {w for t in texts for w in word_tokens(t)}  # tells "LOVE" (a word of the text) from "LOC"
     fixed = label_words or words_from_label_names(labels, used)
     if fixed and not label_words:

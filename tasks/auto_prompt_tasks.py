@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from prompt_models.auto_prompts import (
     QUESTION_TEMPLATES, SEARCH_VERSION, any_words, candidate_templates, searches_label_words,
-    select_prompts, zero_shot_logits,
+    select_prompts, texts_of, zero_shot_logits,
 )
 from prompt_models.backbones import backbone_kind, load_language_model, load_tokenizer
 from pet_config.schema import PipelineConfig
@@ -105,7 +105,7 @@ def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
     logger().info("choosing prompts: %d candidate templates%s, zero-shot scored on %d %s examples and %d prior texts",
                   len(templates), "" if cfg.verbalizer.label_words else (
                       " and their label words" if searches_label_words(cfg.labels, None, ap.search_words, {
-                          w for ex in train + prior for t in (ex.text_a, ex.text_b) if t for w in word_tokens(t)})
+                          w for t in texts_of(train + prior) for w in word_tokens(t)})
                       else " with the label names as words"),
                   len(dev) if dev else data["train"].n, "dev" if dev else "training", len(prior))
     result = select_prompts(
