@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
-from tasks_bench import WORK, _cli, _pet_rows, _stage_seconds, unit_setfit  # noqa: E402
+from tasks_bench import WORK, _cli, _pet_rows, _stage_seconds, run_samples, unit_setfit  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "outside_task_results.json"
 NAMES = {"1": "World", "2": "Sports", "3": "Business", "4": "Sci/Tech"}
@@ -91,22 +91,11 @@ def main() -> None:
     ap.add_argument("--sample-seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--units", nargs="+", default=UNITS, choices=UNITS)
     args = ap.parse_args()
-    from pet_io.atomic import write_json_atomic
-
     res = json.loads(OUT.read_text()) if OUT.exists() else {
         "machine": "2-core CPU VM (AMD EPYC), no GPU", "task": "AG News, 10 labeled, 1,000 unlabeled, 1,000 test",
         "rows": []}
-    for seed in args.sample_seeds:
-        f = build(args.ag_csv, seed)
-        for unit in args.units:
-            if any(r["unit"] == unit and r["sample_seed"] == seed for r in res["rows"]):
-                continue
-            print(f"agnews sample {seed}: {unit} ...", flush=True)
-            rows = unit_setfit_ag(f) if unit == "setfit" else unit_pet(f, unit, seed)
-            res["rows"] += [dict(r, unit=unit, sample_seed=seed) for r in rows]
-            write_json_atomic(OUT, res)
-            for r in rows:
-                print(f"  {r['method']}: test {r['test_accuracy']:.3f} ({r['wall_s']} s)", flush=True)
+    run_samples(OUT, res, args.sample_seeds, args.units, lambda seed: build(args.ag_csv, seed),
+                lambda f, unit, seed: unit_setfit_ag(f) if unit == "setfit" else unit_pet(f, unit, seed), "agnews")
 
 
 if __name__ == "__main__":

@@ -112,6 +112,24 @@ def design_splits(task: str):
     return ex, held, labels, sel_files["unlabeled"]
 
 
+def run_samples(out: Path, res: dict, seeds, units, build, run_unit, name: str) -> None:
+    """The resumable loop of the sample-seed scripts (outside_task.py, trec_coarse_task.py): every (seed,
+    unit) without rows in ``res`` runs ``run_unit(files, unit, seed)``; rows land in ``out`` as each finishes."""
+    from pet_io.atomic import write_json_atomic
+
+    for seed in seeds:
+        f = build(seed)
+        for unit in units:
+            if any(r["unit"] == unit and r["sample_seed"] == seed for r in res["rows"]):
+                continue
+            print(f"{name} sample {seed}: {unit} ...", flush=True)
+            rows = run_unit(f, unit, seed)
+            res["rows"] += [dict(r, unit=unit, sample_seed=seed) for r in rows]
+            write_json_atomic(out, res)
+            for r in rows:
+                print(f"  {r['method']}: test {r['test_accuracy']:.3f} ({r['wall_s']} s)", flush=True)
+
+
 # ------------------------------------------------------------------------------------------ units
 def _cli(*args: str) -> dict:
     out = subprocess.run([PY, "-m", "flows.cli", *args], cwd=ROOT, env=ENV, capture_output=True, text=True)

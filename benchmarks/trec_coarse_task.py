@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
-from tasks_bench import SHARED, WORK, _cli, _pet_rows, _stage_seconds, unit_setfit  # noqa: E402
+from tasks_bench import SHARED, WORK, _cli, _pet_rows, _stage_seconds, run_samples, unit_setfit  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "trec_coarse_results.json"
 SOURCE = SHARED / "data" / "trec_fine"
@@ -71,30 +71,24 @@ def unit_pet(f: dict, seed: int) -> list[dict]:
                                                  "stage_s": _stage_seconds(cfg, summary["mlflow_run_id"])})
 
 
+def run_unit(f: dict, unit: str, seed: int) -> list[dict]:
+    if unit == "pet":
+        return unit_pet(f, seed)
+    files = dict(train=f["dir"] / "train.csv", dev=f["dir"] / "dev.csv", test=f["dir"] / "test.csv", dir=f["dir"],
+                 text="question", label="label", header=True)
+    return unit_setfit("trec-coarse", seed, files)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sample-seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--units", nargs="+", default=UNITS, choices=UNITS)
     args = ap.parse_args()
-    from pet_io.atomic import write_json_atomic
-
     res = json.loads(OUT.read_text()) if OUT.exists() else {
         "machine": "2-core CPU VM (AMD EPYC), no GPU",
         "task": "TREC coarse classes as named in its files, 16 + 16 dev per class, 1,000 unlabeled, 500 test",
         "rows": []}
-    for seed in args.sample_seeds:
-        f = build(seed)
-        for unit in args.units:
-            if any(r["unit"] == unit and r["sample_seed"] == seed for r in res["rows"]):
-                continue
-            print(f"trec coarse sample {seed}: {unit} ...", flush=True)
-            files = dict(train=f["dir"] / "train.csv", dev=f["dir"] / "dev.csv", test=f["dir"] / "test.csv",
-                         dir=f["dir"], text="question", label="label", header=True)
-            rows = unit_setfit("trec-coarse", seed, files) if unit == "setfit" else unit_pet(f, seed)
-            res["rows"] += [dict(r, unit=unit, sample_seed=seed) for r in rows]
-            write_json_atomic(OUT, res)
-            for r in rows:
-                print(f"  {r['method']}: test {r['test_accuracy']:.3f} ({r['wall_s']} s)", flush=True)
+    run_samples(OUT, res, args.sample_seeds, args.units, build, run_unit, "trec coarse")
 
 
 if __name__ == "__main__":
