@@ -38,6 +38,10 @@ def auto_prompt_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> tupl
     get_run_logger().info("automatic prompts (ranked on %s): %s with %s (calibrated zero-shot %.3f)",
                           result["selection_split"], cfg.patterns, cfg.verbalizer.label_words,
                           result["template_scores"][0]["accuracy"])
+    if swap := result.get("task_template_swap"):
+        get_run_logger().info("no dev set to re-rank on: %r, written for this kind of text, takes the place of %r",
+                              swap["added"], swap["dropped"])
+        mlflow.log_params({"task_template_added": swap["added"][:250], "task_template_dropped": swap["dropped"][:250]})
     if result.get("word_pool", "").startswith("any next word"):
         get_run_logger().warning("label words were searched among all next words, not the text's: %s; give "
                                  "verbalizer.label_words (words of the text's language) if these do not fit",

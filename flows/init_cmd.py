@@ -245,7 +245,8 @@ def build_config(args) -> tuple[str, list[str]]:
     elif are_questions(df[text].tolist()):  # the question templates cost a pattern model, or need a dev set
         notes.append(f"{args.train}: the texts are questions: question templates are candidates" + (
             ", and one is trained beside the zero-shot choice, kept if it wins on dev (one more pattern model)"
-            if args.dev else "; give --dev to have one trained and compared (without it they are ranked zero-shot only)"))
+            if args.dev else "; without --dev the best-ranked one takes the last chosen pattern's place unless chosen "
+            "(give --dev to have it trained beside the zero-shot choice and compared, one more pattern model)"))
     config = f"""# Written by `pet init` on {datetime.date.today()} from {args.train}: {len(df)} labeled {'pairs' if pair else 'rows'}, {len(labels)} labels;
 # unlabeled: {unl_note}. `pet run {out}` runs it as it is. Relative paths start at this file's folder.{no_dev}
 name: {_yaml_value(name)}

@@ -57,7 +57,7 @@ PAIR_TEMPLATES = [
 ]
 # what the label-word search does, in the choose-prompts cache key: a changed search chooses afresh
 # (/3: a label of one example is in the ranking split; many labels draw distinct words)
-SEARCH_VERSION = "content-words-of-the-text/9"  # /7: combining marks kept; /8: trained_candidates; /9: ABBR a code
+SEARCH_VERSION = "content-words-of-the-text/10"  # /7: combining marks; /8: trained_candidates; /9: ABBR a code; /10: swap
 # Label words are content words: on 16 examples per label a function word ("with", "only") can
 # separate the classes by chance. scikit-learn's English stop-word list, keeping the answer words.
 FUNCTION_WORDS = ENGLISH  # the list for English text (prompt_models.function_words: other languages)
@@ -175,6 +175,8 @@ class AutoPromptResult:
     # the templates to train and re-rank by trained dev accuracy: ``templates`` plus the best-ranked
     # template written for this kind of text when none of those was chosen (equal to ``templates`` without dev)
     trained_candidates: list[str] = field(default_factory=list)
+    # without dev: {"dropped": chosen template, "added": the task's template} where one took the last place
+    task_template_swap: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -275,8 +277,8 @@ def select_prompts(
     (those of them that are words and not ``function_words``) and "lexicon:w1,w2,...".
 
     ``task_templates``: those of ``templates`` written for this kind of text (questions, the user's own).
-    Zero-shot ranking underrates them (trec: ranked 5th, yet +9 points once trained), so where dev exists and
-    none is chosen, the best-ranked one joins ``trained_candidates``.
+    Zero-shot ranking underrates them (trec: ranked 5th, yet +9 points once trained), so where none is
+    chosen, the best-ranked one joins ``trained_candidates`` (dev exists) or takes the last chosen place.
     """
     labels = [str(x) for x in labels]
     texts = texts_of(list(train) + list(prior_texts))
@@ -385,7 +387,13 @@ def select_prompts(
     ranked = sorted((c for c in ranked if c), key=lambda c: (-c.accuracy, -c.log_likelihood))
     chosen = [c.template for c in ranked[:num_patterns]]
     written = [c.template for c in ranked if c.template in task_templates]
-    extra = written[:1] if split == "dev" and not set(written) & set(chosen) else []
+    passed_over = written[:1] if not set(written) & set(chosen) else []
+    extra = passed_over if split == "dev" else []
+    swap = {}
+    if passed_over and split != "dev":  # no dev to re-rank on: trained, a question template was at least as good
+        # as the zero-shot choice in all 4 dev checks (trec, RESULTS.md), and a user's own is what they asked for
+        swap = {"dropped": chosen[-1], "added": passed_over[0]}
+        chosen = chosen[:-1] + passed_over
     return AutoPromptResult(
         templates=chosen,
         label_words=words,
@@ -395,6 +403,7 @@ def select_prompts(
                          for c in ranked],
         word_pool=word_pool,
         trained_candidates=chosen + extra,
+        task_template_swap=swap,
     )
 
 

@@ -26,6 +26,7 @@ from prompt_models.function_words import are_questions
 from conftest import toy_examples
 
 GOOD = "{text_a} it was {mask}"
+GOOD2 = "{text_a} so it was {mask}"
 BLIND = "{text_a} {mask}"  # read through a model that never sees the text: a constant candidate
 
 
@@ -131,11 +132,20 @@ def test_a_template_written_for_the_task_that_zero_shot_passed_over_is_trained_t
     res = select_prompts(make, ["pos", "neg"], data, data, prior, [GOOD, BLIND], label_words=words,
                          num_patterns=1, task_templates=[BLIND])
     assert res.templates == [GOOD] and res.trained_candidates == [GOOD, BLIND]
-    # chosen already, or no dev set to re-rank on, or none written for the task: nothing more to train
-    for dev, task in [(data, [GOOD]), (None, [BLIND]), (data, [])]:
+    assert res.task_template_swap == {}
+    # chosen already, or none written for the task: nothing more to train
+    for dev, task in [(data, [GOOD]), (None, [GOOD]), (data, [])]:
         res = select_prompts(make, ["pos", "neg"], data, dev, prior, [GOOD, BLIND], label_words=words,
                              num_patterns=1, task_templates=task)
-        assert res.trained_candidates == res.templates == [GOOD], (dev is None, task)
+        assert res.trained_candidates == res.templates == [GOOD] and not res.task_template_swap, (dev is None, task)
+    # no dev set to re-rank on: the task's template takes the last chosen place, and the swap is recorded
+    for n in (1, 2):
+        res = select_prompts(make, ["pos", "neg"], data, None, prior, [GOOD, GOOD2, BLIND], label_words=words,
+                             num_patterns=n, task_templates=[BLIND])
+        ranked = [s["template"] for s in res.template_scores]
+        assert ranked[-1] == BLIND  # last zero-shot, yet in the ensemble
+        assert res.templates == ranked[:n - 1] + [BLIND] == res.trained_candidates, n
+        assert res.task_template_swap == {"dropped": ranked[n - 1], "added": BLIND}
 
 
 def test_trained_reranking_keeps_the_best_on_dev_and_the_zero_shot_order_on_ties():
@@ -314,3 +324,12 @@ def test_the_choose_prompts_stage_ranks_question_templates_for_questions_only(tm
     assert (set(QUESTION_TEMPLATES) <= ranked) is ask and set(SINGLE_TEMPLATES) <= ranked
     # for questions a question template is trained, chosen zero-shot or re-ranked (trained_rerank)
     assert any(t in QUESTION_TEMPLATES for t in result["trained_candidates"]) is ask
+    # without a dev set nothing is re-ranked: for questions a question template is among the chosen all the same
+    del cfg["data"]["dev"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    config = load_config(tmp_path / "config.yaml")
+    result = choose_prompts.fn(config, load_and_validate.fn(config))
+    assert result["trained_candidates"] == result["templates"]
+    assert any(t in QUESTION_TEMPLATES for t in result["templates"]) is ask
+    if result["task_template_swap"]:  # only a question template is swapped in, and only for questions
+        assert ask and result["task_template_swap"]["added"] in QUESTION_TEMPLATES
