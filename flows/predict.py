@@ -138,12 +138,19 @@ def _check_no_clash(path: Path, present: list[str]) -> None:
         raise DataValidationError(f"{path}: already has column(s) {clash}; rename them to keep them next to the predictions")
 
 
+def _header_names(path: Path, fmt: str, sep: str | None) -> list[str]:
+    """The values of the first line that name a text or label column (``sentence``, ``label``): a header."""
+    from flows.init_columns import LABEL_NAMES, TEXT_NAMES
+    from pet_io.sources import first_row
+
+    return [v for v in first_row(path, fmt, sep) if v.strip().lower() in TEXT_NAMES + LABEL_NAMES]
+
+
 def _check_no_header_line(path: Path, fmt: str, sep: str | None) -> None:
     """A headerless config given a file with a header: its header line would be labeled as a text."""
-    from flows.init_columns import LABEL_NAMES, TEXT_NAMES
-    from pet_io.sources import DataValidationError, first_row
+    from pet_io.sources import DataValidationError
 
-    names = [v for v in first_row(path, fmt, sep) if v.strip().lower() in TEXT_NAMES + LABEL_NAMES]
+    names = _header_names(path, fmt, sep)
     if names:
         raise DataValidationError(f"{path}: its first line looks like a header ({names}), but the config's data has "
                                   "none (columns 0, 1, ...): remove that line")
@@ -165,6 +172,14 @@ def check_input(path: Path, candidates: list[TextColumns]) -> tuple[str, str | N
         named = [c for c in candidates if c.header]
         columns = next((c for c in named if set(c.names) <= set(present)),
                        max(named, key=lambda c: sum(n in present for n in c.names)))  # the error names the closest
+        headerless = [c for c in candidates if not c.header]
+        if not set(columns.names) <= set(present) and headerless and fmt in ("csv", "tsv"):
+            # no named column fits, and the config also has headerless files (LM-BFF's `label,sentence` train
+            # beside a named unlabeled pool): a file without a header line is laid out as those are
+            nh_sep = csv_separator(path, headerless[0].sep, False) if fmt == "csv" else None
+            if not _header_names(path, fmt, nh_sep):
+                columns, sep = headerless[0], nh_sep
+                present = table_stream.read_columns(path, fmt, sep, False)
     if not columns.header and fmt in ("csv", "tsv"):
         _check_no_header_line(path, fmt, sep)
     if not columns.header and not columns.text_b and present == ["0"] and columns.text_a != "0":

@@ -93,17 +93,22 @@ def test_semicolon_csv_and_a_headerless_config(registry, tmp_path, capsys):
     assert pet("predict", registry["config"], plain, "-o", tmp_path / "out5.csv", *lmbff) == 0
     df = pd.read_csv(tmp_path / "out5.csv", keep_default_na=False)
     assert list(df["0"]) == TEXTS and np.allclose(df[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["2"], atol=1e-4)
-    # one column named as texts are is the text (the training file's "sentence"); a first text is no name
+    # pet init's config for LM-BFF's headerless `label,sentence` train beside a named unlabeled pool: a file laid
+    # out as train (no header line) is read as train is; one with a header line still needs the pool's names
+    mixed = ["--set", "data.train.text_a='1'", "--set", "data.train.header=false"]
     capsys.readouterr()
-    bare = tmp_path / "bare.csv"
-    bare.write_text("".join(f"{t}\n" for t in TEXTS))
-    assert pet("predict", registry["config"], bare, "-o", tmp_path / "out8.csv") == 2
-    assert "missing text column(s)" in capsys.readouterr().err
-    other = tmp_path / "other.csv"
-    other.write_text("sentence\n" + "".join(f"{t}\n" for t in TEXTS))
-    assert pet("predict", registry["config"], other, "-o", tmp_path / "out7.csv") == 0
-    df = pd.read_csv(tmp_path / "out7.csv", keep_default_na=False)
-    assert list(df["sentence"]) == TEXTS and np.allclose(df[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["2"], atol=1e-4)
+    as_train = tmp_path / "as_train.csv"
+    as_train.write_text("".join(f"{i % 2},{t}\n" for i, t in enumerate(TEXTS)))
+    assert pet("predict", registry["config"], as_train, "-o", tmp_path / "out9.csv", *mixed) == 0
+    df = pd.read_csv(tmp_path / "out9.csv", keep_default_na=False)
+    assert list(df["1"]) == TEXTS and np.allclose(df[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["2"], atol=1e-4)
+    assert pet("predict", registry["config"], bare, "-o", tmp_path / "out10.csv", *mixed) == 0  # texts alone, too
+    assert list(pd.read_csv(tmp_path / "out10.csv", keep_default_na=False)["0"]) == TEXTS
+    capsys.readouterr()
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("label,review\n" + "".join(f"0,{t}\n" for t in TEXTS))
+    assert pet("predict", registry["config"], wrong, "-o", tmp_path / "out11.csv", *mixed) == 2
+    assert "missing text column(s) ['text']" in capsys.readouterr().err and not (tmp_path / "out11.csv").exists()
     # blank lines are skipped by the reader, so the output has no row for them: the summary names them
     capsys.readouterr()
     gappy = tmp_path / "gappy.csv"
