@@ -57,7 +57,7 @@ PAIR_TEMPLATES = [
 ]
 # what the label-word search does, in the choose-prompts cache key: a changed search chooses afresh
 # (/3: a label of one example is in the ranking split; many labels draw distinct words)
-SEARCH_VERSION = "content-words-of-the-text/10"  # /7: combining marks; /8: trained_candidates; /9: ABBR a code; /10: swap
+SEARCH_VERSION = "content-words-of-the-text/11"  # /7: combining marks; /8: trained_candidates; /9: ABBR a code; /10: swap
 # Label words are content words: on 16 examples per label a function word ("with", "only") can
 # separate the classes by chance. scikit-learn's English stop-word list, keeping the answer words.
 FUNCTION_WORDS = ENGLISH  # the list for English text (prompt_models.function_words: other languages)
@@ -72,10 +72,22 @@ _NAME = rf"{WORD}(?: {WORD})*"  # words of any script ("négatif", "Küche", "�
 _NO_SPACES = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
 
 
+# a path of names: TREC's fine classes ("ENTY:animal"), 20 Newsgroups' ("rec.sport.hockey")
+_PATH = regex.compile(r"[\p{L}][\p{L}\p{N}_\-]*(?:[:.][\p{L}][\p{L}\p{N}_\-]*)+")
+
+
+def leaf_of(label: str) -> str | None:
+    """The last name of a label that is a path (``"ENTY:animal"`` -> ``"animal"``), else None: the path's
+    other names are what all of its siblings share."""
+    name = unicodedata.normalize("NFC", str(label).strip())
+    return regex.split(r"[:.]", name)[-1] if _PATH.fullmatch(name) else None
+
+
 def word_from_label(label: str) -> str | None:
     """``"Sci_Tech"``, ``"Sci/Tech"`` -> ``"sci tech"``, ``"OfficeHolder"`` -> ``"office holder"``, ``"no"``,
-    ``"体育"`` -> themselves; ``"0"``, ``"pos"``, ``"LABEL_3"``, ``"n/a"`` -> None (a code)."""
-    name = unicodedata.normalize("NFC", str(label))
+    ``"体育"`` -> themselves; ``"ENTY:animal"`` -> ``"animal"`` (``leaf_of``); ``"0"``, ``"pos"``,
+    ``"LABEL_3"``, ``"n/a"`` -> None (a code)."""
+    name = leaf_of(label) or unicodedata.normalize("NFC", str(label))
     if name[:1].isupper():  # DBpedia's "MeanOfTransportation"; "iPhone" and "eBay" stay one word
         name = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
     text = " ".join(re.sub(r"[_\-/&]+", " ", name).split()).lower()
@@ -99,11 +111,27 @@ def abbreviations(labels: Sequence[str], used_words: Collection[str] | None = No
     return {lab for lab, n in names.items() if n.lower() not in ANSWER_WORDS and n.lower() not in (used_words or ())}
 
 
+def unread_leaves(labels: Sequence[str], used_words: Collection[str] | None = None) -> set[str]:
+    """Path labels (``leaf_of``) whose last name is no word the task's text uses (TREC's ``HUM:ind``,
+    ``ENTY:cremat``) or is another label's too (``LOC:other``, ``NUM:other``): codes, their words searched.
+    Without the text's words (``used_words`` None) only the shared ones."""
+    words = {lab: word_from_label(lab) for lab in labels if leaf_of(lab)}
+    shared = {w for w in words.values() if list(words.values()).count(w) > 1}
+    return {lab for lab, w in words.items() if w is None or w in shared
+            or (used_words is not None and not set(word_tokens(w)) <= set(used_words))}
+
+
+def codes_among(labels: Sequence[str], used_words: Collection[str] | None = None) -> set[str]:
+    """The label names that are codes though ``word_from_label`` reads a word off them: ``abbreviations``
+    and ``unread_leaves``."""
+    return abbreviations(labels, used_words) | unread_leaves(labels, used_words)
+
+
 def words_from_label_names(labels: Sequence[str], used_words: Collection[str] | None = None
                            ) -> dict[str, list[str]] | None:
     """Label words read off the label names, or None when any name is a code (``word_from_label``,
-    ``abbreviations``)."""
-    codes = abbreviations(labels, used_words)
+    ``codes_among``)."""
+    codes = codes_among(labels, used_words)
     words = {lab: None if lab in codes else word_from_label(lab) for lab in labels}
     if any(w is None for w in words.values()) or len(set(words.values())) < len(words):
         return None
@@ -297,7 +325,7 @@ def select_prompts(
     named = {}
     if not (label_words or fixed or search_words == "always"):
         reader = make_model(templates[0], None)
-        codes = abbreviations(labels, used)
+        codes = codes_among(labels, used)
         named = {lab: [w] for lab in labels if lab not in codes and (w := word_from_label(lab)) and _spellable(reader, w)}
         if len(named) == len(labels):  # every name a word, two the same ("Sci_Tech", "sci tech"): all searched
             named = {}

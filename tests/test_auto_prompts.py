@@ -14,6 +14,7 @@ from prompt_models.auto_prompts import (
     select_prompts,
     stratified_split,
     text_words,
+    codes_among,
     words_from_label_names,
     zero_shot_logits,
 )
@@ -57,6 +58,15 @@ def test_label_names_that_are_words_become_label_words():
     assert words_from_label_names(["体育", "好"]) == {"体育": ["体育"], "好": ["好"]}
     assert words_from_label_names(["yes", "no"]) == {"yes": ["yes"], "no": ["no"]}
     assert words_from_label_names(["iPhone", "eBay"]) == {"iPhone": ["iphone"], "eBay": ["ebay"]}
+    # a path's last name (TREC's fine classes, 20 Newsgroups'), where the text uses it and no sibling shares it
+    assert words_from_label_names(["rec.sport.hockey", "comp.graphics"]) == {"rec.sport.hockey": ["hockey"],
+                                                                             "comp.graphics": ["graphics"]}
+    fine = ["ENTY:animal", "LOC:city", "HUM:ind", "ENTY:other", "LOC:other"]
+    used = {"what", "animal", "city", "ind", "other"}
+    assert codes_among(fine, used) == {"ENTY:other", "LOC:other"}  # shared by two labels
+    assert codes_among(fine, used - {"ind"}) == {"HUM:ind", "ENTY:other", "LOC:other"}  # no word of the text
+    assert words_from_label_names(fine[:2], used) == {"ENTY:animal": ["animal"], "LOC:city": ["city"]}
+    assert words_from_label_names(fine, used) is None
     for codes in (["0", "1"], ["pos", "neg"], ["LABEL_0", "LABEL_1"], ["a", "b"], ["négatif", "n_2"], ["n/a", "yes"],
                   ["ok", "bad"]):
         assert words_from_label_names(codes) is None, codes
@@ -198,6 +208,13 @@ def test_names_that_are_words_stay_when_another_label_is_a_code(trained_factory)
     assert res.candidates and all(c.label_words["good"] == ["good"] for c in res.candidates)
     assert {c.words_from for c in res.candidates} == {"label names + search"}
     assert all(c.label_words["LABEL_2"] != ["good"] for c in res.candidates)  # a searched word, never the name
+    # a path label's last name is its word where the text uses it; one it does not is searched (TREC's fine classes)
+    paths = {"good": "QUALITY:good", "LABEL_2": "QUALITY:xqz"}
+    path_data = [InputExample(e.text_a, None, paths[e.label], e.guid) for e in data]
+    res = select_prompts(make, list(paths.values()), path_data, None, prior, [GOOD], num_patterns=1, words_per_template=3)
+    assert res.candidates and all(c.label_words["QUALITY:good"] == ["good"] for c in res.candidates)
+    assert {c.words_from for c in res.candidates} == {"label names + search"}
+    assert all(c.label_words["QUALITY:xqz"] != ["xqz"] for c in res.candidates)
     both = select_prompts(make, ["good", "LABEL_2"], data, None, prior, [GOOD], num_patterns=1, words_per_template=3,
                           search_words="always")
     assert {c.words_from for c in both.candidates} == {"search"}
