@@ -44,7 +44,7 @@ class Overlap:
     of: int  # texts in ``split``
 
     def line(self) -> str:
-        return f"{self.found} of {self.of} {self.split} texts are also in {self.other}"
+        return f"{self.found} of {self.of} distinct {self.split} texts are also in {self.other}"
 
 
 def found_in_parquet(keys: set[str], path: str, batch_rows: int = 50_000) -> set[str]:

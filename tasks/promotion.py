@@ -22,6 +22,7 @@ from pet_io.example_files import read_examples
 from prompt_models.distill import SequenceClassifier
 from prompt_models.training import accuracy, macro_f1, pick_device
 
+from .data_tasks import logger
 from .records import Splits
 
 
@@ -73,6 +74,23 @@ def majority_floor(data: Splits, metric: str) -> tuple[float, str] | None:
     pred = np.full_like(gold, top)
     score = accuracy(pred, gold) if measure == "accuracy" else macro_f1(pred, gold, len(names))
     return score, names[top]
+
+
+def below_majority(data: Splits, scored: dict[str, dict]) -> list[str]:
+    """A line for each of ``scored`` ({"the classifier": metrics, ...}) whose dev or test accuracy is no better
+    than always answering that split's most frequent label: a reference only, nothing is decided on test."""
+    lines = []
+    for split in ("dev", "test"):
+        floor = majority_floor(data, f"{split}_accuracy")
+        if floor is None:
+            continue
+        mlflow.log_metric(f"majority_{split}_accuracy", floor[0])
+        lines += [f"{who}'s {split} accuracy {m[f'{split}_accuracy']:.3f} is no better than always answering "
+                  f"{floor[1]!r} ({floor[0]:.3f})" for who, m in scored.items()
+                  if f"{split}_accuracy" in m and m[f"{split}_accuracy"] <= floor[0]]
+    for line in lines:
+        logger().warning(line)
+    return lines
 
 
 def decide(cfg: PipelineConfig, data: Splits, client, version: str, metrics: dict) -> Promotion:

@@ -48,9 +48,9 @@ def test_chosen_prompts_are_trained_recorded_and_compared_with_zero_shot(auto_ru
     assert "calibrated zero-shot dev" in summary_line("run", cfg, summary)
     # this toy dev set is taken from train, and the unlabeled texts are train's: both are reported
     n_dev = len({e.text_a for e in toy_examples(8)[:8]})
-    assert summary["split_overlaps"] == [f"{n_dev} of {n_dev} dev texts are also in train",
-                                         f"{n_dev} of {n_dev} dev texts are also in unlabeled"]
-    assert f"WARNING {n_dev} of {n_dev} dev texts are also in train" in summary_line("run", cfg, summary)
+    assert summary["split_overlaps"] == [f"{n_dev} of {n_dev} distinct dev texts are also in train",
+                                         f"{n_dev} of {n_dev} distinct dev texts are also in unlabeled"]
+    assert f"WARNING {n_dev} of {n_dev} distinct dev texts are also in train" in summary_line("run", cfg, summary)
 
     client = mlflow.MlflowClient(cfg.tracking_uri())
     parent = client.get_run(summary["mlflow_run_id"])

@@ -182,12 +182,12 @@ def test_dev_texts_in_a_relabel_file_are_reported_then_and_by_later_runs(first_r
     new_file = tmp_path / "with_dev.csv"
     pd.DataFrame({"sentence": [t.upper() for t in picked] + ["a text no split has , surely"]}).to_csv(new_file, index=False)
     result = relabel_flow(str(config_path), str(new_file))
-    assert f"3 of {len(dev)} dev texts are also in unlabeled" in result["split_overlaps"]
+    assert f"3 of {len(dev)} distinct dev texts are also in unlabeled" in result["split_overlaps"]
 
     again = pet_flow(str(config_path))  # its unlabeled file holds none of them; earlier relabels' texts do
     store = [t for f in (cfg.work_path / "soft_labels" / again["ensemble_key"]).glob("*/labels.parquet")
              for t in pd.read_parquet(f)["text_a"]]
     earlier = {text_key(t) for t in store} - {text_key(e.text_a) for e in unl}
-    assert f"{len(dev & earlier)} of {len(dev)} dev texts are also in texts soft-labeled by earlier runs" \
+    assert f"{len(dev & earlier)} of {len(dev)} distinct dev texts are also in texts soft-labeled by earlier runs" \
         in again["split_overlaps"]
     assert len(dev & earlier) >= 3
