@@ -258,7 +258,7 @@ model:
 data:
 {data_lines}
 # Empty patterns and label words: the pet flow chooses them (automatic prompts: library templates x
-# label words from the label names or searched, ranked by calibrated zero-shot accuracy on dev).
+# label words from the label names or searched, ranked by calibrated zero-shot accuracy on {'dev' if args.dev else 'a quarter of train'}).
 # The chosen ones are in the run's MLflow artifacts (auto_prompts.json, resolved_config.yaml);
 # copy them here to freeze them.
 patterns: []
