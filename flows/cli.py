@@ -201,6 +201,9 @@ def _run_flow(args, cfg, overrides: dict) -> dict:
     from flows.runners import with_runner
 
     signal.signal(signal.SIGINT, _stop_everywhere)
+    # `timeout`, `kill` and service managers send SIGTERM: the same stop and line as Ctrl-C (Prefect marks
+    # the run Crashed first, then hands the signal on to this handler)
+    signal.signal(signal.SIGTERM, _stop_everywhere)
     logging.getLogger("prefect.task_runs").addFilter(_no_traceback_for_a_stop)
     with prefect_api():
         if args.command == "run":
@@ -217,7 +220,7 @@ def _run_flow(args, cfg, overrides: dict) -> dict:
 
 
 def _stop_everywhere(signum, frame) -> None:
-    """Ctrl-C: task threads stop at their next training or inference step; this thread unwinds now."""
+    """Ctrl-C or SIGTERM: task threads stop at their next training or inference step; this thread unwinds now."""
     from prompt_models.training import STOP
 
     STOP.set()

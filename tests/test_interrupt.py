@@ -1,5 +1,5 @@
 """`pet run` stopped from outside, as real processes: a terminal Ctrl-C (SIGINT to the whole process
-group) and a SIGKILL followed by a rerun."""
+group), a SIGTERM to the CLI alone (`timeout`, `kill`), and a SIGKILL followed by a rerun."""
 import os
 import signal
 import sqlite3
@@ -61,13 +61,17 @@ def _wait_for_training(proc: subprocess.Popen, work: Path) -> None:
     raise AssertionError(proc.stderr.read()[-3000:] if proc.poll() is not None else "no training after 240 s")
 
 
-def test_terminal_ctrl_c_stops_with_one_line_exit_130_and_no_child_left(tmp_path):
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_terminal_ctrl_c_stops_with_one_line_exit_130_and_no_child_left(tmp_path, stop):
     proc = _start(tmp_path, "pet.train.max_steps=400")
     _wait_for_training(proc, tmp_path / "work")
     children = _children(proc.pid)
     assert children, "the CLI should run its temporary Prefect server as a child"
     t0 = time.time()
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+    if stop == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+    else:
+        proc.send_signal(signal.SIGTERM)  # what `timeout`, `kill` and service managers do: the CLI alone
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     assert time.time() - t0 < 60
