@@ -35,9 +35,11 @@ def auto_prompt_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> tupl
                                  "verbalizer": cfg.verbalizer.model_copy(update={"label_words": result["label_words"]})})
     mlflow.log_params({"auto_templates": " | ".join(cfg.patterns)[:500],
                        "auto_label_words": str(cfg.verbalizer.label_words)[:500]})
-    get_run_logger().info("automatic prompts (ranked on %s): %s with %s (calibrated zero-shot %.3f)",
-                          result["selection_split"], cfg.patterns, cfg.verbalizer.label_words,
-                          result["template_scores"][0]["accuracy"])
+    words = cfg.verbalizer.label_words
+    shown = words if len(words) <= 12 else dict(list(words.items())[:10])  # 50 labels made a 2,000-character line
+    more = "" if shown is words else f" and {len(words) - 10} more (auto_prompts.json)"
+    get_run_logger().info("automatic prompts (ranked on %s): %s with %s%s (calibrated zero-shot %.3f)",
+                          result["selection_split"], cfg.patterns, shown, more, result["template_scores"][0]["accuracy"])
     if swap := result.get("task_template_swap"):
         get_run_logger().info("no dev set to re-rank on: %r, written for this kind of text, takes the place of %r",
                               swap["added"], swap["dropped"])
