@@ -240,6 +240,9 @@ def build_config(args) -> tuple[str, list[str]]:
         "# searched on the rest); promotion compares test accuracy, and without a test set every run promotes.")
     distill_steps = min(400, 300 + 25 * (len(labels) - 2))
     data_lines = "\n".join(f"  {k}: {v}" for k, v in splits.items())
+    if any("header: false" in v for v in splits.values()):  # `label: "0"` reads like a label value otherwise
+        data_lines = ("  # header: false: a file without a header line; its columns are named by position from \"0\"\n"
+                      + data_lines)
     if pair:  # a pair task changes the templates: said, since init found it by the column names
         notes.append(f"{args.train}: a text-pair task: the model reads {text!r} and {pair!r} together")
     elif are_questions(df[text].tolist()):  # the question templates cost a pattern model, or need a dev set
