@@ -63,6 +63,7 @@ def test_headerless_tsv_with_code_labels(tmp_path):
     cfg, splits = _check_runs(out, ["0", "1"])
     assert cfg.data.train.header is False and cfg.data.train.text_a == "1" and cfg.data.train.label == "0"
     assert "dev" in splits and yaml.safe_load(out.read_text())["data"]["unlabeled"]["label"] is None
+    assert 'its columns are named by position from "0"' in out.read_text()
 
 
 def test_jsonl_with_codes(tmp_path):
