@@ -23,6 +23,7 @@ from prompt_models.examples import InputExample, example_digest, examples_digest
 from prompt_models.training import classification_metrics, configure_threads
 
 from . import figures, tracking
+from .data_tasks import logger
 from .pattern_tasks import EVAL_SPLITS, load_pattern_model, split_logits
 from .records import LabeledShard, ModelLabeling, PatternModelRef, Shard, Splits
 
@@ -82,12 +83,15 @@ def make_shards(cfg: PipelineConfig, unlabeled_path: str, exclude: Sequence[str]
     """Cut the unlabeled copy (minus already-labeled texts and duplicates) into content-addressed
     Parquet shards of ``pet.shard_size`` rows, a batch at a time: memory holds one shard and the
     digests seen, never the whole split."""
-    skip = set(exclude)
+    excluded = set(exclude)
+    skip = set(excluded)
     shards: list[Shard] = []
     chunk: list[InputExample] = []
+    repeats = 0
     for ex in iter_examples(unlabeled_path):
         d = example_digest(ex)
         if d in skip:
+            repeats += d not in excluded
             continue
         skip.add(d)
         chunk.append(ex)
@@ -96,6 +100,8 @@ def make_shards(cfg: PipelineConfig, unlabeled_path: str, exclude: Sequence[str]
             chunk = []
     if chunk:
         shards.append(_write_shard(cfg, chunk))
+    if repeats:  # mpqa's pool: 64 of 1,000 short phrases; the soft-labeled count would not add up otherwise
+        logger().info("%d repeated unlabeled text(s) soft-labeled once", repeats)
     return shards
 
 

@@ -62,7 +62,7 @@ def test_missing_column_names_the_columns_present(tmp_path):
         open_unlabeled(DataSpec(str(_write(tmp_path, "csv")), text_a="text", label=None), tmp_path / "cache")
 
 
-def test_shards_are_cut_from_the_copy_without_duplicates(tmp_path, tiny_model_dir):
+def test_shards_are_cut_from_the_copy_without_duplicates(tmp_path, tiny_model_dir, caplog):
     from pet_config.loading import config_from_dict
     from tasks.label_tasks import make_shards
 
@@ -70,9 +70,11 @@ def test_shards_are_cut_from_the_copy_without_duplicates(tmp_path, tiny_model_di
     ds = open_unlabeled(DataSpec(str(_write(tmp_path, "parquet", texts)), text_a="sentence", label=None), tmp_path / "c")
     copy = write_copy(ds, tmp_path / "data")
     cfg = config_from_dict({"model": {"path": str(tiny_model_dir)}, "pet": {"shard_size": 10}, "work_dir": str(tmp_path / "w")})
-    shards = make_shards.fn(cfg, copy.path, exclude=[])
+    with caplog.at_level("INFO", logger="pet"):
+        shards = make_shards.fn(cfg, copy.path, exclude=[])
     assert [s.n for s in shards] == [10, 10, 5]
     assert sorted(e.text_a for s in shards for e in read_examples(s.path)) == sorted(set(texts))
+    assert "1 repeated unlabeled text(s) soft-labeled once" in caplog.text  # the count adds up: 26 rows, 25 labeled
 
 
 def test_an_unquoted_comma_in_unlabeled_text_names_its_line(tmp_path):
