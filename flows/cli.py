@@ -268,7 +268,7 @@ def summary_line(command: str, cfg, result: dict) -> str:
                      f" (the trained ensemble does NOT beat it on {zs['split']})"))
     for line in result.get("split_overlaps") or []:
         parts.append(f"WARNING {line} (its accuracy is optimistic)")
-    parts += [f"WARNING {line}" for line in result.get("below_majority") or []]
+    parts += [f"WARNING {line}" for line in result.get("quality_warnings") or []]
     if command == "relabel":
         parts.insert(0, f"{result.get('n_new', 0)} new texts soft-labeled")
     reg = result.get("registered")

@@ -40,29 +40,3 @@ def test_pairs_match_on_both_texts(tmp_path):
 def test_nothing_shared_reports_nothing(tmp_path):
     assert overlaps({"dev": [ex("a")], "test": [ex("b")]}, [ex("c")], None) == []
 
-
-def test_accuracy_no_better_than_the_most_frequent_label_is_flagged(tmp_path):
-    """A run that registers a classifier worse than a constant answer says so (a reference; nothing is decided)."""
-    import json
-    from types import SimpleNamespace
-
-    import mlflow
-
-    from flows.cli import summary_line
-    from tasks.promotion import below_majority
-
-    def split(name, labels):
-        path = tmp_path / f"{name}.jsonl"
-        path.write_text("".join(json.dumps({"text_a": f"t{i}", "label": lab}) + "\n" for i, lab in enumerate(labels)))
-        return SimpleNamespace(path=str(path))
-
-    data = {"dev": split("dev", ["a", "b"] * 4), "test": split("test", ["a"] * 6 + ["b"] * 2)}  # test: 'a' scores 0.75
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    with mlflow.start_run() as run:
-        lines = below_majority(data, {"the ensemble": {"dev_accuracy": 0.75, "test_accuracy": 0.80},
-                                      "the classifier": {"dev_accuracy": 0.50, "test_accuracy": 0.70}})
-    assert lines == ["the classifier's dev accuracy 0.500 is no better than always answering 'a' (0.500)",
-                     "the classifier's test accuracy 0.700 is no better than always answering 'a' (0.750)"]
-    assert mlflow.get_run(run.info.run_id).data.metrics == {"majority_dev_accuracy": 0.5, "majority_test_accuracy": 0.75}
-    cfg = SimpleNamespace(tracking_uri=lambda: "sqlite:///x.db", work_path=tmp_path)
-    assert f"WARNING {lines[1]}" in summary_line("run", cfg, {"below_majority": lines})

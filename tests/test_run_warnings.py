@@ -1,0 +1,41 @@
+"""Warnings in a run's last line about the classifier it registers (tasks.promotion): references only."""
+def test_accuracy_no_better_than_the_most_frequent_label_is_flagged(tmp_path):
+    """A run that registers a classifier worse than a constant answer says so (a reference; nothing is decided)."""
+    import json
+    from types import SimpleNamespace
+
+    import mlflow
+
+    from flows.cli import summary_line
+    from tasks.promotion import below_majority
+
+    def split(name, labels):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"text_a": f"t{i}", "label": lab}) + "\n" for i, lab in enumerate(labels)))
+        return SimpleNamespace(path=str(path))
+
+    data = {"dev": split("dev", ["a", "b"] * 4), "test": split("test", ["a"] * 6 + ["b"] * 2)}  # test: 'a' scores 0.75
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with mlflow.start_run() as run:
+        lines = below_majority(data, {"the ensemble": {"dev_accuracy": 0.75, "test_accuracy": 0.80},
+                                      "the classifier": {"dev_accuracy": 0.50, "test_accuracy": 0.70}})
+    assert lines == ["the classifier's dev accuracy 0.500 is no better than always answering 'a' (0.500)",
+                     "the classifier's test accuracy 0.700 is no better than always answering 'a' (0.750)"]
+    assert mlflow.get_run(run.info.run_id).data.metrics == {"majority_dev_accuracy": 0.5, "majority_test_accuracy": 0.75}
+    cfg = SimpleNamespace(tracking_uri=lambda: "sqlite:///x.db", work_path=tmp_path)
+    assert f"WARNING {lines[1]}" in summary_line("run", cfg, {"quality_warnings": lines})
+
+
+def test_a_student_far_below_its_teacher_on_dev_is_flagged_with_the_measured_remedy():
+    from types import SimpleNamespace
+
+    from tasks.promotion import student_gap
+
+    cfg = SimpleNamespace(distill=SimpleNamespace(with_train=False))
+    assert student_gap(cfg, {"dev_accuracy": 0.51}, {"dev_accuracy": 0.45}) == []  # within 0.10
+    (line,) = student_gap(cfg, {"dev_accuracy": 0.515}, {"dev_accuracy": 0.164})
+    assert line.startswith("the classifier trails the ensemble by 0.351 on dev") and "distill.with_train: true" in line
+    cfg.distill.with_train = True  # already on: nothing to suggest
+    assert student_gap(cfg, {"dev_accuracy": 0.515}, {"dev_accuracy": 0.164}) == [
+        "the classifier trails the ensemble by 0.351 on dev"]
+    assert student_gap(cfg, {"test_accuracy": 0.9}, {"test_accuracy": 0.1}) == []  # no dev set: nothing to say
