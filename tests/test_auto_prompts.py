@@ -233,6 +233,27 @@ def test_when_every_searched_set_says_a_name_the_searched_sets_are_ranked(traine
     assert {c.words_from for c in res.candidates} == {"search (every set collided with a name)"}
 
 
+def test_a_code_label_searches_outside_the_other_labels_names(trained_factory, monkeypatch):
+    # TREC-50: 27 names and 23 codes; every searched set drew some name for a code and was dropped
+    from prompt_models.verbalizer import word_token_ids
+
+    make, _ = trained_factory
+    data = [InputExample(e.text_a, None, {"pos": "good", "neg": "LABEL_2"}[e.label], e.guid) for e in toy_examples(8)]
+    prior = [InputExample(e.text_a) for e in data]
+    search = auto_prompts.search_label_words
+    pools = []
+
+    def spy(model, *args, logp=None, **kwargs):
+        (good,) = word_token_ids(model.tokenizer, "good", model.head_space_sensitive)
+        pools.append(bool((logp[:, good] <= -1e9).all()))
+        return search(model, *args, logp=logp, **kwargs)
+
+    monkeypatch.setattr(auto_prompts, "search_label_words", spy)
+    res = select_prompts(make, ["good", "LABEL_2"], data, None, prior, [GOOD], num_patterns=1, words_per_template=3)
+    assert pools and all(pools)  # the name "good" is no word the search may give LABEL_2
+    assert {c.words_from for c in res.candidates} == {"label names + search"}
+
+
 def test_question_templates_join_the_library_only_for_questions():
     questions = ["What country did King Wenceslas rule ?", "Who wrote Hamlet?", "How far is the moon ?  "]
     assert are_questions(questions) and are_questions(questions + ["Name a river."])  # 3 of 4
