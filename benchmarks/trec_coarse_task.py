@@ -39,25 +39,31 @@ def _lines(name: str) -> list[tuple[str, str]]:
     return rows
 
 
-def build(seed: int) -> dict:
-    out = WORK / f"trec-coarse-{seed}"
+def write_sample(out: Path, rows: list[tuple[str, str]], test: list[tuple[str, str]], seed: int, per_class: int,
+                 dev_per_class: int) -> dict:
+    """(label, question) ``rows`` shuffled with ``seed``: the first ``per_class`` of each label as train, the
+    next ``dev_per_class`` as dev, the next N_UNLABELED others as unlabeled; ``test`` as it is; CSVs in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    rows = _lines("train.txt")
+    rows = list(rows)
     random.Random(seed).shuffle(rows)
     taken: dict[str, int] = {}
     parts: dict[str, list] = {"train": [], "dev": [], "unlabeled": []}
     for label, q in rows:
         n = taken[label] = taken.get(label, 0) + 1
-        part = "train" if n <= PER_CLASS else "dev" if n <= 2 * PER_CLASS else "unlabeled"
+        part = "train" if n <= per_class else "dev" if n <= per_class + dev_per_class else "unlabeled"
         if part != "unlabeled" or len(parts["unlabeled"]) < N_UNLABELED:
             parts[part].append((q, label))
-    parts["test"] = [(q, label) for label, q in _lines("test.txt")]
+    parts["test"] = [(q, label) for label, q in test]
     for split, part in parts.items():
         with (out / f"{split}.csv").open("w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["question", "label"] if split != "unlabeled" else ["question"])
             w.writerows([row if split != "unlabeled" else row[:1] for row in part])
     return {"dir": out}
+
+
+def build(seed: int) -> dict:
+    return write_sample(WORK / f"trec-coarse-{seed}", _lines("train.txt"), _lines("test.txt"), seed, PER_CLASS, PER_CLASS)
 
 
 def unit_pet(f: dict, seed: int) -> list[dict]:

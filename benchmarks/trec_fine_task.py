@@ -13,9 +13,7 @@ benchmarks/trec_fine_results.json as each unit finishes (resumable).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import random
 import subprocess
 import sys
 import time
@@ -25,37 +23,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 import tasks_bench  # noqa: E402
 from tasks_bench import SHARED, WORK, _pet_rows, run_samples, unit_setfit  # noqa: E402
+from trec_coarse_task import write_sample  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "trec_fine_results.json"
 SOURCE = SHARED / "data" / "trec_fine"
-PER_CLASS, DEV_PER_CLASS, N_UNLABELED = 8, 4, 1000
+PER_CLASS, DEV_PER_CLASS = 8, 4  # 1,000 unlabeled: trec_coarse_task.N_UNLABELED
 UNITS = ["pet", "pet-before", "setfit"]
 
 
 def _lines(name: str) -> list[tuple[str, str]]:
     """(fine label, question) per line of a TREC file."""
-    return [tuple(line.split(" ", 1)) for line in (SOURCE / name).read_text(encoding="utf-8").splitlines()]
+    return [(label, q.strip()) for label, q in (line.split(" ", 1) for line in
+                                                (SOURCE / name).read_text(encoding="utf-8").splitlines())]
 
 
 def build(seed: int) -> dict:
-    out = WORK / f"trec-fine-{seed}"
-    out.mkdir(parents=True, exist_ok=True)
-    rows = _lines("train.txt")
-    random.Random(seed).shuffle(rows)
-    taken: dict[str, int] = {}
-    parts: dict[str, list] = {"train": [], "dev": [], "unlabeled": []}
-    for label, q in rows:
-        n = taken[label] = taken.get(label, 0) + 1
-        part = "train" if n <= PER_CLASS else "dev" if n <= PER_CLASS + DEV_PER_CLASS else "unlabeled"
-        if part != "unlabeled" or len(parts["unlabeled"]) < N_UNLABELED:
-            parts[part].append((q.strip(), label))
-    parts["test"] = [(q.strip(), label) for label, q in _lines("test.txt")]
-    for split, part in parts.items():
-        with (out / f"{split}.csv").open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["question", "label"] if split != "unlabeled" else ["question"])
-            w.writerows([row if split != "unlabeled" else row[:1] for row in part])
-    return {"dir": out}
+    return write_sample(WORK / f"trec-fine-{seed}", _lines("train.txt"), _lines("test.txt"), seed, PER_CLASS,
+                        DEV_PER_CLASS)
 
 
 def unit_pet(f: dict, seed: int, code: Path, tag: str) -> list[dict]:
