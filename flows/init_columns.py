@@ -12,7 +12,7 @@ from typing import Sequence
 import pandas as pd
 
 from pet_io.labeled import read_table
-from pet_io.sources import LINE, DataSpec, DataValidationError, detect_format, csv_separator
+from pet_io.sources import LINE, DataSpec, DataValidationError, check_not_empty, csv_separator, detect_format
 
 # "passage"/"context" come before "question": reading comprehension (BoolQ) is the passage, then the question
 TEXT_NAMES = ("text", "sentence", "text_a", "review", "content", "document", "passage", "context", "question",
@@ -77,6 +77,7 @@ def read_frame(path: str, known: Sequence[str] = ()) -> tuple[pd.DataFrame, bool
         raise InitError(f"{path}: cannot tell the file format from its name; save or rename it as .csv, .tsv, .jsonl, "
                         ".json or .parquet (optionally .gz), with one row per example") from None
     try:
+        check_not_empty(path)
         sep = csv_separator(path) if fmt == "csv" else None
         df = _read(path, sep=sep)
         header = True

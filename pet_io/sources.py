@@ -74,10 +74,17 @@ def checked_source(spec: DataSpec) -> tuple[Path, str]:
     path = Path(spec.path)
     if not path.exists():
         raise DataValidationError(f"data file not found: {path}")
+    check_not_empty(path)
     fmt = (spec.format or detect_format(path)).lower()
     if fmt in ("csv", "tsv", "jsonl", "json"):
         check_utf8(path, opener_for(path))
     return path, fmt
+
+
+def check_not_empty(path: str | Path) -> None:
+    """A file of 0 bytes is named as such (the parsers said "No columns to parse from file")."""
+    if Path(path).stat().st_size == 0:
+        raise DataValidationError(f"{path}: the file is empty (0 bytes)")
 
 
 def check_utf8(path: Path, opener) -> None:

@@ -86,6 +86,9 @@ def test_missing_file_and_unknown_suffix(tmp_path):
     (tmp_path / "x.dat").write_text("a")
     with pytest.raises(DataValidationError, match="set `format`"):
         load_examples(DataSpec(str(tmp_path / "x.dat")))
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataValidationError, match=r"empty.csv: the file is empty \(0 bytes\)"):
+        load_examples(DataSpec(str(tmp_path / "empty.csv")))
 
 
 def test_limit_with_seed_is_a_reproducible_sample(tmp_path):

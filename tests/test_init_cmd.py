@@ -77,6 +77,7 @@ def test_jsonl_with_codes(tmp_path):
 
 @pytest.mark.parametrize("content, args, message", [
     (None, [], "data file not found"),
+    ("", [], "the file is empty (0 bytes)"),  # was pandas' "No columns to parse from file"
     ("title,body,label\n" + "".join(f'"{t} x","{t}",{i % 2}\n' for i, t in enumerate(TEXTS)), [],
      "several text-like columns"),
     ("text,label\n" + "".join(f'"{t}",same\n' for t in TEXTS), [], "one label"),
