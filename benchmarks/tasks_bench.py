@@ -131,8 +131,10 @@ def run_samples(out: Path, res: dict, seeds, units, build, run_unit, name: str) 
 
 
 # ------------------------------------------------------------------------------------------ units
-def _cli(*args: str) -> dict:
-    out = subprocess.run([PY, "-m", "flows.cli", *args], cwd=ROOT, env=ENV, capture_output=True, text=True)
+def _cli(*args: str, code: Path = ROOT) -> dict:
+    """`pet ARGS` run from the checkout at ``code`` (this one, or a worktree of an earlier commit)."""
+    env = ENV if code == ROOT else dict(ENV, PYTHONPATH=str(code))
+    out = subprocess.run([PY, "-m", "flows.cli", *args], cwd=code, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"pet {args[0]} failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
     lines = out.stdout.splitlines()

@@ -21,8 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
-import tasks_bench  # noqa: E402
-from tasks_bench import SHARED, WORK, _pet_rows, run_samples, unit_setfit  # noqa: E402
+from tasks_bench import SHARED, WORK, _cli, _pet_rows, run_samples, unit_setfit  # noqa: E402
 from trec_coarse_task import write_sample  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "trec_fine_results.json"
@@ -47,19 +46,11 @@ def unit_pet(f: dict, seed: int, code: Path, tag: str) -> list[dict]:
     d = f["dir"] / tag
     d.mkdir(exist_ok=True)
     cfg = d / "auto.yaml"
-    env = dict(tasks_bench.ENV, PYTHONPATH=str(code))
-
-    def cli(*args: str) -> dict:
-        out = subprocess.run([tasks_bench.PY, "-m", "flows.cli", *args], cwd=code, env=env, capture_output=True, text=True)
-        if out.returncode != 0:
-            raise RuntimeError(f"pet {args[0]} failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
-        return json.loads(out.stdout[out.stdout.index("{"):]) if "--json" in args else {}
-
     t0 = time.time()
-    cli("init", str(f["dir"] / "train.csv"), "--unlabeled", str(f["dir"] / "unlabeled.csv"), "--dev",
+    _cli("init", str(f["dir"] / "train.csv"), "--unlabeled", str(f["dir"] / "unlabeled.csv"), "--dev",
         str(f["dir"] / "dev.csv"), "--test", str(f["dir"] / "test.csv"), "--name", f"trec-fine-{seed}-{tag}",
-        "-o", str(cfg), "--force")
-    summary = cli("run", str(cfg), "--json", "-q")
+        "-o", str(cfg), "--force", code=code)
+    summary = _cli("run", str(cfg), "--json", "-q", code=code)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=code, capture_output=True, text=True).stdout.strip()
     return _pet_rows(summary, time.time() - t0, {"config": "pet init, TREC's 50 fine class names", "commit": commit,
                                                  "run_s": summary["seconds"]})

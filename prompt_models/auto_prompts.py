@@ -19,6 +19,7 @@ import math
 import random
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Collection, Sequence
 
@@ -116,9 +117,9 @@ def unread_leaves(labels: Sequence[str], used_words: Collection[str] | None = No
     ``ENTY:cremat``) or is another label's too (``LOC:other``, ``NUM:other``): codes, their words searched.
     Without the text's words (``used_words`` None) only the shared ones."""
     words = {lab: word_from_label(lab) for lab in labels if leaf_of(lab)}
-    shared = {w for w in words.values() if list(words.values()).count(w) > 1}
-    return {lab for lab, w in words.items() if w is None or w in shared
-            or (used_words is not None and not set(word_tokens(w)) <= set(used_words))}
+    count = Counter(words.values())
+    return {lab for lab, w in words.items() if w is None or count[w] > 1
+            or (used_words is not None and not all(t in used_words for t in word_tokens(w)))}
 
 
 def codes_among(labels: Sequence[str], used_words: Collection[str] | None = None) -> set[str]:
@@ -141,6 +142,11 @@ def words_from_label_names(labels: Sequence[str], used_words: Collection[str] | 
 def texts_of(examples: Sequence[InputExample]) -> list[str]:
     """Every text of ``examples`` (both texts of a pair), the text label words are read from."""
     return [t for ex in examples for t in (ex.text_a, ex.text_b) if t]
+
+
+def words_used(examples: Sequence[InputExample]) -> set[str]:
+    """The lower-case words ``examples`` use: tells a label name the text says ("LOVE") from a code ("LOC")."""
+    return {w for t in texts_of(examples) for w in word_tokens(t)}
 
 
 def searches_label_words(labels: Sequence[str], label_words: dict | None, search_words: str = "codes",
@@ -310,7 +316,7 @@ def select_prompts(
     """
     labels = [str(x) for x in labels]
     texts = texts_of(list(train) + list(prior_texts))
-    used = {w for t in texts for w in word_tokens(t)}  # tells "LOVE" (a word of the text) from "LOC"
+    used = words_used(list(train) + list(prior_texts))
     fixed = label_words or words_from_label_names(labels, used)
     if fixed and not label_words:
         try:

@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from prompt_models.auto_prompts import (
     QUESTION_TEMPLATES, SEARCH_VERSION, any_words, candidate_templates, searches_label_words,
-    select_prompts, texts_of, zero_shot_logits,
+    select_prompts, words_used, zero_shot_logits,
 )
 from prompt_models.backbones import backbone_kind, load_language_model, load_tokenizer
 from pet_config.schema import PipelineConfig
@@ -20,7 +20,7 @@ from pet_io.atomic import is_done, publish, read_done
 from pet_io.digests import digest, model_digest
 from pet_io.example_files import iter_examples, read_examples
 from prompt_models.examples import InputExample
-from prompt_models.function_words import are_questions, word_tokens
+from prompt_models.function_words import are_questions
 from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
 from prompt_models.training import classification_metrics, configure_threads, pick_device
@@ -104,8 +104,8 @@ def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
     prior = prior_texts(cfg, data)
     logger().info("choosing prompts: %d candidate templates%s, zero-shot scored on %d %s examples and %d prior texts",
                   len(templates), "" if cfg.verbalizer.label_words else (
-                      " and their label words" if searches_label_words(cfg.labels, None, ap.search_words, {
-                          w for t in texts_of(train + prior) for w in word_tokens(t)})
+                      " and their label words" if searches_label_words(cfg.labels, None, ap.search_words,
+                                                                       words_used(train + prior))
                       else " with the label names as words"),
                   len(dev) if dev else data["train"].n, "dev" if dev else "training", len(prior))
     result = select_prompts(
