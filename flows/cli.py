@@ -205,18 +205,30 @@ def _run_flow(args, cfg, overrides: dict) -> dict:
     # the run Crashed first, then hands the signal on to this handler)
     signal.signal(signal.SIGTERM, _stop_everywhere)
     logging.getLogger("prefect.task_runs").addFilter(_no_traceback_for_a_stop)
-    with prefect_api():
-        if args.command == "run":
-            from flows.pet_flow import pet_flow
+    from prefect.exceptions import TerminationSignal
 
-            return with_runner(pet_flow, cfg)(args.config, overrides)
-        if args.command == "relabel":
-            from flows.pet_flow import relabel_flow
+    from prompt_models.training import STOP
 
-            return with_runner(relabel_flow, cfg)(args.config, args.unlabeled, overrides)
-        from flows.search_flows import search_flow
+    try:
+        with prefect_api():
+            if args.command == "run":
+                from flows.pet_flow import pet_flow
 
-        return with_runner(search_flow, cfg)(args.config, overrides)
+                return with_runner(pet_flow, cfg)(args.config, overrides)
+            if args.command == "relabel":
+                from flows.pet_flow import relabel_flow
+
+                return with_runner(relabel_flow, cfg)(args.config, args.unlabeled, overrides)
+            from flows.search_flows import search_flow
+
+            return with_runner(search_flow, cfg)(args.config, overrides)
+    except BaseException as exc:
+        # task threads are not daemons: one left working would hold the process after this thread unwinds
+        # (a second TERM mid-unwind reaches Prefect's handler, not ours, and nothing else sets STOP)
+        STOP.set()
+        if isinstance(exc, TerminationSignal):
+            raise KeyboardInterrupt from exc
+        raise
 
 
 def _stop_everywhere(signum, frame) -> None:

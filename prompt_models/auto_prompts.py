@@ -33,6 +33,7 @@ from .function_words import ANSWER_WORDS, ENGLISH, WORD, word_tokens
 from .function_words import function_words as function_words_of
 from .lmbff import search_label_words
 from .prompt_scorer import PromptScorer
+from .training import check_stop
 from .verbalizer import VerbalizerError, word_token_ids
 
 SINGLE_TEMPLATES = [
@@ -371,6 +372,7 @@ def select_prompts(
     in_text, word_pool = None, ""
     searched: list[tuple[str, dict]] = []
     for template in templates:
+        check_stop()  # the search below is mostly tensor arithmetic, not the model calls that poll a stop
         if fixed:
             c = score(template, fixed, "config" if label_words else "label names")
             cands += [c] if c else []

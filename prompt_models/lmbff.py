@@ -40,6 +40,7 @@ from .examples import InputExample, gold_indices
 from .inference import run_batches
 from .patterns import Pattern, PatternError
 from .pet import PETModel
+from .training import check_stop
 from .verbalizer import Verbalizer, VerbalizerError, word_token_ids
 
 SENTINELS = ("<extra_id_0>", "<extra_id_1>", "<extra_id_2>")
@@ -263,7 +264,9 @@ def search_label_words(
             # order) take words no other label took
             combos += [c for c in (_distinct_words(tops, labels, rng) for _ in range(max_combinations)) if c]
     scored = {}
-    for combo in combos:
+    for i, combo in enumerate(combos):
+        if i % 1000 == 0:  # no model call in this loop: a stop must be polled here (50 labels: minutes of it)
+            check_stop()
         if len(set(combo)) < len(combo) or combo in scored:
             continue
         pred = logp[:, list(combo)].argmax(-1)

@@ -371,3 +371,24 @@ def test_the_choose_prompts_stage_ranks_question_templates_for_questions_only(tm
     assert any(t in QUESTION_TEMPLATES for t in result["templates"]) is ask
     if result["task_template_swap"]:  # only a question template is swapped in, and only for questions
         assert ask and result["task_template_swap"]["added"] in QUESTION_TEMPLATES
+
+
+def test_a_stop_reaches_the_label_word_search_between_model_calls(trained_factory):
+    """Ctrl-C / SIGTERM sets STOP; the word search runs minutes of tensor arithmetic without a model call
+    (50 labels), and a task thread that never polls holds the process after the CLI has unwound."""
+    import torch
+
+    from prompt_models.lmbff import search_label_words
+    from prompt_models.training import STOP, StopRequested
+
+    make, words = trained_factory
+    model = make(GOOD, words)
+    data = [InputExample(e.text_a, None, {"pos": "1", "neg": "0"}[e.label], e.guid) for e in toy_examples(8)]
+    logp = torch.zeros(len(data), model.tokenizer.vocab_size)  # given: the search makes no model call
+    STOP.set()
+    try:
+        with pytest.raises(StopRequested):
+            search_label_words(model, data, ["0", "1"], top_k_per_class=4, logp=logp, max_scan=200)
+    finally:
+        STOP.clear()
+    assert search_label_words(model, data, ["0", "1"], top_k_per_class=4, logp=logp, max_scan=200)

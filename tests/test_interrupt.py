@@ -61,7 +61,7 @@ def _wait_for_training(proc: subprocess.Popen, work: Path) -> None:
     raise AssertionError(proc.stderr.read()[-3000:] if proc.poll() is not None else "no training after 240 s")
 
 
-@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm", "sigterm-group"])
 def test_terminal_ctrl_c_stops_with_one_line_exit_130_and_no_child_left(tmp_path, stop):
     proc = _start(tmp_path, "pet.train.max_steps=400")
     _wait_for_training(proc, tmp_path / "work")
@@ -70,6 +70,8 @@ def test_terminal_ctrl_c_stops_with_one_line_exit_130_and_no_child_left(tmp_path
     t0 = time.time()
     if stop == "ctrl-c":
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+    elif stop == "sigterm-group":
+        os.killpg(proc.pid, signal.SIGTERM)  # `kill -- -PGID`, a container stop: the temporary server gets it too
     else:
         proc.send_signal(signal.SIGTERM)  # what `timeout`, `kill` and service managers do: the CLI alone
     out, err = proc.communicate(timeout=120)
