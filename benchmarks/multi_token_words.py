@@ -76,7 +76,7 @@ def measure(model, examples) -> dict:
 
 
 def main() -> None:
-    from prompt_models.auto_prompts import words_from_label_names
+    from prompt_models.label_names import words_from_label_names
     from prompt_models.examples import InputExample
     from prompt_models.pet import PETModel
     from prompt_models.training import configure_threads

@@ -33,7 +33,8 @@ def main() -> None:
     from multi_token_words import LABEL_SETS
 
     from prompt_models import prompt_scorer
-    from prompt_models.auto_prompts import SINGLE_TEMPLATES, words_from_label_names, zero_shot_logits
+    from prompt_models.auto_prompts import SINGLE_TEMPLATES, zero_shot_logits
+    from prompt_models.label_names import words_from_label_names
     from prompt_models.backbones import CAUSAL, load_language_model, load_tokenizer
     from prompt_models.examples import InputExample
     from prompt_models.patterns import Pattern

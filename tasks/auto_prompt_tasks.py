@@ -11,8 +11,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from prompt_models.auto_prompts import (
-    QUESTION_TEMPLATES, SEARCH_VERSION, any_words, candidate_templates, searches_label_words,
-    select_prompts, words_used, zero_shot_logits,
+    QUESTION_TEMPLATES, SEARCH_VERSION, any_words, candidate_templates, select_prompts, zero_shot_logits,
 )
 from prompt_models.backbones import backbone_kind, load_language_model, load_tokenizer
 from pet_config.schema import PipelineConfig
@@ -21,6 +20,7 @@ from pet_io.digests import digest, model_digest
 from pet_io.example_files import iter_examples, read_examples
 from prompt_models.examples import InputExample
 from prompt_models.function_words import are_questions
+from prompt_models.label_names import searches_label_words, words_used
 from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
 from prompt_models.training import classification_metrics, configure_threads, pick_device

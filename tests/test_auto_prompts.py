@@ -14,10 +14,9 @@ from prompt_models.auto_prompts import (
     select_prompts,
     stratified_split,
     text_words,
-    codes_among,
-    words_from_label_names,
     zero_shot_logits,
 )
+from prompt_models.label_names import codes_among, words_from_label_names
 from prompt_models.auto_settings import suggest_train_settings
 from pet_config.loading import config_from_dict
 from pet_config.schema import ConfigError
