@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from pet_config.loading import load_config  # noqa: E402
 from pet_io.example_files import read_examples  # noqa: E402
+from pet_zoo.resolve import resolve_models  # noqa: E402
 from prompt_models.distill import SequenceClassifier, distill_soft_labels, with_gold_targets  # noqa: E402
 from prompt_models.training import configure_threads  # noqa: E402
 from tasks.classifier_tasks import distill_train_cfg  # noqa: E402
@@ -58,9 +59,9 @@ def _only(folder: Path) -> Path:
 def check_unit(unit: str, res: dict) -> None:
     task, seed = unit.rsplit("-", 1)
     folder = WORK / unit
-    cfg = load_config(folder / "auto.yaml")  # the run's settings, defaults resolved as `pet run` does
+    cfg = resolve_models(load_config(folder / "auto.yaml"), install=False)  # settings and models as `pet run` has them
     art = folder / "pet_artifacts"
-    labels = cfg.verbalizer_obj().labels
+    labels = cfg.labels  # the order the run's verbalizer has (its label words are chosen by the run)
     store = _only(art / "soft_labels")
     dev = read_examples(str(next((art / "data").glob("dev-*.jsonl"))))
     have = {r["variant"] for r in res["rows"] if r["task"] == task and r.get("seed", 13) == int(seed)
