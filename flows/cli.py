@@ -205,30 +205,21 @@ def _run_flow(args, cfg, overrides: dict) -> dict:
     # the run Crashed first, then hands the signal on to this handler)
     signal.signal(signal.SIGTERM, _stop_everywhere)
     logging.getLogger("prefect.task_runs").addFilter(_no_traceback_for_a_stop)
-    from prefect.exceptions import TerminationSignal
-
     from prompt_models.training import STOP
 
-    try:
-        with prefect_api():
-            if args.command == "run":
-                from flows.pet_flow import pet_flow
+    STOP.clear()  # a stop asked of an earlier run in this process is not one asked of this run
+    with prefect_api():
+        if args.command == "run":
+            from flows.pet_flow import pet_flow
 
-                return with_runner(pet_flow, cfg)(args.config, overrides)
-            if args.command == "relabel":
-                from flows.pet_flow import relabel_flow
+            return with_runner(pet_flow, cfg)(args.config, overrides)
+        if args.command == "relabel":
+            from flows.pet_flow import relabel_flow
 
-                return with_runner(relabel_flow, cfg)(args.config, args.unlabeled, overrides)
-            from flows.search_flows import search_flow
+            return with_runner(relabel_flow, cfg)(args.config, args.unlabeled, overrides)
+        from flows.search_flows import search_flow
 
-            return with_runner(search_flow, cfg)(args.config, overrides)
-    except BaseException as exc:
-        # task threads are not daemons: one left working would hold the process after this thread unwinds
-        # (a second TERM mid-unwind reaches Prefect's handler, not ours, and nothing else sets STOP)
-        STOP.set()
-        if isinstance(exc, TerminationSignal):
-            raise KeyboardInterrupt from exc
-        raise
+        return with_runner(search_flow, cfg)(args.config, overrides)
 
 
 def _stop_everywhere(signum, frame) -> None:

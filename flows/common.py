@@ -13,13 +13,14 @@ import mlflow
 from prefect import get_client
 from prefect.concurrency.asyncio import AcquireConcurrencySlotTimeoutError
 from prefect.concurrency.sync import concurrency
-from prefect.exceptions import ObjectAlreadyExists
+from prefect.exceptions import ObjectAlreadyExists, TerminationSignal
 from prefect.runtime import flow_run
 
 from pet_config.loading import load_config
 from pet_config.schema import PipelineConfig
 from pet_io.atomic import is_done, temp_beside, write_json_atomic
 from pet_zoo.resolve import resolve_models
+from prompt_models.training import STOP
 from tasks import tracking
 from tasks.records import EnsembleManifest
 
@@ -129,7 +130,14 @@ def parent_run(cfg: PipelineConfig, flow_name: str):
         tracking.log_params_flat(
             {"name": cfg.name, "model": cfg.model.path, "patterns": "|".join(cfg.patterns), "seeds": cfg.seeds}
         )
-        yield run
+        try:
+            yield run
+        except TerminationSignal:
+            # SIGTERM reaches this thread as Prefect's TerminationSignal; the flow's task runner then waits for
+            # its worker threads, and only after that is the signal handed on to the CLI's handler that sets
+            # STOP. Set here, before that wait, a training thread stops at its next step, not at its unit's end
+            STOP.set()
+            raise
 
 
 def manifest_path(cfg: PipelineConfig) -> Path:

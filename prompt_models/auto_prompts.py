@@ -31,7 +31,6 @@ from .function_words import function_words as function_words_of
 from .label_names import codes_among, searches_label_words, texts_of, word_from_label, words_from_label_names, words_used
 from .lmbff import search_label_words
 from .prompt_scorer import PromptScorer
-from .training import check_stop
 from .verbalizer import VerbalizerError, word_token_ids
 
 SINGLE_TEMPLATES = [
@@ -65,6 +64,8 @@ FUNCTION_WORDS = ENGLISH  # the list for English text (prompt_models.function_wo
 # (a function word no list holds). No content word of the six LM-BFF tasks comes near it ("film": 18%
 # of SST-2's train + prior texts).
 MAX_TEXT_SHARE, MIN_TEXTS_FOR_SHARE = 0.3, 50
+
+
 def _spellable(model, word: str) -> bool:
     try:
         word_token_ids(model.tokenizer, word, model.head_space_sensitive)
@@ -280,7 +281,6 @@ def select_prompts(
     in_text, word_pool = None, ""
     searched: list[tuple[str, dict]] = []
     for template in templates:
-        check_stop()  # the search below is mostly tensor arithmetic, not the model calls that poll a stop
         if fixed:
             c = score(template, fixed, "config" if label_words else "label names")
             cands += [c] if c else []

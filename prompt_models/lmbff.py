@@ -265,7 +265,7 @@ def search_label_words(
             combos += [c for c in (_distinct_words(tops, labels, rng) for _ in range(max_combinations)) if c]
     scored = {}
     for i, combo in enumerate(combos):
-        if i % 1000 == 0:  # no model call in this loop: a stop must be polled here (50 labels: minutes of it)
+        if i % 1000 == 0:  # no model call in this loop to poll a stop (`pet search` runs it on a worker thread)
             check_stop()
         if len(set(combo)) < len(combo) or combo in scored:
             continue

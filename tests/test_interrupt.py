@@ -63,7 +63,7 @@ def _wait_for_training(proc: subprocess.Popen, work: Path) -> None:
 
 @pytest.mark.parametrize("stop", ["ctrl-c", "sigterm", "sigterm-group"])
 def test_terminal_ctrl_c_stops_with_one_line_exit_130_and_no_child_left(tmp_path, stop):
-    proc = _start(tmp_path, "pet.train.max_steps=400")
+    proc = _start(tmp_path, "pet.train.max_steps=20000")  # a unit of many minutes: a stop must not wait for its end
     _wait_for_training(proc, tmp_path / "work")
     children = _children(proc.pid)
     assert children, "the CLI should run its temporary Prefect server as a child"
@@ -74,7 +74,11 @@ def test_terminal_ctrl_c_stops_with_one_line_exit_130_and_no_child_left(tmp_path
         os.killpg(proc.pid, signal.SIGTERM)  # `kill -- -PGID`, a container stop: the temporary server gets it too
     else:
         proc.send_signal(signal.SIGTERM)  # what `timeout`, `kill` and service managers do: the CLI alone
-    out, err = proc.communicate(timeout=120)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # not left training for the rest of the session
+        raise
     assert proc.returncode == 130, err[-2000:]
     assert time.time() - t0 < 60
     assert "interrupted; finished units are kept, rerun to resume" in err
