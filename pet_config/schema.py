@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from pet_io.sources import DataSpec, csv_separator
 from pet_zoo.registry import KNOWN_MODELS
+from prompt_models.auto_settings import gold_in_distillation
 from prompt_models.patterns import Pattern
 from prompt_models.verbalizer import Verbalizer
 
@@ -93,6 +94,8 @@ class PipelineConfig(StrictModel):
                 raise ValueError(f"verbalizer.label_words has no words for label(s) {', '.join(map(repr, missing))}{stray}")
             if unknown:
                 raise ValueError(f"verbalizer.label_words names {', '.join(map(repr, unknown))}, not in labels {self.labels}")
+        if self.distill.with_train is None:  # decided here, so the resolved config and every stage see the same
+            self.distill.with_train = gold_in_distillation(len(self.labels))
         for template in self.patterns:
             need = min_tokens(template)  # a PatternError names the template
             if self.model.max_length < need:

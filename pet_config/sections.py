@@ -123,7 +123,7 @@ class DistillConfig(StrictModel):
     model_path: str | None = Field(None, description="the student: a zoo name or folder AutoModelForSequenceClassification loads (default model.path)")
     train: DistillTrainConfig = Field(default_factory=DistillTrainConfig, description="training of the student")
     seed: int = Field(0, description="seed of the student's new head and batches")
-    with_train: bool = Field(False, description="the labeled training examples join the soft-labeled texts, with one-hot targets of their gold labels (default: the soft labels only, as in PET; benchmarks/RESULTS.md has the dev check)")
+    with_train: bool | None = Field(None, description="the labeled training examples join the soft-labeled texts, with one-hot targets of their gold labels; unset: on from 3 labels, off for 2 (the soft labels only, as in PET): prompt_models/auto_settings.gold_in_distillation, benchmarks/RESULTS.md has the dev check")
     onnx: bool = Field(True, description="also export the student to ONNX, fp32 and int8 (int8 refused if it loses > 0.5 test points, else dev; with neither, if it changes > 0.5% of the fp32 labels of unlabeled texts), for `pet predict --engine`")
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 
 from prompt_models import auto_prompts
 from prompt_models.auto_prompts import (
@@ -291,6 +292,16 @@ def test_config_without_patterns_or_words_asks_for_labels(tmp_path, tiny_model_d
     written = config_from_dict(dict(base, labels=["a", "b"], pet={"train": {"max_steps": 5}}), tmp_path)
     assert "max_steps" in written.pet.train.model_fields_set  # steps written by the user stay
 
+
+
+def test_the_labeled_examples_join_distillation_from_three_labels_unless_the_config_says(tmp_path, tiny_model_dir):
+    base = {"model": {"path": str(tiny_model_dir)}, "data": {"train": {"path": "x.csv"}}}
+    assert not config_from_dict(dict(base, labels=["a", "b"]), tmp_path).distill.with_train  # PET's recipe
+    assert config_from_dict(dict(base, labels=["a", "b", "c"]), tmp_path).distill.with_train
+    mine = config_from_dict(dict(base, labels=["a", "b", "c"], distill={"with_train": False}), tmp_path)
+    assert mine.distill.with_train is False  # written by the user: kept
+    assert config_from_dict(dict(base, labels=["a", "b"], distill={"with_train": True}), tmp_path).distill.with_train
+    assert "with_train: true" in yaml.safe_dump(config_from_dict(dict(base, labels=list("abc")), tmp_path).to_dict())
 
 def test_content_continuations_keep_whole_words_that_are_not_stop_words(trained_factory):
     from prompt_models.auto_prompts import FUNCTION_WORDS, content_words_mask
