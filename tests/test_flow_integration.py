@@ -71,7 +71,7 @@ def test_pet_flow_beats_chance_on_real_data(first_run):
     assert summary["ensemble_metrics"]["test_accuracy"] > 0.56, summary["ensemble_metrics"]
     assert summary["classifier_metrics"]["test_accuracy"] > 0.56, summary["classifier_metrics"]
     assert summary["n_soft_labeled"] == 400
-    assert summary["classifier"]["n_train"] == 400 + 32  # distill.with_train: the 32 labeled examples join (off by default)
+    assert summary["classifier"]["n_train"] == 400 + 32  # distill.with_train: the 32 labeled examples join (off by default for 2 labels)
     assert [m["cached"] for m in summary["pattern_models"]] == [False, False]
 
 

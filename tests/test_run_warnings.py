@@ -31,10 +31,13 @@ def test_a_student_far_below_its_teacher_on_dev_is_flagged_with_the_measured_rem
 
     from tasks.promotion import student_gap
 
-    cfg = SimpleNamespace(distill=SimpleNamespace(with_train=False))
+    cfg = SimpleNamespace(distill=SimpleNamespace(with_train=False), labels=[f"c{i}" for i in range(50)])
     assert student_gap(cfg, {"dev_accuracy": 0.51}, {"dev_accuracy": 0.45}) == []  # within 0.10
     (line,) = student_gap(cfg, {"dev_accuracy": 0.515}, {"dev_accuracy": 0.164})
     assert line.startswith("the classifier trails the ensemble by 0.351 on dev") and "distill.with_train: true" in line
+    binary = SimpleNamespace(distill=SimpleNamespace(with_train=False), labels=["pos", "neg"])
+    (line,) = student_gap(binary, {"dev_accuracy": 0.9}, {"dev_accuracy": 0.7})
+    assert "with_train" not in line  # two labels: the gold examples did not help on dev, so not suggested
     cfg.distill.with_train = True  # already on: nothing to suggest
     assert student_gap(cfg, {"dev_accuracy": 0.515}, {"dev_accuracy": 0.164}) == [
         "the classifier trails the ensemble by 0.351 on dev"]
