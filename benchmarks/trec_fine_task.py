@@ -48,8 +48,8 @@ def unit_pet(f: dict, seed: int, code: Path, tag: str) -> list[dict]:
     cfg = d / "auto.yaml"
     t0 = time.time()
     _cli("init", str(f["dir"] / "train.csv"), "--unlabeled", str(f["dir"] / "unlabeled.csv"), "--dev",
-        str(f["dir"] / "dev.csv"), "--test", str(f["dir"] / "test.csv"), "--name", f"trec-fine-{seed}-{tag}",
-        "-o", str(cfg), "--force", code=code)
+         str(f["dir"] / "dev.csv"), "--test", str(f["dir"] / "test.csv"), "--name", f"trec-fine-{seed}-{tag}",
+         "-o", str(cfg), "--force", code=code)
     summary = _cli("run", str(cfg), "--json", "-q", code=code)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=code, capture_output=True, text=True).stdout.strip()
     return _pet_rows(summary, time.time() - t0, {"config": "pet init, TREC's 50 fine class names", "commit": commit,
