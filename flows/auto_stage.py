@@ -22,7 +22,7 @@ from flows.stages import train_generation
 def auto_prompt_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> tuple[PipelineConfig, list[str]]:
     """Patterns and/or label words chosen on dev (or a stratified part of train) when the config has none;
     with the templates to train and re-rank (``trained_rerank_stage``)."""
-    with tracking.stage_run(cfg, parent_id, "auto-prompts") as run:
+    with tracking.stage_run(cfg, parent_id, "auto-prompts"):
         result = choose_prompts(cfg, data)
         mlflow.log_params({"selection_split": result["selection_split"][:200],
                            "chosen_templates": " | ".join(result["templates"])[:500],

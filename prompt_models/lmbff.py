@@ -31,7 +31,6 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-import numpy as np
 import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM
 

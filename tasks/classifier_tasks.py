@@ -2,7 +2,6 @@
 register it (champion or challenger, see ``promotion``)."""
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from pathlib import Path
 from typing import Sequence
