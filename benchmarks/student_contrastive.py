@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from distill_gold import _only  # noqa: E402 (benchmarks/, the script's own folder, is on sys.path)
 from pet_config.loading import load_config  # noqa: E402
 from pet_io.atomic import write_json_atomic  # noqa: E402
 from pet_io.example_files import read_examples  # noqa: E402
@@ -48,11 +49,6 @@ from tasks.label_tasks import read_soft_labels  # noqa: E402
 WORK = ROOT / "benchmarks" / "tasks_work"
 OUT = ROOT / "benchmarks" / "student_contrastive_results.json"
 MACHINE = "2-core CPU VM, no GPU (shared)"
-
-
-def _only(folder: Path) -> Path:
-    (one,) = list(folder.iterdir())  # a unit's work_dir holds one run's stores
-    return one
 
 
 def setfit_dev(train, dev, labels, student: str, scratch: Path) -> float:
