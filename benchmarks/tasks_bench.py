@@ -218,19 +218,24 @@ def unit_hand(task: str, seed: int, f: dict) -> list[dict]:
             _pet_rows(summary, time.time() - t0, {"config": HAND[task]}) if r["method"] != "zero-shot-calibrated"]
 
 
-def unit_setfit(task: str, seed: int, f: dict) -> list[dict]:
+def setfit_model(texts: list[str], labels: list[str], names: list[str], scratch: Path):
+    """SetFit 1.2.0 at its default settings, trained on ``texts`` (``labels``, indices into ``names``)."""
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 
+    model = SetFitModel.from_pretrained(str(STUDENT))
+    # default settings; checkpoints out of the repository, no MLflow/TensorBoard logging by transformers
+    args = TrainingArguments(output_dir=str(scratch), report_to="none")
+    train = Dataset.from_dict({"text": texts, "label": [names.index(v) for v in labels]})
+    Trainer(model=model, args=args, train_dataset=train).train()
+    return model
+
+
+def unit_setfit(task: str, seed: int, f: dict) -> list[dict]:
     t0 = time.time()
     x, y = _examples(f, "train")
     labels = sorted(set(y))
-    model = SetFitModel.from_pretrained(str(STUDENT))
-    # default settings; checkpoints out of the repository, no MLflow/TensorBoard logging by transformers
-    args = TrainingArguments(output_dir=str(f["dir"] / "setfit"), report_to="none")
-    train = Dataset.from_dict({"text": x, "label": [labels.index(v) for v in y]})
-    trainer = Trainer(model=model, args=args, train_dataset=train)
-    trainer.train()
+    model = setfit_model(x, y, labels, f["dir"] / "setfit")
     acc = {}
     for split in ("dev", "test"):
         tx, ty = _examples(f, split)
@@ -274,7 +279,7 @@ def unit_finetune(task: str, seed: int, f: dict) -> list[dict]:
             done[0] += 1
             clf.model.train()
             idx = next(it)
-            logits = clf.model(**clf._batch([data["train"][i] for i in idx])).logits
+            logits = clf.model(**clf.batch([data["train"][i] for i in idx])).logits
             return distillation_loss(logits.float(), onehot[idx], 1.0)
 
         def score(steps):

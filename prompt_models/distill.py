@@ -17,6 +17,7 @@ from transformers import AutoModelForSequenceClassification
 from .backbones import autocast, load_pretrained, load_tokenizer
 from .examples import InputExample, gold_indices
 from .inference import encode_texts, run_batches
+from .pair_tuning import tune_on_pairs
 from .training import TrainConfig, batches_forever, classification_metrics, set_seed, train_steps
 
 META_FILE = "classifier.json"
@@ -66,7 +67,8 @@ class SequenceClassifier:
         (out / META_FILE).write_text(json.dumps({"labels": self.labels, "max_length": self.max_length}))
         return out
 
-    def _batch(self, examples: Sequence[InputExample]):
+    def batch(self, examples: Sequence[InputExample]) -> dict:
+        """The model's padded inputs for ``examples``, on its device."""
         texts_b = [ex.text_b for ex in examples]
         enc = self.tokenizer(
             [ex.text_a for ex in examples],
@@ -128,7 +130,7 @@ class SequenceClassifier:
         def step_loss() -> torch.Tensor:
             idx = next(it)
             with autocast(dev):
-                logits = self.model(**self._batch([examples[i] for i in idx])).logits
+                logits = self.model(**self.batch([examples[i] for i in idx])).logits
             return distillation_loss(logits.float(), targets[idx].to(dev), cfg.temperature)
 
         fit = train_steps(self.model.parameters(), cfg, step_loss, "distill", log_fn, "distill_loss")
@@ -146,11 +148,15 @@ def with_gold_targets(examples: Sequence[InputExample], probs: np.ndarray, label
 
 def distill_soft_labels(base: str | Path, labels: Sequence[str], max_length: int, examples: Sequence[InputExample],
                         probs: np.ndarray, cfg: TrainConfig, seed: int = 0, device: torch.device | None = None,
-                        log_fn: Callable[[dict, int], None] | None = None) -> tuple[SequenceClassifier, dict]:
+                        log_fn: Callable[[dict, int], None] | None = None,
+                        pair_examples: Sequence[InputExample] | None = None) -> tuple[SequenceClassifier, dict]:
     """A sequence classifier on ``base`` trained on the ensemble's soft labels ``probs`` (made at
-    ``cfg.temperature``); returns it and its fit record."""
+    ``cfg.temperature``); returns it and its fit record. With ``pair_examples`` (labeled), its encoder is
+    first tuned on their SetFit pairs (``pair_tuning``)."""
     set_seed(seed)  # the new classification head is initialised here
     clf = SequenceClassifier.from_pretrained(str(base), labels, max_length)
     if device is not None:
         clf.model.to(device)
-    return clf, clf.train_model(examples, probs, cfg, seed, log_fn)
+    pairs = tune_on_pairs(clf, pair_examples, gold_indices(pair_examples, labels), seed, log_fn) if pair_examples else None
+    fit = clf.train_model(examples, probs, cfg, seed, log_fn)
+    return clf, dict(fit, pairs=pairs) if pairs else fit

@@ -70,8 +70,8 @@ def tune_on_pairs(clf, examples: Sequence[InputExample], gold: Sequence[int], se
     def step_loss() -> torch.Tensor:
         batch = [pairs[k] for k in next(it)]
         with autocast(dev):
-            u = mean_pooled(encoder, clf._batch([examples[i] for i, _, _ in batch]))  # [B, H]
-            v = mean_pooled(encoder, clf._batch([examples[j] for _, j, _ in batch]))  # [B, H]
+            u = mean_pooled(encoder, clf.batch([examples[i] for i, _, _ in batch]))  # [B, H]
+            v = mean_pooled(encoder, clf.batch([examples[j] for _, j, _ in batch]))  # [B, H]
         target = torch.tensor([t for _, _, t in batch], device=dev)
         return F.mse_loss(F.cosine_similarity(u.float(), v.float()), target)
 

@@ -16,6 +16,7 @@ from pet_io.digests import digest, model_digest
 from pet_io.example_files import iter_examples, read_examples
 from prompt_models import onnx_student
 from prompt_models.examples import gold_indices
+from prompt_models.pair_tuning import MAX_PAIR_STEPS, PAIR_BATCH_SIZE, PAIR_LEARNING_RATE
 from prompt_models.distill import SequenceClassifier, distill_soft_labels, with_gold_targets
 from prompt_models.training import configure_threads, pick_device
 
@@ -30,13 +31,16 @@ from .records import ClassifierRef, LabeledShard, Registration, SplitFile, Split
 def distill(cfg: PipelineConfig, labeled_shards: Sequence[LabeledShard], ens_key: str, parent_run_id: str | None,
             train: SplitFile | None = None) -> ClassifierRef:
     """Train the final sequence classifier on the soft labels (KL at T, times T^2), and on ``train`` with its
-    gold labels where ``distill.with_train`` is set."""
+    gold labels where ``distill.with_train`` is set; where ``distill.pair_tuning`` is set, its encoder is
+    first tuned on SetFit's pairs of ``train``."""
     configure_threads()
     base = cfg.resolve(cfg.distill.model_path or cfg.model.path)
     train_cfg = distill_train_cfg(cfg)
     shard_digests = sorted(s.digest for s in labeled_shards)
+    pairs_of = train if cfg.distill.pair_tuning else None
     train = train if cfg.distill.with_train else None
-    key = classifier_key(cfg, ens_key, shard_digests, train.digest if train else None)
+    key = classifier_key(cfg, ens_key, shard_digests, train.digest if train else None,
+                         pairs_of.digest if pairs_of else None)
     folder = cfg.work_path / "classifiers" / key
     with tracking.stage_run(cfg, parent_run_id, "distill", {"cache_key": key, "ensemble_key": ens_key}) as run:
         mlflow.log_params({"base_model": base, "n_shards": len(shard_digests), "temperature": train_cfg.temperature})
@@ -47,14 +51,18 @@ def distill(cfg: PipelineConfig, labeled_shards: Sequence[LabeledShard], ens_key
         examples, probs = read_soft_labels([s.path for s in labeled_shards])
         tracking.log_examples_input(examples, "soft_labeled", str(label_store(cfg, ens_key)), "training", digest(shard_digests))
         mlflow.log_metrics({"n_soft_labeled": len(examples), "n_gold_labeled": train.n if train else 0})
+        gold_split = train or pairs_of
+        gold = read_examples(gold_split.path) if gold_split else None
+        if gold_split:
+            tracking.log_examples_input(gold, "train", gold_split.source, "training", gold_split.digest)  # lineage of both inputs
         if train:
-            gold = read_examples(train.path)
-            tracking.log_examples_input(gold, "train", train.source, "training", train.digest)  # lineage of both inputs
             examples, probs = with_gold_targets(examples, probs, gold, cfg.verbalizer_obj().labels)
         clf, fit = distill_soft_labels(base, cfg.verbalizer_obj().labels, cfg.model.max_length, examples, probs, train_cfg,
                                        cfg.distill.seed, pick_device(cfg.model.device),
-                                       lambda m, s: mlflow.log_metrics(m, step=s))
+                                       lambda m, s: mlflow.log_metrics(m, step=s), gold if pairs_of else None)
         mlflow.log_metric("final_distill_loss", fit["final_loss"])
+        if fit.get("pairs"):
+            mlflow.log_metrics({"n_pairs": fit["pairs"]["n_pairs"], "pair_steps": fit["pairs"]["steps"]})
 
         def write(tmp: Path) -> dict:
             clf.save(tmp / "model")
@@ -68,11 +76,14 @@ def distill_train_cfg(cfg: PipelineConfig):
     return cfg.distill.train.core(temperature=cfg.pet.temperature)
 
 
-def classifier_key(cfg: PipelineConfig, ens_key: str, shard_digests: Sequence[str], train_digest: str | None = None) -> str:
+def classifier_key(cfg: PipelineConfig, ens_key: str, shard_digests: Sequence[str], train_digest: str | None = None,
+                   pairs_digest: str | None = None) -> str:
     return digest(
         {
             "ensemble": ens_key,
             **({"gold_train": train_digest} if train_digest else {}),  # absent: the keys of earlier versions hold
+            # the pair step's settings are constants of pair_tuning: in the key, so a change re-distills
+            **({"pairs_of": [pairs_digest, PAIR_LEARNING_RATE, PAIR_BATCH_SIZE, MAX_PAIR_STEPS]} if pairs_digest else {}),
             "shards": sorted(shard_digests),
             "base": model_digest(cfg.resolve(cfg.distill.model_path or cfg.model.path)),
             "train_cfg": train_cfg_key(distill_train_cfg(cfg)),

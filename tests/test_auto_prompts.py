@@ -303,6 +303,7 @@ def test_the_labeled_examples_join_distillation_from_three_labels_unless_the_con
     assert config_from_dict(dict(base, labels=["a", "b"], distill={"with_train": True}), tmp_path).distill.with_train
     assert "with_train: true" in yaml.safe_dump(config_from_dict(dict(base, labels=list("abc")), tmp_path).to_dict())
 
+
 def test_content_continuations_keep_whole_words_that_are_not_stop_words(trained_factory):
     from prompt_models.auto_prompts import FUNCTION_WORDS, content_words_mask
     from prompt_models.verbalizer import word_token_ids

@@ -133,6 +133,8 @@ def test_classifier_key_follows_ensemble_shards_student_and_labels(cfg, other_mo
     assert classifier_key(flipped, "ens", ["s1"]) != base  # label order is the classifier's output order
     with_train = classifier_key(cfg, "ens", ["s1"], "train-digest-1")  # distill.with_train: the gold-labeled split
     assert with_train != base and classifier_key(cfg, "ens", ["s1"], "train-digest-2") != with_train
+    pairs = classifier_key(cfg, "ens", ["s1"], None, "train-digest-1")  # distill.pair_tuning: the pairs' split
+    assert pairs not in (base, with_train) and classifier_key(cfg, "ens", ["s1"], None, "train-digest-2") != pairs
 
 
 @pytest.mark.parametrize(

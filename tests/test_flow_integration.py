@@ -40,7 +40,7 @@ def config_path(tmp_path_factory):
         "seeds": [1],
         "pet": {"train": {"learning_rate": 5e-4, "max_steps": 80, "batch_size": 8, "progress": False}, "shard_size": 150},
         "distill": {"train": {"learning_rate": 2e-4, "max_steps": 200, "batch_size": 16, "progress": False},
-                    "with_train": True},
+                    "with_train": True, "pair_tuning": True},
         "tracking": {"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "experiment": "it", "registered_model": "sst2-it"},
         "work_dir": str(root / "work"),
     }
@@ -95,6 +95,8 @@ def test_mlflow_lineage(first_run, config_path):
     assert [d.dataset.name for d in pattern_run.inputs.dataset_inputs] == ["train"]
     # distill.with_train is on here: the gold-labeled train split is an input of the student too
     assert sorted(d.dataset.name for d in by_stage["distill"].inputs.dataset_inputs) == ["soft_labeled", "train"]
+    # distill.pair_tuning too: SetFit's pairs of the 32 examples (16 per label: 272 same-label, 256 others, oversampled)
+    assert by_stage["distill"].data.metrics["n_pairs"] == 544 and "pair_loss" in by_stage["distill"].data.metrics
     assert parent.data.metrics["classifier_test_accuracy"] == summary["classifier_metrics"]["test_accuracy"]
 
 

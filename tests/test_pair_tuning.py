@@ -33,7 +33,7 @@ def test_steps_are_one_epoch_capped():
 def _label_separation(clf, examples, gold) -> float:
     """Mean cosine of same-label pairs minus that of different-label pairs."""
     with torch.no_grad():
-        emb = F.normalize(mean_pooled(clf.model.base_model, clf._batch(examples)), dim=-1)
+        emb = F.normalize(mean_pooled(clf.model.base_model, clf.batch(examples)), dim=-1)
     sim = emb @ emb.T
     same = torch.tensor(gold)[:, None] == torch.tensor(gold)[None, :]
     return float(sim[same].mean() - sim[~same].mean())
@@ -50,3 +50,18 @@ def test_tuning_pulls_labels_apart_and_keeps_the_head(tiny_model_dir):
     assert fit["steps"] == 40 and fit["n_pairs"] == 144  # 16 examples: 72 same-label pairs, 64 others, oversampled
     assert _label_separation(clf, examples, gold) > before + 0.05
     assert all(torch.equal(v, clf.model.classifier.state_dict()[k]) for k, v in head.items())
+
+
+def test_distillation_with_pair_examples_tunes_the_encoder_first(tiny_model_dir):
+    from prompt_models.distill import distill_soft_labels
+    import numpy as np
+
+    examples = toy_examples(8)
+    probs = np.tile([[0.5, 0.5]], (len(examples), 1))  # flat soft labels: any difference comes from the pairs
+    cfg = TrainConfig(learning_rate=1e-4, max_steps=2, batch_size=4, temperature=2.0)
+    plain, fit = distill_soft_labels(tiny_model_dir, ["neg", "pos"], 32, examples, probs, cfg, seed=0)
+    tuned, fit_p = distill_soft_labels(tiny_model_dir, ["neg", "pos"], 32, examples, probs, cfg, seed=0,
+                                       pair_examples=examples)
+    assert "pairs" not in fit and fit_p["pairs"]["n_pairs"] == 144 and fit_p["pairs"]["steps"] == 9  # ceil(144 / 16)
+    emb = {k: v for k, v in tuned.model.base_model.state_dict().items()}
+    assert any(not torch.equal(v, emb[k]) for k, v in plain.model.base_model.state_dict().items())
