@@ -219,7 +219,7 @@ def unit_hand(task: str, seed: int, f: dict) -> list[dict]:
 
 
 def setfit_model(texts: list[str], labels: list[str], names: list[str], scratch: Path):
-    """SetFit 1.2.0 at its default settings, trained on ``texts`` (``labels``, indices into ``names``)."""
+    """SetFit 1.2.0 at its default settings, trained on ``texts`` and their ``labels`` (each one of ``names``)."""
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 

@@ -20,12 +20,14 @@ from .backbones import autocast
 from .examples import InputExample
 from .training import TrainConfig, batches_forever, set_seed, train_steps
 
-# SetFit 1.x defaults: body learning rate 2e-5, batch 16 pairs, one epoch over the pairs
-PAIR_LEARNING_RATE, PAIR_BATCH_SIZE = 2e-5, 16
+# SetFit 1.x defaults: body learning rate 2e-5, batch 16 pairs, one epoch over the pairs, warmup 0.1, pair seed 42
+PAIR_LEARNING_RATE, PAIR_BATCH_SIZE, PAIR_WARMUP, PAIRS_SEED = 2e-5, 16, 0.1, 42
 MAX_PAIR_STEPS = 500  # one epoch of SetFit's pairs is 480 steps on 6 labels x 16; more labels or examples are capped
+PAIR_SETTINGS = {"lr": PAIR_LEARNING_RATE, "batch": PAIR_BATCH_SIZE, "warmup": PAIR_WARMUP, "pairs_seed": PAIRS_SEED,
+                 "max_steps": MAX_PAIR_STEPS}  # in the student's cache key (tasks/classifier_tasks.classifier_key)
 
 
-def contrastive_pairs(gold: Sequence[int], seed: int = 42) -> list[tuple[int, int, float]]:
+def contrastive_pairs(gold: Sequence[int], seed: int = PAIRS_SEED) -> list[tuple[int, int, float]]:
     """SetFit's "oversampling" pairs: every pair (i <= j) once in a seeded shuffle, split into same label
     (target 1) and different label (target 0); the rarer kind is repeated in order until both kinds are as
     many, and they alternate. [(i, j, target)]"""
@@ -43,7 +45,7 @@ def contrastive_pairs(gold: Sequence[int], seed: int = 42) -> list[tuple[int, in
 def pair_train_cfg(n_pairs: int) -> TrainConfig:
     steps = min(math.ceil(n_pairs / PAIR_BATCH_SIZE), MAX_PAIR_STEPS)
     return TrainConfig(learning_rate=PAIR_LEARNING_RATE, max_steps=max(steps, 1), batch_size=PAIR_BATCH_SIZE,
-                       warmup_ratio=0.1, progress=False)
+                       warmup_ratio=PAIR_WARMUP, progress=False)
 
 
 def mean_pooled(encoder, batch: dict) -> torch.Tensor:

@@ -16,7 +16,7 @@ from pet_io.digests import digest, model_digest
 from pet_io.example_files import iter_examples, read_examples
 from prompt_models import onnx_student
 from prompt_models.examples import gold_indices
-from prompt_models.pair_tuning import MAX_PAIR_STEPS, PAIR_BATCH_SIZE, PAIR_LEARNING_RATE
+from prompt_models.pair_tuning import PAIR_SETTINGS
 from prompt_models.distill import SequenceClassifier, distill_soft_labels, with_gold_targets
 from prompt_models.training import configure_threads, pick_device
 
@@ -83,7 +83,7 @@ def classifier_key(cfg: PipelineConfig, ens_key: str, shard_digests: Sequence[st
             "ensemble": ens_key,
             **({"gold_train": train_digest} if train_digest else {}),  # absent: the keys of earlier versions hold
             # the pair step's settings are constants of pair_tuning: in the key, so a change re-distills
-            **({"pairs_of": [pairs_digest, PAIR_LEARNING_RATE, PAIR_BATCH_SIZE, MAX_PAIR_STEPS]} if pairs_digest else {}),
+            **({"pairs_of": pairs_digest, "pair_settings": PAIR_SETTINGS} if pairs_digest else {}),
             "shards": sorted(shard_digests),
             "base": model_digest(cfg.resolve(cfg.distill.model_path or cfg.model.path)),
             "train_cfg": train_cfg_key(distill_train_cfg(cfg)),

@@ -42,7 +42,8 @@ def causal_config(tmp_path_factory, tiny_model_dir):
             "lora": {"enabled": True, "r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
         },
         # a different, encoder-only student: the tiny BERT gets a fresh classification head
-        "distill": {"model_path": str(tiny_model_dir), "train": fast},
+        # and SetFit's pair step with distill.with_train off (2 labels): the labeled examples make pairs only
+        "distill": {"model_path": str(tiny_model_dir), "train": fast, "pair_tuning": True},
         "ipet": {"enabled": True, "generations": 1, "growth_factor": 2, "sample_fraction": 0.5},
         "template_search": {
             "enabled": True, "generator_path": str(llama), "num_candidates": 2, "beam_width": 2,
@@ -78,3 +79,5 @@ def test_pet_flow_runs_end_to_end_on_a_causal_lm(prefect_harness, causal_config)
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     stages = {r.data.tags["stage"] for r in children}
     assert {"label-word-search", "template-search", "ipet-generation-1", "distill", "register"} <= stages
+    distill = next(r for r in children if r.data.tags["stage"] == "distill").data.metrics
+    assert distill["n_gold_labeled"] == 0 and distill["n_pairs"] > 0
