@@ -31,6 +31,7 @@ from pet_io.atomic import write_json_atomic  # noqa: E402
 from pet_io.example_files import read_examples  # noqa: E402
 from prompt_models.backbones import load_tokenizer  # noqa: E402
 from prompt_models.distill import SequenceClassifier, distill_soft_labels  # noqa: E402
+from prompt_models.pair_tuning import mean_pooled  # noqa: E402
 from prompt_models.training import TrainConfig, configure_threads, set_seed  # noqa: E402
 from tasks.label_tasks import read_soft_labels  # noqa: E402
 
@@ -51,9 +52,7 @@ class MeanPooled(torch.nn.Module):
         self.head = torch.nn.Linear(self.body.config.hidden_size, num_labels)
 
     def forward(self, input_ids, attention_mask, **kw):
-        states = self.body(input_ids=input_ids, attention_mask=attention_mask, **kw).last_hidden_state  # [B, T, H]
-        m = attention_mask.unsqueeze(-1).to(states.dtype)
-        pooled = (states * m).sum(1) / m.sum(1).clamp(min=1)  # [B, H]
+        pooled = mean_pooled(self.body, dict(kw, input_ids=input_ids, attention_mask=attention_mask))  # [B, H]
         return SimpleNamespace(logits=self.head(self.drop(pooled)))
 
 

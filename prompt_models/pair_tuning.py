@@ -49,8 +49,9 @@ def pair_train_cfg(n_pairs: int) -> TrainConfig:
 
 
 def mean_pooled(encoder, batch: dict) -> torch.Tensor:
-    """Masked mean of the encoder's last hidden states: [B, T, H] -> [B, H]."""
-    states = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    """Masked mean of the encoder's last hidden states: [B, T, H] -> [B, H] (SBERT's pooling)."""
+    states = encoder(**{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+                     ).last_hidden_state
     mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
     return (states * mask).sum(1) / mask.sum(1).clamp(min=1)
 
