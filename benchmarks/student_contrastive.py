@@ -43,10 +43,8 @@ from pet_config.loading import load_config  # noqa: E402
 from pet_io.atomic import write_json_atomic  # noqa: E402
 from pet_io.example_files import read_examples  # noqa: E402
 from pet_zoo.resolve import resolve_models  # noqa: E402
-from prompt_models.distill import SequenceClassifier, with_gold_targets  # noqa: E402
-from prompt_models.examples import gold_indices  # noqa: E402
-from prompt_models.pair_tuning import tune_on_pairs  # noqa: E402
-from prompt_models.training import configure_threads, set_seed  # noqa: E402
+from prompt_models.distill import SequenceClassifier, distill_soft_labels, with_gold_targets  # noqa: E402
+from prompt_models.training import configure_threads  # noqa: E402
 from tasks.classifier_tasks import distill_train_cfg  # noqa: E402
 from tasks.label_tasks import read_soft_labels  # noqa: E402
 
@@ -92,12 +90,12 @@ def check_unit(unit: str, res: dict, with_setfit: bool = True) -> None:
         shutil.rmtree(folder / "setfit_scratch", ignore_errors=True)
     if "pairs" not in have:
         t0 = time.time()
-        set_seed(cfg.distill.seed)  # the head is initialised as in the run
-        clf = SequenceClassifier.from_pretrained(student, labels, cfg.model.max_length)
-        tuned = tune_on_pairs(clf, train, gold_indices(train, labels), cfg.distill.seed)
-        print(f"{unit} pairs: {tuned['steps']} steps on {tuned['n_pairs']} pairs, loss {tuned.get('final_loss', 0):.4f} "
-              f"({time.time() - t0:.0f} s)", flush=True)
-        clf.train_model(x, p, tcfg, cfg.distill.seed)
+        # what `pet run` does with distill.pair_tuning: true (the head initialised as in the run)
+        clf, fit = distill_soft_labels(student, labels, cfg.model.max_length, x, p, tcfg, cfg.distill.seed,
+                                       pair_examples=train)
+        tuned = fit["pairs"]
+        print(f"{unit} pairs: {tuned['steps']} steps on {tuned['n_pairs']} pairs, loss {tuned.get('final_loss', 0):.4f}",
+              flush=True)
         add("pairs", clf.evaluate(dev)["accuracy"], t0)
 
 

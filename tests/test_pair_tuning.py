@@ -1,9 +1,10 @@
 """SetFit's pair step for the student (prompt_models/pair_tuning.py), on the tiny BERT built in code."""
+import numpy as np
 import torch
 from torch.nn import functional as F
 
 from conftest import toy_examples
-from prompt_models.distill import SequenceClassifier
+from prompt_models.distill import SequenceClassifier, distill_soft_labels
 from prompt_models.examples import gold_indices
 from prompt_models.pair_tuning import MAX_PAIR_STEPS, contrastive_pairs, mean_pooled, pair_train_cfg, tune_on_pairs
 from prompt_models.training import TrainConfig
@@ -53,9 +54,6 @@ def test_tuning_pulls_labels_apart_and_keeps_the_head(tiny_model_dir):
 
 
 def test_distillation_with_pair_examples_tunes_the_encoder_first(tiny_model_dir):
-    from prompt_models.distill import distill_soft_labels
-    import numpy as np
-
     examples = toy_examples(8)
     probs = np.tile([[0.5, 0.5]], (len(examples), 1))  # flat soft labels: any difference comes from the pairs
     cfg = TrainConfig(learning_rate=1e-4, max_steps=2, batch_size=4, temperature=2.0)
@@ -63,5 +61,5 @@ def test_distillation_with_pair_examples_tunes_the_encoder_first(tiny_model_dir)
     tuned, fit_p = distill_soft_labels(tiny_model_dir, ["neg", "pos"], 32, examples, probs, cfg, seed=0,
                                        pair_examples=examples)
     assert "pairs" not in fit and fit_p["pairs"]["n_pairs"] == 144 and fit_p["pairs"]["steps"] == 9  # ceil(144 / 16)
-    emb = {k: v for k, v in tuned.model.base_model.state_dict().items()}
-    assert any(not torch.equal(v, emb[k]) for k, v in plain.model.base_model.state_dict().items())
+    tuned_body = tuned.model.base_model.state_dict()
+    assert any(not torch.equal(v, tuned_body[k]) for k, v in plain.model.base_model.state_dict().items())
