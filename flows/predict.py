@@ -58,8 +58,8 @@ def add_predict_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (dotted path)")
     p.add_argument("--batch-size", type=int, help="rows per forward pass (default: pet.train.eval_batch_size)")
     p.add_argument("--engine", default="auto", choices=["auto", "onnx", "onnx-int8", "onnx-fp32", "torch"],
-                   help="auto (default): the fastest the model offers (its accepted int8 ONNX graph, else fp32 ONNX, "
-                        "else torch); onnx: int8 where accepted, else fp32")
+                   help="auto (default): the fastest the model offers (its accepted int8 ONNX graph where it runs "
+                        "faster on this CPU, timed at load, else fp32 ONNX, else torch); onnx: the same, ONNX only")
     loud = p.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", action="store_true", help="errors and the final summary only")
     loud.add_argument("-v", "--verbose", action="store_true", help="the libraries' own logs too")

@@ -3,7 +3,8 @@ transformer fusions) and an int8 copy (ONNX Runtime's weight-only quantization o
 blocks of 128, with int8 compute: ``quantize_weights``).
 
 A folder written by ``export`` holds both graphs, the tokenizer and ``onnx.json``. The int8 graph is
-used only where ``onnx.json`` says it was accepted (see ``accept_int8``): it may lose accuracy.
+used only where ``onnx.json`` says it was accepted (see ``accept_int8``): it may lose accuracy; and by default
+only where it runs faster than the fp32 graph on the CPU at hand (``int8_runs_faster``).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,9 +25,11 @@ import torch
 from .inference import encode_texts, run_batches
 
 FP32_FILE, INT8_FILE, META_FILE = "model.onnx", "model_int8.onnx", "onnx.json"
-# onnx: int8 where accepted, else fp32; onnx-int8 / onnx-fp32: that graph only
+# auto / onnx: the int8 graph where it is accepted and runs faster on this CPU, else fp32; onnx-int8 / onnx-fp32:
+# that graph only
 ENGINES = ("auto", "onnx", "onnx-int8", "onnx-fp32", "torch")
 MAX_INT8_LOSS = 0.005  # accuracy (0-1) the int8 graph may lose against fp32 before it is refused
+logger = logging.getLogger(__name__)
 
 @dataclass
 class OnnxMeta:
@@ -188,8 +192,8 @@ class OnnxClassifier:
 
 
 def available_engine(folder: str | Path | None, requested: str = "auto") -> str:
-    """``onnx-int8``, ``onnx-fp32`` or ``torch``. ``auto`` is the fastest the folder offers (accepted int8, else
-    fp32 ONNX, else torch); an ONNX engine the folder cannot give is an error."""
+    """``onnx-int8``, ``onnx-fp32`` or ``torch``. ``auto`` is the fastest the folder offers (the accepted int8
+    graph where it runs faster here, else fp32 ONNX, else torch); an ONNX engine the folder cannot give is an error."""
     if requested not in ENGINES:
         raise ValueError(f"engine must be one of {list(ENGINES)}, not {requested!r}")
     if requested == "torch":
@@ -203,5 +207,27 @@ def available_engine(folder: str | Path | None, requested: str = "auto") -> str:
         raise ValueError(f"engine 'onnx-int8': the int8 graph was refused (accuracy {meta.int8_accuracy} against "
                          f"{meta.fp32_accuracy} in fp32 on {meta.guard_split}); use --engine onnx-fp32")
     if requested in ("auto", "onnx"):
-        return "onnx-int8" if meta.int8_accepted else "onnx-fp32"
+        return "onnx-int8" if meta.int8_accepted and int8_runs_faster(folder) else "onnx-fp32"
     return requested
+
+
+def batch_seconds(clf: "OnnxClassifier", texts: Sequence[str], repeats: int) -> float:
+    """Best of ``repeats`` timed runs of one batch of ``texts``, after one untimed run."""
+    clf.predict_texts(texts, None, len(texts))
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        clf.predict_texts(texts, None, len(texts))
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def int8_runs_faster(folder: str | Path, rows: int = 32, repeats: int = 3) -> bool:
+    """Whether the int8 graph labels a batch faster than the fp32 graph on this CPU, timed on a batch of
+    ``rows`` 24-token rows (speed depends on the shape, not the words). Measured, not assumed: weight-only
+    int8 ran 1.2x the fp32 graph at batch 64 on an AVX-512 CPU and 0.55x on an AVX2-only one
+    (benchmarks/RESULTS.md), and ONNX Runtime does not choose between two graphs. About a second at load."""
+    texts = [" ".join(["word"] * 22)] * rows
+    seconds = {int8: batch_seconds(OnnxClassifier(folder, int8), texts, repeats) for int8 in (False, True)}
+    logger.info("ONNX graphs timed on a batch of %d rows: fp32 %.3f s, int8 %.3f s", rows, seconds[False], seconds[True])
+    return seconds[True] < seconds[False]

@@ -120,7 +120,8 @@ def _meta(folder: Path, **fields):
     meta.write(folder)
 
 
-def test_engine_choice(exported, tmp_path):
+def test_engine_choice(exported, tmp_path, monkeypatch):
+    from prompt_models import onnx_student
     from prompt_models.onnx_student import available_engine
 
     _, folder = exported
@@ -128,14 +129,28 @@ def test_engine_choice(exported, tmp_path):
     with pytest.raises(ValueError, match="no ONNX export"):
         available_engine(tmp_path, "onnx")
     _meta(folder, int8_accepted=True)
-    assert [available_engine(folder, e) for e in ("auto", "onnx", "onnx-fp32", "onnx-int8", "torch")] == [
-        "onnx-int8", "onnx-int8", "onnx-fp32", "onnx-int8", "torch"]
+    for faster in (True, False):  # an accepted int8 graph is the default only where it runs faster
+        monkeypatch.setattr(onnx_student, "int8_runs_faster", lambda folder, faster=faster: faster)
+        default = "onnx-int8" if faster else "onnx-fp32"
+        assert [available_engine(folder, e) for e in ("auto", "onnx", "onnx-fp32", "onnx-int8", "torch")] == [
+            default, default, "onnx-fp32", "onnx-int8", "torch"]
     _meta(folder, int8_accepted=False)
     assert available_engine(folder) == "onnx-fp32" and available_engine(folder, "onnx") == "onnx-fp32"
     with pytest.raises(ValueError, match="refused"):
         available_engine(folder, "onnx-int8")
     with pytest.raises(ValueError, match="engine must be one of"):
         available_engine(folder, "tensorrt")
+
+
+def test_the_faster_graph_is_found_by_timing_both(exported, monkeypatch):
+    from prompt_models import onnx_student
+
+    _, folder = exported
+    assert onnx_student.int8_runs_faster(folder, rows=4, repeats=1) in (True, False)  # both graphs run here
+    for int8_seconds, expected in ((0.5, True), (2.0, False)):
+        monkeypatch.setattr(onnx_student, "batch_seconds",
+                            lambda clf, texts, repeats, s=int8_seconds: s if clf.engine == "onnx-int8" else 1.0)
+        assert onnx_student.int8_runs_faster(folder) is expected
 
 
 def test_int8_guard_refuses_a_graph_losing_more_than_half_a_point(exported, monkeypatch, tmp_path, caplog):
