@@ -23,7 +23,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -33,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hostinfo import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 TEST = SHARED / "data" / "lmbff_kshot" / "SST-2" / "16-42" / "test.tsv"
@@ -41,11 +42,6 @@ RESULTS = Path(__file__).with_name("inference_results.json")
 TEACHER = Path(__file__).with_name("teacher_labeling_results.json")
 CHART = Path(__file__).with_name("inference_texts_per_s.png")
 ENGINES = ("torch", "onnx-fp32", "onnx-int8")
-
-
-def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    return f"{os.cpu_count()}-core CPU VM ({cpu}), no GPU"
 
 
 def read_tsv(path: Path) -> list[list[str]]:

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+import hostinfo
+
 ROOT = Path(__file__).resolve().parents[1]
 POOL = ROOT.parent / "shared" / "data" / "lmbff_train_pools" / "SST-2" / "train.tsv"
 RESULTS = Path(__file__).with_name("onnx_int8_fidelity_results.json")
@@ -56,8 +58,7 @@ VARIANTS = {
 
 
 def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    return f"{os.cpu_count()}-core CPU VM ({cpu}), no GPU, shared with a long benchmark (load average 2+)"
+    return hostinfo.machine("shared with a long benchmark (load average 2+)")
 
 
 def texts_for(work: str) -> list[str]:

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from hostinfo import vector_isa
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 RESULTS = ROOT / "benchmarks" / "tasks_results.json"
@@ -384,7 +386,7 @@ def main() -> None:
             # the machine is shared: the 5-minute load average around the unit says how much CPU it had
             # CPU seconds of the unit's processes: on 2 cores, cpu_s / 2 bounds the wall time of an idle machine
             load = {"loadavg5_start": round(load0, 1), "loadavg5_end": round(os.getloadavg()[1], 1),
-                    "cpu_s": round(_children_cpu() - cpu0, 1), "commit": commit}
+                    "cpu_s": round(_children_cpu() - cpu0, 1), "commit": commit, "cpu": vector_isa()}
             rows = [dict(r, details=dict(r.get("details") or {}, **load)) for r in json.loads(line[5:])]
             reused = before and rows[0]["details"].get("pattern_models_cached", "0/").split("/")[0] != "0"
             if reused:  # a rerun on cached pattern models: the time a user waits is the full run's

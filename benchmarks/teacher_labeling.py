@@ -24,21 +24,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
+from hostinfo import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 POOL = ROOT.parent / "shared" / "data" / "lmbff_train_pools" / "SST-2" / "train.tsv"
 RESULTS = Path(__file__).with_name("teacher_labeling_results.json")
 SHARD, TEMPERATURE = 500, 2.0
-
-
-def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    return f"{os.cpu_count()}-core CPU VM ({cpu}), no GPU"
 
 
 def texts(n: int):

@@ -9,7 +9,7 @@ matrices of the same shapes. The ratio says how much a faster fp32 path could st
 
     .venv/bin/python benchmarks/teacher_roofline.py --models WORK/pattern_models/*/model [--n 1000]
 
-Writes benchmarks/teacher_roofline_results.json.
+Writes benchmarks/teacher_roofline_results.json (or --out).
 """
 from __future__ import annotations
 
@@ -64,6 +64,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", required=True)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     examples = texts(args.n)
     rows = []
@@ -95,7 +96,7 @@ def main() -> None:
                      "share_of_fp32_gemm_peak": round(achieved / peaks["float32"], 3)})
         print(json.dumps(rows[-1]), flush=True)
         del pet
-    OUT.write_text(json.dumps({"machine": machine(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+    args.out.write_text(json.dumps({"machine": machine(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                                "date": time.strftime("%Y-%m-%d %H:%M"), "load_avg_1m_at_end": os.getloadavg()[0],
                                "rows": rows}, indent=1) + "\n")
 
