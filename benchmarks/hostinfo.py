@@ -1,7 +1,7 @@
 """The machine a benchmark ran on, named in its results: core count, CPU model and its vector extensions.
 
 The vector extensions are named because this VM has run on CPUs with and without AVX-512 on different days, and
-that alone moved matrix-product speed by 1.6x (RESULTS.md, "The CPU under the VM changes").
+that alone moved fp32 matrix-product speed by 1.2-1.5x (RESULTS.md, "The CPU under the VM changes").
 """
 from __future__ import annotations
 

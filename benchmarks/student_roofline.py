@@ -5,12 +5,12 @@ Step 1: tokenize it as the student does and batch it as `pet predict` does (chun
 sorted by length, batches of ``--batch-size`` padded to their longest row): the tokens the encoder really runs.
 Step 2: FLOPs per row from the student's config: 2 x the encoder's weight matrices per token, attention
 (QK^T and AV) per sequence, pooler and head per row.
-Step 3: the best speed this machine reaches for matrix products of the encoder's shapes: torch.mm in fp32, and
-ONNX Runtime's MatMulInteger in int8 (what dynamic int8 quantization runs; the product's weight-only int8
-graph computes in fp32).
+Step 3: the best speed this machine reaches for matrix products of the encoder's shapes: torch.mm and ONNX
+Runtime's MatMul in fp32, and ONNX Runtime's MatMulInteger in int8 (what dynamic int8 quantization runs; the
+product's weight-only int8 graph computes in int8 too, accuracy level 4).
 Step 4: the student itself (ONNX fp32 and int8 graphs, model only, tokenizing included) on ``--time-rows`` rows.
-The bound is peak / FLOPs per row: no engine on this CPU can label faster, before tokenizing, CSV reading and
-writing are counted.
+The bound is peak / FLOPs per row: the rows/s if every FLOP ran at the best product speed measured, before
+tokenizing, CSV reading and writing are counted (a kernel faster than the ones measured would raise it).
 
     .venv/bin/python benchmarks/student_roofline.py --classifier WORK/classifiers/KEY [--out FILE]
 
@@ -81,21 +81,26 @@ def torch_fp32_gops(m: int, k: int, n: int, repeats: int) -> float:
     return 2 * m * k * n / best_seconds(lambda: torch.mm(a, b), repeats) / 1e9
 
 
-def ort_int8_gops(m: int, k: int, n: int, repeats: int, threads: int) -> float:
-    """MatMulInteger of a uint8 [m, k] input by an int8 [k, n] weight, as dynamic int8 quantization runs it."""
+def ort_gops(m: int, k: int, n: int, repeats: int, threads: int, int8: bool) -> float:
+    """ONNX Runtime's product of an [m, k] input by a [k, n] weight: MatMul in fp32, or MatMulInteger of uint8
+    by int8 (as dynamic int8 quantization runs it)."""
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
-    weight = numpy_helper.from_array(rng.integers(-127, 128, (k, n), dtype=np.int8), "w")
-    graph = helper.make_graph([helper.make_node("MatMulInteger", ["a", "w"], ["y"])], "mm",
-                              [helper.make_tensor_value_info("a", TensorProto.UINT8, [m, k])],
-                              [helper.make_tensor_value_info("y", TensorProto.INT32, [m, n])], [weight])
+    if int8:
+        w, a = rng.integers(-127, 128, (k, n), dtype=np.int8), rng.integers(0, 256, (m, k), dtype=np.uint8)
+        op, types = "MatMulInteger", (TensorProto.UINT8, TensorProto.INT32)
+    else:
+        w, a = rng.standard_normal((k, n), dtype=np.float32), rng.standard_normal((m, k), dtype=np.float32)
+        op, types = "MatMul", (TensorProto.FLOAT, TensorProto.FLOAT)
+    graph = helper.make_graph([helper.make_node(op, ["a", "w"], ["y"])], "mm",
+                              [helper.make_tensor_value_info("a", types[0], [m, k])],
+                              [helper.make_tensor_value_info("y", types[1], [m, n])], [numpy_helper.from_array(w, "w")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    a = rng.integers(0, 256, (m, k), dtype=np.uint8)
     return 2 * m * k * n / best_seconds(lambda: session.run(None, {"a": a}), repeats) / 1e9
 
 
@@ -131,7 +136,8 @@ def main() -> None:
     shapes_mkn = [(m, h, h), (m, h, inter), (m, inter, h)]
     threads = torch.get_num_threads()
     peaks = {"fp32_torch_mm": max(torch_fp32_gops(*s, args.repeats) for s in shapes_mkn),
-             "int8_ort_matmulinteger": max(ort_int8_gops(*s, args.repeats, threads) for s in shapes_mkn)}
+             "fp32_ort_matmul": max(ort_gops(*s, args.repeats, threads, int8=False) for s in shapes_mkn),
+             "int8_ort_matmulinteger": max(ort_gops(*s, args.repeats, threads, int8=True) for s in shapes_mkn)}
     bound = {k: v / flops["gflop_per_row"] for k, v in peaks.items()}
     # Step 4: the student's graphs, model only (tokenizing and padding included)
     measured = {}

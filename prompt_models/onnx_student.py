@@ -211,23 +211,30 @@ def available_engine(folder: str | Path | None, requested: str = "auto") -> str:
     return requested
 
 
-def batch_seconds(clf: "OnnxClassifier", texts: Sequence[str], repeats: int) -> float:
-    """Best of ``repeats`` timed runs of one batch of ``texts``, after one untimed run."""
+def run_seconds(clf: "OnnxClassifier", texts: Sequence[str]) -> float:
+    """Seconds of one run of ``texts`` as one batch."""
+    started = time.perf_counter()
     clf.predict_texts(texts, None, len(texts))
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        clf.predict_texts(texts, None, len(texts))
-        best = min(best, time.perf_counter() - started)
-    return best
+    return time.perf_counter() - started
 
 
-def int8_runs_faster(folder: str | Path, rows: int = 32, repeats: int = 3) -> bool:
-    """Whether the int8 graph labels a batch faster than the fp32 graph on this CPU, timed on a batch of
-    ``rows`` 24-token rows (speed depends on the shape, not the words). Measured, not assumed: weight-only
-    int8 ran 1.2x the fp32 graph at batch 64 on an AVX-512 CPU and 0.55x on an AVX2-only one
-    (benchmarks/RESULTS.md), and ONNX Runtime does not choose between two graphs. About a second at load."""
+def int8_runs_faster(folder: str | Path, rows: int = 32, repeats: int = 3, margin: float = 0.9) -> bool:
+    """Whether the int8 graph labels a batch of ``rows`` rows (about 24 tokens each: speed depends on the shape,
+    not the words) in under ``margin`` of the fp32 graph's time on this CPU; best of ``repeats`` runs each,
+    interleaved, after a warm-up. Measured, not assumed: weight-only int8 ran 1.2x the fp32 graph at batch 64
+    on an AVX-512 CPU and 0.55x on an AVX2-only one (benchmarks/RESULTS.md), and ONNX Runtime does not choose
+    between two graphs. The margin keeps a near tie (and its noise) on fp32, which gives the torch numbers."""
+    try:
+        graphs = {int8: OnnxClassifier(folder, int8) for int8 in (False, True)}
+    except Exception as exc:  # noqa: BLE001 (onnxruntime's own errors: a graph file missing or unreadable)
+        logger.warning("the ONNX graphs in %s could not both be loaded (%s): fp32 is served", folder, exc)
+        return False
     texts = [" ".join(["word"] * 22)] * rows
-    seconds = {int8: batch_seconds(OnnxClassifier(folder, int8), texts, repeats) for int8 in (False, True)}
-    logger.info("ONNX graphs timed on a batch of %d rows: fp32 %.3f s, int8 %.3f s", rows, seconds[False], seconds[True])
-    return seconds[True] < seconds[False]
+    for clf in graphs.values():
+        clf.predict_texts(texts, None, rows)  # warm-up
+    best = {False: float("inf"), True: float("inf")}
+    for _ in range(repeats):
+        for int8, clf in graphs.items():
+            best[int8] = min(best[int8], run_seconds(clf, texts))
+    logger.info("ONNX graphs timed on a batch of %d rows: fp32 %.3f s, int8 %.3f s", rows, best[False], best[True])
+    return best[True] < margin * best[False]

@@ -3,8 +3,8 @@ and `pet predict` run. It answers texts with ``label`` and one ``prob_<label>`` 
 
 Why a ``PythonModel`` with artifacts and not MLflow's onnx flavor: the onnx flavor's pyfunc takes token-id
 tensors, so every caller would need the tokenizer, and it serves one fixed graph. The served model has to take
-text and serve the int8 graph only where the classifier stage's guard accepted it (else fp32, else torch for a
-student exported without ONNX), so its artifacts are the student's ONNX folder (both graphs, tokenizer,
+text and serve the int8 graph only where the classifier stage's guard accepted it and it runs faster on the CPU
+at hand (else fp32, else torch for a student exported without ONNX), so its artifacts are the student's ONNX folder (both graphs, tokenizer,
 ``onnx.json`` with the guard's verdict) and the torch model, and ``predict`` is `pet predict`'s own routine.
 """
 from __future__ import annotations
@@ -50,7 +50,15 @@ class PetClassifier(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         self.artifacts = dict(context.artifacts)
-        self.clf = load_classifier(self.artifacts)  # the fastest engine the guard allows
+        self._served = None
+
+    @property
+    def clf(self):
+        """The served classifier: the fastest engine the guard allows (``auto``), loaded on first use, so that
+        `pet predict --engine E` loads (and times) only what it runs."""
+        if self._served is None:
+            self._served = load_classifier(self.artifacts)
+        return self._served
 
     def classifier(self, engine: str = "auto", device: str = "auto"):
         """The model on another engine or device (`pet predict --engine`, ``model.device``); ``auto`` on
