@@ -1,0 +1,66 @@
+"""A bigger teacher on the user's path: the `pet` unit of tasks_bench.py with `model.path: gemma-3-270m`.
+
+The same files, the same `pet init` config (automatic prompts, the rule's settings, which scale the learning
+rate with the backbone's size) and the same student; only the backbone differs. Its own work_dir beside the
+unit's (`benchmarks/tasks_work/<task>-<seed>/gemma_artifacts`), so nothing of the SmolLM2 unit is reused.
+Rows go to benchmarks/gemma_teacher_results.json as each (task, seed) finishes; a rerun skips finished ones.
+Compare with the SmolLM2 `pet` rows of tasks_results.json on dev (select on dev; test is reported only).
+
+    .venv/bin/pet models install gemma-3-270m
+    .venv/bin/python benchmarks/gemma_teacher.py --tasks trec --seeds 13 42 100
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hostinfo import machine  # noqa: E402
+from tasks_bench import ROOT, _cli, _commit, _files, _pet_rows, _stage_seconds  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "gemma_teacher_results.json"
+BACKBONE = "gemma-3-270m"
+
+
+def run(task: str, seed: int) -> list[dict]:
+    f = _files(task, seed)
+    cfg = f["dir"] / "gemma.yaml"
+    flags = [] if f["header"] else ["--text-column", "1", "--label-column", "0"]
+    t0 = time.time()
+    _cli("init", str(f["train"]), "--unlabeled", str(f["unlabeled"]), "--dev", str(f["dev"]), "--test", str(f["test"]),
+         "--name", f"{task.lower()}-{seed}-gemma", "-o", str(cfg), "--force", *flags)
+    summary = _cli("run", str(cfg), "--json", "-q", "--set", f"model.path={BACKBONE}", "--set", "work_dir=gemma_artifacts")
+    wall = time.time() - t0
+    extra = {"backbone": BACKBONE, "run_s": summary["seconds"], "commit": _commit(), "machine": machine(),
+             "pattern_models": [{"template": m["template"], **m["metrics"]} for m in summary["pattern_models"]],
+             "stage_s": _stage_seconds(cfg, summary["mlflow_run_id"])}
+    return [dict(r, method=r["method"].replace("pet-", "gemma-"), task=task, seed=seed)
+            for r in _pet_rows(summary, wall, extra)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", nargs="+", default=["trec"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[13, 42, 100])
+    args = ap.parse_args()
+    res = json.loads(OUT.read_text()) if OUT.exists() else {"rows": []}
+    for task in args.tasks:
+        for seed in args.seeds:
+            if any(r["task"] == task and r["seed"] == seed for r in res["rows"]):
+                continue
+            print(f"{task} {seed} ...", flush=True)
+            rows = run(task, seed)
+            res["rows"] += rows
+            tmp = OUT.with_name(f".{OUT.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(res, indent=1) + "\n")
+            tmp.replace(OUT)
+            print("  " + ", ".join(f"{r['method']} dev {r['dev_accuracy']:.3f} test {r['test_accuracy']:.3f}"
+                                   for r in rows) + f" ({rows[0]['wall_s']} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
