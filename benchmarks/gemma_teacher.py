@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hostinfo import machine  # noqa: E402
-from tasks_bench import ROOT, _cli, _commit, _files, _pet_rows, _stage_seconds  # noqa: E402
+from tasks_bench import ROOT, _cli, _commit, _files, _pet_rows, _stage_seconds, pet_init  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "gemma_teacher_results.json"
 BACKBONE = "gemma-3-270m"
@@ -29,11 +29,13 @@ BACKBONE = "gemma-3-270m"
 def run(task: str, seed: int) -> list[dict]:
     f = _files(task, seed)
     cfg = f["dir"] / "gemma.yaml"
-    flags = [] if f["header"] else ["--text-column", "1", "--label-column", "0"]
     t0 = time.time()
-    _cli("init", str(f["train"]), "--unlabeled", str(f["unlabeled"]), "--dev", str(f["dev"]), "--test", str(f["test"]),
-         "--name", f"{task.lower()}-{seed}-gemma", "-o", str(cfg), "--force", *flags)
-    summary = _cli("run", str(cfg), "--json", "-q", "--set", f"model.path={BACKBONE}", "--set", "work_dir=gemma_artifacts")
+    pet_init(f, cfg, f"{task.lower()}-{seed}-gemma")
+    # written into the config (not --set), so that the stage timings are read from this run's own MLflow store
+    text = cfg.read_text()
+    cfg.write_text(text.replace("path: smollm2-135m-instruct", f"path: {BACKBONE}").replace(
+        "work_dir: pet_artifacts", "work_dir: gemma_artifacts"))
+    summary = _cli("run", str(cfg), "--json", "-q")
     wall = time.time() - t0
     extra = {"backbone": BACKBONE, "run_s": summary["seconds"], "commit": _commit(), "machine": machine(),
              "pattern_models": [{"template": m["template"], **m["metrics"]} for m in summary["pattern_models"]],

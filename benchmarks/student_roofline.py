@@ -74,13 +74,6 @@ def best_seconds(fn, repeats: int, warmups: int = 3) -> float:
     return best
 
 
-def torch_fp32_gops(m: int, k: int, n: int, repeats: int) -> float:
-    import torch
-
-    a, b = torch.randn(m, k), torch.randn(k, n)
-    return 2 * m * k * n / best_seconds(lambda: torch.mm(a, b), repeats) / 1e9
-
-
 def ort_gops(m: int, k: int, n: int, repeats: int, threads: int, int8: bool) -> float:
     """ONNX Runtime's product of an [m, k] input by a [k, n] weight: MatMul in fp32, or MatMulInteger of uint8
     by int8 (as dynamic int8 quantization runs it)."""
@@ -110,6 +103,7 @@ def main() -> None:
 
     from flows.predict import CHUNK_ROWS
     from hostinfo import cpu_features, machine
+    from teacher_roofline import gemm_peak
     from prompt_models.inference import encode_texts
     from prompt_models.onnx_student import OnnxClassifier
 
@@ -135,7 +129,7 @@ def main() -> None:
     m, h, inter = int(args.batch_size * flops["mean_tokens_per_row_padded"]), config.hidden_size, config.intermediate_size
     shapes_mkn = [(m, h, h), (m, h, inter), (m, inter, h)]
     threads = torch.get_num_threads()
-    peaks = {"fp32_torch_mm": max(torch_fp32_gops(*s, args.repeats) for s in shapes_mkn),
+    peaks = {"fp32_torch_mm": max(gemm_peak(torch.float32, *s, args.repeats) for s in shapes_mkn),
              "fp32_ort_matmul": max(ort_gops(*s, args.repeats, threads, int8=False) for s in shapes_mkn),
              "int8_ort_matmulinteger": max(ort_gops(*s, args.repeats, threads, int8=True) for s in shapes_mkn)}
     bound = {k: v / flops["gflop_per_row"] for k, v in peaks.items()}

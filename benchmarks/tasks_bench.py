@@ -171,12 +171,18 @@ def _stage_seconds(cfg_path: Path, parent_run_id: str) -> dict:
     return dict(stages, **parts)
 
 
+def pet_init(f: dict, cfg: Path, name: str, test: bool = True) -> list[str]:
+    """`pet init` of the unit's files (with or without the test file) into ``cfg``; the column flags it needed."""
+    flags = [] if f["header"] else ["--text-column", "1", "--label-column", "0"]
+    _cli("init", str(f["train"]), "--unlabeled", str(f["unlabeled"]), "--dev", str(f["dev"]),
+         *(["--test", str(f["test"])] if test else []), "--name", name, "-o", str(cfg), "--force", *flags)
+    return flags
+
+
 def unit_pet(task: str, seed: int, f: dict) -> list[dict]:
     cfg = f["dir"] / "auto.yaml"
     t0 = time.time()
-    flags = [] if f["header"] else ["--text-column", "1", "--label-column", "0"]
-    _cli("init", str(f["train"]), "--unlabeled", str(f["unlabeled"]), "--dev", str(f["dev"]), "--test", str(f["test"]),
-         "--name", f"{task.lower()}-{seed}-auto", "-o", str(cfg), "--force", *flags)
+    flags = pet_init(f, cfg, f"{task.lower()}-{seed}-auto")
     summary = _cli("run", str(cfg), "--json", "-q")
     wall = time.time() - t0
     cached = sum(m["cached"] for m in summary["pattern_models"])
@@ -192,9 +198,7 @@ def unit_userpath(task: str, seed: int, f: dict) -> list[dict]:
     folder.mkdir(exist_ok=True)
     cfg = folder / "auto.yaml"
     t0 = time.time()
-    flags = [] if f["header"] else ["--text-column", "1", "--label-column", "0"]
-    _cli("init", str(f["train"]), "--unlabeled", str(f["unlabeled"]), "--dev", str(f["dev"]),
-         "--name", f"{task.lower()}-{seed}-userpath", "-o", str(cfg), "--force", *flags)
+    pet_init(f, cfg, f"{task.lower()}-{seed}-userpath", test=False)
     summary = _cli("run", str(cfg), "--json", "-q")
     wall = time.time() - t0
     return [dict(r, method=r["method"] + "-no-test") for r in _pet_rows(summary, wall, {
