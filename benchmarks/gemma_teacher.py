@@ -33,8 +33,13 @@ def run(task: str, seed: int) -> list[dict]:
     pet_init(f, cfg, f"{task.lower()}-{seed}-gemma")
     # written into the config (not --set), so that the stage timings are read from this run's own MLflow store
     text = cfg.read_text()
-    cfg.write_text(text.replace("path: smollm2-135m-instruct", f"path: {BACKBONE}").replace(
-        "work_dir: pet_artifacts", "work_dir: gemma_artifacts"))
+    edits = {"path: smollm2-135m-instruct": f"path: {BACKBONE}", "work_dir: pet_artifacts": "work_dir: gemma_artifacts"}
+    missing = [old for old in edits if old not in text]
+    if missing:  # else a SmolLM2 run would be recorded as Gemma's
+        raise SystemExit(f"{cfg}: `pet init` no longer writes {missing}; update gemma_teacher.py")
+    for old, new in edits.items():
+        text = text.replace(old, new)
+    cfg.write_text(text)
     summary = _cli("run", str(cfg), "--json", "-q")
     wall = time.time() - t0
     extra = {"backbone": BACKBONE, "run_s": summary["seconds"], "commit": _commit(), "machine": machine(),

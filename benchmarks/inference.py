@@ -89,13 +89,17 @@ def student(classifier: Path, batch_sizes: list[int], repeats: int) -> dict:
     return {"n_texts": len(texts), "repeats": repeats, "rows": out, "speedup": speedup}
 
 
-def big_csv(path: Path, n: int) -> None:
+def pool_rows(n: int) -> list[str]:
+    """``n`` sentences of the SST-2 pool, cycled: the rows of the `pet predict` benchmark's CSV."""
     pool = [r[0] for r in read_tsv(POOL)]
+    return [pool[i % len(pool)] for i in range(n)]
+
+
+def big_csv(path: Path, n: int) -> None:
     with open(path, "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["sentence"])
-        for i in range(n):
-            w.writerow([pool[i % len(pool)]])
+        w.writerows([text] for text in pool_rows(n))
 
 
 def forced_int8_copy(classifier: Path, folder: Path) -> Path:

@@ -33,13 +33,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 OUT = Path(__file__).with_name("student_roofline_results.json")
 
 
-def pool_rows(n: int) -> list[str]:
-    from inference import POOL, read_tsv
-
-    pool = [r[0] for r in read_tsv(POOL)]
-    return [pool[i % len(pool)] for i in range(n)]
-
-
 def padded_shapes(lengths: list[int], chunk_rows: int, batch_size: int) -> list[tuple[int, int]]:
     """[batch, length] of every forward pass `pet predict` runs: per chunk, rows sorted by length, batches padded."""
     shapes = []
@@ -103,6 +96,7 @@ def main() -> None:
 
     from flows.predict import CHUNK_ROWS
     from hostinfo import cpu_features, machine
+    from inference import pool_rows
     from teacher_roofline import gemm_peak
     from prompt_models.inference import encode_texts
     from prompt_models.onnx_student import OnnxClassifier
