@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -384,3 +385,46 @@ def test_questions_are_noted_with_what_the_dev_set_changes(tmp_path, capsys):
     g.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
     code, _ = _init(tmp_path, g, "--force")
     assert code == 0 and "questions" not in capsys.readouterr().err
+
+
+def test_backbone_and_student_by_zoo_name_or_folder(tmp_path, tiny_causal_dir, tiny_model_dir, capsys, monkeypatch):
+    monkeypatch.setenv("PET_MODELS_DIR", str(tmp_path / "empty-zoo"))  # nothing installed: said, not refused
+    f = tmp_path / "train.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    code, out = _init(tmp_path, f, "--backbone", "gemma-3-270m", "--student", tiny_model_dir)
+    assert code == 0
+    assert "--backbone gemma-3-270m: not installed yet; `pet run` installs it first" in capsys.readouterr().err
+    cfg = load_config(out)
+    assert cfg.model.path == "gemma-3-270m"
+    assert (out.parent / cfg.distill.model_path).resolve() == tiny_model_dir.resolve()  # relative to the config
+    code, out = _init(tmp_path, f, "--backbone", tiny_causal_dir, "--force")
+    cfg = resolve_models(load_config(out), install=False).validate()  # what `pet validate` does first
+    assert code == 0 and Path(cfg.resolve(cfg.model.path)) == tiny_causal_dir.resolve()
+    assert cfg.distill.model_path == "all-minilm-l6-v2"
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--backbone", "all-minilm-l6-v2", "--backbone 'all-minilm-l6-v2' is an encoder (22.7M); the PET backbone is a causal"),
+    ("--student", "gemma-3-270m", "--student 'gemma-3-270m' is a causal-lm (268M); the student is a small encoder"),
+    ("--backbone", "gema-3-270m", "no such model folder and not a known model; did you mean 'gemma-3-270m'?"),
+    ("--student", "nowhere/at-all", "--student 'nowhere/at-all': no such model folder"),
+])
+def test_a_backbone_or_student_of_the_wrong_kind_gets_one_line(tmp_path, capsys, flag, value, message):
+    f = tmp_path / "train.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    code, out = _init(tmp_path, f, flag, value)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_a_folder_without_a_language_model_head_is_no_backbone(tmp_path, capsys):
+    encoder = tmp_path / "encoder"
+    encoder.mkdir()
+    (encoder / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"]}))
+    f = tmp_path / "train.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    code, out = _init(tmp_path, f, "--backbone", encoder)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "has no language-model head" in err, err
+    assert not out.exists()

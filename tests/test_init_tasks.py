@@ -226,3 +226,24 @@ def test_a_single_text_task_does_not_pair_its_other_files_by_name(tmp_path, caps
     assert code == 0, capsys.readouterr().err
     cfg = load_config(out)
     assert (cfg.data.dev.text_a, cfg.data.dev.text_b) == ("question", None)
+
+
+def test_init_with_a_backbone_and_student_folder_then_run(prefect_harness, tmp_path, tiny_model_dir, capsys):
+    # the newcomer's path end to end with models of the user's own (tiny BERT as both): the config init writes,
+    # with the two folders written relative to it, is one `pet run` takes as it is (the steps cut for time only)
+    import pandas as pd
+
+    from conftest import toy_examples
+    rows = [{"text": e.text_a, "label": {"pos": "1", "neg": "0"}[e.label]} for e in toy_examples(8)]
+    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame(rows[:8]).to_csv(tmp_path / "dev.csv", index=False)
+    pd.DataFrame({"text": [r["text"] for r in rows]}).to_csv(tmp_path / "pool.csv", index=False)
+    code, out = _init(tmp_path, tmp_path / "train.csv", "--unlabeled", tmp_path / "pool.csv", "--dev",
+                      tmp_path / "dev.csv", "--backbone", tiny_model_dir, "--student", tiny_model_dir)
+    assert code == 0
+    capsys.readouterr()
+    assert main(["run", str(out), "--json", "-q", "--set", "auto_prompts.prior_texts=8", "--set", "model.max_length=32",
+                 "--set", "distill.train.max_steps=5", "--set", "pet.train.progress=false"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert len(summary["pattern_models"]) == 2 and 0.0 <= summary["classifier_metrics"]["dev_accuracy"] <= 1.0
+    assert load_config(out).model.path.startswith("..")  # written relative to the config, not the cwd
