@@ -8,6 +8,7 @@ Compare with the SmolLM2 `pet` rows of tasks_results.json on dev (select on dev;
 
     .venv/bin/pet models install gemma-3-270m
     .venv/bin/python benchmarks/gemma_teacher.py --tasks trec --seeds 13 42 100
+    .venv/bin/python benchmarks/gemma_teacher.py --report   # Gemma beside SmolLM2 and SetFit, dev / test
 """
 from __future__ import annotations
 
@@ -49,11 +50,33 @@ def run(task: str, seed: int) -> list[dict]:
             for r in _pet_rows(summary, wall, extra)]
 
 
+def report() -> None:
+    """Per (task, seed) and per task's mean: Gemma's ensemble and student beside the shipped SmolLM2 `pet` rows and
+    SetFit (tasks_results.json), dev / test; only units where all three ran."""
+    theirs = json.loads((ROOT / "benchmarks" / "tasks_results.json").read_text())["rows"]
+    rows = json.loads(OUT.read_text())["rows"] + theirs
+    acc = {(r["task"], r["seed"], r["method"]): (r["dev_accuracy"], r["test_accuracy"]) for r in rows}
+    methods = ["gemma-ensemble", "gemma-student", "pet-ensemble", "pet-student", "setfit"]
+    print("| task | seed | " + " | ".join(f"{m} dev / test" for m in methods) + " | student - SetFit dev / test |")
+    print("|---" * (len(methods) + 3) + "|")
+    for task in dict.fromkeys(r["task"] for r in json.loads(OUT.read_text())["rows"]):
+        seeds = sorted(s for (t, s, m) in acc if t == task and m == "gemma-student" and all((t, s, x) in acc for x in methods))
+        for seed in [*seeds, "mean"]:
+            vals = {m: [sum(acc[task, s, m][i] for s in seeds) / len(seeds) for i in (0, 1)] if seed == "mean"
+                    else acc[task, seed, m] for m in methods}
+            gap = [100 * (vals["gemma-student"][i] - vals["setfit"][i]) for i in (0, 1)]
+            print(f"| {task} | {seed} | " + " | ".join(f"{v[0]:.3f} / {v[1]:.3f}" for v in vals.values())
+                  + f" | {gap[0]:+.1f} / {gap[1]:+.1f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", nargs="+", default=["trec"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[13, 42, 100])
+    ap.add_argument("--report", action="store_true", help="print the comparison table and stop")
     args = ap.parse_args()
+    if args.report:
+        return report()
     res = json.loads(OUT.read_text()) if OUT.exists() else {"rows": []}
     for task in args.tasks:
         for seed in args.seeds:
