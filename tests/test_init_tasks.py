@@ -228,6 +228,7 @@ def test_a_single_text_task_does_not_pair_its_other_files_by_name(tmp_path, caps
     assert (cfg.data.dev.text_a, cfg.data.dev.text_b) == ("question", None)
 
 
+@pytest.mark.slow
 def test_init_with_a_backbone_and_student_folder_then_run(prefect_harness, tmp_path, tiny_model_dir, capsys):
     # the newcomer's path end to end with models of the user's own (tiny BERT as both): the config init writes,
     # with the two folders written relative to it, is one `pet run` takes as it is (the steps cut for time only)
