@@ -38,14 +38,14 @@ def read_marker(folder: Path) -> dict | None:
     try:
         marker = json.loads((folder / MARKER).read_text())
         files = marker["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if marker.get("name") != folder.name or not files:
-        return None
-    for rel, info in files.items():
-        p = folder / rel
-        if not p.is_file() or p.stat().st_size != info["size"]:
+        if marker.get("name") != folder.name or not files:
             return None
+        for rel, info in files.items():
+            p = folder / rel
+            if not p.is_file() or p.stat().st_size != info["size"]:
+                return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # a hand-edited or torn marker: not installed
+        return None
     return marker
 
 

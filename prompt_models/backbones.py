@@ -19,6 +19,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM,
 from transformers.models.auto.modeling_auto import (
     MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
     MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
 )
 
 # transformers builds models under a process-wide meta-device context: two threads loading at
@@ -62,6 +63,16 @@ def backbone_kind(path: str | Path) -> str:
     if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
         return CAUSAL
     raise BackboneError(f"{path}: model type {config.model_type!r} is neither a masked nor a causal LM")
+
+
+def student_problem(path: str | Path) -> str | None:
+    """Why a folder cannot be the distillation student (a sequence classifier transformers builds on it), or None."""
+    config = _config(path)
+    if config.is_encoder_decoder:
+        return f"model type {config.model_type!r} is an encoder-decoder; the student is an encoder (BERT-like)"
+    if config.model_type not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:
+        return f"transformers has no sequence classifier for model type {config.model_type!r}"
+    return None
 
 
 def _kind_of_class(name: str) -> str | None:

@@ -387,20 +387,43 @@ def test_questions_are_noted_with_what_the_dev_set_changes(tmp_path, capsys):
     assert code == 0 and "questions" not in capsys.readouterr().err
 
 
-def test_backbone_and_student_by_zoo_name_or_folder(tmp_path, tiny_causal_dir, tiny_model_dir, capsys, monkeypatch):
-    monkeypatch.setenv("PET_MODELS_DIR", str(tmp_path / "empty-zoo"))  # nothing installed: said, not refused
+
+def _train_csv(tmp_path):
     f = tmp_path / "train.csv"
     f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
+    return f
+
+
+def test_backbone_and_student_by_zoo_name_or_folder(tmp_path, tiny_causal_dir, tiny_model_dir, capsys, monkeypatch):
+    monkeypatch.setenv("PET_MODELS_DIR", str(tmp_path / "empty-zoo"))  # nothing installed: said, not refused
+    f = _train_csv(tmp_path)
     code, out = _init(tmp_path, f, "--backbone", "gemma-3-270m", "--student", tiny_model_dir)
     assert code == 0
-    assert "--backbone gemma-3-270m: not installed yet; `pet run` installs it first" in capsys.readouterr().err
+    assert "--backbone gemma-3-270m: not installed yet (268M parameters); `pet run` installs it" in capsys.readouterr().err
     cfg = load_config(out)
     assert cfg.model.path == "gemma-3-270m"
-    assert (out.parent / cfg.distill.model_path).resolve() == tiny_model_dir.resolve()  # relative to the config
+    # relative to the config's folder, as the data paths are, and never bare (a bare name reads as a zoo model)
+    assert cfg.distill.model_path.startswith("../") and Path(cfg.resolve(cfg.distill.model_path)) == tiny_model_dir.resolve()
     code, out = _init(tmp_path, f, "--backbone", tiny_causal_dir, "--force")
     cfg = resolve_models(load_config(out), install=False).validate()  # what `pet validate` does first
-    assert code == 0 and Path(cfg.resolve(cfg.model.path)) == tiny_causal_dir.resolve()
+    assert code == 0 and cfg.model.path.startswith("../") and Path(cfg.resolve(cfg.model.path)) == tiny_causal_dir.resolve()
     assert cfg.distill.model_path == "all-minilm-l6-v2"
+
+
+def test_an_installed_zoo_model_gets_no_note_and_a_folder_beside_the_config_is_dot_slash(tmp_path, tiny_model_dir,
+                                                                                          capsys, monkeypatch):
+    import shutil
+
+    import flows.init_models as init_models
+    from pet_zoo.install import ModelStatus
+    monkeypatch.setattr(init_models, "list_models", lambda: [ModelStatus("gemma-3-270m", "causal-lm", "268M", True, "x", "")])
+    f = _train_csv(tmp_path)
+    code, out = _init(tmp_path, f, "--backbone", "gemma-3-270m")
+    assert code == 0 and "note: --backbone" not in capsys.readouterr().err
+    shutil.copytree(tiny_model_dir, out.parent / "my-student")
+    monkeypatch.chdir(out.parent)
+    code, out = _init(tmp_path, f, "--student", "my-student", "--force")
+    assert code == 0 and load_config(out).distill.model_path == "./my-student"
 
 
 @pytest.mark.parametrize("flag,value,message", [
@@ -408,23 +431,44 @@ def test_backbone_and_student_by_zoo_name_or_folder(tmp_path, tiny_causal_dir, t
     ("--student", "gemma-3-270m", "--student 'gemma-3-270m' is a causal-lm (268M); the student is a small encoder"),
     ("--backbone", "gema-3-270m", "no such model folder and not a known model; did you mean 'gemma-3-270m'?"),
     ("--student", "nowhere/at-all", "--student 'nowhere/at-all': no such model folder"),
+    ("--backbone", "~no-such-user-here/x", "--backbone '~no-such-user-here/x': "),
+    ("--backbone", " ", "--backbone is empty"),
 ])
 def test_a_backbone_or_student_of_the_wrong_kind_gets_one_line(tmp_path, capsys, flag, value, message):
-    f = tmp_path / "train.csv"
-    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
-    code, out = _init(tmp_path, f, flag, value)
+    code, out = _init(tmp_path, _train_csv(tmp_path), flag, value)
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and message in err, err
     assert not out.exists()
 
 
-def test_a_folder_without_a_language_model_head_is_no_backbone(tmp_path, capsys):
-    encoder = tmp_path / "encoder"
-    encoder.mkdir()
-    (encoder / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"]}))
-    f = tmp_path / "train.csv"
-    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
-    code, out = _init(tmp_path, f, "--backbone", encoder)
+@pytest.mark.parametrize("flag,config,message", [
+    ("--backbone", {"model_type": "bert", "architectures": ["BertModel"]}, "BertModel has no language-model head"),
+    ("--backbone", None, "no config.json in the folder"),
+    ("--student", None, "no config.json in the folder"),
+    ("--student", [1, 2], "its config.json is no transformers config"),
+    ("--backbone", {"model_type": "no-such-architecture"}, "no-such-architecture"),  # transformers' paragraph, one line
+    ("--student", {"model_type": "t5", "is_encoder_decoder": True}, "is an encoder-decoder"),
+])
+def test_a_folder_that_cannot_serve_its_role_gets_one_line(tmp_path, capsys, flag, config, message):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    if config is not None:
+        (folder / "config.json").write_text(json.dumps(config))
+    code, out = _init(tmp_path, _train_csv(tmp_path), flag, folder)
     err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and "has no language-model head" in err, err
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
     assert not out.exists()
+
+
+def test_a_zoo_name_that_is_also_a_folder_beside_the_config_is_refused(tmp_path, capsys):
+    # `pet run` would take the folder, not the zoo model init named
+    (tmp_path / "cfg" / "gemma-3-270m").mkdir(parents=True)
+    code, out = _init(tmp_path, _train_csv(tmp_path), "--backbone", "gemma-3-270m")
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "write ./gemma-3-270m for the folder" in err, err
+
+
+def test_the_models_are_checked_before_any_data_is_read(tmp_path, capsys):
+    code, _ = _init(tmp_path, tmp_path / "missing.csv", "--backbone", "gema-3-270m")
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "did you mean 'gemma-3-270m'" in err and "missing.csv" not in err, err
