@@ -31,16 +31,12 @@ def run(task: str, seed: int) -> list[dict]:
     f = _files(task, seed)
     cfg = f["dir"] / "gemma.yaml"
     t0 = time.time()
-    pet_init(f, cfg, f"{task.lower()}-{seed}-gemma")
+    pet_init(f, cfg, f"{task.lower()}-{seed}-gemma", extra=("--backbone", BACKBONE))
     # written into the config (not --set), so that the stage timings are read from this run's own MLflow store
     text = cfg.read_text()
-    edits = {"path: smollm2-135m-instruct": f"path: {BACKBONE}", "work_dir: pet_artifacts": "work_dir: gemma_artifacts"}
-    missing = [old for old in edits if old not in text]
-    if missing:  # else a SmolLM2 run would be recorded as Gemma's
-        raise SystemExit(f"{cfg}: `pet init` no longer writes {missing}; update gemma_teacher.py")
-    for old, new in edits.items():
-        text = text.replace(old, new)
-    cfg.write_text(text)
+    if f"path: {BACKBONE}" not in text or "work_dir: pet_artifacts" not in text:  # else a run lands in the wrong place
+        raise SystemExit(f"{cfg}: `pet init` no longer writes the backbone or work_dir lines; update gemma_teacher.py")
+    cfg.write_text(text.replace("work_dir: pet_artifacts", "work_dir: gemma_artifacts"))
     summary = _cli("run", str(cfg), "--json", "-q")
     wall = time.time() - t0
     extra = {"backbone": BACKBONE, "run_s": summary["seconds"], "commit": _commit(), "machine": machine(),

@@ -171,11 +171,12 @@ def _stage_seconds(cfg_path: Path, parent_run_id: str) -> dict:
     return dict(stages, **parts)
 
 
-def pet_init(f: dict, cfg: Path, name: str, test: bool = True) -> list[str]:
-    """`pet init` of the unit's files (with or without the test file) into ``cfg``; the column flags it needed."""
+def pet_init(f: dict, cfg: Path, name: str, test: bool = True, extra: tuple[str, ...] = ()) -> list[str]:
+    """`pet init` of the unit's files (with or without the test file) into ``cfg``, with ``extra`` flags (e.g.
+    --backbone); the column flags it needed."""
     flags = [] if f["header"] else ["--text-column", "1", "--label-column", "0"]
     _cli("init", str(f["train"]), "--unlabeled", str(f["unlabeled"]), "--dev", str(f["dev"]),
-         *(["--test", str(f["test"])] if test else []), "--name", name, "-o", str(cfg), "--force", *flags)
+         *(["--test", str(f["test"])] if test else []), "--name", name, "-o", str(cfg), "--force", *flags, *extra)
     return flags
 
 

@@ -35,6 +35,11 @@ def _yaml_value(value) -> str:
     return raw if raw.isprintable() else json.dumps(value)
 
 
+def _model_value(value: str) -> str:
+    # a zoo name as a user types it (`path: gemma-3-270m`); a folder's path quoted where YAML needs it
+    return value if re.fullmatch(r"[a-z0-9][a-z0-9._-]*", value) else _yaml_value(value)
+
+
 def _labels(values: list[str]) -> list[str]:
     # a blank label is a row to fix (reported by _check_rows), not a class
     uniq = sorted(set(values) - {""})
@@ -257,7 +262,7 @@ def build_config(args) -> tuple[str, list[str]]:
 name: {_yaml_value(name)}
 labels: {_yaml_value(labels)}
 model:
-  path: {_yaml_value(backbone)}   # the PET backbone (causal or masked LM); `pet models list` shows the others
+  path: {_model_value(backbone)}   # the PET backbone (causal or masked LM); `pet models list` shows the others
   max_length: {max_length}   # tokens per pattern-wrapped text ({fit:.0%} of the training texts fit; longer ones are cut)
   device: auto
 data:
@@ -283,7 +288,7 @@ pet:
   temperature: 2.0
   shard_size: 500
 distill:
-  model_path: {_yaml_value(student)}   # the small classifier that is registered and served
+  model_path: {_model_value(student)}   # the small classifier that is registered and served
   train: {{learning_rate: 0.0001, max_steps: {distill_steps}, batch_size: 16}}
 tracking:
   experiment: {_yaml_value(name)}
