@@ -311,7 +311,7 @@ def add_init_parser(sub) -> None:
     p.add_argument("--label-column", help="the column holding the label")
     p.add_argument("--name", help="pipeline name (default: from the file name)")
     p.add_argument("--backbone", help="PET backbone: a name from `pet models list` (default smollm2-135m-instruct; "
-                   "gemma-3-270m is more accurate and about 2x slower to train) or a model folder")
+                   "gemma-3-270m: 268M parameters, slower; better on some tasks, see the README) or a model folder")
     p.add_argument("--student", help="distilled classifier: an encoder from `pet models list` (default "
                    "all-minilm-l6-v2) or a model folder")
     p.add_argument("-o", "--output", help="config file to write (default: NAME.yaml)")
