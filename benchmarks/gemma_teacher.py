@@ -30,7 +30,7 @@ BACKBONE = "gemma-3-270m"
 def run(task: str, seed: int) -> list[dict]:
     f = _files(task, seed)
     cfg = f["dir"] / "gemma.yaml"
-    t0 = time.time()
+    t0, commit = time.time(), _commit()  # the code the run starts on (a commit landing mid-run is not in it)
     pet_init(f, cfg, f"{task.lower()}-{seed}-gemma", extra=("--backbone", BACKBONE))
     # written into the config (not --set), so that the stage timings are read from this run's own MLflow store
     text = cfg.read_text()
@@ -39,7 +39,7 @@ def run(task: str, seed: int) -> list[dict]:
     cfg.write_text(text.replace("work_dir: pet_artifacts", "work_dir: gemma_artifacts"))
     summary = _cli("run", str(cfg), "--json", "-q")
     wall = time.time() - t0
-    extra = {"backbone": BACKBONE, "run_s": summary["seconds"], "commit": _commit(), "machine": machine(),
+    extra = {"backbone": BACKBONE, "run_s": summary["seconds"], "commit": commit, "machine": machine(),
              "pattern_models": [{"template": m["template"], **m["metrics"]} for m in summary["pattern_models"]],
              "stage_s": _stage_seconds(cfg, summary["mlflow_run_id"])}
     return [dict(r, method=r["method"].replace("pet-", "gemma-"), task=task, seed=seed)
