@@ -49,13 +49,13 @@ def run(task: str, seed: int) -> list[dict]:
 def report() -> None:
     """Per (task, seed) and per task's mean: Gemma's ensemble and student beside the shipped SmolLM2 `pet` rows and
     SetFit (tasks_results.json), dev / test; only units where all three ran."""
-    theirs = json.loads((ROOT / "benchmarks" / "tasks_results.json").read_text())["rows"]
-    rows = json.loads(OUT.read_text())["rows"] + theirs
+    ours = json.loads(OUT.read_text())["rows"]
+    rows = ours + json.loads((ROOT / "benchmarks" / "tasks_results.json").read_text())["rows"]
     acc = {(r["task"], r["seed"], r["method"]): (r["dev_accuracy"], r["test_accuracy"]) for r in rows}
     methods = ["gemma-ensemble", "gemma-student", "pet-ensemble", "pet-student", "setfit"]
     print("| task | seed | " + " | ".join(f"{m} dev / test" for m in methods) + " | student - SetFit dev / test |")
     print("|---" * (len(methods) + 3) + "|")
-    for task in dict.fromkeys(r["task"] for r in json.loads(OUT.read_text())["rows"]):
+    for task in dict.fromkeys(r["task"] for r in ours):
         seeds = sorted(s for (t, s, m) in acc if t == task and m == "gemma-student" and all((t, s, x) in acc for x in methods))
         for seed in [*seeds, "mean"]:
             vals = {m: [sum(acc[task, s, m][i] for s in seeds) / len(seeds) for i in (0, 1)] if seed == "mean"

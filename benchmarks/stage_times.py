@@ -4,7 +4,7 @@ For comparing one job across commits or CPUs (each store is a fresh work_dir's `
 run's end minus start as MLflow recorded them; the flow is the parent run.
 
     .venv/bin/python benchmarks/stage_times.py --out benchmarks/readme_job_avx2_results.json \\
-        --run before=/tmp/a/work/mlflow.db --run after=/tmp/b/work/mlflow.db --note "..."
+        --run before=OLD_WORK_DIR/mlflow.db --run after=NEW_WORK_DIR/mlflow.db --note "..."
 """
 from __future__ import annotations
 
