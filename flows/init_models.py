@@ -27,12 +27,15 @@ def _one_line(exc: Exception) -> str:
     return text if len(text) <= 240 else text[:237] + "..."
 
 
+def _fits(flag: str) -> str:
+    return ", ".join(name for name, s in KNOWN_MODELS.items() if s.kind == ZOO_KIND[flag])
+
+
 def _zoo_model(flag: str, value: str, out_dir: Path) -> tuple[str, list[str]]:
     spec = KNOWN_MODELS[value]
-    fits = ", ".join(name for name, s in KNOWN_MODELS.items() if s.kind == ZOO_KIND[flag])
     if spec.kind != ZOO_KIND[flag]:
         article = "an" if spec.kind[0] in "aeiou" else "a"
-        raise InitError(f"{flag} {value!r} is {article} {spec.kind} ({spec.params}); {ROLE[flag]}: {fits}, "
+        raise InitError(f"{flag} {value!r} is {article} {spec.kind} ({spec.params}); {ROLE[flag]}: {_fits(flag)}, "
                         "or a model folder")
     # `pet run` takes a folder of that name beside the config before the zoo model (pet_zoo.resolve.locate)
     for where in dict.fromkeys([out_dir, Path.cwd()]):
@@ -45,7 +48,6 @@ def _zoo_model(flag: str, value: str, out_dir: Path) -> tuple[str, list[str]]:
 
 
 def _folder(flag: str, value: str, out_dir: Path) -> str:
-    fits = ", ".join(name for name, s in KNOWN_MODELS.items() if s.kind == ZOO_KIND[flag])
     try:
         folder = Path(value).expanduser()
     except RuntimeError as exc:  # ~user of no such user
@@ -53,7 +55,7 @@ def _folder(flag: str, value: str, out_dir: Path) -> str:
     if not folder.is_dir():
         close = difflib.get_close_matches(value, KNOWN_MODELS, n=1, cutoff=0.5)
         tip = f"did you mean {close[0]!r}? " if close else ""
-        raise InitError(f"{flag} {value!r}: no such model folder and not a known model; {tip}known: {fits} "
+        raise InitError(f"{flag} {value!r}: no such model folder and not a known model; {tip}known: {_fits(flag)} "
                         "(`pet models list`)")
     if not (folder / "config.json").is_file():
         raise InitError(f"{flag} {value!r}: no config.json in the folder, not a transformers model folder")
