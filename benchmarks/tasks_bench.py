@@ -156,11 +156,16 @@ def _pet_rows(summary: dict, wall: float, extra: dict) -> list[dict]:
 
 def _stage_seconds(cfg_path: Path, parent_run_id: str) -> dict:
     """Wall seconds of each stage run under the pet run (its MLflow child runs): where the time goes."""
-    import mlflow
-
     from pet_config.loading import load_config
 
-    client = mlflow.MlflowClient(load_config(cfg_path).tracking_uri())
+    return stage_seconds(load_config(cfg_path).tracking_uri(), parent_run_id)
+
+
+def stage_seconds(tracking_uri: str, parent_run_id: str) -> dict:
+    """``_stage_seconds`` of a run in the MLflow store at ``tracking_uri``."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
     runs = client.search_runs([client.get_run(parent_run_id).info.experiment_id],
                               f"tags.mlflow.parentRunId = '{parent_run_id}'")
     stages = {r.info.run_name: round((r.info.end_time - r.info.start_time) / 1000, 1) for r in
