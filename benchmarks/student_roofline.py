@@ -115,7 +115,7 @@ def main() -> None:
     fp32 = OnnxClassifier(args.classifier / "onnx", int8=False)
     texts = pool_rows(args.rows)
     # Step 1: the tokens run
-    lengths = [len(ids) for ids in encode_texts(fp32.tokenizer, texts, None, fp32.max_length)["input_ids"]]
+    lengths = encode_texts(fp32.tokenizer, texts, None, fp32.max_length).lengths
     shapes = padded_shapes(lengths, CHUNK_ROWS, args.batch_size)
     # Step 2: FLOPs
     flops = encoder_flops(config, shapes)

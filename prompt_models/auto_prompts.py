@@ -26,7 +26,7 @@ import torch
 from scipy.special import log_softmax
 
 from .examples import InputExample
-from .function_words import ANSWER_WORDS, ENGLISH, WORD, word_tokens
+from .function_words import ANSWER_WORDS, WORD, english, word_tokens
 from .function_words import function_words as function_words_of
 from .label_names import codes_among, searches_label_words, texts_of, word_from_label, words_from_label_names, words_used
 from .lmbff import search_label_words
@@ -59,7 +59,6 @@ PAIR_TEMPLATES = [
 SEARCH_VERSION = "content-words-of-the-text/12"  # /8: trained_candidates; /9: ABBR a code; /10: swap; /11: paths; /12: names out
 # Label words are content words: on 16 examples per label a function word ("with", "only") can
 # separate the classes by chance. scikit-learn's English stop-word list, keeping the answer words.
-FUNCTION_WORDS = ENGLISH  # the list for English text (prompt_models.function_words: other languages)
 # With enough texts to tell, a word in more than this share of them is left out too, in any language
 # (a function word no list holds). No content word of the six LM-BFF tasks comes near it ("film": 18%
 # of SST-2's train + prior texts).
@@ -151,11 +150,13 @@ def _accuracy(cal: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
     return float((cal.argmax(-1) == gold).mean()), float(cal[np.arange(len(gold)), gold].mean())
 
 
-def text_words(texts: Sequence[str], min_count: int = 2, exclude: Collection[str] = FUNCTION_WORDS) -> list[str]:
+def text_words(texts: Sequence[str], min_count: int = 2, exclude: Collection[str] | None = None) -> list[str]:
     """Lower-case words that occur at least ``min_count`` times in ``texts`` (the user's own text),
     most frequent first: the pool label words are searched in, so that a searched word is one the
     task's text uses, not a word piece (" nons") or a word chosen with benchmark labels in mind.
-    Left out: ``exclude``, and (from ``MIN_TEXTS_FOR_SHARE`` texts on) words in over ``MAX_TEXT_SHARE`` of them."""
+    Left out: ``exclude`` (default: English function words), and (from ``MIN_TEXTS_FOR_SHARE`` texts on) words in
+    over ``MAX_TEXT_SHARE`` of them."""
+    exclude = english() if exclude is None else exclude
     counts: dict[str, int] = {}
     in_texts: dict[str, int] = {}
     for text in texts:

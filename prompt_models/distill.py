@@ -16,7 +16,7 @@ from transformers import AutoModelForSequenceClassification
 
 from .backbones import autocast, load_pretrained, load_tokenizer
 from .examples import InputExample, gold_indices
-from .inference import encode_texts, run_batches
+from .inference import EncodedRows, encode_texts, run_batches
 from .pair_tuning import tune_on_pairs
 from .training import TrainConfig, batches_forever, classification_metrics, set_seed, train_steps
 
@@ -81,7 +81,7 @@ class SequenceClassifier:
         dev = next(self.model.parameters()).device
         return {k: v.to(dev) for k, v in enc.items()}
 
-    def encode_texts(self, texts_a: Sequence[str], texts_b: Sequence[str] | None = None) -> dict:
+    def encode_texts(self, texts_a: Sequence[str], texts_b: Sequence[str] | None = None) -> EncodedRows:
         """Token ids per row, unpadded (one batched call of the fast tokenizer); padded per batch later."""
         return encode_texts(self.tokenizer, texts_a, texts_b, self.max_length)
 
@@ -93,11 +93,10 @@ class SequenceClassifier:
         dev = next(self.model.parameters()).device
 
         def run(idx):
-            batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in enc}, return_tensors="pt")
             with autocast(dev):
-                return self.model(**{k: v.to(dev) for k, v in batch.items()}).logits
+                return self.model(**{k: torch.from_numpy(v).to(dev) for k, v in enc.batch(idx).items()}).logits
 
-        return run_batches([len(ids) for ids in enc["input_ids"]], run, batch_size, len(self.labels), progress)
+        return run_batches(enc.lengths, run, batch_size, len(self.labels), progress)
 
     def predict_logits(self, examples: Sequence[InputExample], batch_size: int = 64) -> np.ndarray:
         texts_b = [ex.text_b for ex in examples]

@@ -14,12 +14,10 @@ from functools import lru_cache
 from typing import Sequence
 
 import regex
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 # words that answer a question or negate: label words of yes/no and sentiment tasks, never left out
 ANSWER_WORDS = frozenset({"yes", "no", "not", "none", "nicht", "kein", "keine", "ja", "nein", "pas", "non", "oui",
                           "si", "sí", "não", "sim", "niet", "nee", "nej", "inte"})
-ENGLISH = frozenset(ENGLISH_STOP_WORDS) - ANSWER_WORDS
 MIN_COVERAGE = 0.15  # of the text's word tokens; English prose is about 40-50% function words
 
 
@@ -38,6 +36,15 @@ def are_questions(texts: Sequence[str]) -> bool:
 def word_tokens(text: str) -> list[str]:
     """The lower-case words (any script) of ``text``: what a word is, here and for label words."""
     return regex.findall(WORD, unicodedata.normalize("NFC", str(text)).lower())
+
+
+@lru_cache(maxsize=None)
+def english() -> frozenset[str]:
+    """scikit-learn's English list, less the answer words. Imported on first use: scikit-learn took 1.8 s of
+    the start of every `pet` command (`pet predict` included) that never reads it."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) - ANSWER_WORDS
 
 
 @lru_cache(maxsize=None)
@@ -62,5 +69,5 @@ def function_words(texts: Sequence[str]) -> frozenset[str]:
     """English's list, and the stop words of the text's language where that is another one."""
     language = text_language(texts)
     if language in (None, "en"):
-        return ENGLISH
-    return ENGLISH | (_lists()[language] - ANSWER_WORDS)
+        return english()
+    return english() | (_lists()[language] - ANSWER_WORDS)

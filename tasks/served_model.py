@@ -33,13 +33,15 @@ def load_classifier(artifacts: dict, engine: str = "auto", device: str = "auto")
     """The classifier of a logged model's ``artifacts`` on ``engine`` (``onnx_student.available_engine``;
     a ValueError names an engine the model cannot give)."""
     from prompt_models import onnx_student
-    from prompt_models.distill import SequenceClassifier
-    from prompt_models.training import pick_device
 
     onnx_dir = artifacts.get("onnx")
     chosen = onnx_student.available_engine(onnx_dir, engine)
     if chosen != "torch":
         return onnx_student.OnnxClassifier(onnx_dir, int8=chosen == "onnx-int8")
+    # the torch model's code is imported only for it: transformers' model classes took 2.5 s of an ONNX start
+    from prompt_models.distill import SequenceClassifier
+    from prompt_models.training import pick_device
+
     clf = SequenceClassifier.load(artifacts["model"])
     clf.model.to(pick_device(device)).eval()
     return clf

@@ -305,7 +305,8 @@ def test_the_labeled_examples_join_distillation_from_three_labels_unless_the_con
 
 
 def test_content_continuations_keep_whole_words_that_are_not_stop_words(trained_factory):
-    from prompt_models.auto_prompts import FUNCTION_WORDS, content_words_mask
+    from prompt_models.auto_prompts import content_words_mask
+    from prompt_models.function_words import english
     from prompt_models.verbalizer import word_token_ids
 
     make, words = trained_factory
@@ -313,7 +314,7 @@ def test_content_continuations_keep_whole_words_that_are_not_stop_words(trained_
     tok = model.tokenizer
     ids = {w: word_token_ids(tok, w, model.head_space_sensitive)[0] for w in ("great", "awful", "the", "was")}
     piece = next(i for t, i in tok.get_vocab().items() if t.startswith("##") and t[2:].isalpha())
-    mask = content_words_mask(model, [*ids.values(), piece], FUNCTION_WORDS, len(tok))
+    mask = content_words_mask(model, [*ids.values(), piece], english(), len(tok))
     assert mask[ids["great"]] and mask[ids["awful"]]
     assert not mask[ids["the"]] and not mask[ids["was"]] and not mask[piece]  # stop words and a word piece
     assert int(mask.sum()) == 2
