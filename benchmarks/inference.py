@@ -10,6 +10,9 @@ sections already there unless --force, so an interrupted run resumes):
   write included) on a CSV of ``--rows`` rows made of the SST-2 sentence pool (6,227 sentences cycled);
   rows/s and peak RSS. ``onnx-int8-forced`` times the int8 graph where the guard refused it (a copy of the
   ONNX folder marked accepted, passed as --model-uri): what int8 would give, not what is served.
+  ``--code A,B`` times the `pet predict` of other checkouts too (a before/after in one run), engine by engine
+  in turn. The command runs with the environment a user's shell has: TOKENIZERS_PARALLELISM unset (this
+  machine's shells set it false for the benchmarks that fork; `pet predict` does not fork).
 * ``teacher``: copied from benchmarks/teacher_labeling_results.json (see benchmarks/teacher_labeling.py).
 
 Then benchmarks/inference_texts_per_s.png: texts/s per engine and batch size.
@@ -120,15 +123,21 @@ def forced_int8_copy(classifier: Path, folder: Path) -> Path:
     return folder / "model"
 
 
-def predict(config: str, overrides: list[str], rows: int, engines: list[str], torch_rows: int, classifier: Path) -> dict:
+def commit_of(code: Path) -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=code, capture_output=True, text=True).stdout.strip()
+
+
+def predict(config: str, overrides: list[str], rows: int, engines: list[str], torch_rows: int, classifier: Path,
+            codes: list[Path]) -> dict:
     out = []
+    env = {k: v for k, v in os.environ.items() if k != "TOKENIZERS_PARALLELISM"}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in engines:
+        for name, code in ((e, c) for e in engines for c in codes):
             n = torch_rows if name == "torch" else rows
             src = Path(tmp) / f"in-{n}.csv"
             if not src.exists():
                 big_csv(src, n)
-            cmd = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "flows.cli", "predict", config, str(src),
+            cmd = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "flows.cli", "predict", str(Path(config).resolve()), str(src),
                    "-o", str(Path(tmp) / "out.csv"), "-q", "--json"]
             if name == "onnx-int8-forced":
                 cmd += ["--engine", "onnx-int8", "--model-uri", str(forced_int8_copy(classifier, Path(tmp) / "forced"))]
@@ -137,14 +146,14 @@ def predict(config: str, overrides: list[str], rows: int, engines: list[str], to
             for o in overrides:
                 cmd += ["--set", o]
             t0 = time.perf_counter()
-            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                                  env=dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1"))
+            proc = subprocess.run(cmd, cwd=code, capture_output=True, text=True,
+                                  env=dict(env, PYTHONPATH=str(code), HF_HUB_OFFLINE="1"))
             seconds = time.perf_counter() - t0
             if proc.returncode:
                 raise SystemExit(f"pet predict --engine {name} failed: {proc.stderr[-2000:]}")
             peak = int(proc.stderr.strip().splitlines()[-1]) / 1024
             served = json.loads(proc.stdout)["engine"]
-            out.append({"engine": name, "served_by": served, "rows": n, "seconds": seconds, "rows_per_s": n / seconds,
+            out.append({"code": commit_of(code), "engine": name, "served_by": served, "rows": n, "seconds": seconds, "rows_per_s": n / seconds,
                         "peak_rss_mb": peak})
             print(json.dumps(out[-1]), flush=True)
     return {"input": f"CSV of the SST-2 sentence pool cycled ({POOL.relative_to(SHARED.parent)})", "rows": out}
@@ -189,6 +198,7 @@ def main() -> None:
     ap.add_argument("--sections", default="student,predict", help="which sections to measure")
     ap.add_argument("--out", type=Path, default=RESULTS, help="results file (the chart is drawn for the default only)")
     ap.add_argument("--load-note", default="", help="what else ran on the machine, written beside its name")
+    ap.add_argument("--code", default=str(ROOT), help="checkouts whose `pet predict` is timed, comma-separated")
     args = ap.parse_args()
     out, sections = args.out, args.sections.split(",")
     results = {} if args.force or not out.exists() else json.loads(out.read_text())
@@ -199,7 +209,7 @@ def main() -> None:
         save(results, out)
     if "predict" in sections and "predict" not in results:
         results["predict"] = predict(args.config, args.set, args.rows, args.predict_engines.split(","), args.torch_rows,
-                                     Path(args.classifier))
+                                     Path(args.classifier), [Path(c).resolve() for c in args.code.split(",")])
         results["predict"]["date"] = time.strftime("%Y-%m-%d %H:%M")
         save(results, out)
     if out == RESULTS:
