@@ -58,7 +58,8 @@ PAIR_TEMPLATES = [
 # (/3: a label of one example is in the ranking split; many labels draw distinct words)
 SEARCH_VERSION = "content-words-of-the-text/12"  # /8: trained_candidates; /9: ABBR a code; /10: swap; /11: paths; /12: names out
 # Label words are content words: on 16 examples per label a function word ("with", "only") can
-# separate the classes by chance. scikit-learn's English stop-word list, keeping the answer words.
+# separate the classes by chance: text_words leaves out function_words.english() (scikit-learn's list,
+# keeping the answer words).
 # With enough texts to tell, a word in more than this share of them is left out too, in any language
 # (a function word no list holds). No content word of the six LM-BFF tasks comes near it ("film": 18%
 # of SST-2's train + prior texts).

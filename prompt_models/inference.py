@@ -100,18 +100,24 @@ class EncodedRows:
 def encode_texts(tokenizer, texts_a: Sequence[str], texts_b: Sequence[str] | None, max_length: int) -> EncodedRows:
     """One batched call of the (fast) tokenizer for all rows, truncated to ``max_length``, unpadded."""
     texts_a, texts_b = list(texts_a), list(texts_b) if texts_b is not None else None
-    pad_values = {"input_ids": tokenizer.pad_token_id or 0, "attention_mask": 0,
+    if tokenizer.pad_token_id is None:  # as tokenizer.pad refuses: a row padded with a real token would be read
+        raise ValueError("the tokenizer has no padding token: set tokenizer.pad_token (its eos token, for a causal LM)")
+    pad_values = {"input_ids": tokenizer.pad_token_id, "attention_mask": 0,
                   "token_type_ids": getattr(tokenizer, "pad_token_type_id", 0)}
     if _backend_call_is_plain(tokenizer):
         # what transformers' own call runs (its settings, then the Rust tokenizer) without the character offsets
         # and the Python conversion of every row it adds: 30-40% of the time on short texts
         from transformers.tokenization_utils_base import PaddingStrategy, TruncationStrategy
 
+        backend = tokenizer.backend_tokenizer
+        # both change the shared Rust tokenizer only where its setting differs, as transformers does: a change
+        # while another thread encodes (a served model's concurrent requests) fails with "Already borrowed"
         tokenizer.set_truncation_and_padding(PaddingStrategy.DO_NOT_PAD, TruncationStrategy.LONGEST_FIRST,
                                              max_length, 0, None, None)
-        tokenizer.backend_tokenizer.encode_special_tokens = tokenizer.split_special_tokens
-        rows = tokenizer.backend_tokenizer.encode_batch_fast(
-            list(zip(texts_a, texts_b)) if texts_b is not None else texts_a, add_special_tokens=True)
+        if backend.encode_special_tokens != tokenizer.split_special_tokens:
+            backend.encode_special_tokens = tokenizer.split_special_tokens
+        rows = backend.encode_batch_fast(
+            list(zip(texts_a, texts_b, strict=True)) if texts_b is not None else texts_a, add_special_tokens=True)
         inputs = {"input_ids": [r.ids for r in rows]}
         for key, attr in (("attention_mask", "attention_mask"), ("token_type_ids", "type_ids")):
             if key in tokenizer.model_input_names:  # the inputs transformers returns for this tokenizer
@@ -123,9 +129,12 @@ def encode_texts(tokenizer, texts_a: Sequence[str], texts_b: Sequence[str] | Non
 
 
 def _backend_call_is_plain(tokenizer) -> bool:
-    """A fast tokenizer whose encoding is transformers' generic one (no model-specific override)."""
+    """A fast tokenizer whose call is transformers' generic one (no model-specific override of the call, the
+    encoding or the input mode, as mBART's and NLLB's have)."""
     try:
         from transformers.tokenization_utils_tokenizers import TokenizersBackend
     except ImportError:
         return False
-    return isinstance(tokenizer, TokenizersBackend) and type(tokenizer)._encode_plus is TokenizersBackend._encode_plus
+    cls = type(tokenizer)
+    return (isinstance(tokenizer, TokenizersBackend) and not hasattr(tokenizer, "_switch_to_input_mode")
+            and all(getattr(cls, name) is getattr(TokenizersBackend, name) for name in ("__call__", "_encode_plus")))

@@ -161,9 +161,10 @@ def accept_int8(folder: str | Path, fp32_accuracy: float, int8_accuracy: float, 
 
 
 def load_tokenizer(folder: Path):
-    """The tokenizer saved in ``folder``, as ``AutoTokenizer`` loads it. Its class is taken by the name the
-    saved ``tokenizer_config.json`` gives, where transformers exports one: importing ``AutoTokenizer``
-    imports transformers' model and generation code too, 2.6 s of a 40 s `pet predict` of 100,000 rows."""
+    """The tokenizer ``export`` saved in ``folder``. Its class is taken by the name the saved
+    ``tokenizer_config.json`` gives (the class ``AutoTokenizer`` chose when the student was loaded), not by
+    ``AutoTokenizer``: importing that imports transformers' model and generation code too, 2.6 s of a 40 s
+    `pet predict` of 100,000 rows. A folder without a known name is loaded by ``AutoTokenizer``."""
     import transformers
 
     try:

@@ -66,54 +66,6 @@ def test_the_three_classifier_paths_share_the_routine():
     assert "argsort" not in inspect.getsource(predict) and "predict_texts(" in inspect.getsource(predict)
 
 
-@pytest.mark.parametrize("fixture", ["tiny_model_dir", "tiny_causal_dir"])
-def test_encoded_rows_are_what_the_tokenizer_itself_gives(fixture, request):
-    """The fast path (the Rust tokenizer called as transformers calls it) and the numpy padding give the same
-    inputs as transformers' own call and ``tokenizer.pad``, for single texts and pairs, truncated, padded on
-    either side."""
-    from transformers import AutoTokenizer
-
-    from prompt_models.inference import _backend_call_is_plain, encode_texts
-
-    tok = AutoTokenizer.from_pretrained(str(request.getfixturevalue(fixture)))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    assert _backend_call_is_plain(tok)  # else this test would compare transformers' call with itself
-    texts_a = ["the movie was great and the plot was good", "a bad film", "great", "i hated it " * 10]
-    texts_b = ["very good", "the actors were terrible and boring", "fun", "not fun"]
-    for side in ("right", "left"):
-        tok.padding_side = side
-        for b in (None, texts_b):
-            enc = encode_texts(tok, texts_a, b, max_length=12)
-            want = tok(texts_a, b, truncation=True, max_length=12)
-            assert enc.inputs == {k: want[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in want}
-            assert enc.lengths == [len(ids) for ids in want["input_ids"]] and max(enc.lengths) == 12
-            idx = [3, 1, 2]
-            padded = tok.pad({k: [want[k][i] for i in idx] for k in enc.inputs}, return_tensors="np")
-            got = enc.batch(idx)
-            assert got.keys() == set(enc.inputs) and all(got[k].dtype == np.int64 for k in got)
-            for k in got:
-                np.testing.assert_array_equal(got[k], padded[k])
-
-
-def test_the_onnx_tokenizer_loads_as_auto_tokenizer_does(tiny_model_dir, tmp_path):
-    from transformers import AutoTokenizer
-
-    from prompt_models.onnx_student import load_tokenizer
-
-    shutil.copytree(tiny_model_dir, tmp_path / "m")
-    auto = AutoTokenizer.from_pretrained(str(tmp_path / "m"))
-    by_name = load_tokenizer(tmp_path / "m")
-    assert type(by_name) is type(auto) and by_name.model_input_names == auto.model_input_names
-    assert by_name("a good film")["input_ids"] == auto("a good film")["input_ids"]
-    config = tmp_path / "m" / "tokenizer_config.json"
-    for value in ("NoSuchTokenizer", None):  # an unknown or missing class name: AutoTokenizer decides
-        cfg = json.loads(config.read_text())
-        cfg["tokenizer_class"] = value
-        config.write_text(json.dumps(cfg))
-        assert type(load_tokenizer(tmp_path / "m")) is type(AutoTokenizer.from_pretrained(str(tmp_path / "m")))
-
-
 # ------------------------------------------------------------------------------------ ONNX student
 @pytest.fixture(scope="module")
 def exported(tiny_model_dir, tmp_path_factory):
