@@ -77,6 +77,11 @@ def majority_floor(data: Splits, metric: str) -> tuple[float, str] | None:
     return score, names[top]
 
 
+def no_better_than(what: str, score: float, floor: tuple[float, str], digits: int) -> str:
+    """The line for a score at or under ``majority_floor``'s (score, label): the summary's and promotion's."""
+    return f"{what} {score:.{digits}f} is no better than always answering {floor[1]!r} ({floor[0]:.{digits}f})"
+
+
 def below_majority(data: Splits, scored: dict[str, dict]) -> list[str]:
     """A line for each of ``scored`` ({"the classifier": metrics, ...}) whose dev or test accuracy is no better
     than always answering that split's most frequent label: a reference only, nothing is decided on test."""
@@ -86,8 +91,7 @@ def below_majority(data: Splits, scored: dict[str, dict]) -> list[str]:
         if floor is None:
             continue
         mlflow.log_metric(f"majority_{split}_accuracy", floor[0])
-        lines += [f"{who}'s {split} accuracy {m[f'{split}_accuracy']:.3f} is no better than always answering "
-                  f"{floor[1]!r} ({floor[0]:.3f})" for who, m in scored.items()
+        lines += [no_better_than(f"{who}'s {split} accuracy", m[f"{split}_accuracy"], floor, 3) for who, m in scored.items()
                   if f"{split}_accuracy" in m and m[f"{split}_accuracy"] <= floor[0]]
     for line in lines:
         logger().warning(line)
@@ -121,8 +125,8 @@ def decide(cfg: PipelineConfig, data: Splits, client, version: str, metrics: dic
     floor = majority_floor(data, metric) if metric and new_score is not None and cfg.tracking.beat_majority else None
     if floor is not None and new_score <= floor[0] and not (champion and str(champion.version) == version):
         decision = Promotion(False, challenger, metric, new_score, champion and str(champion.version), None,
-                             f"{metric} {new_score:.4f} is no better than always answering {floor[1]!r} "
-                             f"({floor[0]:.4f}): not promoted (`pet predict --alias {challenger}` uses it)")
+                             no_better_than(metric, new_score, floor, 4)
+                             + f": not promoted (`pet predict --alias {challenger}` uses it)")
     elif champion is None:
         decision = Promotion(True, alias, metric, new_score, None, None, "no other champion")
     elif str(champion.version) == version:  # an identical classifier registered again reuses its version
