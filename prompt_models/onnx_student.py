@@ -160,7 +160,7 @@ def accept_int8(folder: str | Path, fp32_accuracy: float, int8_accuracy: float, 
     return meta.int8_accepted
 
 
-def load_tokenizer(folder: Path):
+def load_saved_tokenizer(folder: Path):
     """The tokenizer ``export`` saved in ``folder``. Its class is taken by the name the saved
     ``tokenizer_config.json`` gives (the class ``AutoTokenizer`` chose when the student was loaded), not by
     ``AutoTokenizer``: importing that imports transformers' model and generation code too, 2.6 s of a 40 s
@@ -187,7 +187,7 @@ class OnnxClassifier:
         self.meta = OnnxMeta.read(folder)
         self.labels, self.max_length = self.meta.labels, self.meta.max_length
         self.engine = "onnx-int8" if int8 else "onnx-fp32"
-        self.tokenizer = load_tokenizer(folder)
+        self.tokenizer = load_saved_tokenizer(folder)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or torch.get_num_threads()
         # idle threads sleep instead of spinning (as OMP_WAIT_POLICY=PASSIVE): a shared CPU is not slowed

@@ -64,11 +64,11 @@ def test_no_rows_encode_to_no_rows(tiny_model_dir):
 def test_the_onnx_tokenizer_loads_as_auto_tokenizer_does(tiny_model_dir, tmp_path):
     from transformers import AutoTokenizer
 
-    from prompt_models.onnx_student import load_tokenizer
+    from prompt_models.onnx_student import load_saved_tokenizer
 
     shutil.copytree(tiny_model_dir, tmp_path / "m")
     auto = AutoTokenizer.from_pretrained(str(tmp_path / "m"))
-    by_name = load_tokenizer(tmp_path / "m")
+    by_name = load_saved_tokenizer(tmp_path / "m")
     assert type(by_name) is type(auto) and by_name.model_input_names == auto.model_input_names
     assert by_name("a good film")["input_ids"] == auto("a good film")["input_ids"]
     config = tmp_path / "m" / "tokenizer_config.json"
@@ -76,4 +76,4 @@ def test_the_onnx_tokenizer_loads_as_auto_tokenizer_does(tiny_model_dir, tmp_pat
         cfg = json.loads(config.read_text())
         cfg["tokenizer_class"] = value
         config.write_text(json.dumps(cfg))
-        assert type(load_tokenizer(tmp_path / "m")) is type(AutoTokenizer.from_pretrained(str(tmp_path / "m")))
+        assert type(load_saved_tokenizer(tmp_path / "m")) is type(AutoTokenizer.from_pretrained(str(tmp_path / "m")))
