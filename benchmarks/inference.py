@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from hostinfo import machine
+from tasks_bench import _commit
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -123,10 +124,6 @@ def forced_int8_copy(classifier: Path, folder: Path) -> Path:
     return folder / "model"
 
 
-def commit_of(code: Path) -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=code, capture_output=True, text=True).stdout.strip()
-
-
 def predict(config: str, overrides: list[str], rows: int, engines: list[str], torch_rows: int, classifier: Path,
             codes: list[Path]) -> dict:
     out = []
@@ -153,7 +150,7 @@ def predict(config: str, overrides: list[str], rows: int, engines: list[str], to
                 raise SystemExit(f"pet predict --engine {name} failed: {proc.stderr[-2000:]}")
             peak = int(proc.stderr.strip().splitlines()[-1]) / 1024
             served = json.loads(proc.stdout)["engine"]
-            out.append({"code": commit_of(code), "engine": name, "served_by": served, "rows": n, "seconds": seconds, "rows_per_s": n / seconds,
+            out.append({"code": _commit(code), "engine": name, "served_by": served, "rows": n, "seconds": seconds, "rows_per_s": n / seconds,
                         "peak_rss_mb": peak})
             print(json.dumps(out[-1]), flush=True)
     return {"input": f"CSV of the SST-2 sentence pool cycled ({POOL.relative_to(SHARED.parent)})", "rows": out}

@@ -336,11 +336,12 @@ def _children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def _commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+def _commit(code: Path = ROOT) -> str:
+    """The commit the checkout ``code`` is at, "+dirty" where its tracked files differ from it."""
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=code, capture_output=True, text=True)
     # changes to the files this benchmark writes (results, table, chart) do not make the code dirty
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                            ":!benchmarks/tasks_results.*", ":!benchmarks/RESULTS.md"], cwd=ROOT, capture_output=True,
+                            ":!benchmarks/tasks_results.*", ":!benchmarks/RESULTS.md"], cwd=code, capture_output=True,
                            text=True).stdout.strip()
     return out.stdout.strip() + ("+dirty" if dirty else "")
 

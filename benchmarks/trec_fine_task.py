@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
-from tasks_bench import SHARED, WORK, _cli, _pet_rows, run_samples, unit_setfit  # noqa: E402
+from tasks_bench import SHARED, WORK, _cli, _commit, _pet_rows, run_samples, unit_setfit  # noqa: E402
 from trec_coarse_task import write_sample  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "trec_fine_results.json"
@@ -51,8 +51,7 @@ def unit_pet(f: dict, seed: int, code: Path, tag: str) -> list[dict]:
          str(f["dir"] / "dev.csv"), "--test", str(f["dir"] / "test.csv"), "--name", f"trec-fine-{seed}-{tag}",
          "-o", str(cfg), "--force", code=code)
     summary = _cli("run", str(cfg), "--json", "-q", code=code)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=code, capture_output=True, text=True).stdout.strip()
-    return _pet_rows(summary, time.time() - t0, {"config": "pet init, TREC's 50 fine class names", "commit": commit,
+    return _pet_rows(summary, time.time() - t0, {"config": "pet init, TREC's 50 fine class names", "commit": _commit(code),
                                                  "run_s": summary["seconds"]})
 
 
