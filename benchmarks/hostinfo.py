@@ -16,10 +16,11 @@ def cpu_features() -> list[str]:
 
 
 def vector_isa() -> str:
-    """A short name for the widest vector unit: "AVX-512 (bf16, vnni)", "AVX2 only", ..."""
+    """A short name for the widest vector unit: "AVX-512 (bf16, vnni, AMX)", "AVX2 only", ..."""
     flags = set(cpu_features())
     if "avx512f" in flags:
-        extra = [name for flag, name in (("avx512_bf16", "bf16"), ("avx512_vnni", "vnni")) if flag in flags]
+        extra = [name for flag, name in (("avx512_bf16", "bf16"), ("avx512_vnni", "vnni"), ("amx_tile", "AMX"))
+                 if flag in flags]
         return "AVX-512" + (f" ({', '.join(extra)})" if extra else "")
     return "AVX2 only" if "avx2" in flags else "no AVX2"
 
