@@ -265,24 +265,23 @@ def load_classifier(choice: ModelChoice, cfg, engine: str = "auto"):
 
 
 def _load_transformers_version(local: Path, cfg, engine: str):
-    import mlflow
+    from tasks.served_model import load_classifier
 
-    from prompt_models import onnx_student
-    from prompt_models.distill import SequenceClassifier
-    from prompt_models.training import pick_device
+    def transformers_classifier():
+        import mlflow
 
-    chosen = onnx_student.available_engine(local / "onnx", engine)
-    if chosen != "torch":
-        return onnx_student.OnnxClassifier(local / "onnx", int8=chosen == "onnx-int8")
-    parts = mlflow.transformers.load_model(str(local), return_type="components")
-    meta = mlflow.models.Model.load(str(local)).metadata or {}
-    model, tok = parts["model"], parts["tokenizer"]
-    if tok.pad_token_id is None and tok.eos_token_id is not None:
-        tok.pad_token = tok.eos_token  # as prompt_models.backbones.load_tokenizer: padded positions are masked
-    labels = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
-    model.to(pick_device(cfg.model.device)).eval()
-    # the length the classifier was trained with (logged since `pet predict`; older versions: the config's)
-    return SequenceClassifier(model, tok, labels, int(meta.get("max_length") or cfg.model.max_length))
+        from prompt_models.distill import SequenceClassifier
+
+        parts = mlflow.transformers.load_model(str(local), return_type="components")
+        meta = mlflow.models.Model.load(str(local)).metadata or {}
+        model, tok = parts["model"], parts["tokenizer"]
+        if tok.pad_token_id is None and tok.eos_token_id is not None:
+            tok.pad_token = tok.eos_token  # as prompt_models.backbones.load_tokenizer: padded positions are masked
+        labels = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+        # the length the classifier was trained with (logged since `pet predict`; older versions: the config's)
+        return SequenceClassifier(model, tok, labels, int(meta.get("max_length") or cfg.model.max_length))
+
+    return load_classifier({"onnx": local / "onnx"}, engine, cfg.model.device, transformers_classifier)
 
 
 def _texts(chunk: pd.DataFrame, column: str) -> list[str]:

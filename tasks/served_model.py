@@ -29,9 +29,10 @@ def label_frame(clf, texts_a: Sequence[str], texts_b: Sequence[str] | None, batc
     return out
 
 
-def load_classifier(artifacts: dict, engine: str = "auto", device: str = "auto"):
+def load_classifier(artifacts: dict, engine: str = "auto", device: str = "auto", load_torch=None):
     """The classifier of a logged model's ``artifacts`` on ``engine`` (``onnx_student.available_engine``;
-    a ValueError names an engine the model cannot give)."""
+    a ValueError names an engine the model cannot give). ``load_torch``: how the torch model is read where
+    ``artifacts["model"]`` is not a saved SequenceClassifier (a version registered in the transformers flavor)."""
     from prompt_models import onnx_student
 
     onnx_dir = artifacts.get("onnx")
@@ -42,7 +43,7 @@ def load_classifier(artifacts: dict, engine: str = "auto", device: str = "auto")
     from prompt_models.distill import SequenceClassifier
     from prompt_models.training import pick_device
 
-    clf = SequenceClassifier.load(artifacts["model"])
+    clf = load_torch() if load_torch else SequenceClassifier.load(artifacts["model"])
     clf.model.to(pick_device(device)).eval()
     return clf
 
