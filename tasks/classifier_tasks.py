@@ -59,7 +59,8 @@ def distill(cfg: PipelineConfig, labeled_shards: Sequence[LabeledShard], ens_key
             examples, probs = with_gold_targets(examples, probs, gold, cfg.verbalizer_obj().labels)
         clf, fit = distill_soft_labels(base, cfg.verbalizer_obj().labels, cfg.model.max_length, examples, probs, train_cfg,
                                        cfg.distill.seed, pick_device(cfg.model.device),
-                                       lambda m, s: mlflow.log_metrics(m, step=s), gold if pairs_of else None)
+                                       tracking.step_logger("distill", train_cfg.max_steps, "distill_loss", logger()),
+                                       gold if pairs_of else None)
         mlflow.log_metric("final_distill_loss", fit["final_loss"])
         if fit.get("pairs"):
             mlflow.log_metrics({"n_pairs": fit["pairs"]["n_pairs"], "pair_steps": fit["pairs"]["steps"]})

@@ -140,7 +140,7 @@ def train_pattern_model(
             cfg.pet.train.core(),
             seed=seed,
             unlabeled=unlabeled,
-            log_fn=lambda m, step: mlflow.log_metrics(m, step=step),
+            log_fn=tracking.step_logger(name, cfg.pet.train.max_steps, "train_loss", logger()),
         )
         seconds["train_s"] = time.perf_counter() - started
         record = PatternModelRef(key, str(folder), str(folder / "model"), template, pattern_index, seed, generation,
