@@ -19,7 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.data_tasks import load_and_validate, log_data_inputs, report_overlaps
 from tasks.figures import log_accuracy_chart
-from tasks.promotion import below_majority, student_gap
+from tasks.promotion import below_majority, below_zero_shot, student_gap
 from tasks.records import EnsembleManifest
 from tasks.label_tasks import ensemble_key, evaluate_ensemble, labeled_digests, make_shards, model_weights
 
@@ -86,6 +86,7 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
         overlap += result.pop("split_overlaps_earlier")
         weak = below_majority(data, {"the ensemble": ensemble, "the classifier": result["classifier_metrics"]})
         weak += student_gap(cfg, ensemble, result["classifier_metrics"])
+        weak += below_zero_shot(reference, result["classifier_metrics"])
         summary = {
             "mlflow_run_id": pid,
             "ensemble_key": ens_key,

@@ -116,6 +116,21 @@ def student_gap(cfg: PipelineConfig, ensemble: dict, classifier: dict) -> list[s
     return [line]
 
 
+def below_zero_shot(reference: dict, classifier: dict) -> list[str]:
+    """A line when the served classifier's dev (else test) accuracy is below calibrated zero-shot scoring's, the
+    untrained backbone with the same prompts (``reference``: ``flows.auto_stage.zero_shot_stage``'s record). Only
+    said: zero-shot scoring is no servable model (it runs the backbone), so nothing is decided on it."""
+    split, zs = reference.get("split"), reference.get("metrics") or {}
+    key = f"{split}_accuracy"
+    if key not in zs or key not in classifier or classifier[key] >= zs[key]:
+        return []
+    line = (f"the classifier's {split} accuracy {classifier[key]:.3f} is below calibrated zero-shot scoring's "
+            f"{zs[key]:.3f} (the untrained backbone with these prompts)")
+    mlflow.set_tag("classifier_beats_zero_shot", "false")
+    logger().warning(line)
+    return [line]
+
+
 def decide(cfg: PipelineConfig, data: Splits, client, version: str, metrics: dict) -> Promotion:
     """Move the champion alias to ``version`` or give it the challenger alias; returns the decision."""
     name, alias, challenger = cfg.tracking.registered_model, cfg.tracking.alias, cfg.tracking.challenger_alias
