@@ -38,8 +38,10 @@ def auto_prompt_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> tupl
     words = cfg.verbalizer.label_words
     shown = words if len(words) <= 12 else dict(list(words.items())[:10])  # 50 labels made a 2,000-character line
     more = "" if shown is words else f" and {len(words) - 10} more (auto_prompts.json)"
-    get_run_logger().info("automatic prompts (ranked on %s): %s with %s%s (calibrated zero-shot %.3f)",
-                          result["selection_split"], cfg.patterns, shown, more, result["template_scores"][0]["accuracy"])
+    # the best template alone: the run's summary gives the kept templates' zero-shot ensemble, another number
+    get_run_logger().info("automatic prompts (ranked on %s): %s with %s%s (the best template's calibrated zero-shot "
+                          "accuracy there %.3f)", result["selection_split"], cfg.patterns, shown, more,
+                          result["template_scores"][0]["accuracy"])
     if swap := result.get("task_template_swap"):
         get_run_logger().info("no dev set to re-rank on: %r, written for this kind of text, takes the place of %r",
                               swap["added"], swap["dropped"])

@@ -165,7 +165,7 @@ def check_field_counts(path: Path, fmt: str, sep: str | None = None) -> None:
         for row in reader:
             if len(row) > len(first):
                 raise DataValidationError(
-                    f"{path}: line {reader.line_num} has {len(row)} fields, the first line {len(first)}: "
+                    f"{path}: line {reader.line_num} has {len(row)} fields where the first line has {len(first)}: "
                     f"quote texts that contain {sep!r}" + (" (or use .tsv)" if sep == "," else "")
                 )
 

@@ -154,7 +154,7 @@ def test_non_utf8_names_line_and_column(tmp_path):
 def test_an_unquoted_comma_is_an_error_naming_its_line_not_a_lost_text(tmp_path):
     path = tmp_path / "train.csv"
     path.write_text('text,label\n"fine, really",pos\na gripping, funny film,pos\n')
-    with pytest.raises(DataValidationError, match=r"line 3 has 3 fields, the first line 2: quote texts that contain ','"):
+    with pytest.raises(DataValidationError, match=r"line 3 has 3 fields where the first line has 2: quote texts that contain ','"):
         load_examples(DataSpec(str(path), text_a="text"), ["pos", "neg"])
 
 
