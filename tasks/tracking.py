@@ -107,16 +107,16 @@ STORE_RETRIES = dict(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=
 PROGRESS_EVERY_S = 60.0
 
 
-def step_logger(what: str, total_steps: int, key: str, log):
+def step_logger(what: str, total_steps: int, key: str, log, clock=time.perf_counter):
     """``training.train_steps``' ``log_fn``: each logged step's metrics to MLflow, and at most every
     ``PROGRESS_EVERY_S`` a line on ``log`` (the run's logger) such as
     ``distill: step 120 of 300 (distill_loss 0.412), 3.3 s a step, about 10 min left``."""
-    started = last = time.perf_counter()
+    started = last = clock()
 
     def log_fn(metrics: dict, step: int) -> None:
         nonlocal last
         mlflow.log_metrics(metrics, step=step)
-        now = time.perf_counter()
+        now = clock()
         if key not in metrics or step == 0 or now - last < PROGRESS_EVERY_S:
             return
         last = now
