@@ -97,6 +97,25 @@ def stratified_split(examples: Sequence[InputExample], fraction: float = 0.25, s
     return fit, held
 
 
+# examples per label the ranking scores (each template, each split): a user who gives 25,000 labeled reviews
+# (a new-user trial) would otherwise have 6,250 of them scored per template before any training; far above
+# the 16 per label the choice was checked with
+MAX_RANKED_PER_LABEL = 64
+
+
+def at_most_per_label(examples: Sequence[InputExample], per_label: int, seed: int = 0) -> list[InputExample]:
+    """``examples`` as they are, or a seeded sample of ``per_label`` of each label where a label has more."""
+    by_label: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        by_label.setdefault(ex.label, []).append(i)
+    if all(len(idx) <= per_label for idx in by_label.values()):
+        return list(examples)
+    rng = random.Random(seed)
+    keep = {i for lab in sorted(by_label) for i in (by_label[lab] if len(by_label[lab]) <= per_label
+                                                     else rng.sample(by_label[lab], per_label))}
+    return [ex for i, ex in enumerate(examples) if i in keep]
+
+
 @dataclass
 class Candidate:
     template: str
@@ -260,6 +279,10 @@ def select_prompts(
         if lone:  # a label of one example: ranked without it, any prompt that never says it could score 1.0
             sel += [ex for ex in fit if ex.label in lone]
             split += f"; labels {lone} have one example, ranked on it too"
+    capped = at_most_per_label(fit, MAX_RANKED_PER_LABEL, seed), at_most_per_label(sel, MAX_RANKED_PER_LABEL, seed)
+    if (len(capped[0]), len(capped[1])) != (len(fit), len(sel)):
+        split += f"; at most {MAX_RANKED_PER_LABEL} examples per label of each ({len(capped[1])} of {len(sel)} ranked)"
+        fit, sel = capped
     gold = np.array([labels.index(ex.label) for ex in sel])
     scorer = PromptScorer(make_model)
     placeholder = fixed  # None: any verbalizer (only the vocabulary scores are read)

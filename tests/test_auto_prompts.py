@@ -404,3 +404,23 @@ def test_a_stop_reaches_the_label_word_search_between_model_calls(trained_factor
     finally:
         STOP.clear()
     assert search_label_words(model, data, ["0", "1"], top_k_per_class=4, logp=logp, max_scan=200)
+
+
+def test_a_large_labeled_set_is_ranked_on_a_sample_per_label(trained_factory, monkeypatch):
+    """25,000 labeled reviews without dev (a new-user trial) would have had 6,250 scored per template: the ranking
+    takes at most MAX_RANKED_PER_LABEL of each label from each split, and says so."""
+    from prompt_models.auto_prompts import at_most_per_label
+
+    data = toy_examples(40)
+    few = at_most_per_label(data, 3, seed=0)
+    assert sorted(e.label for e in few) == ["neg"] * 3 + ["pos"] * 3 and [e for e in data if e in few] == few
+    assert at_most_per_label(data, 40) == data  # nothing over the cap: the list as it is
+    make, words = trained_factory
+    monkeypatch.setattr(auto_prompts, "MAX_RANKED_PER_LABEL", 4)
+    scored = []
+    monkeypatch.setattr(auto_prompts.PromptScorer, "prefetch",
+                        lambda self, templates, name, examples, words: scored.append((name, len(examples))))
+    res = select_prompts(make, ["pos", "neg"], data, None, [InputExample(e.text_a) for e in data[:4]], [GOOD],
+                         label_words=words, num_patterns=1)
+    assert res.selection_split.endswith("; at most 4 examples per label of each (8 of 80 ranked)")
+    assert dict(scored)["sel"] == 8 and res.templates == [GOOD]
