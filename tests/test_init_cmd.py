@@ -388,6 +388,24 @@ def test_questions_are_noted_with_what_the_dev_set_changes(tmp_path, capsys):
 
 
 
+def test_much_more_data_than_few_shot_is_noted_with_what_a_run_does_with_it(tmp_path, capsys, monkeypatch):
+    """IMDB's 25,000 labeled and 50,000 unlabeled reviews (a new-user trial) were taken without a word."""
+    from flows import init_cmd
+
+    f = _train_csv(tmp_path)
+    u = tmp_path / "unlabeled.csv"
+    u.write_text("text\n" + "".join(f'"{t}"\n' for t in TEXTS))
+    code, _ = _init(tmp_path, f, "--unlabeled", u)
+    assert code == 0 and "labeled rows" not in capsys.readouterr().err  # few: nothing said
+    monkeypatch.setattr(init_cmd, "MANY_LABELED", len(TEXTS) - 1)
+    monkeypatch.setattr(init_cmd, "MANY_UNLABELED", len(TEXTS) - 1)
+    code, out = _init(tmp_path, f, "--unlabeled", u, "--force")
+    err = capsys.readouterr().err
+    assert code == 0 and f"{len(TEXTS)} labeled rows: pet is built and measured for a few per label" in err, err
+    assert f"{len(TEXTS)} unlabeled texts: every pattern model labels each one" in err
+    assert f"'limit: {len(TEXTS) - 1}, seed: 0' in its data line takes a sample" in err
+
+
 def _train_csv(tmp_path):
     f = tmp_path / "train.csv"
     f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])))
