@@ -31,14 +31,25 @@ def label_frame(clf, texts_a: Sequence[str], texts_b: Sequence[str] | None, batc
 
 def load_classifier(artifacts: dict, engine: str = "auto", device: str = "auto", load_torch=None):
     """The classifier of a logged model's ``artifacts`` on ``engine`` (``onnx_student.available_engine``;
-    a ValueError names an engine the model cannot give). ``load_torch``: how the torch model is read where
-    ``artifacts["model"]`` is not a saved SequenceClassifier (a version registered in the transformers flavor)."""
+    a ValueError names an engine the model cannot give). ``auto``: the ONNX graph it chooses, or the torch model
+    where that times faster here (``onnx_student.runs_faster``): on an Intel CPU with AMX the torch MiniLM student
+    labeled 388 rows/s end to end where the int8 graph did 283 (benchmarks/RESULTS.md), and on a GPU only torch runs
+    there. ``load_torch``: how the torch model is read where ``artifacts["model"]`` is not a saved SequenceClassifier
+    (a version registered in the transformers flavor)."""
     from prompt_models import onnx_student
 
     onnx_dir = artifacts.get("onnx")
     chosen = onnx_student.available_engine(onnx_dir, engine)
-    if chosen != "torch":
-        return onnx_student.OnnxClassifier(onnx_dir, int8=chosen == "onnx-int8")
+    if chosen == "torch":
+        return _torch_classifier(artifacts, device, load_torch)
+    graph = onnx_student.OnnxClassifier(onnx_dir, int8=chosen == "onnx-int8")
+    if engine != "auto":
+        return graph
+    model = _torch_classifier(artifacts, device, load_torch)
+    return model if onnx_student.runs_faster(model, graph) else graph
+
+
+def _torch_classifier(artifacts: dict, device: str, load_torch=None):
     # the torch model's code is imported only for it: transformers' model classes took 2.5 s of an ONNX start
     from prompt_models.distill import SequenceClassifier
     from prompt_models.training import pick_device
