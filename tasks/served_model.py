@@ -31,31 +31,33 @@ def label_frame(clf, texts_a: Sequence[str], texts_b: Sequence[str] | None, batc
 
 def load_classifier(artifacts: dict, engine: str = "auto", device: str = "auto", load_torch=None):
     """The classifier of a logged model's ``artifacts`` on ``engine`` (``onnx_student.available_engine``;
-    a ValueError names an engine the model cannot give). ``auto``: the ONNX graph it chooses, or the torch model
-    where that times faster here (``onnx_student.runs_faster``): on an Intel CPU with AMX the torch MiniLM student
-    labeled 388 rows/s end to end where the int8 graph did 283 (benchmarks/RESULTS.md), and on a GPU only torch runs
-    there. ``load_torch``: how the torch model is read where ``artifacts["model"]`` is not a saved SequenceClassifier
-    (a version registered in the transformers flavor)."""
+    a ValueError names an engine the model cannot give). ``auto`` on a GPU is the torch model: ONNX Runtime runs
+    on the CPU only here. ``load_torch``: how the torch model is read where ``artifacts["model"]`` is not a saved
+    SequenceClassifier (a version registered in the transformers flavor)."""
     from prompt_models import onnx_student
 
     onnx_dir = artifacts.get("onnx")
     chosen = onnx_student.available_engine(onnx_dir, engine)
-    if chosen == "torch":
+    # not timed against the ONNX graph on a CPU: on the Intel AMX CPU torch ran 0.95-1.37x the graph `auto` chose in
+    # two rounds of `pet predict` (MiniLM) and 1.03-1.07x with splade-tiny, inside the VM's spread, for 0.3-1.5 s more
+    # start-up (benchmarks/RESULTS.md)
+    if chosen == "torch" or (engine == "auto" and _device(device).type != "cpu"):
         return _torch_classifier(artifacts, device, load_torch)
-    graph = onnx_student.OnnxClassifier(onnx_dir, int8=chosen == "onnx-int8")
-    if engine != "auto":
-        return graph
-    model = _torch_classifier(artifacts, device, load_torch)
-    return model if onnx_student.runs_faster(model, graph) else graph
+    return onnx_student.OnnxClassifier(onnx_dir, int8=chosen == "onnx-int8")
+
+
+def _device(device: str):
+    from prompt_models.training import pick_device
+
+    return pick_device(device)
 
 
 def _torch_classifier(artifacts: dict, device: str, load_torch=None):
     # the torch model's code is imported only for it: transformers' model classes took 2.5 s of an ONNX start
     from prompt_models.distill import SequenceClassifier
-    from prompt_models.training import pick_device
 
     clf = load_torch() if load_torch else SequenceClassifier.load(artifacts["model"])
-    clf.model.to(pick_device(device)).eval()
+    clf.model.to(_device(device)).eval()
     return clf
 
 

@@ -38,7 +38,6 @@ def test_predict_engines_with_an_onnx_export(registry, onnx_classifier, tmp_path
 
     # which graph runs faster on this CPU is timed (test_inference); here the int8 one is said to
     monkeypatch.setattr(onnx_student, "int8_runs_faster", lambda folder: True)
-    monkeypatch.setattr(onnx_student, "runs_faster", lambda model, graph: False)  # torch timed slower here
     folder = onnx_classifier
     config = load_config(registry["config"], {"tracking.registered_model": "predict-onnx"})
     assert _register(config, folder / "model", "k-onnx") == "1"
@@ -69,13 +68,11 @@ def test_predict_engines_with_an_onnx_export(registry, onnx_classifier, tmp_path
     assert not np.allclose(got[["prob_pos", "prob_neg"]].to_numpy(), want, atol=1e-6)  # int8, not the torch numbers
 
 
-def test_the_served_model_falls_back_to_fp32_where_int8_was_refused(registry, onnx_classifier, monkeypatch):
+def test_the_served_model_falls_back_to_fp32_where_int8_was_refused(registry, onnx_classifier):
     import mlflow
 
     from pet_config.loading import load_config
     from prompt_models import onnx_student
-
-    monkeypatch.setattr(onnx_student, "runs_faster", lambda model, graph: False)  # torch timed slower here
 
     folder = registry["root"] / "onnx-refused"
     shutil.copytree(onnx_classifier, folder)
@@ -88,28 +85,20 @@ def test_the_served_model_falls_back_to_fp32_where_int8_was_refused(registry, on
     assert np.allclose(got, registry["expected"]["2"], atol=1e-4)  # the fp32 graph: the torch numbers
 
 
-def test_auto_serves_the_torch_model_where_it_times_faster_than_the_onnx_graph(registry, onnx_classifier, monkeypatch):
-    """On an Intel AMX CPU torch fp32 labeled 388 rows/s where the int8 graph `auto` served did 283 (MiniLM); an
-    engine named is served as named."""
-    from prompt_models import onnx_student
-    from tasks.served_model import load_classifier
+def test_auto_on_a_gpu_serves_the_torch_model(registry, onnx_classifier, monkeypatch):
+    """ONNX Runtime runs on the CPU only here: `auto` with a GPU device is the torch model, on the GPU; on a CPU the
+    ONNX graph; an engine named is served as named."""
+    import torch
 
-    timed = []
+    from tasks import served_model
 
-    def torch_faster(model, graph):
-        timed.append((model.engine, graph.engine))
-        return True
-
-    monkeypatch.setattr(onnx_student, "int8_runs_faster", lambda folder: False)
-    monkeypatch.setattr(onnx_student, "runs_faster", torch_faster)
     artifacts = {"model": str(onnx_classifier / "model"), "onnx": str(onnx_classifier / "onnx")}
-    clf = load_classifier(artifacts)
-    assert clf.engine == "torch" and timed == [("torch", "onnx-fp32")]
-    got = clf.predict_texts(TEXTS, None, 8)
-    assert np.allclose(np.exp(got) / np.exp(got).sum(-1, keepdims=True), registry["expected"]["2"], atol=1e-4)
-    assert load_classifier(artifacts, "onnx-fp32").engine == "onnx-fp32" and len(timed) == 1  # named: not timed
-    monkeypatch.setattr(onnx_student, "runs_faster", lambda model, graph: False)
-    assert load_classifier(artifacts).engine == "onnx-fp32"
+    assert served_model.load_classifier(artifacts, "auto", "cpu").engine.startswith("onnx")
+    moved = []
+    monkeypatch.setattr(served_model, "_device", lambda device: torch.device("cuda") if device == "cuda" else torch.device("cpu"))
+    monkeypatch.setattr(served_model, "_torch_classifier", lambda artifacts, device, load=None: moved.append(device) or "torch")
+    assert served_model.load_classifier(artifacts, "auto", "cuda") == "torch" and moved == ["cuda"]
+    assert served_model.load_classifier(artifacts, "onnx-fp32", "cuda").engine == "onnx-fp32"
 
 
 def test_a_version_registered_with_the_transformers_flavor_still_predicts(registry, tmp_path, capsys):
