@@ -201,7 +201,8 @@ def build_config(args) -> tuple[str, list[str]]:
     _check_rows(args.train, header, sep, text, pair, label, labels)
     if len(df) > MANY_LABELED:
         notes.append(f"{args.train}: {len(df):,} labeled rows: pet is built and measured for a few per label (8 to 64); "
-                     "the rule's training draws about 500 of them and the prompt ranking 64 per label")
+                     "the rule's training draws about 500 of them and the prompt ranking 64 per label, but each pattern "
+                     "model scores every labeled row once (its ensemble weight)")
     unused = unused_text_columns(df, {text, pair, label})
     if unused:
         reads = f"{text!r} and {pair!r}" if pair else f"{text!r}"
@@ -241,7 +242,7 @@ def build_config(args) -> tuple[str, list[str]]:
         unl_note = f"{n_unlabeled} {'text pairs' if pair else 'texts'}"
         if n_unlabeled > MANY_UNLABELED:
             notes.append(f"{args.unlabeled}: {n_unlabeled:,} unlabeled texts: every pattern model labels each one (on "
-                         "2 cores about 80 s per 1,000 short sentences and model, longer texts in proportion); "
+                         "2 cores about 40 s per 1,000 short sentences and model (README job), longer texts in proportion); "
                          f"'limit: {MANY_UNLABELED}, seed: 0' in its data line takes a sample")
         notes += [line] if (line := skipped_lines(_data_spec(args.unlabeled, h, s, t, p, None))) else []
         lone = unnamed_text_column(args.unlabeled, d, h)

@@ -249,7 +249,7 @@ def int8_runs_faster(folder: str | Path, rows: int = 32, repeats: int = 3, margi
 def runs_faster(candidate, reference, rows: int = 32, repeats: int = 3, margin: float = 0.9) -> bool:
     """Whether ``candidate`` labels a batch of ``rows`` rows (about 24 tokens each: speed depends on the shape, not
     the words) in under ``margin`` of ``reference``'s time here; best of ``repeats`` runs each, interleaved, after a
-    warm-up. Any two classifiers with ``predict_texts`` and ``engine``. The margin keeps a near tie (and its noise)
+    warm-up. The margin keeps a near tie (and its noise)
     on the reference."""
     texts = [" ".join(["word"] * 22)] * rows
     pair = {"candidate": candidate, "reference": reference}

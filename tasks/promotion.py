@@ -119,14 +119,16 @@ def student_gap(cfg: PipelineConfig, ensemble: dict, classifier: dict) -> list[s
 def below_zero_shot(reference: dict, classifier: dict) -> list[str]:
     """A line when the served classifier's dev (else test) accuracy is below calibrated zero-shot scoring's, the
     untrained backbone with the same prompts (``reference``: ``flows.auto_stage.zero_shot_stage``'s record). Only
-    said: zero-shot scoring is no servable model (it runs the backbone), so nothing is decided on it."""
+    said, and the split tagged: zero-shot scoring is no servable model, and on dev its score is optimistic (the
+    prompts were chosen there: mpqa's classifier was below it on dev, 0.688 against 0.781, and above on test)."""
     split, zs = reference.get("split"), reference.get("metrics") or {}
     key = f"{split}_accuracy"
     if key not in zs or key not in classifier or classifier[key] >= zs[key]:
         return []
-    line = (f"the classifier's {split} accuracy {classifier[key]:.3f} is below calibrated zero-shot scoring's "
-            f"{zs[key]:.3f} (the untrained backbone with these prompts)")
-    mlflow.set_tag("classifier_beats_zero_shot", "false")
+    line = f"the classifier's {split} accuracy {classifier[key]:.3f} is below calibrated zero-shot scoring's {zs[key]:.3f}"
+    if split == "dev":
+        line += " (the untrained backbone with these prompts, chosen on this dev set: its score there is optimistic)"
+    mlflow.set_tag("classifier_below_zero_shot", split)
     logger().warning(line)
     return [line]
 

@@ -36,12 +36,14 @@ def load_classifier(artifacts: dict, engine: str = "auto", device: str = "auto",
     SequenceClassifier (a version registered in the transformers flavor)."""
     from prompt_models import onnx_student
 
+    if engine == "auto" and _device(device).type != "cpu":
+        return _torch_classifier(artifacts, device, load_torch)
     onnx_dir = artifacts.get("onnx")
     chosen = onnx_student.available_engine(onnx_dir, engine)
-    # not timed against the ONNX graph on a CPU: on the Intel AMX CPU torch ran 0.95-1.37x the graph `auto` chose in
+    # on a CPU not timed against the ONNX graph: on the Intel AMX CPU torch ran 1.05-1.37x the graph `auto` chose in
     # two rounds of `pet predict` (MiniLM) and 1.03-1.07x with splade-tiny, inside the VM's spread, for 0.3-1.5 s more
-    # start-up (benchmarks/RESULTS.md)
-    if chosen == "torch" or (engine == "auto" and _device(device).type != "cpu"):
+    # start-up, and the choice flipped between runs (benchmarks/RESULTS.md)
+    if chosen == "torch":
         return _torch_classifier(artifacts, device, load_torch)
     return onnx_student.OnnxClassifier(onnx_dir, int8=chosen == "onnx-int8")
 

@@ -110,21 +110,26 @@ PROGRESS_EVERY_S = 60.0
 def step_logger(what: str, total_steps: int, key: str, log, clock=time.perf_counter):
     """``training.train_steps``' ``log_fn``: each logged step's metrics to MLflow, and at most every
     ``PROGRESS_EVERY_S`` a line on ``log`` (the run's logger) such as
-    ``distill: step 120 of 300 (distill_loss 0.412), 3.3 s a step, about 10 min left``."""
-    started = last = clock()
+    ``distill: step 120 of 300 (distill_loss 0.412), 3.3 s a step, about 10 min left``. The clock starts at the
+    loop's own step 0 (metrics with ``key``): model loading and another loop before it (SetFit's pairs) do not count."""
+    started = last = None
 
     def log_fn(metrics: dict, step: int) -> None:
-        nonlocal last
+        nonlocal started, last
         mlflow.log_metrics(metrics, step=step)
+        if key not in metrics:
+            return
         now = clock()
-        if key not in metrics or step == 0 or now - last < PROGRESS_EVERY_S:
+        if started is None or step == 0:
+            started = last = now
+            return
+        if now - last < PROGRESS_EVERY_S:
             return
         last = now
-        per_step = (now - started) / step
-        left = per_step * (total_steps - step)
-        log.info("%s: step %d of %d (%s %.3f), %s s a step, about %s left", what, step, total_steps, key,
+        per_step = (now - started) / step  # steps 1..step ran since step 0 was logged
+        left = per_step * (total_steps - 1 - step)
+        log.info("%s: step %d of %d (%s %.3f), %s s a step, about %s left", what, step + 1, total_steps, key,
                  metrics[key], f"{per_step:.1f}" if per_step >= 1 else f"{per_step:.2f}",
                  f"{left / 60:.0f} min" if left >= 90 else f"{left:.0f} s")
 
     return log_fn
-
