@@ -227,7 +227,7 @@ def available_engine(folder: str | Path | None, requested: str = "auto") -> str:
     return requested
 
 
-def run_seconds(clf, texts: Sequence[str]) -> float:
+def run_seconds(clf: "OnnxClassifier", texts: Sequence[str]) -> float:
     """Seconds of one run of ``texts`` as one batch."""
     started = time.perf_counter()
     clf.predict_texts(texts, None, len(texts))
@@ -235,30 +235,22 @@ def run_seconds(clf, texts: Sequence[str]) -> float:
 
 
 def int8_runs_faster(folder: str | Path, rows: int = 32, repeats: int = 3, margin: float = 0.9) -> bool:
-    """Whether the int8 graph runs faster than the fp32 graph on this CPU (``runs_faster``). Measured, not assumed:
-    weight-only int8 ran 1.2x the fp32 graph at batch 64 on an AVX-512 CPU and 0.55x on an AVX2-only one
-    (benchmarks/RESULTS.md), and ONNX Runtime does not choose between two graphs."""
+    """Whether the int8 graph labels a batch of ``rows`` rows (about 24 tokens each: speed depends on the shape,
+    not the words) in under ``margin`` of the fp32 graph's time on this CPU; best of ``repeats`` runs each,
+    interleaved, after a warm-up. Measured, not assumed: weight-only int8 ran 1.2x the fp32 graph at batch 64
+    on an AVX-512 CPU and 0.55x on an AVX2-only one (benchmarks/RESULTS.md), and ONNX Runtime does not choose
+    between two graphs. The margin keeps a near tie (and its noise) on fp32, which gives the torch numbers."""
     try:
         graphs = {int8: OnnxClassifier(folder, int8) for int8 in (False, True)}
     except Exception as exc:  # noqa: BLE001 (onnxruntime's own errors: a graph file missing or unreadable)
         logger.warning("the ONNX graphs in %s could not both be loaded (%s): fp32 is served", folder, exc)
         return False
-    return runs_faster(graphs[True], graphs[False], rows, repeats, margin)
-
-
-def runs_faster(candidate, reference, rows: int = 32, repeats: int = 3, margin: float = 0.9) -> bool:
-    """Whether ``candidate`` labels a batch of ``rows`` rows (about 24 tokens each: speed depends on the shape, not
-    the words) in under ``margin`` of ``reference``'s time here; best of ``repeats`` runs each, interleaved, after a
-    warm-up. The margin keeps a near tie (and its noise)
-    on the reference."""
     texts = [" ".join(["word"] * 22)] * rows
-    pair = {"candidate": candidate, "reference": reference}
-    for clf in pair.values():
+    for clf in graphs.values():
         clf.predict_texts(texts, None, rows)  # warm-up
-    best = {name: float("inf") for name in pair}
+    best = {False: float("inf"), True: float("inf")}
     for _ in range(repeats):
-        for name, clf in pair.items():
-            best[name] = min(best[name], run_seconds(clf, texts))
-    logger.info("timed on a batch of %d rows: %s %.3f s, %s %.3f s", rows, reference.engine, best["reference"],
-                candidate.engine, best["candidate"])
-    return best["candidate"] < margin * best["reference"]
+        for int8, clf in graphs.items():
+            best[int8] = min(best[int8], run_seconds(clf, texts))
+    logger.info("ONNX graphs timed on a batch of %d rows: fp32 %.3f s, int8 %.3f s", rows, best[False], best[True])
+    return best[True] < margin * best[False]
