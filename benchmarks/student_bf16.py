@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import json
 import sys
 import tempfile
@@ -26,9 +25,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from hostinfo import cpu_features, machine  # noqa: E402
+from inference import TEST, read_tsv  # noqa: E402 (the 872 SST-2 test sentences inference.py times)
 
 STUDENT = Path("~/.cache/pet-pipeline/models/all-minilm-l6-v2").expanduser()
-TEST = ROOT.parent / "shared" / "data" / "lmbff_kshot" / "SST-2" / "16-42" / "test.tsv"
 
 
 def bf16_copy(clf):
@@ -52,7 +51,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    texts = [row[0] for row in csv.reader(open(TEST, encoding="utf-8"), delimiter="\t", quoting=csv.QUOTE_NONE)][1:]
+    texts = [row[0] for row in read_tsv(TEST)]
     clf = SequenceClassifier.from_pretrained(str(STUDENT), ["0", "1"], 64)
     with tempfile.TemporaryDirectory() as tmp:
         folder = onnx_student.export(clf, Path(tmp) / "onnx")
