@@ -168,6 +168,7 @@ class AutoPromptsConfig(StrictModel):
     num_patterns: int = Field(2, ge=1, description="templates chosen (one pattern model each per seed)")
     search_words: Literal["codes", "always"] = Field("codes", description="codes: label words are searched only for label names that are codes (0, pos, LABEL_3), the other names are their words; always: searched sets compete with word names too (ranked on the selection split, which overfits when it is a few examples)")
     words_per_template: int = Field(3, ge=1, description="searched label-word sets scored per template (when words are searched)")
+    words_per_label: int = Field(1, ge=1, description="searched words per label: each searched word followed by the label's next best words that no other label's examples score higher (PETAL); a label's score is the mean of its words'")
     templates: list[str] = Field(default_factory=list, description="extra candidate templates, ranked with the library's")
     prior_texts: int = Field(128, ge=1, description="unlabeled texts that estimate the label-word prior (calibration)")
     hyperparameters: Literal["rule", "config"] = Field("rule", description="rule: pet.train max_steps / learning_rate the config does not set come from auto_settings.suggest_train_settings; config: the defaults")

@@ -222,6 +222,7 @@ def select_prompts(
     label_words: dict | None = None,
     num_patterns: int = 2,
     words_per_template: int = 3,
+    words_per_label: int = 1,
     top_k_per_class: int = 8,
     common_words: int = 300,
     word_pools: Sequence[str] = ("text", "continuations"),
@@ -340,7 +341,8 @@ def select_prompts(
             allowed = allowed & ~names if names is not None else allowed
             if int(allowed.sum()) >= len(labels):
                 found += search_label_words(model, fit, labels, top_k_per_class, words_per_template, seed=seed,
-                                            logp=contrast.masked_fill(~allowed, -1e9), max_scan=int(allowed.sum()))
+                                            logp=contrast.masked_fill(~allowed, -1e9), max_scan=int(allowed.sum()),
+                                            words_per_label=words_per_label)
         seen = []
         for f in found:
             searched += [(template, f["label_words"])]

@@ -226,10 +226,14 @@ def search_label_words(
     seed: int = 0,
     max_scan: int = 5000,
     logp: torch.Tensor | None = None,
+    words_per_label: int = 1,
 ) -> list[dict]:
     """Candidate verbalizers ranked by zero-shot accuracy on ``examples``:
-    ``[{"label_words": {label: [word]}, "zero_shot_accuracy": float}, ...]``. ``logp``: the
-    examples' vocabulary scores at the mask when the caller has them (e.g. calibrated ones)."""
+    ``[{"label_words": {label: [word, ...]}, "zero_shot_accuracy": float}, ...]``. ``logp``: the
+    examples' vocabulary scores at the mask when the caller has them (e.g. calibrated ones).
+    ``words_per_label`` > 1: each label's searched word is followed by the next of its top words that
+    score highest on that label's examples and are in no other label's set (PETAL's several words per
+    label, Schick et al. 2020); the accuracy is the single words'."""
     labels = list(labels)
     by_label = {lab: [i for i, ex in enumerate(examples) if ex.label == lab] for lab in labels}
     empty = [lab for lab, idx in by_label.items() if not idx]
@@ -271,10 +275,17 @@ def search_label_words(
         pred = logp[:, list(combo)].argmax(-1)
         scored[combo] = float((pred == gold).float().mean())
     ranked = sorted(scored.items(), key=lambda kv: -kv[1])[:num_candidates]
-    return [
-        {"label_words": {lab: [word_of(t)] for lab, t in zip(labels, combo)}, "zero_shot_accuracy": acc}
-        for combo, acc in ranked
-    ]
+    # a word's own label: the one whose examples score it highest
+    own = torch.stack([logp[by_label[lab]].mean(0) for lab in labels]).argmax(0)
+
+    def words_of(combo) -> dict[str, list[str]]:
+        out = {}
+        for i, (lab, t) in enumerate(zip(labels, combo)):
+            more = [u for u in tops[lab] if u not in combo and int(own[u]) == i][: words_per_label - 1]
+            out[lab] = [word_of(t)] + [word_of(u) for u in more]
+        return out
+
+    return [{"label_words": words_of(combo), "zero_shot_accuracy": acc} for combo, acc in ranked]
 
 
 def _distinct_words(tops: dict[str, list[int]], labels: Sequence[str], rng: random.Random) -> tuple[int, ...] | None:

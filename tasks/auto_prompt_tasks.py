@@ -112,7 +112,8 @@ def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
         make, cfg.labels, train, dev, prior, templates,
         label_words=cfg.verbalizer.label_words or None,
         num_patterns=len(cfg.patterns) or ap.num_patterns,
-        words_per_template=ap.words_per_template, search_words=ap.search_words, seed=ap.seed,
+        words_per_template=ap.words_per_template, words_per_label=ap.words_per_label, search_words=ap.search_words,
+        seed=ap.seed,
         task_templates=_written_for_task(cfg, questions),
     )
     info = dict(result.to_dict(), key=key)

@@ -178,6 +178,12 @@ def test_searched_label_words_for_codes_beat_chance_without_a_dev_set(trained_fa
     searched = {w for c in res.candidates if c.words_from == "search" for ws in c.label_words.values() for w in ws}
     assert searched and searched <= used, (searched, used)
     assert res.word_pool.startswith("content words of the text")
+    # several words per label: still content words of the text, none said for two labels
+    res = select_prompts(make, ["0", "1"], data, None, prior, [GOOD], num_patterns=1, words_per_template=3,
+                         words_per_label=3)
+    searched = [ws for c in res.candidates if c.words_from == "search" for ws in c.label_words.values()]
+    assert any(len(ws) > 1 for ws in searched) and {w for ws in searched for w in ws} <= used
+    assert all(not set(c.label_words["0"]) & set(c.label_words["1"]) for c in res.candidates)
     # text none of whose words is one token (a language the tokenizer splits): any next word, and it says so
     pieces = [InputExample(f"qzxv{i % 2}kq wbxjz{i % 2}", None, e.label, e.guid) for i, e in enumerate(data)]
     res = select_prompts(make, ["0", "1"], pieces, None, [InputExample(e.text_a) for e in pieces], [GOOD],
@@ -424,3 +430,33 @@ def test_a_large_labeled_set_is_ranked_on_a_sample_per_label(trained_factory, mo
                          label_words=words, num_patterns=1)
     assert res.selection_split.endswith("; at most 4 examples per label of each (8 of 80 ranked)")
     assert dict(scored)["sel"] == 8 and res.templates == [GOOD]
+
+
+def test_several_words_per_label_are_the_labels_own_next_best_words(trained_factory):
+    """``words_per_label``: each searched word is followed by its label's next top words, and a word the other
+    label's examples score higher never joins (it would blur the two labels)."""
+    import torch
+
+    from prompt_models.lmbff import search_label_words
+    from prompt_models.verbalizer import word_token_ids
+
+    make, words = trained_factory
+    model = make(GOOD, words)
+    data = [InputExample(e.text_a, None, {"pos": "1", "neg": "0"}[e.label], e.guid) for e in toy_examples(8)]
+    ids = {w: word_token_ids(model.tokenizer, w, model.head_space_sensitive) for w in
+           ("great", "good", "fine", "awful", "bad", "boring")}
+    assert all(len(v) == 1 for v in ids.values()), ids
+    tok = {w: v[0] for w, v in ids.items()}
+    logp = torch.full((len(data), model.tokenizer.vocab_size), -1e9)
+    rows = {lab: [i for i, e in enumerate(data) if e.label == lab] for lab in ("0", "1")}
+    # label "1": great > good > fine > boring; label "0": awful > fine > bad > boring, so fine and boring are "0"'s
+    for w, score in {"great": -1.0, "good": -2.0, "fine": -3.0, "boring": -5.0}.items():
+        logp[rows["1"], tok[w]] = score
+    for w, score in {"awful": -1.0, "bad": -2.0, "fine": -1.5, "boring": -4.0}.items():
+        logp[rows["0"], tok[w]] = score
+    one = search_label_words(model, data, ["0", "1"], top_k_per_class=4, logp=logp, max_scan=50, num_candidates=1)
+    three = search_label_words(model, data, ["0", "1"], top_k_per_class=4, logp=logp, max_scan=50, num_candidates=1,
+                               words_per_label=3)
+    assert one[0]["label_words"] == {"0": ["awful"], "1": ["great"]}
+    assert three[0]["label_words"] == {"0": ["awful", "fine", "bad"], "1": ["great", "good"]}
+    assert three[0]["zero_shot_accuracy"] == one[0]["zero_shot_accuracy"]
