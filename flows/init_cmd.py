@@ -201,8 +201,8 @@ def build_config(args) -> tuple[str, list[str]]:
     _check_rows(args.train, header, sep, text, pair, label, labels)
     if len(df) > MANY_LABELED:
         notes.append(f"{args.train}: {len(df):,} labeled rows: pet is built and measured for a few per label (8 to 64); "
-                     "the rule's training draws about 500 of them and the prompt ranking 64 per label, but each pattern "
-                     "model scores every labeled row once (its ensemble weight)")
+                     "the rule's training draws about 500 of them, and the prompt ranking and each pattern model's "
+                     "ensemble weight read 64 per label")
     unused = unused_text_columns(df, {text, pair, label})
     if unused:
         reads = f"{text!r} and {pair!r}" if pair else f"{text!r}"

@@ -25,7 +25,7 @@ import regex
 import torch
 from scipy.special import log_softmax
 
-from .examples import InputExample
+from .examples import InputExample, at_most_per_label
 from .function_words import ANSWER_WORDS, WORD, english, word_tokens
 from .function_words import function_words as function_words_of
 from .label_names import codes_among, searches_label_words, texts_of, word_from_label, words_from_label_names, words_used
@@ -101,19 +101,6 @@ def stratified_split(examples: Sequence[InputExample], fraction: float = 0.25, s
 # (a new-user trial) would otherwise have 6,250 of them scored per template before any training; far above
 # the 16 per label the choice was checked with
 MAX_RANKED_PER_LABEL = 64
-
-
-def at_most_per_label(examples: Sequence[InputExample], per_label: int, seed: int = 0) -> list[InputExample]:
-    """``examples`` as they are, or a seeded sample of ``per_label`` of each label where a label has more."""
-    by_label: dict[str, list[int]] = {}
-    for i, ex in enumerate(examples):
-        by_label.setdefault(ex.label, []).append(i)
-    if all(len(idx) <= per_label for idx in by_label.values()):
-        return list(examples)
-    rng = random.Random(seed)
-    keep = {i for lab in sorted(by_label) for i in (by_label[lab] if len(by_label[lab]) <= per_label
-                                                     else rng.sample(by_label[lab], per_label))}
-    return [ex for i, ex in enumerate(examples) if i in keep]
 
 
 @dataclass

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
@@ -18,6 +19,19 @@ class InputExample:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def at_most_per_label(examples: Sequence[InputExample], per_label: int, seed: int = 0) -> list[InputExample]:
+    """``examples`` as they are, or a seeded sample of ``per_label`` of each label where a label has more."""
+    by_label: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        by_label.setdefault(ex.label, []).append(i)
+    if all(len(idx) <= per_label for idx in by_label.values()):
+        return list(examples)
+    rng = random.Random(seed)
+    keep = {i for lab in sorted(by_label) for i in (by_label[lab] if len(by_label[lab]) <= per_label
+                                                     else rng.sample(by_label[lab], per_label))}
+    return [ex for i, ex in enumerate(examples) if i in keep]
 
 
 def example_digest(example: InputExample) -> str:

@@ -415,7 +415,7 @@ def test_a_stop_reaches_the_label_word_search_between_model_calls(trained_factor
 def test_a_large_labeled_set_is_ranked_on_a_sample_per_label(trained_factory, monkeypatch):
     """25,000 labeled reviews without dev (a new-user trial) would have had 6,250 scored per template: the ranking
     takes at most MAX_RANKED_PER_LABEL of each label from each split, and says so."""
-    from prompt_models.auto_prompts import at_most_per_label
+    from prompt_models.examples import at_most_per_label
 
     data = toy_examples(40)
     few = at_most_per_label(data, 3, seed=0)

@@ -92,3 +92,42 @@ def test_gold_targets_follow_the_soft_labels_one_hot_in_label_order():
     assert np.allclose(probs, [[0.3, 0.7], [0.6, 0.4], [0, 1], [1, 0], [0, 1]]) and probs.dtype == np.float32
     with pytest.raises(ValueError, match="unknown label"):
         with_gold_targets(soft, np.zeros((2, 2)), labeled, ["neg", "other"])
+
+
+def test_the_ensemble_weight_reads_a_sample_of_a_large_labeled_set(tmp_path, tiny_model_dir, monkeypatch):
+    """PET's weight (accuracy on train before training) on at most WEIGHT_EXAMPLES_PER_LABEL of each label: 25,000
+    labeled reviews would all be scored for one number per pattern model."""
+    import mlflow
+    import pandas as pd
+    import yaml
+
+    from conftest import toy_examples
+    from pet_config.loading import load_config
+    from prompt_models.pet import PETModel
+    from tasks import pattern_tasks
+    from tasks.data_tasks import load_and_validate
+
+    pd.DataFrame([{"text": e.text_a, "label": e.label} for e in toy_examples(8)]).to_csv(tmp_path / "train.csv",
+                                                                                         index=False)
+    cfg = {"name": "toy-weight", "model": {"path": str(tiny_model_dir), "max_length": 32},
+           "data": {"train": {"path": "train.csv", "text_a": "text"}}, "patterns": ["{text_a} it was {mask}"],
+           "verbalizer": {"label_words": {"pos": ["great"], "neg": ["awful"]}},
+           "pet": {"train": {"max_steps": 2, "batch_size": 4, "progress": False}},
+           "tracking": {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "w",
+                        "registered_model": "w"}, "work_dir": "work"}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    config = load_config(tmp_path / "config.yaml")
+    scored = []
+    evaluate = PETModel.evaluate
+
+    def spy(self, examples, *a, **k):
+        scored.append(len(examples))
+        return evaluate(self, examples, *a, **k)
+
+    monkeypatch.setattr(PETModel, "evaluate", spy)
+    monkeypatch.setattr(pattern_tasks, "WEIGHT_EXAMPLES_PER_LABEL", 3)
+    ref = pattern_tasks.train_pattern_model.fn(config, load_and_validate.fn(config), cfg["patterns"][0], 0, 1, None)
+    assert scored == [6]  # 3 of each of the 2 labels' 8
+    assert 0.0 <= ref.pre_train_accuracy <= 1.0
+    run = mlflow.tracking.MlflowClient(cfg["tracking"]["tracking_uri"]).get_run(ref.run_id)
+    assert run.data.params["pre_train_examples"] == "6"
