@@ -22,6 +22,7 @@ from pet_config.schema import NAME_PATTERN
 from pet_io.labeled import load_examples
 from pet_io.sources import DataSpec, DataValidationError
 from pet_io.unlabeled import open_unlabeled, scratch_cache, skipped_lines
+from prompt_models.examples import MAX_SCORED_PER_LABEL
 from prompt_models.function_words import are_questions
 
 from .init_columns import InitError, find_columns, read_frame, unnamed_text_column, unused_text_columns
@@ -202,7 +203,7 @@ def build_config(args) -> tuple[str, list[str]]:
     if len(df) > MANY_LABELED:
         notes.append(f"{args.train}: {len(df):,} labeled rows: pet is built and measured for a few per label (8 to 64); "
                      "the rule's training draws about 500 of them, and the prompt ranking and each pattern model's "
-                     "ensemble weight read 64 per label")
+                     f"ensemble weight read at most {MAX_SCORED_PER_LABEL} per label")
     unused = unused_text_columns(df, {text, pair, label})
     if unused:
         reads = f"{text!r} and {pair!r}" if pair else f"{text!r}"

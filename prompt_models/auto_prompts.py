@@ -25,7 +25,7 @@ import regex
 import torch
 from scipy.special import log_softmax
 
-from .examples import InputExample, at_most_per_label
+from .examples import MAX_SCORED_PER_LABEL, InputExample, at_most_per_label
 from .function_words import ANSWER_WORDS, WORD, english, word_tokens
 from .function_words import function_words as function_words_of
 from .label_names import codes_among, searches_label_words, texts_of, word_from_label, words_from_label_names, words_used
@@ -95,12 +95,6 @@ def stratified_split(examples: Sequence[InputExample], fraction: float = 0.25, s
         held += group[:k]
         fit += group[k:]
     return fit, held
-
-
-# examples per label the ranking scores (each template, each split): a user who gives 25,000 labeled reviews
-# (a new-user trial) would otherwise have 6,250 of them scored per template before any training; far above
-# the 16 per label the choice was checked with
-MAX_RANKED_PER_LABEL = 64
 
 
 @dataclass
@@ -267,9 +261,9 @@ def select_prompts(
         if lone:  # a label of one example: ranked without it, any prompt that never says it could score 1.0
             sel += [ex for ex in fit if ex.label in lone]
             split += f"; labels {lone} have one example, ranked on it too"
-    capped = at_most_per_label(fit, MAX_RANKED_PER_LABEL, seed), at_most_per_label(sel, MAX_RANKED_PER_LABEL, seed)
+    capped = at_most_per_label(fit, MAX_SCORED_PER_LABEL, seed), at_most_per_label(sel, MAX_SCORED_PER_LABEL, seed)
     if (len(capped[0]), len(capped[1])) != (len(fit), len(sel)):
-        split += f"; at most {MAX_RANKED_PER_LABEL} examples per label of each ({len(capped[1])} of {len(sel)} ranked)"
+        split += f"; at most {MAX_SCORED_PER_LABEL} examples per label of each ({len(capped[1])} of {len(sel)} ranked)"
         fit, sel = capped
     gold = np.array([labels.index(ex.label) for ex in sel])
     scorer = PromptScorer(make_model)
@@ -334,7 +328,7 @@ def select_prompts(
         for f in found:
             searched += [(template, f["label_words"])]
             words = {lab: named.get(lab, ws) for lab, ws in f["label_words"].items()}
-            if words in seen or len({w for ws in words.values() for w in ws}) < len(words):
+            if words in seen or len({w for ws in words.values() for w in ws}) < sum(map(len, words.values())):
                 continue  # the same set once the names are written in, or a name searched for a code label
             seen.append(words)
             c = score(template, words, "search" if not named else "label names + search")

@@ -231,9 +231,9 @@ def search_label_words(
     """Candidate verbalizers ranked by zero-shot accuracy on ``examples``:
     ``[{"label_words": {label: [word, ...]}, "zero_shot_accuracy": float}, ...]``. ``logp``: the
     examples' vocabulary scores at the mask when the caller has them (e.g. calibrated ones).
-    ``words_per_label`` > 1: each label's searched word is followed by the next of its top words that
-    score highest on that label's examples and are in no other label's set (PETAL's several words per
-    label, Schick et al. 2020); the accuracy is the single words'."""
+    ``words_per_label`` > 1: each label's searched word is followed by the next of its top words that no
+    other label's examples score higher (PETAL's several words per label, Schick et al. 2020); the
+    accuracy is the single words'."""
     labels = list(labels)
     by_label = {lab: [i for i, ex in enumerate(examples) if ex.label == lab] for lab in labels}
     empty = [lab for lab, idx in by_label.items() if not idx]
@@ -275,8 +275,10 @@ def search_label_words(
         pred = logp[:, list(combo)].argmax(-1)
         scored[combo] = float((pred == gold).float().mean())
     ranked = sorted(scored.items(), key=lambda kv: -kv[1])[:num_candidates]
-    # a word's own label: the one whose examples score it highest
-    own = torch.stack([logp[by_label[lab]].mean(0) for lab in labels]).argmax(0)
+    # an extra word must lean to its label: one that another label's examples score higher would blur the two
+    # (and a word masked out of the caller's pool, -1e9 for every label, leans nowhere)
+    by_label_score = torch.stack([logp[by_label[lab]].mean(0) for lab in labels])
+    own = torch.where(by_label_score.max(0).values > -1e8, by_label_score.argmax(0), -1)
 
     def words_of(combo) -> dict[str, list[str]]:
         out = {}

@@ -93,7 +93,9 @@ def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
     key = digest({
         "model": model_digest(cfg.resolve(cfg.model.path)), "data": _digests(data), "templates": templates,
         "label_words": cfg.verbalizer.label_words, "labels": cfg.labels, "max_length": cfg.model.max_length,
-        "auto": ap.model_dump(exclude={"trained_rerank"}), "search": SEARCH_VERSION,  # the flow reads that flag
+        # the flow reads trained_rerank; words_per_label at its default is left out, so earlier keys hold
+        "auto": ap.model_dump(exclude={"trained_rerank"} | ({"words_per_label"} if ap.words_per_label == 1 else set())),
+        "search": SEARCH_VERSION,
     })
     folder = cfg.work_path / "search" / "auto_prompts" / key
     if is_done(folder):

@@ -19,7 +19,8 @@ from pet_io.digests import digest, model_digest
 from pet_io.example_files import iter_examples
 from pet_io.example_files import read_examples
 from prompt_models.demonstrations import DemonstrationSampler, load_sentence_encoder, sentence_embeddings
-from prompt_models.examples import InputExample, at_most_per_label, examples_digest, gold_indices
+from prompt_models.examples import (MAX_SCORED_PER_LABEL, InputExample, at_most_per_label, examples_digest,
+                                    gold_indices)
 from prompt_models.patterns import Pattern
 from prompt_models.pet import PETModel
 from prompt_models.training import classification_metrics, configure_threads, pick_device, set_seed
@@ -131,7 +132,8 @@ def train_pattern_model(
         if extra:
             tracking.log_examples_input(extra, "ipet_pseudo_labeled", extra_train_path, "training", examples_digest(extra))
         model = _pet_model(cfg, template, train, seed)
-        weighed_on = at_most_per_label(train, WEIGHT_EXAMPLES_PER_LABEL, seed)
+        # one sample for every pattern model (seed 0, not the model's): their weights are compared with each other
+        weighed_on = at_most_per_label(train, MAX_SCORED_PER_LABEL, seed=0)
         pre_train = model.evaluate(weighed_on, cfg.pet.train.eval_batch_size)["accuracy"]
         mlflow.log_param("pre_train_examples", len(weighed_on))
         fit = train + extra
@@ -169,10 +171,6 @@ def train_pattern_model(
 
 
 EVAL_SPLITS = ("dev", "test")
-# the ensemble weight (PET's accuracy on train before training) is read on at most this many examples of each
-# label, a seeded sample: 25,000 labeled long reviews (a new-user trial's IMDB) would all be scored, hours on 2
-# cores, for one number per model; the 8-64 per label the pipeline was measured with are all scored as before
-WEIGHT_EXAMPLES_PER_LABEL = 64
 
 
 def logits_file(split: str, data: Splits) -> str:

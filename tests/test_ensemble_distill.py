@@ -95,8 +95,8 @@ def test_gold_targets_follow_the_soft_labels_one_hot_in_label_order():
 
 
 def test_the_ensemble_weight_reads_a_sample_of_a_large_labeled_set(tmp_path, tiny_model_dir, monkeypatch):
-    """PET's weight (accuracy on train before training) on at most WEIGHT_EXAMPLES_PER_LABEL of each label: 25,000
-    labeled reviews would all be scored for one number per pattern model."""
+    """PET's weight (accuracy on train before training) on at most MAX_SCORED_PER_LABEL of each label, one sample
+    for all pattern models: 25,000 labeled reviews would all be scored for one number per model."""
     import mlflow
     import pandas as pd
     import yaml
@@ -121,13 +121,14 @@ def test_the_ensemble_weight_reads_a_sample_of_a_large_labeled_set(tmp_path, tin
     evaluate = PETModel.evaluate
 
     def spy(self, examples, *a, **k):
-        scored.append(len(examples))
+        scored.append(sorted(e.text_a for e in examples))
         return evaluate(self, examples, *a, **k)
 
     monkeypatch.setattr(PETModel, "evaluate", spy)
-    monkeypatch.setattr(pattern_tasks, "WEIGHT_EXAMPLES_PER_LABEL", 3)
-    ref = pattern_tasks.train_pattern_model.fn(config, load_and_validate.fn(config), cfg["patterns"][0], 0, 1, None)
-    assert scored == [6]  # 3 of each of the 2 labels' 8
-    assert 0.0 <= ref.pre_train_accuracy <= 1.0
-    run = mlflow.tracking.MlflowClient(cfg["tracking"]["tracking_uri"]).get_run(ref.run_id)
+    monkeypatch.setattr(pattern_tasks, "MAX_SCORED_PER_LABEL", 3)
+    data = load_and_validate.fn(config)
+    refs = [pattern_tasks.train_pattern_model.fn(config, data, cfg["patterns"][0], 0, seed, None) for seed in (1, 2)]
+    assert len(scored[0]) == 6  # 3 of each of the 2 labels' 8
+    assert scored[1] == scored[0]  # one sample for every pattern model: their weights are compared
+    run = mlflow.tracking.MlflowClient(cfg["tracking"]["tracking_uri"]).get_run(refs[0].run_id)
     assert run.data.params["pre_train_examples"] == "6"
