@@ -328,9 +328,10 @@ def select_prompts(
         for f in found:
             searched += [(template, f["label_words"])]
             words = {lab: named.get(lab, ws) for lab, ws in f["label_words"].items()}
-            if words in seen or len({w for ws in words.values() for w in ws}) < sum(map(len, words.values())):
+            same = {lab: frozenset(ws) for lab, ws in words.items()}  # a label's words in any order
+            if same in seen or len({w for ws in words.values() for w in ws}) < sum(map(len, words.values())):
                 continue  # the same set once the names are written in, or a name searched for a code label
-            seen.append(words)
+            seen.append(same)
             c = score(template, words, "search" if not named else "label names + search")
             cands += [c] if c else []
     if not cands and named:  # every searched set said a name for a code label: the searched sets as they are

@@ -274,7 +274,7 @@ def search_label_words(
             continue
         pred = logp[:, list(combo)].argmax(-1)
         scored[combo] = float((pred == gold).float().mean())
-    ranked = sorted(scored.items(), key=lambda kv: -kv[1])[:num_candidates]
+    ranked = sorted(scored.items(), key=lambda kv: -kv[1])
     # an extra word must lean to its label: one that another label's examples score higher would blur the two
     # (and a word masked out of the caller's pool, -1e9 for every label, leans nowhere)
     by_label_score = torch.stack([logp[by_label[lab]].mean(0) for lab in labels])
@@ -287,7 +287,17 @@ def search_label_words(
             out[lab] = [word_of(t)] + [word_of(u) for u in more]
         return out
 
-    return [{"label_words": words_of(combo), "zero_shot_accuracy": acc} for combo, acc in ranked]
+    found, sets = [], set()
+    for combo, acc in ranked:
+        label_words = words_of(combo)
+        # with several words per label, (great, good) and (good, great) are one set: counted once
+        key = tuple(frozenset(ws) for ws in label_words.values())
+        if key not in sets:
+            sets.add(key)
+            found.append({"label_words": label_words, "zero_shot_accuracy": acc})
+        if len(found) == num_candidates:
+            break
+    return found
 
 
 def _distinct_words(tops: dict[str, list[int]], labels: Sequence[str], rng: random.Random) -> tuple[int, ...] | None:

@@ -459,6 +459,10 @@ def test_several_words_per_label_are_the_labels_own_next_best_words(trained_fact
                                words_per_label=3)
     assert one[0]["label_words"] == {"0": ["awful"], "1": ["great"]}
     assert three[0]["label_words"] == {"0": ["awful", "fine", "bad"], "1": ["great", "good"]}
+    # (awful, great) and (awful, good) bring the same words, in another order: one candidate, and the next
+    distinct = search_label_words(model, data, ["0", "1"], top_k_per_class=4, logp=logp, max_scan=50, num_candidates=3,
+                                  words_per_label=3)
+    assert len({tuple(frozenset(ws) for ws in c["label_words"].values()) for c in distinct}) == len(distinct) == 3
     # words masked out of the pool (-1e9 for every label) lean to no label, though they fill a long top list
     many = search_label_words(model, data, ["0", "1"], top_k_per_class=8, logp=logp, max_scan=50, num_candidates=1,
                               words_per_label=6)
