@@ -2,8 +2,8 @@
 
 Prompts are chosen (``select_prompts``) on split seed 21's train and dev; the chosen prompts'
 calibrated zero-shot ensemble is then scored on split seed 87's train + dev (labeled texts from the
-tasks' training sets, disjoint from the test sets). Variants differ only in where label words are
-searched (``word_pools``). Prior texts: 128 of the 1,000 unlabeled texts tasks_bench.py samples.
+tasks' training sets, disjoint from the test sets); ``--swap`` the other way round. Variants differ
+only in where label words are searched (``word_pools``). Prior texts: 128 of the 1,000 unlabeled texts tasks_bench.py samples.
 
     nice -n 5 .venv/bin/python benchmarks/auto_prompt_design.py [--tasks ...] [--variants ...]
 
@@ -53,6 +53,13 @@ VARIANTS = {
     "question templates only": (["text", "continuations"], None),
     "question templates only + content-word continuations": (["text", "continuations", "content-continuations"],
                                                              None),
+    # the candidates as the pipeline has them today (question templates for questions, a passed-over one
+    # trained too), with 1 word per label and with 3 (PETAL): each searched word followed by the label's
+    # next two top words (``words_per_label``)
+    "shipped as the pipeline runs it": (["text", "continuations"], None),
+    "shipped, 3 words per label": (["text", "continuations"], None),
+    "shipped + content-word continuations, 3 words per label": (["text", "continuations", "content-continuations"],
+                                                                None),
     # reference rows, not candidates for shipping: the hand-written config's label words (chosen with the
     # labels' meaning known), the templates still ranked on dev; then its patterns too. They tell whether
     # the searched words or the zero-shot ranking is what falls short
@@ -65,6 +72,8 @@ EXTRA_TEMPLATES = {"shipped + answer templates": ANSWER_TEMPLATES,
                    "shipped + answer templates + content-word continuations": ANSWER_TEMPLATES,
                    "shipped + question templates": QUESTION_TEMPLATES,
                    "shipped + question templates + content-word continuations": QUESTION_TEMPLATES}
+WORDS_PER_LABEL = {"shipped as the pipeline runs it": 1, "shipped, 3 words per label": 3,
+                   "shipped + content-word continuations, 3 words per label": 3}
 HAND_WORDS = {"trec": {"0": ["description"], "1": ["thing"], "2": ["abbreviation"], "3": ["person"],
                        "4": ["place"], "5": ["number"]},
               "SST-2": {"0": ["terrible"], "1": ["great"]}}
@@ -72,13 +81,20 @@ HAND_PATTERNS = {"trec": ["{text_a} The answer is a {mask}", "Question: {text_a}
 TASKS = ["SST-2", "sst-5", "mr", "cr", "subj", "trec"]
 
 
+def split_seeds(row: dict) -> tuple[int, int]:
+    """(choose on, held out): rows written before ``--swap`` existed are 21 / 87."""
+    return tuple(row.get("split_seeds", (21, 87)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", nargs="*", default=TASKS)
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
     ap.add_argument("--out", type=Path, default=OUT, help="results file (rows appended; resumable)")
+    ap.add_argument("--swap", action="store_true", help="choose on seed 87, hold out seed 21 (a second draw)")
     args = ap.parse_args()
-    from tasks_bench import design_splits
+    from tasks_bench import DESIGN_SEEDS, design_splits
+    seeds = DESIGN_SEEDS[::-1] if args.swap else DESIGN_SEEDS
 
     from pet_io.atomic import write_json_atomic
 
@@ -86,6 +102,7 @@ def main() -> None:
     from prompt_models.auto_prompts import SINGLE_TEMPLATES, any_words, select_prompts, zero_shot_logits
     from prompt_models.backbones import CAUSAL, load_language_model, load_tokenizer
     from prompt_models.examples import InputExample
+    from prompt_models.function_words import are_questions
     from prompt_models.patterns import Pattern
     from prompt_models.pet import PETModel
     from prompt_models.training import configure_threads
@@ -111,12 +128,12 @@ def main() -> None:
     auto_prompts.PromptScorer.vocab_log_probs = cached
     res = json.loads(args.out.read_text()) if args.out.exists() else {"rows": []}
     for task in args.tasks:
-        ex, held, labels, unlabeled = design_splits(task)
+        ex, held, labels, unlabeled = design_splits(task, seeds)
         unl = [line.rstrip("\n") for line in open(unlabeled, encoding="utf-8")][1:]
         prior = [InputExample(t, None, None) for t in random.Random(0).sample(unl, 128)]
         cache.clear()
         for variant in args.variants:
-            if any(r["task"] == task and r["variant"] == variant for r in res["rows"]):
+            if any(r["task"] == task and r["variant"] == variant and split_seeds(r) == seeds for r in res["rows"]):
                 continue
             t0 = time.time()
             pools, function_words = VARIANTS[variant]
@@ -126,6 +143,10 @@ def main() -> None:
             if variant.startswith("reference"):
                 kw["label_words"] = HAND_WORDS[task]
             templates = SINGLE_TEMPLATES + EXTRA_TEMPLATES.get(variant, [])
+            if variant in WORDS_PER_LABEL:  # as the pipeline's candidates are today: question templates for questions
+                templates = auto_prompts.candidate_templates(False, questions=are_questions([e.text_a for e in ex["train"]]))
+                kw["words_per_label"] = WORDS_PER_LABEL[variant]
+                kw["task_templates"] = QUESTION_TEMPLATES  # trained beside the chosen two where not among them
             if variant.startswith("question templates only"):
                 templates = list(QUESTION_TEMPLATES)
             if variant == "reference: hand-written patterns and label words":
@@ -133,7 +154,8 @@ def main() -> None:
             result = select_prompts(make, labels, ex["train"], ex["dev"], prior, templates, word_pools=pools, **kw)
             logits = zero_shot_logits(make, result.templates, result.label_words, held, prior)
             gold = np.array([labels.index(e.label) for e in held])
-            row = dict(task=task, variant=variant, templates=result.templates, label_words=result.label_words,
+            row = dict(task=task, variant=variant, split_seeds=list(seeds), templates=result.templates, label_words=result.label_words,
+                       trained_candidates=result.trained_candidates,
                        selection_dev_accuracy=result.template_scores[0]["accuracy"],
                        held_out_accuracy=float((logits.argmax(-1) == gold).mean()), n_held_out=len(held),
                        seconds=round(time.time() - t0, 1))
