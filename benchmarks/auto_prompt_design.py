@@ -3,7 +3,8 @@
 Prompts are chosen (``select_prompts``) on split seed 21's train and dev; the chosen prompts'
 calibrated zero-shot ensemble is then scored on split seed 87's train + dev (labeled texts from the
 tasks' training sets, disjoint from the test sets); ``--swap`` the other way round. Variants differ
-only in where label words are searched (``word_pools``). Prior texts: 128 of the 1,000 unlabeled texts tasks_bench.py samples.
+only in where label words are searched (``word_pools``). Prior texts: 128 of the 1,000 unlabeled texts
+tasks_bench.py samples.
 
     nice -n 5 .venv/bin/python benchmarks/auto_prompt_design.py [--tasks ...] [--variants ...]
 
@@ -58,8 +59,6 @@ VARIANTS = {
     # next two top words (``words_per_label``)
     "shipped as the pipeline runs it": (["text", "continuations"], None),
     "shipped, 3 words per label": (["text", "continuations"], None),
-    "shipped + content-word continuations, 3 words per label": (["text", "continuations", "content-continuations"],
-                                                                None),
     # reference rows, not candidates for shipping: the hand-written config's label words (chosen with the
     # labels' meaning known), the templates still ranked on dev; then its patterns too. They tell whether
     # the searched words or the zero-shot ranking is what falls short
@@ -72,8 +71,7 @@ EXTRA_TEMPLATES = {"shipped + answer templates": ANSWER_TEMPLATES,
                    "shipped + answer templates + content-word continuations": ANSWER_TEMPLATES,
                    "shipped + question templates": QUESTION_TEMPLATES,
                    "shipped + question templates + content-word continuations": QUESTION_TEMPLATES}
-WORDS_PER_LABEL = {"shipped as the pipeline runs it": 1, "shipped, 3 words per label": 3,
-                   "shipped + content-word continuations, 3 words per label": 3}
+WORDS_PER_LABEL = {"shipped as the pipeline runs it": 1, "shipped, 3 words per label": 3}
 HAND_WORDS = {"trec": {"0": ["description"], "1": ["thing"], "2": ["abbreviation"], "3": ["person"],
                        "4": ["place"], "5": ["number"]},
               "SST-2": {"0": ["terrible"], "1": ["great"]}}
@@ -143,8 +141,9 @@ def main() -> None:
             if variant.startswith("reference"):
                 kw["label_words"] = HAND_WORDS[task]
             templates = SINGLE_TEMPLATES + EXTRA_TEMPLATES.get(variant, [])
-            if variant in WORDS_PER_LABEL:  # as the pipeline's candidates are today: question templates for questions
-                templates = auto_prompts.candidate_templates(False, questions=are_questions([e.text_a for e in ex["train"]]))
+            if variant in WORDS_PER_LABEL:  # the pipeline's candidates today: question templates for questions
+                questions = are_questions([e.text_a for e in ex["train"]])
+                templates = auto_prompts.candidate_templates(False, questions=questions)
                 kw["words_per_label"] = WORDS_PER_LABEL[variant]
                 kw["task_templates"] = QUESTION_TEMPLATES  # trained beside the chosen two where not among them
             if variant.startswith("question templates only"):
@@ -154,8 +153,8 @@ def main() -> None:
             result = select_prompts(make, labels, ex["train"], ex["dev"], prior, templates, word_pools=pools, **kw)
             logits = zero_shot_logits(make, result.templates, result.label_words, held, prior)
             gold = np.array([labels.index(e.label) for e in held])
-            row = dict(task=task, variant=variant, split_seeds=list(seeds), templates=result.templates, label_words=result.label_words,
-                       trained_candidates=result.trained_candidates,
+            row = dict(task=task, variant=variant, split_seeds=list(seeds), templates=result.templates,
+                       label_words=result.label_words, trained_candidates=result.trained_candidates,
                        selection_dev_accuracy=result.template_scores[0]["accuracy"],
                        held_out_accuracy=float((logits.argmax(-1) == gold).mean()), n_held_out=len(held),
                        seconds=round(time.time() - t0, 1))

@@ -94,7 +94,7 @@ def choose_prompts(cfg: PipelineConfig, data: Splits) -> dict:
         "model": model_digest(cfg.resolve(cfg.model.path)), "data": _digests(data), "templates": templates,
         "label_words": cfg.verbalizer.label_words, "labels": cfg.labels, "max_length": cfg.model.max_length,
         # the flow reads trained_rerank; words_per_label at its default is left out, so earlier keys hold
-        "auto": ap.model_dump(exclude={"trained_rerank"} | ({"words_per_label"} if ap.words_per_label == 1 else set())),
+        "auto": ap.model_dump(exclude={"trained_rerank", *(["words_per_label"] if ap.words_per_label == 1 else [])}),
         "search": SEARCH_VERSION,
     })
     folder = cfg.work_path / "search" / "auto_prompts" / key
