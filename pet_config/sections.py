@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from pet_io.sources import DataSpec
 from prompt_models.adapters import LoraSettings
+from prompt_models.examples import MAX_SCORED_PER_LABEL
 from prompt_models.soft_prompts import SoftPromptConfig
 
 from .training import DistillTrainConfig, PatternTrainConfig, SearchTrainConfig, StrictModel
@@ -111,7 +112,7 @@ class DemonstrationConfig(StrictModel):
 
 class PETConfig(StrictModel):
     train: PatternTrainConfig = Field(default_factory=PatternTrainConfig, description="training of each pattern model")
-    ensemble_weighting: Literal["accuracy", "uniform"] = Field("accuracy", description="accuracy: each model weighted by its pattern's training-set accuracy before training (on at most 64 examples per label, one seeded sample for all models); uniform")
+    ensemble_weighting: Literal["accuracy", "uniform"] = Field("accuracy", description=f"accuracy: each model weighted by its pattern's training-set accuracy before training (on at most {MAX_SCORED_PER_LABEL} examples per label, one seeded sample for all models); uniform")
     temperature: float = Field(2.0, gt=0, description="softmax temperature of the soft labels, and of the distillation loss")
     shard_size: int = Field(512, ge=1, description="unlabeled texts per soft-labeling shard")
     soft_prompt: SoftPromptSection = Field(default_factory=SoftPromptSection, description="soft prompts")
