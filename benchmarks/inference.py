@@ -1,4 +1,5 @@
-"""CPU inference of the distilled student: ONNX int8 vs ONNX fp32 vs torch fp32, and `pet predict` end to end.
+"""CPU inference of the distilled student: ONNX int8 vs ONNX fp32 vs torch fp32 (and torch bf16 where the CPU has
+bf16 kernels), and `pet predict` end to end.
 
 Sections (each written to benchmarks/inference_results.json as soon as it is measured; a rerun skips the
 sections already there unless --force, so an interrupted run resumes):
@@ -45,7 +46,7 @@ POOL = SHARED / "data" / "lmbff_train_pools" / "SST-2" / "train.tsv"
 RESULTS = Path(__file__).with_name("inference_results.json")
 TEACHER = Path(__file__).with_name("teacher_labeling_results.json")
 CHART = Path(__file__).with_name("inference_texts_per_s.png")
-ENGINES = ("torch", "onnx-fp32", "onnx-int8")
+ENGINES = ("torch", "onnx-fp32", "onnx-int8", "torch-bf16")  # torch-bf16 only where engines.cpu_runs_bf16()
 
 
 def read_tsv(path: Path) -> list[list[str]]:
@@ -63,16 +64,20 @@ def engine(name: str, classifier: Path):
     from prompt_models.distill import SequenceClassifier
     from prompt_models.onnx_student import OnnxClassifier
 
-    if name == "torch":
-        return SequenceClassifier.load(classifier / "model")
+    if name.startswith("torch"):
+        clf = SequenceClassifier.load(classifier / "model")
+        return clf.in_bf16() if name == "torch-bf16" else clf
     return OnnxClassifier(classifier / "onnx", int8=name == "onnx-int8")
 
 
 def student(classifier: Path, batch_sizes: list[int], repeats: int) -> dict:
+    from prompt_models.engines import cpu_runs_bf16
+
     rows = read_tsv(TEST)
     texts, gold = [r[0] for r in rows], np.array([int(r[1]) for r in rows])
     out = []
-    for name in ENGINES:
+    names = [e for e in ENGINES if e != "torch-bf16" or cpu_runs_bf16()]  # emulated bf16: about 100x slower
+    for name in names:
         clf = engine(name, classifier)
         labels = [int(x) for x in clf.labels]
         clf.predict_texts(texts[:64], None, 64)  # warm-up
@@ -89,7 +94,7 @@ def student(classifier: Path, batch_sizes: list[int], repeats: int) -> dict:
         del clf
     by = {(r["engine"], r["batch_size"]): r for r in out}
     speedup = {f"{e}_vs_torch_at_{bs}": by[(e, bs)]["texts_per_s"] / by[("torch", bs)]["texts_per_s"]
-               for e in ENGINES[1:] for bs in batch_sizes}
+               for e in names[1:] for bs in batch_sizes}
     return {"n_texts": len(texts), "repeats": repeats, "rows": out, "speedup": speedup}
 
 
@@ -165,11 +170,12 @@ def chart(results: dict) -> None:
     rows = results["student"]["rows"]
     sizes = sorted({r["batch_size"] for r in rows})
     fig, ax = plt.subplots(figsize=(7, 4))
-    width = 0.8 / len(ENGINES)
-    for k, name in enumerate(ENGINES):
+    names = [e for e in ENGINES if any(r["engine"] == e for r in rows)]
+    width = 0.8 / len(names)
+    for k, name in enumerate(names):
         vals = [next(r["texts_per_s"] for r in rows if r["engine"] == name and r["batch_size"] == b) for b in sizes]
         ax.bar(np.arange(len(sizes)) + k * width, vals, width, label=name)
-    ax.set_xticks(np.arange(len(sizes)) + width * (len(ENGINES) - 1) / 2, [str(b) for b in sizes])
+    ax.set_xticks(np.arange(len(sizes)) + width * (len(names) - 1) / 2, [str(b) for b in sizes])
     ax.set_xlabel("batch size")
     ax.set_ylabel("texts/s (872 SST-2 test sentences)")
     ax.set_title(f"MiniLM-L6 student on {results['machine'].split(' (')[0]}")

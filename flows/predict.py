@@ -57,9 +57,11 @@ def add_predict_parser(sub) -> argparse.ArgumentParser:
     which.add_argument("--alias", help="a registry alias (default: tracking.alias, e.g. champion)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (dotted path)")
     p.add_argument("--batch-size", type=int, help="rows per forward pass (default: pet.train.eval_batch_size)")
-    p.add_argument("--engine", default="auto", choices=["auto", "onnx", "onnx-int8", "onnx-fp32", "torch"],
-                   help="auto (default): the fastest the model offers (its accepted int8 ONNX graph where it runs "
-                        "faster on this CPU, timed at load, else fp32 ONNX, else torch); onnx: the same, ONNX only")
+    p.add_argument("--engine", default="auto", choices=["auto", "onnx", "onnx-int8", "onnx-fp32", "torch", "torch-bf16"],
+                   help="auto (default): the fastest the model offers on this CPU, timed at load on one batch (its "
+                        "fp32 ONNX graph; its int8 graph and, on a CPU with bf16 kernels, its torch model in bf16 where "
+                        "the guard accepted them; torch without an export, and on a GPU); onnx: the same among the two "
+                        "graphs")
     loud = p.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", action="store_true", help="errors and the final summary only")
     loud.add_argument("-v", "--verbose", action="store_true", help="the libraries' own logs too")
@@ -94,13 +96,14 @@ def predict_command(args: argparse.Namespace) -> int:
         # blank lines are no rows (pandas skips them in a CSV/TSV): the output lacks them, so say which they were
         blanks = blank_lines(Path(args.input), in_fmt, sep, columns.header) if in_fmt != "parquet" else []
         choice = resolve_model(cfg, args.model_uri, args.version, args.alias)
-        clf = load_classifier(choice, cfg, args.engine)
+        batch_size = args.batch_size or cfg.pet.train.eval_batch_size
+        clf = load_classifier(choice, cfg, args.engine, batch_size)
         if cfg.labels and sorted(map(str, clf.labels)) != sorted(cfg.labels) and not args.model_uri:
             # the config's registered model holds another task's classifier (two configs with one name)
             raise PredictError(f"{choice.uri} classifies labels {list(clf.labels)}, the config {list(cfg.labels)}: "
                                "another task's model, or a typo in the config's labels? give --model-uri to use it anyway")
         n = predict_file(clf, Path(args.input), in_fmt, columns, Path(args.output), out_fmt,
-                         args.batch_size or cfg.pet.train.eval_batch_size, progress=sys.stderr.isatty(), sep=sep)
+                         batch_size, progress=sys.stderr.isatty(), sep=sep)
     except (PredictError, LineageError, ConfigError, DataValidationError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -239,9 +242,10 @@ def resolve_model(cfg, model_uri: str | None, version: str | None, alias: str | 
     return ModelChoice(f"models:/{name}/{mv.version}", location, name, str(mv.version), alias)
 
 
-def load_classifier(choice: ModelChoice, cfg, engine: str = "auto"):
-    """The registered classifier, on the engine asked for (``onnx_student.available_engine``): an object with
-    ``labels``, ``engine`` and ``predict_texts(texts_a, texts_b, batch_size)``. It is loaded as the served
+def load_classifier(choice: ModelChoice, cfg, engine: str = "auto", batch_size: int = 64):
+    """The registered classifier, on the engine asked for (``prompt_models.engines``; ``auto`` timed on
+    ``batch_size`` rows): an object with ``labels``, ``engine`` and ``predict_texts(texts_a, texts_b,
+    batch_size)``. It is loaded as the served
     pyfunc model (``tasks.served_model``), so `pet predict` and `mlflow models serve` run the same model."""
     import mlflow
 
@@ -256,15 +260,15 @@ def load_classifier(choice: ModelChoice, cfg, engine: str = "auto"):
         # no dst_path: a model in a local artifact store is read where it is, not copied
         local = mlflow.artifacts.download_artifacts(artifact_uri=choice.location, tracking_uri=cfg.tracking_uri())
         if "transformers" in mlflow.models.Model.load(local).flavors:  # registered before the pyfunc model
-            return _load_transformers_version(Path(local), cfg, engine)
-        return mlflow.pyfunc.load_model(local).unwrap_python_model().classifier(engine, cfg.model.device)
-    except ValueError as exc:  # an ONNX engine the model does not offer
+            return _load_transformers_version(Path(local), cfg, engine, batch_size)
+        return mlflow.pyfunc.load_model(local).unwrap_python_model().classifier(engine, cfg.model.device, batch_size)
+    except ValueError as exc:  # an engine the model does not offer (no export, refused, not checked, no bf16 here)
         raise PredictError(f"{choice.uri}: {exc}") from None
     except (mlflow.exceptions.MlflowException, OSError) as exc:
         raise PredictError(f"cannot load {choice.uri}: {getattr(exc, 'message', exc)}") from None
 
 
-def _load_transformers_version(local: Path, cfg, engine: str):
+def _load_transformers_version(local: Path, cfg, engine: str, batch_size: int):
     from tasks.served_model import load_classifier
 
     def transformers_classifier():
@@ -281,7 +285,7 @@ def _load_transformers_version(local: Path, cfg, engine: str):
         # the length the classifier was trained with (logged since `pet predict`; older versions: the config's)
         return SequenceClassifier(model, tok, labels, int(meta.get("max_length") or cfg.model.max_length))
 
-    return load_classifier({"onnx": local / "onnx"}, engine, cfg.model.device, transformers_classifier)
+    return load_classifier({"onnx": local / "onnx"}, engine, cfg.model.device, transformers_classifier, batch_size)
 
 
 def _texts(chunk: pd.DataFrame, column: str) -> list[str]:

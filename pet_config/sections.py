@@ -126,7 +126,7 @@ class DistillConfig(StrictModel):
     seed: int = Field(0, description="seed of the student's new head and batches")
     with_train: bool | None = Field(None, description="the labeled training examples join the soft-labeled texts, with one-hot targets of their gold labels; unset: on from 3 labels, off for 2 (the soft labels only, as in PET): prompt_models/auto_settings.gold_in_distillation, benchmarks/RESULTS.md has the dev check")
     pair_tuning: bool = Field(False, description="SetFit's first step before distillation: the student's encoder is first tuned on pairs of the labeled examples (cosine 1 for the same label, else 0; SetFit's defaults, at most 500 steps); off by default: on dev +1 point on trec and -7.5 on sst-5, for about 7 minutes of a 2-core CPU (benchmarks/RESULTS.md)")
-    onnx: bool = Field(True, description="also export the student to ONNX, fp32 and int8 (int8 refused if it loses > 0.5 test points, else dev; with neither, if it changes > 0.5% of the fp32 labels of unlabeled texts), for `pet predict --engine`")
+    onnx: bool = Field(True, description="also export the student to ONNX, fp32 and int8, and check it in bf16 where the CPU has bf16 kernels (int8 and bf16 each refused if it loses > 0.5 test points, else dev; with neither, if it changes > 0.5% of the fp32 labels of unlabeled texts), for `pet predict --engine`")
 
 
 class IPETConfig(StrictModel):

@@ -4,6 +4,7 @@ Loss: ``KL(softmax(t / T) || softmax(s / T)) * T^2`` (Hinton et al.), T = 2 by d
 """
 from __future__ import annotations
 
+import copy
 import json
 import random
 from pathlib import Path
@@ -58,6 +59,15 @@ class SequenceClassifier:
         tok = load_tokenizer(str(path))
         model = load_pretrained(AutoModelForSequenceClassification, path, dtype=torch.float32)
         return cls(model, tok, meta["labels"], meta["max_length"])
+
+    def in_bf16(self) -> "SequenceClassifier":
+        """A copy with bf16 weights, for inference (the ``torch-bf16`` engine): its matrix products run in bf16
+        (AMX / AVX512-BF16 kernels on a CPU that has them) with fp32 accumulation. Weights, not autocast:
+        ``backbones.autocast`` is off on a CPU."""
+        twin = SequenceClassifier(copy.deepcopy(self.model).to(torch.bfloat16).eval(), self.tokenizer, self.labels,
+                                  self.max_length)
+        twin.engine = "torch-bf16"
+        return twin
 
     def save(self, out_dir: str | Path) -> Path:
         out = Path(out_dir)

@@ -2,9 +2,8 @@
 transformer fusions) and an int8 copy (ONNX Runtime's weight-only quantization of its MatMul weights, int8 in
 blocks of 128, with int8 compute: ``quantize_weights``).
 
-A folder written by ``export`` holds both graphs, the tokenizer and ``onnx.json``. The int8 graph is
-used only where ``onnx.json`` says it was accepted (see ``accept_int8``): it may lose accuracy; and by default
-only where it runs faster than the fp32 graph on the CPU at hand (``int8_runs_faster``).
+A folder written by ``export`` holds both graphs, the tokenizer and ``onnx.json``: the guard's verdicts on the
+engines that may lose accuracy (the int8 graph and the torch model in bf16, ``accept``), which ``engines`` reads.
 """
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,11 +23,8 @@ import torch
 from .inference import encode_texts, run_batches
 
 FP32_FILE, INT8_FILE, META_FILE = "model.onnx", "model_int8.onnx", "onnx.json"
-# auto / onnx: the int8 graph where it is accepted and runs faster on this CPU, else fp32; onnx-int8 / onnx-fp32:
-# that graph only
-ENGINES = ("auto", "onnx", "onnx-int8", "onnx-fp32", "torch")
-MAX_INT8_LOSS = 0.005  # accuracy (0-1) the int8 graph may lose against fp32 before it is refused
-logger = logging.getLogger(__name__)
+MAX_LOSS = 0.005  # accuracy (0-1) the int8 graph or the bf16 model may lose against fp32 before it is refused
+
 
 @dataclass
 class OnnxMeta:
@@ -37,13 +32,17 @@ class OnnxMeta:
     max_length: int
     input_names: list[str]
     int8_accepted: bool = False
-    # accuracy of both graphs on the split the guard used (test, else dev), written by ``accept_int8``;
+    # accuracy of fp32 and the int8 graph on the split the guard used (test, else dev), written by ``accept``;
     # "unlabeled": no labeled split, so the fp32 graph's labels are gold (fp32 1.0, int8 its agreement)
     guard_split: str | None = None
     fp32_accuracy: float | None = None
     int8_accuracy: float | None = None
     # how the int8 graph was made (``QUANTIZATION``); an export by another method is redone (None: before this field)
     quantization: str | None = None
+    # the torch model with bf16 weights on the same split (``accept``); None: not checked (the CPU that made the
+    # classifier had no bf16 kernels, ``engines.cpu_runs_bf16``, or it was made before this field)
+    bf16_accuracy: float | None = None
+    bf16_accepted: bool = False
 
     @classmethod
     def read(cls, folder: str | Path) -> "OnnxMeta":
@@ -151,13 +150,16 @@ def _torch_export(module, dummy, names: list[str], path: Path, opset: int) -> No
     )
 
 
-def accept_int8(folder: str | Path, fp32_accuracy: float, int8_accuracy: float, split: str) -> bool:
-    """Record both accuracies in onnx.json and accept the int8 graph unless it loses more than MAX_INT8_LOSS."""
+def accept(folder: str | Path, split: str, fp32_accuracy: float, accuracies: dict[str, float | None]) -> None:
+    """Record in onnx.json, in one write, the accuracy on ``split`` of fp32 and of each engine that may lose
+    some ("int8": the int8 graph, "bf16": the torch model in bf16), and accept each unless it loses more than
+    MAX_LOSS; None: not checked (not served)."""
     meta = OnnxMeta.read(folder)
-    meta.guard_split, meta.fp32_accuracy, meta.int8_accuracy = split, fp32_accuracy, int8_accuracy
-    meta.int8_accepted = fp32_accuracy - int8_accuracy <= MAX_INT8_LOSS + 1e-9
+    meta.guard_split, meta.fp32_accuracy = split, fp32_accuracy
+    for engine, accuracy in accuracies.items():
+        setattr(meta, f"{engine}_accuracy", accuracy)
+        setattr(meta, f"{engine}_accepted", accuracy is not None and fp32_accuracy - accuracy <= MAX_LOSS + 1e-9)
     meta.write(folder)
-    return meta.int8_accepted
 
 
 def load_saved_tokenizer(folder: Path):
@@ -205,52 +207,3 @@ class OnnxClassifier:
             return self.session.run(["logits"], {k: batch[k] for k in names})[0]
 
         return run_batches(enc.lengths, run, batch_size, len(self.labels), progress)
-
-
-def available_engine(folder: str | Path | None, requested: str = "auto") -> str:
-    """``onnx-int8``, ``onnx-fp32`` or ``torch``. ``auto`` is the fastest the folder offers (the accepted int8
-    graph where it runs faster here, else fp32 ONNX, else torch); an ONNX engine the folder cannot give is an error."""
-    if requested not in ENGINES:
-        raise ValueError(f"engine must be one of {list(ENGINES)}, not {requested!r}")
-    if requested == "torch":
-        return "torch"
-    meta = OnnxMeta.read(folder) if folder is not None and (Path(folder) / META_FILE).exists() else None
-    if meta is None:
-        if requested == "auto":
-            return "torch"
-        raise ValueError(f"engine {requested!r}: the model has no ONNX export (a run with distill.onnx: true makes one)")
-    if requested == "onnx-int8" and not meta.int8_accepted:
-        raise ValueError(f"engine 'onnx-int8': the int8 graph was refused (accuracy {meta.int8_accuracy} against "
-                         f"{meta.fp32_accuracy} in fp32 on {meta.guard_split}); use --engine onnx-fp32")
-    if requested in ("auto", "onnx"):
-        return "onnx-int8" if meta.int8_accepted and int8_runs_faster(folder) else "onnx-fp32"
-    return requested
-
-
-def run_seconds(clf: "OnnxClassifier", texts: Sequence[str]) -> float:
-    """Seconds of one run of ``texts`` as one batch."""
-    started = time.perf_counter()
-    clf.predict_texts(texts, None, len(texts))
-    return time.perf_counter() - started
-
-
-def int8_runs_faster(folder: str | Path, rows: int = 32, repeats: int = 3, margin: float = 0.9) -> bool:
-    """Whether the int8 graph labels a batch of ``rows`` rows (about 24 tokens each: speed depends on the shape,
-    not the words) in under ``margin`` of the fp32 graph's time on this CPU; best of ``repeats`` runs each,
-    interleaved, after a warm-up. Measured, not assumed: weight-only int8 ran 1.2x the fp32 graph at batch 64
-    on an AVX-512 CPU and 0.55x on an AVX2-only one (benchmarks/RESULTS.md), and ONNX Runtime does not choose
-    between two graphs. The margin keeps a near tie (and its noise) on fp32, which gives the torch numbers."""
-    try:
-        graphs = {int8: OnnxClassifier(folder, int8) for int8 in (False, True)}
-    except Exception as exc:  # noqa: BLE001 (onnxruntime's own errors: a graph file missing or unreadable)
-        logger.warning("the ONNX graphs in %s could not both be loaded (%s): fp32 is served", folder, exc)
-        return False
-    texts = [" ".join(["word"] * 22)] * rows
-    for clf in graphs.values():
-        clf.predict_texts(texts, None, rows)  # warm-up
-    best = {False: float("inf"), True: float("inf")}
-    for _ in range(repeats):
-        for int8, clf in graphs.items():
-            best[int8] = min(best[int8], run_seconds(clf, texts))
-    logger.info("ONNX graphs timed on a batch of %d rows: fp32 %.3f s, int8 %.3f s", rows, best[False], best[True])
-    return best[True] < margin * best[False]

@@ -14,7 +14,7 @@ from pet_config.schema import PipelineConfig
 from pet_io.atomic import is_done, publish, read_done
 from pet_io.digests import digest, model_digest
 from pet_io.example_files import iter_examples, read_examples
-from prompt_models import onnx_student
+from prompt_models import engines, onnx_student
 from prompt_models.examples import gold_indices
 from prompt_models.pair_tuning import PAIR_SETTINGS
 from prompt_models.distill import SequenceClassifier, distill_soft_labels, with_gold_targets
@@ -118,44 +118,75 @@ def onnx_dir(classifier: ClassifierRef) -> Path:
     return Path(classifier.path).parent / "onnx"
 
 
-GUARD_UNLABELED_TEXTS = 2000  # the int8 graph's check when a run has no labeled dev or test split
+GUARD_UNLABELED_TEXTS = 2000  # the int8 graph's and the bf16 model's check when a run has no labeled dev or test split
 
 
 def onnx_guard(cfg: PipelineConfig, data: Splits, clf: SequenceClassifier, classifier: ClassifierRef) -> dict:
     """Export the classifier to ONNX (once per classifier), measure the fp32 and int8 graphs' accuracy on
-    test (else dev) and accept the int8 graph for serving only if it loses at most 0.5 points. With no
-    labeled split, the fp32 graph's labels of unlabeled texts are the reference: int8 must agree on 99.5%."""
+    test (else dev), and the torch model's in bf16 where this CPU has bf16 kernels; accept the int8 graph and the
+    bf16 model for serving only if each loses at most 0.5 points against the fp32 graph. With no labeled split,
+    the fp32 graph's labels of unlabeled texts are the reference: each must agree on 99.5%."""
     folder = onnx_dir(classifier)
     meta_file = folder / onnx_student.META_FILE
     if not meta_file.exists() or onnx_student.OnnxMeta.read(folder).quantization != onnx_student.QUANTIZATION:
         onnx_student.export(clf, folder)  # none yet, or an int8 graph made by an earlier method
     meta = onnx_student.OnnxMeta.read(folder)
     split = next((s for s in ("test", "dev") if s in data), "unlabeled")
-    if meta.guard_split != split or meta.int8_accuracy is None:  # an interrupted guard is redone
+    redo_int8 = meta.guard_split != split or meta.int8_accuracy is None  # an interrupted guard is redone
+    # bf16 is checked where the CPU runs it at speed (elsewhere the check alone would take minutes); a classifier
+    # made on another CPU is checked when a run here reuses it, though a version already registered keeps the
+    # verdicts it was logged with
+    redo_bf16 = engines.cpu_runs_bf16() and (redo_int8 or meta.bf16_accuracy is None)
+    if redo_int8 or redo_bf16:
         if split == "unlabeled":
             examples = list(itertools.islice(iter_examples(data[split].path), GUARD_UNLABELED_TEXTS))
             gold = None  # set from the fp32 graph below
         else:
             examples = read_examples(data[split].path)
             gold = gold_indices(examples, clf.labels)
-        texts_b = [ex.text_b for ex in examples]
-        acc = {}
-        for int8 in (False, True):
-            onnx_clf = onnx_student.OnnxClassifier(folder, int8)
-            logits = onnx_clf.predict_texts([ex.text_a for ex in examples], texts_b if all(texts_b) else None,
-                                            cfg.pet.train.eval_batch_size)
-            gold = logits.argmax(-1) if gold is None else gold
-            acc[int8] = float((logits.argmax(-1) == gold).mean())
-        onnx_student.accept_int8(folder, acc[False], acc[True], split)
+        texts_a, texts_b = [ex.text_a for ex in examples], [ex.text_b for ex in examples]
+        texts_b = texts_b if all(texts_b) else None
+        batch = cfg.pet.train.eval_batch_size
+        fp32 = onnx_student.OnnxClassifier(folder, False).predict_texts(texts_a, texts_b, batch).argmax(-1)
+        gold = fp32 if gold is None else gold
+        # a verdict on another split is no verdict: bf16 unchecked unless it is checked now
+        verdicts = {"int8": meta.int8_accuracy, "bf16": None if redo_int8 else meta.bf16_accuracy}
+        if redo_int8:
+            int8 = onnx_student.OnnxClassifier(folder, True).predict_texts(texts_a, texts_b, batch).argmax(-1)
+            verdicts["int8"] = float((int8 == gold).mean())
+        if redo_bf16:
+            verdicts["bf16"] = bf16_accuracy(clf, texts_a, texts_b, batch, gold)
+        onnx_student.accept(folder, split, float((fp32 == gold).mean()), verdicts)
         meta = onnx_student.OnnxMeta.read(folder)
     measure = "agreement with fp32 on unlabeled texts" if split == "unlabeled" else f"{split} accuracy"
     if not meta.int8_accepted:
         logger().warning("int8 ONNX classifier refused: %s %.3f against %.3f in fp32; "
                          "`pet predict` serves the fp32 graph", measure, meta.int8_accuracy, meta.fp32_accuracy)
+    if meta.bf16_accuracy is not None and not meta.bf16_accepted:
+        logger().warning("bf16 torch classifier refused: %s %.3f against %.3f in fp32",
+                         measure, meta.bf16_accuracy, meta.fp32_accuracy)
+    checked = {"onnx_int8": (meta.int8_accuracy, meta.int8_accepted)}
+    if meta.bf16_accuracy is not None:
+        checked["torch_bf16"] = (meta.bf16_accuracy, meta.bf16_accepted)
     if split == "unlabeled":
-        return {"onnx_int8_fp32_agreement": meta.int8_accuracy, "onnx_int8_accepted": float(meta.int8_accepted)}
-    return {f"onnx_fp32_{split}_accuracy": meta.fp32_accuracy, f"onnx_int8_{split}_accuracy": meta.int8_accuracy,
-            "onnx_int8_accepted": float(meta.int8_accepted)}
+        metrics = {f"{e}_fp32_agreement": a for e, (a, _) in checked.items()}
+    else:
+        metrics = {f"onnx_fp32_{split}_accuracy": meta.fp32_accuracy,
+                   **{f"{e}_{split}_accuracy": a for e, (a, _) in checked.items()}}
+    return {**metrics, **{f"{e}_accepted": float(ok) for e, (_, ok) in checked.items()}}
+
+
+def bf16_accuracy(clf: SequenceClassifier, texts_a: list[str], texts_b: list[str] | None, batch_size: int,
+                  gold) -> float | None:
+    """The classifier's accuracy with bf16 weights, on the CPU (where it would be served); None, with a warning,
+    where it cannot run there (a layer without a bf16 CPU kernel): then it is not served."""
+    twin = clf.in_bf16()
+    twin.model.to("cpu")
+    try:
+        return float((twin.predict_texts(texts_a, texts_b, batch_size).argmax(-1) == gold).mean())
+    except RuntimeError as exc:
+        logger().warning("bf16 torch classifier not checked, not served: it failed to run (%s)", exc)
+        return None
 
 
 @task(name="register-classifier", cache_policy=NO_CACHE, **tracking.STORE_RETRIES)

@@ -3,12 +3,14 @@ and `pet predict` run. It answers texts with ``label`` and one ``prob_<label>`` 
 
 Why a ``PythonModel`` with artifacts and not MLflow's onnx flavor: the onnx flavor's pyfunc takes token-id
 tensors, so every caller would need the tokenizer, and it serves one fixed graph. The served model has to take
-text and serve the int8 graph only where the classifier stage's guard accepted it and it runs faster on the CPU
-at hand (else fp32, else torch for a student exported without ONNX), so its artifacts are the student's ONNX folder (both graphs, tokenizer,
-``onnx.json`` with the guard's verdict) and the torch model, and ``predict`` is `pet predict`'s own routine.
+text and serve the fastest engine on the CPU at hand among those the classifier stage's guard allows
+(``prompt_models.engines``: the int8 graph, the torch model in bf16, else the fp32 graph; torch for a student
+exported without ONNX), so its artifacts are the student's ONNX folder (both graphs, tokenizer, ``onnx.json`` with
+the guard's verdicts) and the torch model, and ``predict`` is `pet predict`'s own routine.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -17,6 +19,11 @@ import numpy as np
 import pandas as pd
 
 BATCH_SIZE = 64  # rows per forward pass of a served request (pet predict: pet.train.eval_batch_size)
+# the batch the served model's engines are timed on: a request to `mlflow models serve` is a few rows, where the
+# ONNX graphs beat bf16 torch on the AMD CPU (batch 8: 461 against 335 texts/s) and not on the Intel AMX one
+REQUEST_ROWS = 8
+MAX_TIMED_ROWS = 128  # larger batches run at the same speed per row (benchmarks/RESULTS.md): no longer timings
+logger = logging.getLogger(__name__)
 
 
 def label_frame(clf, texts_a: Sequence[str], texts_b: Sequence[str] | None, batch_size: int) -> pd.DataFrame:
@@ -29,23 +36,40 @@ def label_frame(clf, texts_a: Sequence[str], texts_b: Sequence[str] | None, batc
     return out
 
 
-def load_classifier(artifacts: dict, engine: str = "auto", device: str = "auto", load_torch=None):
-    """The classifier of a logged model's ``artifacts`` on ``engine`` (``onnx_student.available_engine``;
-    a ValueError names an engine the model cannot give). ``auto`` on a GPU is the torch model: ONNX Runtime runs
-    on the CPU only here. ``load_torch``: how the torch model is read where ``artifacts["model"]`` is not a saved
-    SequenceClassifier (a version registered in the transformers flavor)."""
-    from prompt_models import onnx_student
+def load_classifier(artifacts: dict, engine: str = "auto", device: str = "auto", load_torch=None,
+                    batch_size: int = REQUEST_ROWS):
+    """The classifier of a logged model's ``artifacts`` on ``engine`` (``engines.choices``; a ValueError names an
+    engine the model cannot give); ``auto``: the fastest of those the guard allows, timed on ``batch_size`` rows
+    (at most MAX_TIMED_ROWS). ``auto`` on a GPU is the torch model: ONNX Runtime runs on the CPU only here.
+    ``load_torch``: how the torch model is read where ``artifacts["model"]`` is not a saved SequenceClassifier (a
+    version registered in the transformers flavor)."""
+    import torch
 
-    if engine == "auto" and _device(device).type != "cpu":
+    from prompt_models import engines, onnx_student
+
+    on_cpu = _device(device).type == "cpu"
+    if engine == "auto" and not on_cpu:
         return _torch_classifier(artifacts, device, load_torch)
     onnx_dir = artifacts.get("onnx")
-    chosen = onnx_student.available_engine(onnx_dir, engine)
-    # on a CPU not timed against the ONNX graph: on the Intel AMX CPU torch ran 1.05-1.37x the graph `auto` chose in
-    # two rounds of `pet predict` (MiniLM) and 1.03-1.07x with splade-tiny, inside the VM's spread, for 0.3-1.5 s more
-    # start-up, and the choice flipped between runs (benchmarks/RESULTS.md)
-    if chosen == "torch":
-        return _torch_classifier(artifacts, device, load_torch)
-    return onnx_student.OnnxClassifier(onnx_dir, int8=chosen == "onnx-int8")
+    meta = onnx_student.OnnxMeta.read(onnx_dir) if onnx_dir and (Path(onnx_dir) / onnx_student.META_FILE).exists() else None
+    # torch fp32 is not among auto's candidates on a CPU: on the Intel AMX CPU it ran 1.05-1.37x the graph `auto`
+    # chose in two rounds of `pet predict` (MiniLM) and 1.03-1.07x with splade-tiny, inside the VM's spread, for
+    # 0.3-1.5 s more start-up, and the choice flipped between runs (benchmarks/RESULTS.md)
+    bf16_here = engines.cpu_runs_bf16() if on_cpu else torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    names = engines.choices(meta, engine, bf16_here)
+    loaders = {"torch": lambda: _torch_classifier(artifacts, device, load_torch),
+               "torch-bf16": lambda: _torch_classifier(artifacts, device, load_torch).in_bf16(),
+               "onnx-fp32": lambda: onnx_student.OnnxClassifier(onnx_dir, False),
+               "onnx-int8": lambda: onnx_student.OnnxClassifier(onnx_dir, True)}
+    loaded = {}
+    for name in names:
+        try:
+            loaded[name] = loaders[name]()
+        except Exception as exc:  # noqa: BLE001 (onnxruntime's own errors: a graph file missing or unreadable)
+            if name == names[0]:
+                raise
+            logger.warning("the %s engine could not be loaded (%s): not served", name, exc)
+    return loaded[engines.fastest(loaded, min(batch_size, MAX_TIMED_ROWS))]
 
 
 def _device(device: str):
@@ -78,10 +102,12 @@ class PetClassifier(mlflow.pyfunc.PythonModel):
             self._served = load_classifier(self.artifacts)
         return self._served
 
-    def classifier(self, engine: str = "auto", device: str = "auto"):
-        """The model on another engine or device (`pet predict --engine`, ``model.device``); ``auto`` on
-        ``auto`` is the one served."""
-        return self.clf if (engine, device) == ("auto", "auto") else load_classifier(self.artifacts, engine, device)
+    def classifier(self, engine: str = "auto", device: str = "auto", batch_size: int = REQUEST_ROWS):
+        """The model on another engine, device or batch size (`pet predict --engine`, ``model.device``,
+        ``--batch-size``: ``auto`` times the engines on it); ``auto`` on ``auto`` at REQUEST_ROWS is the one served."""
+        if (engine, device, batch_size) == ("auto", "auto", REQUEST_ROWS):
+            return self.clf
+        return load_classifier(self.artifacts, engine, device, batch_size=batch_size)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         pairs = model_input["text_pair"].astype(str).tolist() if "text_pair" in model_input else None

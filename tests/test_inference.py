@@ -120,58 +120,76 @@ def _meta(folder: Path, **fields):
     meta.write(folder)
 
 
-def test_engine_choice(exported, tmp_path, monkeypatch):
-    from prompt_models import onnx_student
-    from prompt_models.onnx_student import available_engine
+def test_engine_choice(exported):
+    """Which engines may serve a request: a named one if the export and the guard allow it, else a one-line
+    error; for auto/onnx, the candidates to time, the fp32 graph first (the reference)."""
+    from prompt_models.engines import choices
+    from prompt_models.onnx_student import OnnxMeta
 
     _, folder = exported
-    assert available_engine(None) == "torch" and available_engine(tmp_path) == "torch"  # no export
-    with pytest.raises(ValueError, match="no ONNX export"):
-        available_engine(tmp_path, "onnx")
-    _meta(folder, int8_accepted=True)
-    for faster in (True, False):  # an accepted int8 graph is the default only where it runs faster
-        monkeypatch.setattr(onnx_student, "int8_runs_faster", lambda folder, faster=faster: faster)
-        default = "onnx-int8" if faster else "onnx-fp32"
-        assert [available_engine(folder, e) for e in ("auto", "onnx", "onnx-fp32", "onnx-int8", "torch")] == [
-            default, default, "onnx-fp32", "onnx-int8", "torch"]
-    monkeypatch.setattr(onnx_student, "int8_runs_faster", lambda folder: True)  # a refused graph, however fast
-    _meta(folder, int8_accepted=False)
-    assert available_engine(folder) == "onnx-fp32" and available_engine(folder, "onnx") == "onnx-fp32"
-    with pytest.raises(ValueError, match="refused"):
-        available_engine(folder, "onnx-int8")
+    assert choices(None) == ["torch"] and choices(None, "torch") == ["torch"]
+    for engine in ("onnx", "onnx-fp32", "torch-bf16"):
+        with pytest.raises(ValueError, match="no ONNX export"):
+            choices(None, engine)
+    meta = OnnxMeta.read(folder)
+    meta.int8_accepted, meta.bf16_accuracy, meta.bf16_accepted = True, 0.9, True
+    assert choices(meta, "auto", bf16_here=True) == ["onnx-fp32", "onnx-int8", "torch-bf16"]
+    assert choices(meta, "auto", bf16_here=False) == ["onnx-fp32", "onnx-int8"]  # bf16 emulated: never timed
+    assert choices(meta, "onnx", bf16_here=True) == ["onnx-fp32", "onnx-int8"]
+    assert [choices(meta, e, True) for e in ("onnx-fp32", "onnx-int8", "torch", "torch-bf16")] == [
+        ["onnx-fp32"], ["onnx-int8"], ["torch"], ["torch-bf16"]]
+    with pytest.raises(ValueError, match="no bf16 kernels"):
+        choices(meta, "torch-bf16", bf16_here=False)
+    meta.int8_accepted, meta.bf16_accepted = False, False  # refused, however fast
+    assert choices(meta, "auto", bf16_here=True) == ["onnx-fp32"]
+    for engine in ("onnx-int8", "torch-bf16"):
+        with pytest.raises(ValueError, match="refused"):
+            choices(meta, engine, True)
+    meta.bf16_accuracy = None  # made on a CPU without bf16 kernels: not checked
+    with pytest.raises(ValueError, match="not checked"):
+        choices(meta, "torch-bf16", True)
     with pytest.raises(ValueError, match="engine must be one of"):
-        available_engine(folder, "tensorrt")
+        choices(meta, "tensorrt")
 
 
-def test_the_faster_graph_is_found_by_timing_both(exported, monkeypatch, tmp_path):
-    from prompt_models import onnx_student
+def test_the_fastest_engine_is_found_by_timing_each(exported, monkeypatch):
+    from prompt_models import engines
+    from prompt_models.onnx_student import OnnxClassifier
 
-    _, folder = exported
-    calls = {"onnx-fp32": 0, "onnx-int8": 0}
-    real = onnx_student.OnnxClassifier.predict_texts
-
-    def counted(self, *args, **kwargs):
-        calls[self.engine] += 1
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(onnx_student.OnnxClassifier, "predict_texts", counted)
-    onnx_student.int8_runs_faster(folder, rows=4, repeats=2)
-    assert calls == {"onnx-fp32": 3, "onnx-int8": 3}  # a warm-up and 2 timed runs each
-    monkeypatch.undo()
-    # int8 in half the time: int8; in 95% of it (under the 10% margin) or twice it: fp32
-    for int8_seconds, expected in ((0.5, True), (0.95, False), (2.0, False)):
-        monkeypatch.setattr(onnx_student, "run_seconds",
-                            lambda clf, texts, s=int8_seconds: s if clf.engine == "onnx-int8" else 1.0)
-        assert onnx_student.int8_runs_faster(folder) is expected
-    broken = tmp_path / "no-int8"
-    shutil.copytree(folder, broken)
-    (broken / onnx_student.INT8_FILE).unlink()
-    assert onnx_student.int8_runs_faster(broken) is False  # a graph that does not load: fp32, no traceback
+    clf, folder = exported
+    graphs = {"onnx-fp32": OnnxClassifier(folder, False), "onnx-int8": OnnxClassifier(folder, True),
+              "torch-bf16": clf.in_bf16()}
+    calls = dict.fromkeys(graphs, 0)
+    for name, g in graphs.items():
+        real = g.predict_texts
+        g.predict_texts = lambda *a, real=real, name=name, **k: calls.__setitem__(name, calls[name] + 1) or real(*a, **k)
+    engines.fastest(graphs, rows=4, repeats=2)
+    assert calls == dict.fromkeys(graphs, 3)  # a warm-up and 2 timed runs each
+    assert engines.fastest({"onnx-fp32": graphs["onnx-fp32"]}) == "onnx-fp32"  # nothing to time
+    # the fastest under 90% of the reference's time; a near tie, or slower: the reference (fp32)
+    for seconds, expected in (({"onnx-int8": 0.5, "torch-bf16": 0.4}, "torch-bf16"),
+                              ({"onnx-int8": 0.5, "torch-bf16": 2.0}, "onnx-int8"),
+                              ({"onnx-int8": 0.95, "torch-bf16": 1.5}, "onnx-fp32")):
+        monkeypatch.setattr(engines, "run_seconds", lambda c, texts, s=seconds: s.get(c.engine, 1.0))
+        assert engines.fastest(graphs) == expected
 
 
-def test_int8_guard_refuses_a_graph_losing_more_than_half_a_point(exported, monkeypatch, tmp_path, caplog):
-    """The classifier stage's guard with a fake int8 evaluation that loses 1 of 64 test rows (1.6 points)."""
-    from prompt_models import onnx_student
+def test_the_bf16_twin_is_a_bf16_copy_close_to_fp32(exported):
+    clf, _ = exported
+    texts = [ex.text_a for ex in toy_examples()]
+    twin = clf.in_bf16()
+    assert twin.engine == "torch-bf16" and next(twin.model.parameters()).dtype == torch.bfloat16
+    assert next(clf.model.parameters()).dtype == torch.float32  # a copy: the fp32 model is left as it was
+    got, want = twin.predict_texts(texts), clf.predict_texts(texts)
+    assert np.abs(got - want).max() < 0.05 and not np.allclose(got, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("bf16_cpu", [False, True])
+def test_the_guard_refuses_an_engine_losing_more_than_half_a_point(exported, monkeypatch, tmp_path, caplog, bf16_cpu):
+    """The classifier stage's guard with fake evaluations: the int8 graph loses 1 of 64 test rows (1.6 points),
+    the bf16 model none. bf16 is checked only on a CPU with bf16 kernels."""
+    from prompt_models import engines, onnx_student
+    from prompt_models.distill import SequenceClassifier
     from pet_io.example_files import save_examples
     from tasks.classifier_tasks import onnx_guard
     from tasks.records import ClassifierRef
@@ -181,12 +199,14 @@ def test_int8_guard_refuses_a_graph_losing_more_than_half_a_point(exported, monk
     gold = np.array([clf.labels.index(ex.label) for ex in test])
 
     def fake(self, texts_a, texts_b=None, batch_size=64, progress=False):
-        logits = np.eye(2, dtype=np.float32)[gold]  # fp32: every row right
+        logits = np.eye(2, dtype=np.float32)[gold]  # fp32 and bf16: every row right
         if self.engine == "onnx-int8":
             logits[0] = logits[0, ::-1]  # int8: one row wrong
         return logits
 
     monkeypatch.setattr(onnx_student.OnnxClassifier, "predict_texts", fake)
+    monkeypatch.setattr(SequenceClassifier, "predict_texts", fake)
+    monkeypatch.setattr(engines, "cpu_runs_bf16", lambda: bf16_cpu)
     work = tmp_path / "clf"
     (work / "model").mkdir(parents=True)
     shutil.copytree(folder, work / "onnx")
@@ -196,12 +216,32 @@ def test_int8_guard_refuses_a_graph_losing_more_than_half_a_point(exported, monk
     logging.getLogger("pet").addHandler(caplog.handler)  # the tasks' logger outside a run (it may not propagate)
     with caplog.at_level(logging.WARNING):
         metrics = onnx_guard(cfg, data, clf, ClassifierRef("k", str(work / "model"), "", 0))
-    assert metrics == {"onnx_fp32_test_accuracy": 1.0, "onnx_int8_test_accuracy": 63 / 64, "onnx_int8_accepted": 0.0}
     logging.getLogger("pet").removeHandler(caplog.handler)
-    assert "int8 ONNX classifier refused" in caplog.text
-    assert onnx_student.available_engine(work / "onnx") == "onnx-fp32"  # served in fp32 instead
-    assert onnx_student.accept_int8(work / "onnx", 0.900, 0.896, "test")  # 0.4 points: accepted
-    assert not onnx_student.accept_int8(work / "onnx", 0.900, 0.894, "test")  # 0.6 points: refused
+    want = {"onnx_fp32_test_accuracy": 1.0, "onnx_int8_test_accuracy": 63 / 64, "onnx_int8_accepted": 0.0}
+    if bf16_cpu:
+        want.update(torch_bf16_test_accuracy=1.0, torch_bf16_accepted=1.0)
+    assert metrics == want
+    assert "int8 ONNX classifier refused" in caplog.text and "bf16" not in caplog.text
+    meta = onnx_student.OnnxMeta.read(work / "onnx")
+    assert engines.choices(meta, bf16_here=True) == ["onnx-fp32"] + ["torch-bf16"] * bf16_cpu  # int8 not served
+    onnx_student.accept(work / "onnx", "test", 0.900, {"int8": 0.896, "bf16": 0.894})
+    meta = onnx_student.OnnxMeta.read(work / "onnx")
+    assert meta.int8_accepted and not meta.bf16_accepted  # 0.4 points lost: accepted; 0.6: refused
+    if not bf16_cpu:  # a rerun on a CPU with bf16 kernels checks what this one could not; int8 is not redone
+        monkeypatch.setattr(engines, "cpu_runs_bf16", lambda: True)
+        _meta(work / "onnx", bf16_accuracy=None, bf16_accepted=False)
+        calls = []
+        monkeypatch.setattr(onnx_student.OnnxClassifier, "predict_texts",
+                            lambda self, *a, **k: calls.append(self.engine) or fake(self, *a, **k))
+        metrics = onnx_guard(cfg, data, clf, ClassifierRef("k", str(work / "model"), "", 0))
+        assert calls == ["onnx-fp32"] and metrics["torch_bf16_accepted"] == 1.0
+        # a verdict on another split is dropped where bf16 cannot be checked again: not served
+        monkeypatch.setattr(engines, "cpu_runs_bf16", lambda: False)
+        _meta(work / "onnx", guard_split="dev")
+        metrics = onnx_guard(cfg, data, clf, ClassifierRef("k", str(work / "model"), "", 0))
+        meta = onnx_student.OnnxMeta.read(work / "onnx")
+        assert (meta.guard_split, meta.bf16_accuracy, meta.bf16_accepted) == ("test", None, False)
+        assert "torch_bf16_accepted" not in metrics and metrics["onnx_int8_accepted"] == 0.0
 
 
 def test_an_int8_graph_made_by_an_earlier_method_is_exported_again(exported, monkeypatch, tmp_path):

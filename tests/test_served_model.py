@@ -15,7 +15,8 @@ from test_predict import pet
 
 @pytest.fixture(scope="module")
 def onnx_classifier(registry) -> Path:
-    """The champion's classifier (clf2) with its ONNX export, the int8 graph accepted: a classifier folder."""
+    """The champion's classifier (clf2) with its ONNX export, the int8 graph and the bf16 model accepted: a
+    classifier folder."""
     from prompt_models import onnx_student
     from prompt_models.distill import SequenceClassifier
 
@@ -23,21 +24,22 @@ def onnx_classifier(registry) -> Path:
     clf = SequenceClassifier.load(registry["root"] / "clf2")
     clf.save(folder / "model")
     onnx_student.export(clf, folder / "onnx")
-    onnx_student.accept_int8(folder / "onnx", 1.0, 1.0, "test")
+    onnx_student.accept(folder / "onnx", "test", 1.0, {"int8": 1.0, "bf16": 1.0})
     return folder
 
 
 def test_predict_engines_with_an_onnx_export(registry, onnx_classifier, tmp_path, capsys, monkeypatch):
-    """A version registered with its ONNX export: `auto` serves the accepted int8 graph where it runs faster,
-    `onnx-fp32` the fp32 graph (the torch numbers), `torch` the torch model; a version without an export refuses
-    `onnx`."""
+    """A version registered with its ONNX export: `auto` serves the engine timed fastest (here the int8 graph),
+    `onnx-fp32` the fp32 graph (the torch numbers), `torch` the torch model, `torch-bf16` it in bf16; a version
+    without an export refuses `onnx`."""
     import mlflow
 
     from pet_config.loading import load_config
-    from prompt_models import onnx_student
+    from prompt_models import engines
 
-    # which graph runs faster on this CPU is timed (test_inference); here the int8 one is said to
-    monkeypatch.setattr(onnx_student, "int8_runs_faster", lambda folder: True)
+    # which engine runs fastest on this CPU is timed (test_inference); here the int8 graph is said to
+    monkeypatch.setattr(engines, "fastest", lambda found, rows=64: "onnx-int8" if "onnx-int8" in found else next(iter(found)))
+    monkeypatch.setattr(engines, "cpu_runs_bf16", lambda: True)  # emulated elsewhere: slow, but a tiny model
     folder = onnx_classifier
     config = load_config(registry["config"], {"tracking.registered_model": "predict-onnx"})
     assert _register(config, folder / "model", "k-onnx") == "1"
@@ -45,7 +47,7 @@ def test_predict_engines_with_an_onnx_export(registry, onnx_classifier, tmp_path
     src = tmp_path / "in.csv"
     pd.DataFrame({"text": TEXTS}).to_csv(src, index=False)
     want = registry["expected"]["2"]
-    for engine, atol in (("auto", 0.05), ("onnx-fp32", 1e-4), ("torch", 1e-4)):
+    for engine, atol in (("auto", 0.05), ("onnx-fp32", 1e-4), ("torch", 1e-4), ("torch-bf16", 0.05)):
         out = tmp_path / f"{engine}.csv"
         assert pet("predict", registry["config"], src, "-o", out, "--engine", engine, "--json",
                    "--set", "tracking.registered_model=predict-onnx") == 0
@@ -68,32 +70,43 @@ def test_predict_engines_with_an_onnx_export(registry, onnx_classifier, tmp_path
     assert not np.allclose(got[["prob_pos", "prob_neg"]].to_numpy(), want, atol=1e-6)  # int8, not the torch numbers
 
 
-def test_the_served_model_falls_back_to_fp32_where_int8_was_refused(registry, onnx_classifier):
+def test_the_served_model_falls_back_to_fp32_where_int8_and_bf16_were_refused(registry, onnx_classifier, monkeypatch,
+                                                                             caplog):
     import mlflow
 
     from pet_config.loading import load_config
-    from prompt_models import onnx_student
+    from prompt_models import engines, onnx_student
+    from tasks import served_model
 
+    monkeypatch.setattr(engines, "cpu_runs_bf16", lambda: True)  # bf16 would be a candidate, were it accepted
     folder = registry["root"] / "onnx-refused"
     shutil.copytree(onnx_classifier, folder)
-    onnx_student.accept_int8(folder / "onnx", 1.0, 0.9, "test")
+    onnx_student.accept(folder / "onnx", "test", 1.0, {"int8": 0.9, "bf16": 0.9})
     config = load_config(registry["config"], {"tracking.registered_model": "predict-refused"})
     assert _register(config, folder / "model", "k-refused") == "1"
     served = mlflow.pyfunc.load_model("models:/predict-refused/1")
     assert served.unwrap_python_model().clf.engine == "onnx-fp32"
     got = served.predict(pd.DataFrame({"text": TEXTS}))[["prob_pos", "prob_neg"]].to_numpy()
     assert np.allclose(got, registry["expected"]["2"], atol=1e-4)  # the fp32 graph: the torch numbers
+    # an accepted int8 graph that does not load (a file lost): not served, one warning, no traceback
+    onnx_student.accept(folder / "onnx", "test", 1.0, {"int8": 1.0, "bf16": 0.9})
+    (folder / "onnx" / onnx_student.INT8_FILE).unlink()
+    artifacts = {"model": str(folder / "model"), "onnx": str(folder / "onnx")}
+    assert engines.choices(onnx_student.OnnxMeta.read(folder / "onnx"), "auto", True) == ["onnx-fp32", "onnx-int8"]
+    with caplog.at_level("WARNING", logger="tasks.served_model"):
+        assert served_model.load_classifier(artifacts).engine == "onnx-fp32"
+    assert "onnx-int8 engine could not be loaded" in caplog.text
 
 
 def test_auto_on_a_gpu_serves_the_torch_model(registry, onnx_classifier, monkeypatch):
     """ONNX Runtime runs on the CPU only here: `auto` with a GPU device is the torch model, on the GPU; on a CPU the
-    ONNX graph; an engine named is served as named."""
+    fastest engine the guard allows (never torch fp32); an engine named is served as named."""
     import torch
 
     from tasks import served_model
 
     artifacts = {"model": str(onnx_classifier / "model"), "onnx": str(onnx_classifier / "onnx")}
-    assert served_model.load_classifier(artifacts, "auto", "cpu").engine.startswith("onnx")
+    assert served_model.load_classifier(artifacts, "auto", "cpu").engine in ("onnx-fp32", "onnx-int8", "torch-bf16")
     moved = []
     monkeypatch.setattr(served_model, "_device", lambda device: torch.device("cuda") if device == "cuda" else torch.device("cpu"))
     monkeypatch.setattr(served_model, "_torch_classifier", lambda artifacts, device, load=None: moved.append(device) or "torch")
