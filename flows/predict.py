@@ -245,8 +245,8 @@ def resolve_model(cfg, model_uri: str | None, version: str | None, alias: str | 
 def load_classifier(choice: ModelChoice, cfg, engine: str = "auto", batch_size: int = 64):
     """The registered classifier, on the engine asked for (``prompt_models.engines``; ``auto`` timed on
     ``batch_size`` rows): an object with ``labels``, ``engine`` and ``predict_texts(texts_a, texts_b,
-    batch_size)``. It is loaded as the served
-    pyfunc model (``tasks.served_model``), so `pet predict` and `mlflow models serve` run the same model."""
+    batch_size)``. It is loaded as the served pyfunc model (``tasks.served_model``), so `pet predict` and
+    `mlflow models serve` run the same model."""
     import mlflow
 
     from prompt_models.training import configure_threads
