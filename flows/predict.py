@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,16 @@ def add_predict_parser(sub) -> argparse.ArgumentParser:
 
 
 def predict_command(args: argparse.Namespace) -> int:
+    # `timeout`, `kill` and service managers send SIGTERM: stopped as Ctrl-C is, so the output's temporary file
+    # is removed (the default action ends the process with no cleanup)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return _predict(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _predict(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "info" if getattr(args, "verbose", False) else "error")
     from flows.cli import parse_overrides
@@ -116,9 +127,9 @@ def predict_command(args: argparse.Namespace) -> int:
     alias = f" ({choice.alias!r})" if choice.alias else ""
     skipped = (f"; {len(blanks)} blank line(s) skipped, not in the output (line {', '.join(map(str, blanks[:5]))}"
                + (", ..." if len(blanks) > 5 else "") + ")") if blanks else ""
-    # the engine is in --json's summary; the line keeps the README transcript's form
+    # the engine is named: `auto` times the engines when the model loads, so a rerun may be served by another
     print(json.dumps(summary, indent=2) if args.json else
-          f"predict done: {n} rows labeled by {choice.uri}{alias} -> {args.output}{skipped}")
+          f"predict done: {n} rows labeled by {choice.uri}{alias} on {clf.engine} -> {args.output}{skipped}")
     return 0
 
 

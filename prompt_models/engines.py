@@ -48,7 +48,8 @@ def choices(meta, requested: str = "auto", bf16_here: bool = False) -> list[str]
     if requested == "torch-bf16":
         if meta.bf16_accuracy is None:
             raise ValueError("engine 'torch-bf16': not checked for this version (registered before the bf16 check, "
-                             "or made on a CPU without bf16 kernels); use --engine torch")
+                             "or made on a CPU without bf16 kernels: a version keeps the verdicts it was registered "
+                             "with); use --engine torch")
         if not meta.bf16_accepted:
             raise ValueError(f"engine 'torch-bf16': refused (accuracy {meta.bf16_accuracy} against "
                              f"{meta.fp32_accuracy} in fp32 on {meta.guard_split}); use --engine torch")

@@ -163,7 +163,7 @@ def test_predict_streams_parquet_in_chunks(registry, tmp_path, monkeypatch, caps
     monkeypatch.setattr(flows.predict, "CHUNK_ROWS", 2)  # 5 rows: three chunks, three row groups
     pd.DataFrame({"text": TEXTS}).to_parquet(tmp_path / "in.parquet")
     assert pet("predict", registry["config"], tmp_path / "in.parquet", "-o", tmp_path / "out.parquet") == 0
-    assert capsys.readouterr().out.startswith("predict done: 5 rows labeled by models:/predict-clf/2 ('champion')")
+    assert capsys.readouterr().out.startswith("predict done: 5 rows labeled by models:/predict-clf/2 ('champion') on ")
     df = pd.read_parquet(tmp_path / "out.parquet")
     assert list(df["text"]) == TEXTS
     assert np.allclose(df[["prob_pos", "prob_neg"]].to_numpy(), registry["expected"]["2"], atol=1e-4)
@@ -248,3 +248,31 @@ def test_input_errors(registry, tmp_path, capsys, content, output, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / output).exists()
+
+
+def test_sigterm_stops_predict_as_ctrl_c_does_leaving_no_file(registry, tmp_path, capsys, monkeypatch):
+    """`timeout` and service managers send SIGTERM: the run stops with one line and exit 130, and the output's
+    temporary file is removed (the default action would end the process with it left behind)."""
+    import os
+    import signal
+
+    import flows.predict
+
+    real = flows.predict.predict_file
+
+    def terminated_midway(clf, path, in_fmt, columns, out, *args, **kwargs):
+        from pet_io import table_stream
+
+        with table_stream.atomic_writer(out, "csv") as writer:
+            writer.write(pd.DataFrame({"text": TEXTS[:1]}))  # a first chunk written: the temporary file exists
+            assert [p for p in out.parent.iterdir() if p.name.startswith(".out.csv")]
+            os.kill(os.getpid(), signal.SIGTERM)  # delivered to this (main) thread before the next bytecode
+            return real(clf, path, in_fmt, columns, out, *args, **kwargs)
+
+    monkeypatch.setattr(flows.predict, "predict_file", terminated_midway)
+    before = signal.getsignal(signal.SIGTERM)
+    pd.DataFrame({"text": TEXTS}).to_csv(tmp_path / "in.csv", index=False)
+    assert pet("predict", registry["config"], tmp_path / "in.csv", "-o", tmp_path / "out.csv") == 130
+    assert capsys.readouterr().err.strip() == "interrupted; no output written"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # no output, no temporary file
+    assert signal.getsignal(signal.SIGTERM) == before  # the process's own handler is back
