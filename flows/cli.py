@@ -76,8 +76,16 @@ def _quiet_noise(verbosity: int) -> None:
         warnings.filterwarnings("ignore", module="mlflow")
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """A bad flag or value is one line naming it, exit code 2, as every other input error of `pet` (argparse
+    prints its whole usage block first); ``--help`` still shows the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pet", description="PET / LM-BFF prompt-based few-shot pipeline")
+    parser = OneLineErrors(prog="pet", description="PET / LM-BFF prompt-based few-shot pipeline")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help: str):

@@ -206,3 +206,16 @@ def test_progress_bars_of_mlflow_and_hugging_face_only_on_a_terminal(monkeypatch
     monkeypatch.setattr(cli.sys, "stderr", io.StringIO())
     cli._quiet_noise(1)  # 1: no logger levels or warning filters changed for the tests that follow
     assert env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false" and env["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["predict", "c.yaml", "in.csv", "-o", "out.csv", "--engine", "bogus"], "argument --engine: invalid choice: 'bogus'"),
+    (["predict", "c.yaml", "in.csv", "-o", "out.csv", "--batch-size", "abc"], "invalid int value: 'abc'"),
+    (["run"], "the following arguments are required: config"),
+    (["bogus"], "invalid choice: 'bogus'"),
+])
+def test_a_bad_flag_is_one_line_with_exit_code_2(argv, needle, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1 and needle in err[0] and err[0].startswith("error: pet"), err
