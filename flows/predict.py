@@ -276,7 +276,9 @@ def load_classifier(choice: ModelChoice, cfg, engine: str = "auto", batch_size: 
     except ValueError as exc:  # an engine the model does not offer (no export, refused, not checked, no bf16 here)
         raise PredictError(f"{choice.uri}: {exc}") from None
     except (mlflow.exceptions.MlflowException, OSError) as exc:
-        raise PredictError(f"cannot load {choice.uri}: {getattr(exc, 'message', exc)}") from None
+        # where it was looked for: a store moved or copied still names its artifacts' old folder
+        where = f" from {choice.location}" if choice.location != choice.uri else ""
+        raise PredictError(f"cannot load {choice.uri}{where}: {getattr(exc, 'message', exc)}") from None
 
 
 def _load_transformers_version(local: Path, cfg, engine: str, batch_size: int):

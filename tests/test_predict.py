@@ -1,5 +1,6 @@
 """``pet predict`` with a registered classifier (the registry: ``predict_registry``)."""
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -276,3 +277,23 @@ def test_sigterm_stops_predict_as_ctrl_c_does_leaving_no_file(registry, tmp_path
     assert capsys.readouterr().err.strip() == "interrupted; no output written"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # no output, no temporary file
     assert signal.getsignal(signal.SIGTERM) == before  # the process's own handler is back
+
+
+def test_a_version_whose_artifacts_are_gone_names_where_they_were_looked_for(registry, tmp_path, capsys):
+    """A store moved or copied keeps its artifacts' old folder: the one-line error says where it looked."""
+    import mlflow
+
+    from pet_config.loading import load_config
+    from predict_registry import _register
+
+    config = load_config(registry["config"], {"tracking.registered_model": "predict-gone"})
+    assert _register(config, registry["root"] / "clf2", "k-gone") == "1"
+    location = mlflow.MlflowClient(config.tracking_uri()).get_model_version_download_uri("predict-gone", "1")
+    shutil.rmtree(location.removeprefix("file://"))
+    capsys.readouterr()  # MLflow's own prints of the registration
+    pd.DataFrame({"text": TEXTS}).to_csv(tmp_path / "in.csv", index=False)
+    assert pet("predict", registry["config"], tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--version", "1",
+               "--set", "tracking.registered_model=predict-gone") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot load models:/predict-gone/1 from ") and location in err[0], err
+    assert not (tmp_path / "out.csv").exists()
