@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from prompt_models.engines import ENGINES  # torch-free
+
 # numpy, pandas, torch and MLflow are imported where used: `pet --help` imports this module
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,7 +60,7 @@ def add_predict_parser(sub) -> argparse.ArgumentParser:
     which.add_argument("--alias", help="a registry alias (default: tracking.alias, e.g. champion)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (dotted path)")
     p.add_argument("--batch-size", type=int, help="rows per forward pass (default: pet.train.eval_batch_size)")
-    p.add_argument("--engine", default="auto", choices=["auto", "onnx", "onnx-int8", "onnx-fp32", "torch", "torch-bf16"],
+    p.add_argument("--engine", default="auto", choices=ENGINES,
                    help="auto (default): the fastest the model offers on this CPU, timed at load on one batch (its "
                         "fp32 ONNX graph; its int8 graph and, on a CPU with bf16 kernels, its torch model in bf16 where "
                         "the guard accepted them; torch without an export, and on a GPU); onnx: the same among the two "

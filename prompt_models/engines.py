@@ -15,8 +15,7 @@ import logging
 import time
 from typing import Sequence
 
-import torch
-
+# no torch at import: `pet predict --help` lists ENGINES (torch is imported where bf16 support is asked)
 ENGINES = ("auto", "onnx", "onnx-int8", "onnx-fp32", "torch", "torch-bf16")
 logger = logging.getLogger(__name__)
 
@@ -24,6 +23,8 @@ logger = logging.getLogger(__name__)
 def cpu_runs_bf16() -> bool:
     """Whether this CPU has oneDNN's bf16 matrix kernels (AVX-512 or AMX). Elsewhere bf16 products are emulated
     at about 1% of the fp32 speed (2.4 GFLOP/s on the AVX2-only CPU), so bf16 is neither checked nor timed there."""
+    import torch
+
     try:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a torch build without oneDNN
