@@ -163,8 +163,11 @@ def test_the_fastest_engine_is_found_by_timing_each(exported, monkeypatch):
     for name, g in graphs.items():
         real = g.predict_texts
         g.predict_texts = lambda *a, real=real, name=name, **k: calls.__setitem__(name, calls[name] + 1) or real(*a, **k)
-    engines.fastest(graphs, rows=4, repeats=2)
+    engines.fastest(graphs, rows=4, repeats=2, min_seconds=0)
     assert calls == dict.fromkeys(graphs, 3)  # a warm-up and 2 timed runs each
+    calls.update(dict.fromkeys(graphs, 0))
+    engines.fastest(graphs, rows=4, repeats=2, min_seconds=60)  # milliseconds a run: more runs, at most 50
+    assert calls == dict.fromkeys(graphs, 51)
     assert engines.fastest({"onnx-fp32": graphs["onnx-fp32"]}) == "onnx-fp32"  # nothing to time
     # the fastest under 90% of the reference's time; a near tie, or slower: the reference (fp32)
     for seconds, expected in (({"onnx-int8": 0.5, "torch-bf16": 0.4}, "torch-bf16"),
