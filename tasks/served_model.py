@@ -110,6 +110,14 @@ class PetClassifier(mlflow.pyfunc.PythonModel):
         return load_classifier(self.artifacts, engine, device, batch_size=batch_size)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        from pet_io.sources import empty_text
+
+        columns = ["text"] + (["text_pair"] if "text_pair" in model_input else [])
+        # refused as `pet predict` and training refuse them (a request answers 400 with this line), not labeled
+        empty = [f"row {i} {c!r}" for c in columns for i, v in enumerate(model_input[c]) if empty_text(v)]
+        if empty:
+            raise mlflow.exceptions.MlflowException.invalid_parameter_value(
+                f"{len(empty)} empty text(s): {', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''}")
         pairs = model_input["text_pair"].astype(str).tolist() if "text_pair" in model_input else None
         return label_frame(self.clf, model_input["text"].astype(str).tolist(), pairs, BATCH_SIZE)
 

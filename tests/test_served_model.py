@@ -68,6 +68,9 @@ def test_predict_engines_with_an_onnx_export(registry, onnx_classifier, tmp_path
     assert list(got["label"]) == list(written["label"])
     assert np.allclose(got[["prob_pos", "prob_neg"]].to_numpy(), written[["prob_pos", "prob_neg"]].to_numpy(), atol=1e-7)
     assert not np.allclose(got[["prob_pos", "prob_neg"]].to_numpy(), want, atol=1e-6)  # int8, not the torch numbers
+    # an empty text is refused, as `pet predict` and training refuse it, not labeled
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"2 empty text\(s\): row 1 'text', row 2 'text'"):
+        served.predict(pd.DataFrame({"text": ["a fine film", "  ", None]}))
 
 
 def test_the_served_model_falls_back_to_fp32_where_int8_and_bf16_were_refused(registry, onnx_classifier, monkeypatch,
