@@ -13,7 +13,6 @@ Also the bf16 engine's argmax agreement and max probability difference against t
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import tempfile
@@ -28,16 +27,6 @@ from hostinfo import cpu_features, machine  # noqa: E402
 from inference import TEST, read_tsv  # noqa: E402 (the 872 SST-2 test sentences inference.py times)
 
 STUDENT = Path("~/.cache/pet-pipeline/models/all-minilm-l6-v2").expanduser()
-
-
-def bf16_copy(clf):
-    """The torch student with its weights in bf16 (its products then run in bf16: AMX / AVX512-BF16 kernels where
-    the CPU has them). Not autocast: ``backbones.autocast`` turns it off on a CPU inside ``predict_texts``."""
-    from prompt_models.distill import SequenceClassifier
-
-    twin = SequenceClassifier(copy.deepcopy(clf.model).to(torch.bfloat16), clf.tokenizer, clf.labels, clf.max_length)
-    twin.engine = "torch-bf16"
-    return twin
 
 
 def main() -> None:
@@ -55,7 +44,7 @@ def main() -> None:
     clf = SequenceClassifier.from_pretrained(str(STUDENT), ["0", "1"], 64)
     with tempfile.TemporaryDirectory() as tmp:
         folder = onnx_student.export(clf, Path(tmp) / "onnx")
-        engines = {"torch-fp32": clf, "torch-bf16": bf16_copy(clf),
+        engines = {"torch-fp32": clf, "torch-bf16": clf.in_bf16(),
                    "onnx-fp32": onnx_student.OnnxClassifier(folder, False),
                    "onnx-int8": onnx_student.OnnxClassifier(folder, True)}
         rows = []
