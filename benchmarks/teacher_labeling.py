@@ -7,6 +7,8 @@ uniform ensemble at T = 2. Variants, in one process, one after the other:
 
 * ``fp32``: today's path.
 * ``bf16``: bf16 autocast on the CPU (this CPU has AVX512-BF16).
+* ``bf32``: weights and activations stay fp32; only the matrix products run in bf16 (oneDNN's
+  ``torch.backends.mkldnn.matmul.fp32_precision = "bf16"``: inputs rounded, fp32 accumulation and output).
 * ``int8`` / ``int8-channel``: ``torch.ao.quantization.quantize_dynamic`` of the transformer's Linear layers
   (the LM head stays fp32) with per-tensor / per-channel weight scales. Neither kept the soft labels
   within tolerance of fp32 here, so the product has no such option (benchmarks/RESULTS.md).
@@ -98,11 +100,14 @@ def label(model_dirs: list[str], examples, variant: str, batch_size: int) -> tup
         t1 = time.perf_counter()
         if variant == "bf16":  # PETModel.forward's autocast is bf16 on CUDA only: here on the CPU too
             pet_module.autocast = lambda device: torch.autocast("cpu", dtype=torch.bfloat16)
+        if variant == "bf32":  # fp32 tensors, oneDNN's matmuls round their inputs to bf16 (fp32 accumulate/out)
+            torch.backends.mkldnn.matmul.fp32_precision = "bf16"
         try:
             logits = np.concatenate([pet.predict_logits(examples[i: i + SHARD], batch_size)
                                      for i in range(0, len(examples), SHARD)])
         finally:
             pet_module.autocast = autocast
+            torch.backends.mkldnn.matmul.fp32_precision = "none"
         times["load_s"] += t1 - t0
         times["label_s"] += time.perf_counter() - t1
         per_model.append(logits)
