@@ -62,9 +62,9 @@ def add_predict_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="rows per forward pass (default: pet.train.eval_batch_size)")
     p.add_argument("--engine", default="auto", choices=ENGINES,
                    help="auto (default): the fastest the model offers on this CPU, timed at load on one batch (its "
-                        "fp32 ONNX graph; its int8 graph and, on a CPU with bf16 kernels, its torch model in bf16 where "
-                        "the guard accepted them; torch without an export, and on a GPU); onnx: the same among the two "
-                        "graphs")
+                        "fp32 ONNX graph; its int8 graph and, on a CPU with bf16 kernels and for an input of 4,096 rows or "
+                        "more, its torch model in bf16, where the guard accepted them; torch without an export, and on a "
+                        "GPU); onnx: the same among the two graphs")
     loud = p.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", action="store_true", help="errors and the final summary only")
     loud.add_argument("-v", "--verbose", action="store_true", help="the libraries' own logs too")
@@ -104,13 +104,13 @@ def _predict(args: argparse.Namespace) -> int:
         in_fmt, sep, columns = check_input(Path(args.input), columns)
         # empty texts are refused as training refuses them, before a model is loaded (one read of the
         # text columns; labeling the file costs far more)
-        table_stream.check_texts(Path(args.input), in_fmt, [columns.text_a] + ([columns.text_b] if columns.text_b else []),
-                                 sep=sep, header=columns.header)
+        rows = table_stream.check_texts(Path(args.input), in_fmt, [columns.text_a] + ([columns.text_b] if columns.text_b else []),
+                                        sep=sep, header=columns.header)
         # blank lines are no rows (pandas skips them in a CSV/TSV): the output lacks them, so say which they were
         blanks = blank_lines(Path(args.input), in_fmt, sep, columns.header) if in_fmt != "parquet" else []
         choice = resolve_model(cfg, args.model_uri, args.version, args.alias)
         batch_size = args.batch_size or cfg.pet.train.eval_batch_size
-        clf = load_classifier(choice, cfg, args.engine, batch_size)
+        clf = load_classifier(choice, cfg, args.engine, batch_size, rows)
         if cfg.labels and sorted(map(str, clf.labels)) != sorted(cfg.labels) and not args.model_uri:
             # the config's registered model holds another task's classifier (two configs with one name)
             raise PredictError(f"{choice.uri} classifies labels {list(clf.labels)}, the config {list(cfg.labels)}: "
@@ -255,9 +255,9 @@ def resolve_model(cfg, model_uri: str | None, version: str | None, alias: str | 
     return ModelChoice(f"models:/{name}/{mv.version}", location, name, str(mv.version), alias)
 
 
-def load_classifier(choice: ModelChoice, cfg, engine: str = "auto", batch_size: int = 64):
+def load_classifier(choice: ModelChoice, cfg, engine: str = "auto", batch_size: int = 64, rows: int | None = None):
     """The registered classifier, on the engine asked for (``prompt_models.engines``; ``auto`` timed on
-    ``batch_size`` rows): an object with ``labels``, ``engine`` and ``predict_texts(texts_a, texts_b,
+    ``batch_size`` rows, chosen for an input of ``rows`` rows): an object with ``labels``, ``engine`` and ``predict_texts(texts_a, texts_b,
     batch_size)``. It is loaded as the served pyfunc model (``tasks.served_model``), so `pet predict` and
     `mlflow models serve` run the same model."""
     import mlflow
@@ -273,8 +273,8 @@ def load_classifier(choice: ModelChoice, cfg, engine: str = "auto", batch_size: 
         # no dst_path: a model in a local artifact store is read where it is, not copied
         local = mlflow.artifacts.download_artifacts(artifact_uri=choice.location, tracking_uri=cfg.tracking_uri())
         if "transformers" in mlflow.models.Model.load(local).flavors:  # registered before the pyfunc model
-            return _load_transformers_version(Path(local), cfg, engine, batch_size)
-        return mlflow.pyfunc.load_model(local).unwrap_python_model().classifier(engine, cfg.model.device, batch_size)
+            return _load_transformers_version(Path(local), cfg, engine, batch_size, rows)
+        return mlflow.pyfunc.load_model(local).unwrap_python_model().classifier(engine, cfg.model.device, batch_size, rows)
     except ValueError as exc:  # an engine the model does not offer (no export, refused, not checked, no bf16 here)
         raise PredictError(f"{choice.uri}: {exc}") from None
     except (mlflow.exceptions.MlflowException, OSError) as exc:
@@ -283,7 +283,7 @@ def load_classifier(choice: ModelChoice, cfg, engine: str = "auto", batch_size: 
         raise PredictError(f"cannot load {choice.uri}{where}: {getattr(exc, 'message', exc)}") from None
 
 
-def _load_transformers_version(local: Path, cfg, engine: str, batch_size: int):
+def _load_transformers_version(local: Path, cfg, engine: str, batch_size: int, rows: int | None = None):
     from tasks.served_model import load_classifier
 
     def transformers_classifier():
@@ -300,7 +300,7 @@ def _load_transformers_version(local: Path, cfg, engine: str, batch_size: int):
         # the length the classifier was trained with (logged since `pet predict`; older versions: the config's)
         return SequenceClassifier(model, tok, labels, int(meta.get("max_length") or cfg.model.max_length))
 
-    return load_classifier({"onnx": local / "onnx"}, engine, cfg.model.device, transformers_classifier, batch_size)
+    return load_classifier({"onnx": local / "onnx"}, engine, cfg.model.device, transformers_classifier, batch_size, rows)
 
 
 def _texts(chunk: pd.DataFrame, column: str) -> list[str]:

@@ -191,15 +191,17 @@ def atomic_writer(out: str | Path, fmt: str) -> Iterator[ChunkWriter]:
 
 
 def check_texts(path: Path, fmt: str, columns: list[str], rows: int = 4096, sep: str | None = None,
-                header: bool = True) -> None:
+                header: bool = True) -> int:
     """Every row with an empty text in ``columns`` reported at once, by file line as the training
-    splits are (record number for Parquet); read a chunk at a time."""
+    splits are (record number for Parquet); read a chunk at a time. Returns the number of rows."""
+    read = [0]
+
     def batches() -> Iterator[tuple[int, dict]]:
-        start = 0
         for chunk in iter_chunks(path, fmt, rows, sep=sep, header=header):
             # a JSON Lines chunk where no record has the key lacks the column: every text is missing
-            yield start, {c: chunk[c] if c in chunk.columns else [None] * len(chunk) for c in columns}
-            start += len(chunk)
+            yield read[0], {c: chunk[c] if c in chunk.columns else [None] * len(chunk) for c in columns}
+            read[0] += len(chunk)
 
     sources.check_texts(path, batches(), {c: c for c in columns}, first_line(fmt, header),
                         (fmt, sep, header))
+    return read[0]

@@ -17,6 +17,10 @@ from typing import Sequence
 
 # no torch at import: `pet predict --help` lists ENGINES (torch is imported where bf16 support is asked)
 ENGINES = ("auto", "onnx", "onnx-int8", "onnx-fp32", "torch", "torch-bf16")
+# `auto` loads the torch model (to time it in bf16) only for an input of at least this many rows: its load takes
+# about 2.5 s (transformers' model code), and bf16 saves MiniLM 0.8-1.6 ms a row over the best ONNX graph on the two
+# bf16 CPUs measured (benchmarks/RESULTS.md), so it pays from a few thousand rows; a small model's never pays
+MIN_ROWS_FOR_TORCH = 4096
 logger = logging.getLogger(__name__)
 
 
@@ -31,10 +35,12 @@ def cpu_runs_bf16() -> bool:
         return False
 
 
-def choices(meta, requested: str = "auto", bf16_here: bool = False) -> list[str]:
+def choices(meta, requested: str = "auto", bf16_here: bool = False, rows: int | None = None) -> list[str]:
     """The engines that may serve ``requested``, the reference first: one for a named engine, the candidates
     to time for ``auto`` and ``onnx``. ``meta``: the export's ``OnnxMeta`` (None: no export); ``bf16_here``:
-    the device runs bf16 at speed (``cpu_runs_bf16`` on a CPU). A ValueError names what the model cannot give."""
+    the device runs bf16 at speed (``cpu_runs_bf16`` on a CPU); ``rows``: how many rows will be labeled (None:
+    unknown, as for a served model), under MIN_ROWS_FOR_TORCH ``auto`` leaves bf16 out. A ValueError names what
+    the model cannot give."""
     if requested not in ENGINES:
         raise ValueError(f"engine must be one of {list(ENGINES)}, not {requested!r}")
     if requested == "torch" or (meta is None and requested == "auto"):
@@ -60,7 +66,7 @@ def choices(meta, requested: str = "auto", bf16_here: bool = False) -> list[str]
     if requested in ("onnx-int8", "onnx-fp32", "torch-bf16"):
         return [requested]
     found = ["onnx-fp32"] + (["onnx-int8"] if meta.int8_accepted else [])
-    if requested == "auto" and meta.bf16_accepted and bf16_here:
+    if requested == "auto" and meta.bf16_accepted and bf16_here and (rows is None or rows >= MIN_ROWS_FOR_TORCH):
         found.append("torch-bf16")
     return found
 

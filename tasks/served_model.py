@@ -37,10 +37,12 @@ def label_frame(clf, texts_a: Sequence[str], texts_b: Sequence[str] | None, batc
 
 
 def load_classifier(artifacts: dict, engine: str = "auto", device: str = "auto", load_torch=None,
-                    batch_size: int = REQUEST_ROWS):
+                    batch_size: int = REQUEST_ROWS, rows: int | None = None):
     """The classifier of a logged model's ``artifacts`` on ``engine`` (``engines.choices``; a ValueError names an
     engine the model cannot give); ``auto``: the fastest of those the guard allows, timed on ``batch_size`` rows
-    (at most MAX_TIMED_ROWS). ``auto`` on a GPU is the torch model: ONNX Runtime runs on the CPU only here.
+    (at most MAX_TIMED_ROWS, and at most ``rows``, the input's size where it is known: a small input leaves the
+    torch model out, ``engines.MIN_ROWS_FOR_TORCH``). ``auto`` on a GPU is the torch model: ONNX Runtime runs on
+    the CPU only here.
     ``load_torch``: how the torch model is read where ``artifacts["model"]`` is not a saved SequenceClassifier (a
     version registered in the transformers flavor)."""
     import torch
@@ -56,7 +58,7 @@ def load_classifier(artifacts: dict, engine: str = "auto", device: str = "auto",
     # chose in two rounds of `pet predict` (MiniLM) and 1.03-1.07x with splade-tiny, inside the VM's spread, for
     # 0.3-1.5 s more start-up, and the choice flipped between runs (benchmarks/RESULTS.md)
     bf16_here = engines.cpu_runs_bf16() if on_cpu else torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    names = engines.choices(meta, engine, bf16_here)
+    names = engines.choices(meta, engine, bf16_here, rows)
     loaders = {"torch": lambda: _torch_classifier(artifacts, device, load_torch),
                "torch-bf16": lambda: _torch_classifier(artifacts, device, load_torch).in_bf16(),
                "onnx-fp32": lambda: onnx_student.OnnxClassifier(onnx_dir, False),
@@ -69,7 +71,7 @@ def load_classifier(artifacts: dict, engine: str = "auto", device: str = "auto",
             if name == names[0]:
                 raise
             logger.warning("the %s engine could not be loaded (%s): not served", name, exc)
-    return loaded[engines.fastest(loaded, min(batch_size, MAX_TIMED_ROWS))]
+    return loaded[engines.fastest(loaded, max(1, min(batch_size, MAX_TIMED_ROWS, rows or batch_size)))]
 
 
 def _device(device: str):
@@ -102,12 +104,14 @@ class PetClassifier(mlflow.pyfunc.PythonModel):
             self._served = load_classifier(self.artifacts)
         return self._served
 
-    def classifier(self, engine: str = "auto", device: str = "auto", batch_size: int = REQUEST_ROWS):
+    def classifier(self, engine: str = "auto", device: str = "auto", batch_size: int = REQUEST_ROWS,
+                   rows: int | None = None):
         """The model on another engine, device or batch size (`pet predict --engine`, ``model.device``,
-        ``--batch-size``: ``auto`` times the engines on it); ``auto`` on ``auto`` at REQUEST_ROWS is the one served."""
-        if (engine, device, batch_size) == ("auto", "auto", REQUEST_ROWS):
+        ``--batch-size``: ``auto`` times the engines on it) for ``rows`` rows (None: unknown); ``auto`` on ``auto``
+        at REQUEST_ROWS for unknown rows is the one served."""
+        if (engine, device, batch_size, rows) == ("auto", "auto", REQUEST_ROWS, None):
             return self.clf
-        return load_classifier(self.artifacts, engine, device, batch_size=batch_size)
+        return load_classifier(self.artifacts, engine, device, batch_size=batch_size, rows=rows)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         from pet_io.sources import empty_text

@@ -73,6 +73,37 @@ def test_predict_engines_with_an_onnx_export(registry, onnx_classifier, tmp_path
         served.predict(pd.DataFrame({"text": ["a fine film", "  ", None]}))
 
 
+def test_auto_leaves_the_bf16_model_out_for_a_small_input(registry, onnx_classifier, tmp_path, capsys, monkeypatch):
+    """Loading the torch model to time it in bf16 costs seconds that a small file cannot win back: `pet predict`
+    on a file of under MIN_ROWS_FOR_TORCH rows times (and serves) only the ONNX graphs, on a batch no larger than
+    the file; the served model (rows unknown) and a large file still have bf16 among the candidates."""
+    import mlflow
+
+    from pet_config.loading import load_config
+    from prompt_models import engines, onnx_student
+
+    timed = []
+    monkeypatch.setattr(engines, "cpu_runs_bf16", lambda: True)
+    monkeypatch.setattr(engines, "fastest", lambda found, rows=64: timed.append((sorted(found), rows)) or
+                        ("torch-bf16" if "torch-bf16" in found else "onnx-fp32"))
+    meta = onnx_student.OnnxMeta.read(onnx_classifier / "onnx")
+    assert "torch-bf16" not in engines.choices(meta, "auto", True, engines.MIN_ROWS_FOR_TORCH - 1)
+    assert engines.choices(meta, "auto", True, engines.MIN_ROWS_FOR_TORCH)[-1] == "torch-bf16"
+    assert engines.choices(meta, "torch-bf16", True, 2) == ["torch-bf16"]  # named: served whatever the size
+    config = load_config(registry["config"], {"tracking.registered_model": "predict-small"})
+    assert _register(config, onnx_classifier / "model", "k-small") == "1"
+    mlflow.MlflowClient(config.tracking_uri()).set_registered_model_alias("predict-small", "champion", "1")
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(src, index=False)
+    timed.clear()  # logging the model ran its input example through the served model
+    assert pet("predict", registry["config"], src, "-o", tmp_path / "out.csv", "--json",
+               "--set", "tracking.registered_model=predict-small") == 0
+    assert json.loads(capsys.readouterr().out)["engine"] == "onnx-fp32"
+    assert timed == [(["onnx-fp32", "onnx-int8"], len(TEXTS))]
+    served = mlflow.pyfunc.load_model("models:/predict-small/1")
+    assert served.unwrap_python_model().clf.engine == "torch-bf16"
+
+
 def test_the_served_model_falls_back_to_fp32_where_int8_and_bf16_were_refused(registry, onnx_classifier, monkeypatch,
                                                                              caplog):
     import mlflow
