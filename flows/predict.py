@@ -182,8 +182,12 @@ def check_input(path: Path, candidates: list[TextColumns]) -> tuple[str, str | N
 
     columns = candidates[0]
     fmt = table_stream.input_format(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataValidationError(f"{path}: the file is empty: no columns and no rows to label")
     sep = csv_separator(path, columns.sep, columns.header) if fmt == "csv" else None
     present = table_stream.read_columns(path, fmt, sep, columns.header)
+    if not present:  # JSON Lines of blank lines only: no record, so no key
+        raise DataValidationError(f"{path}: no records: no columns and no rows to label")
     if columns.header:  # named columns; a headerless config's are positions, which any file has
         named = [c for c in candidates if c.header]
         columns = next((c for c in named if set(c.names) <= set(present)),

@@ -251,6 +251,21 @@ def test_input_errors(registry, tmp_path, capsys, content, output, message):
     assert not (tmp_path / output).exists()
 
 
+@pytest.mark.parametrize("name, content, message", [("in.csv", "", "the file is empty"), ("in.jsonl", "", "the file is empty"),
+                                                    ("in.jsonl", "\n\n", "no records")])
+def test_an_empty_input_is_named_as_empty(registry, tmp_path, capsys, name, content, message):
+    """Not "missing text column(s) ['text']; the file has []" (an empty JSON Lines file said so): one line saying
+    the file is empty, no output, no model loaded. A CSV with its header line and no rows is not empty: 0 rows."""
+    (tmp_path / name).write_text(content)
+    assert pet("predict", registry["config"], tmp_path / name, "-o", tmp_path / "out.csv") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{name}: {message}" in err[0] and "no rows to label" in err[0], err
+    assert not (tmp_path / "out.csv").exists()
+    (tmp_path / "header.csv").write_text("text\n")
+    assert pet("predict", registry["config"], tmp_path / "header.csv", "-o", tmp_path / "out.csv") == 0
+    assert "predict done: 0 rows" in capsys.readouterr().out
+
+
 def test_sigterm_stops_predict_as_ctrl_c_does_leaving_no_file(registry, tmp_path, capsys, monkeypatch):
     """`timeout` and service managers send SIGTERM: the run stops with one line and exit 130, and the output's
     temporary file is removed (the default action would end the process with it left behind)."""
