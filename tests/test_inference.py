@@ -59,11 +59,14 @@ def test_the_three_classifier_paths_share_the_routine():
 
     from flows import predict
     from prompt_models import distill, onnx_student, pet
+    from tasks import served_model
 
     for module in (pet, distill, onnx_student):
         assert "run_batches(" in inspect.getsource(module)
-    # pet predict labels through the classifiers' predict_texts, no loop of its own
-    assert "argsort" not in inspect.getsource(predict) and "predict_texts(" in inspect.getsource(predict)
+    # pet predict labels through the served model's label_frame, which calls the classifiers' predict_texts: no
+    # loop of its own
+    assert "argsort" not in inspect.getsource(predict) and "label_frame(" in inspect.getsource(predict)
+    assert "clf.predict_texts(" in inspect.getsource(served_model.label_frame)
 
 
 # ------------------------------------------------------------------------------------ ONNX student
