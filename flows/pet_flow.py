@@ -34,7 +34,7 @@ from flows.auto_stage import (
 ONE_AT_A_TIME = ThreadPoolTaskRunner(max_workers=1)
 
 
-@flow(name="pet", log_prints=True, task_runner=ONE_AT_A_TIME, on_failure=[notify_failure], on_crashed=[notify_failure])
+@flow(name="pet", task_runner=ONE_AT_A_TIME, on_failure=[notify_failure], on_crashed=[notify_failure])
 def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
     cfg = resolve_config(config_path, overrides)
     if cfg.data.unlabeled is None:
@@ -110,7 +110,7 @@ def pet_flow(config_path: str, overrides: dict | None = None) -> dict:
         return summary
 
 
-@flow(name="relabel", log_prints=True, task_runner=ONE_AT_A_TIME, on_failure=[notify_failure], on_crashed=[notify_failure])
+@flow(name="relabel", task_runner=ONE_AT_A_TIME, on_failure=[notify_failure], on_crashed=[notify_failure])
 def relabel_flow(config_path: str, unlabeled_path: str | None = None, overrides: dict | None = None) -> dict:
     """Soft-label only unlabeled texts the ensemble has not seen, then re-distill and register."""
     cfg = resolve_config(config_path, overrides)

@@ -85,7 +85,7 @@ def check_search_config(cfg: PipelineConfig) -> None:
                           "label_word_search (pet search does not choose prompts automatically; pet run does)")
 
 
-@flow(name="lmbff-search", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
+@flow(name="lmbff-search", task_runner=ThreadPoolTaskRunner(max_workers=1))
 def search_flow(config_path: str, overrides: dict | None = None) -> dict:
     cfg = resolve_config(config_path, overrides)
     check_search_config(cfg)

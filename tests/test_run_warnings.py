@@ -68,3 +68,16 @@ def test_a_classifier_below_calibrated_zero_shot_scoring_is_flagged_and_tagged(t
                      "backbone with these prompts, chosen on this dev set: its score there is optimistic)"]
     assert tags["classifier_below_zero_shot"] == "test"  # the split of the last line said
     assert test_line == "the classifier's test accuracy 0.800 is below calibrated zero-shot scoring's 0.900"
+
+
+def test_the_flows_leave_library_prints_alone():
+    """With ``log_prints`` a flow logs every ``print`` that means stdout, and Prefect takes ``file=None`` for stdout
+    even while a library has redirected it: dill (datasets' fingerprinting of an Arrow table) disassembles a
+    function with stdout captured, and that bytecode became ten log lines of a run (MRPC's `.json` pool,
+    2026-12-07). No code of the pipeline prints inside a flow (it logs), so none of its flows turns prints into
+    logs."""
+    from flows.pet_flow import pet_flow, relabel_flow
+    from flows.search_flows import search_flow
+
+    for flow in (pet_flow, relabel_flow, search_flow):
+        assert not flow.log_prints, flow.name
