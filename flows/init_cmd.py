@@ -30,8 +30,10 @@ from .init_models import choose_model
 
 
 # sizes over which `pet init` says what a run will do with so much data (a new-user trial gave IMDB's 25,000
-# labeled and 50,000 unlabeled reviews and was told nothing): measured times are for 16-shot, 1,000 texts
-MANY_LABELED, MANY_UNLABELED = 2_000, 10_000
+# labeled and 50,000 unlabeled reviews and was told nothing; another CoLA's 7,695 unlabeled sentences, labeled for 10
+# minutes): measured times are for 16-shot, 1,000 texts (UNLABELED_SAMPLE), labeled in about 40 s per pattern model
+MANY_LABELED, MANY_UNLABELED, UNLABELED_SAMPLE = 2_000, 2_000, 1_000
+LABEL_S_PER_TEXT_AND_MODEL = 0.04  # SmolLM2-135M, short sentences, 2 cores (README job)
 
 
 def _yaml_value(value) -> str:
@@ -242,9 +244,11 @@ def build_config(args) -> tuple[str, list[str]]:
         n_unlabeled = _check_unlabeled(args.unlabeled, h, s, t, p)
         unl_note = f"{n_unlabeled} {'text pairs' if pair else 'texts'}"
         if n_unlabeled > MANY_UNLABELED:
-            notes.append(f"{args.unlabeled}: {n_unlabeled:,} unlabeled texts: every pattern model labels each one (on "
-                         "2 cores about 40 s per 1,000 short sentences and model (README job), longer texts in proportion); "
-                         f"'limit: {MANY_UNLABELED}, seed: 0' in its data line takes a sample")
+            minutes = n_unlabeled * 2 * LABEL_S_PER_TEXT_AND_MODEL / 60  # 2 pattern models (auto_prompts.num_patterns)
+            notes.append(f"{args.unlabeled}: {n_unlabeled:,} unlabeled texts: every pattern model labels each one, "
+                         f"about {minutes:.0f} minutes for the 2 models on 2 cores (40 s per 1,000 short sentences and "
+                         f"model, README job; longer texts in proportion); 'limit: {UNLABELED_SAMPLE}, seed: 0' in its "
+                         "data line takes a sample of the size the measured runs use (more text may give a better student)")
         notes += [line] if (line := skipped_lines(_data_spec(args.unlabeled, h, s, t, p, None))) else []
         lone = unnamed_text_column(args.unlabeled, d, h)
         if lone and lone.strip().lower() != text.lower():  # the training file's text column's name: a header

@@ -150,8 +150,11 @@ def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None
             if not few:  # texts without labels (an unlabeled pool given as the training file)
                 raise InitError(f"{path}: no label column among {cols} (none has a few short values repeated); "
                                 "the training file needs a label on every row: add it, or give --label-column")
-            if len(few) > 1:
-                raise InitError(f"{path}: cannot tell the label column among {cols}; give --label-column")
+            if len(few) > 1:  # each candidate with a few of its values, so the user can tell (a headerless file's
+                # columns are numbers: CoLA's source code, label, original label and sentence)
+                seen = "; ".join(f"{c!r}: {', '.join(map(repr, sorted(df[c].str.strip().unique())[:4]))}" for c in few)
+                numbered = " (a file without a header line: columns are numbered from 0)" if all(c.isdigit() for c in cols) else ""
+                raise InitError(f"{path}: cannot tell the label column among {few} ({seen}){numbered}; give --label-column")
             label = few[0]
     rest = [c for c in cols if c not in (label, pair)]
     if text is None:

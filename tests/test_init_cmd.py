@@ -84,6 +84,11 @@ def test_jsonl_with_codes(tmp_path):
     ("text,label\n" + "".join(f'"{t}",same\n' for t in TEXTS), [], "one label"),
     ("text,label\n" + "".join(f'"{t}",{i % 2}\n' for i, t in enumerate(TEXTS)), ["--label-column", "y"], "no column 'y'"),
     ("a,b,c\n" + "".join(f'"{t}","{t}",{t[:3]}\n' for t in TEXTS), [], "give --label-column"),
+    # two short columns in a file without a header line (CoLA's source code and label): the message shows their
+    # values and says how such columns are named
+    ("".join(f'src{i % 2},{i % 2},"{t}"\n' for i, t in enumerate(TEXTS)), [],
+     "cannot tell the label column among ['0', '1'] ('0': 'src0', 'src1'; '1': '0', '1') (a file without a header "
+     "line: columns are numbered from 0); give --label-column"),
     # a whitespace-only text (as on line 3 of LM-BFF's cr/16-13/train.csv): `pet run` would refuse the config
     ("text,label\n" + "".join(f'"{t}",{i % 2}\n' for i, t in enumerate(TEXTS)) + '" ",1\n', [],
      "1 bad row(s): line 8: empty 'text'"),
@@ -402,8 +407,8 @@ def test_much_more_data_than_few_shot_is_noted_with_what_a_run_does_with_it(tmp_
     code, out = _init(tmp_path, f, "--unlabeled", u, "--force")
     err = capsys.readouterr().err
     assert code == 0 and f"{len(TEXTS)} labeled rows: pet is built and measured for a few per label" in err, err
-    assert f"{len(TEXTS)} unlabeled texts: every pattern model labels each one" in err
-    assert f"'limit: {len(TEXTS) - 1}, seed: 0' in its data line takes a sample" in err
+    assert f"{len(TEXTS)} unlabeled texts: every pattern model labels each one, about 0 minutes" in err
+    assert f"'limit: {init_cmd.UNLABELED_SAMPLE}, seed: 0' in its data line takes a sample" in err
 
 
 def _train_csv(tmp_path):
