@@ -123,9 +123,13 @@ def label_with_model(cfg: PipelineConfig, model: PatternModelRef, shards: Sequen
     todo = [s for s in shards if not shard_logits_path(cfg, model, s).exists()]
     if todo:
         pet = load_pattern_model(cfg, model, train_path)
+        progress, done = tracking.texts_logger(f"labeling with pattern model {model.key[:12]}",
+                                               sum(s.n for s in todo), logger()), 0
         for shard in todo:
             logits = pet.predict_logits(read_examples(shard.path), cfg.pet.train.eval_batch_size)  # (n, labels)
             save_npy_atomic(shard_logits_path(cfg, model, shard), logits)
+            done += shard.n
+            progress(done)
         del pet
         if stage_run_id:
             rows = sum(s.n for s in todo)

@@ -129,7 +129,30 @@ def step_logger(what: str, total_steps: int, key: str, log, clock=time.perf_coun
         per_step = (now - started) / step  # steps 1..step ran since step 0 was logged
         left = per_step * (total_steps - 1 - step)
         log.info("%s: step %d of %d (%s %.3f), %s s a step, about %s left", what, step + 1, total_steps, key,
-                 metrics[key], f"{per_step:.1f}" if per_step >= 1 else f"{per_step:.2f}",
-                 f"{left / 60:.0f} min" if left >= 90 else f"{left:.0f} s")
+                 metrics[key], f"{per_step:.1f}" if per_step >= 1 else f"{per_step:.2f}", time_left(left))
 
     return log_fn
+
+
+def time_left(seconds: float) -> str:
+    """``12 min`` or ``40 s``: the remaining time in a progress line."""
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def texts_logger(what: str, total: int, log, clock=time.perf_counter):
+    """A progress line on ``log`` at most every ``PROGRESS_EVERY_S`` while ``total`` texts are labeled, such as
+    ``labeling with pattern model 3f2a...: 2,000 of 7,695 texts, 12.8 texts/s, about 7 min left``; call it with
+    the texts done so far. Labeling a large pool took 6 silent minutes per model before (a new-user trial)."""
+    started = last = clock()
+
+    def progress(done: int) -> None:
+        nonlocal last
+        now = clock()
+        if now - last < PROGRESS_EVERY_S or done >= total or done == 0:
+            return
+        last = now
+        rate = done / (now - started)
+        log.info("%s: %s of %s texts, %.1f texts/s, about %s left", what, f"{done:,}", f"{total:,}", rate,
+                 time_left((total - done) / rate))
+
+    return progress
