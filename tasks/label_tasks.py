@@ -123,8 +123,9 @@ def label_with_model(cfg: PipelineConfig, model: PatternModelRef, shards: Sequen
     todo = [s for s in shards if not shard_logits_path(cfg, model, s).exists()]
     if todo:
         pet = load_pattern_model(cfg, model, train_path)
-        progress, done = tracking.texts_logger(f"labeling with pattern model {model.key[:12]}",
-                                               sum(s.n for s in todo), logger()), 0
+        rows = sum(s.n for s in todo)
+        progress = tracking.texts_logger(f"labeling with pattern model {model.key[:12]}", rows, logger())
+        done = 0
         for shard in todo:
             logits = pet.predict_logits(read_examples(shard.path), cfg.pet.train.eval_batch_size)  # (n, labels)
             save_npy_atomic(shard_logits_path(cfg, model, shard), logits)
@@ -132,7 +133,6 @@ def label_with_model(cfg: PipelineConfig, model: PatternModelRef, shards: Sequen
             progress(done)
         del pet
         if stage_run_id:
-            rows = sum(s.n for s in todo)
             mlflow.MlflowClient(cfg.tracking_uri()).log_metric(stage_run_id, "rows_labeled", rows)
     return ModelLabeling(model.key, len(todo), len(shards) - len(todo))
 
