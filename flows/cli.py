@@ -256,7 +256,8 @@ def _shown(path: str) -> str:
 
 
 def summary_line(command: str, cfg, result: dict) -> str:
-    """One line a person reads at the end: accuracies, registered version and alias, where to look."""
+    """What a person reads at the end: one line with the accuracies, the registered version and alias and
+    where to look, then one line per warning."""
     uri = cfg.tracking_uri()
     if uri.startswith("sqlite:///"):
         uri = "sqlite:///" + _shown(uri[len("sqlite:///"):])
@@ -277,9 +278,8 @@ def summary_line(command: str, cfg, result: dict) -> str:
                         if k in zs["metrics"])
         parts.append(f"calibrated zero-shot {acc}" + ("" if zs["ensemble_beats"] else
                      f" (the trained ensemble does NOT beat it on {zs['split']})"))
-    for line in result.get("split_overlaps") or []:
-        parts.append(f"WARNING {line} (its accuracy is optimistic)")
-    parts += [f"WARNING {line}" for line in result.get("quality_warnings") or []]
+    warnings = [f"{line} (its accuracy is optimistic)" for line in result.get("split_overlaps") or []]
+    warnings += result.get("quality_warnings") or []
     if command == "relabel":
         parts.insert(0, f"{result.get('n_new', 0)} new texts soft-labeled")
     reg = result.get("registered")
@@ -288,7 +288,8 @@ def summary_line(command: str, cfg, result: dict) -> str:
         parts.append(f"registered {reg['name']} v{reg['version']}{same} as {reg['alias']!r}")
     elif command == "relabel":
         parts.append("nothing new: the registered classifier stays")
-    return f"{command} done: " + "; ".join(parts) + f"; {where}"
+    # the result stays one line however many warnings there are; each warning gets a line of its own
+    return "\n".join([f"{command} done: " + "; ".join(parts) + f"; {where}"] + [f"  WARNING {w}" for w in warnings])
 
 
 def entry() -> None:

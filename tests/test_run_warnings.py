@@ -1,4 +1,4 @@
-"""Warnings in a run's last line about the classifier it registers (tasks.promotion): references only."""
+"""Warnings at the end of a run about the classifier it registers (tasks.promotion): references only."""
 def test_accuracy_no_better_than_the_most_frequent_label_is_flagged(tmp_path):
     """A run that registers a classifier worse than a constant answer says so (a reference; nothing is decided)."""
     import json
@@ -23,7 +23,9 @@ def test_accuracy_no_better_than_the_most_frequent_label_is_flagged(tmp_path):
                      "the classifier's test accuracy 0.700 is no better than always answering 'a' (0.750)"]
     assert mlflow.get_run(run.info.run_id).data.metrics == {"majority_dev_accuracy": 0.5, "majority_test_accuracy": 0.75}
     cfg = SimpleNamespace(tracking_uri=lambda: "sqlite:///x.db", work_path=tmp_path)
-    assert f"WARNING {lines[1]}" in summary_line("run", cfg, {"quality_warnings": lines})
+    first, *warned = summary_line("run", cfg, {"quality_warnings": lines}).split("\n")
+    assert first.startswith("run done: ") and "WARNING" not in first  # the result line stays short
+    assert warned == [f"  WARNING {line}" for line in lines]
 
 
 def test_a_student_far_below_its_teacher_on_dev_is_flagged_with_the_measured_remedy():
