@@ -89,7 +89,7 @@ def train_settings_stage(cfg: PipelineConfig, data: Splits) -> PipelineConfig:
     if cfg.auto_prompts.hyperparameters != "rule" or not unset:
         return cfg
     rule = suggest_train_settings(data["train"].n, len(cfg.labels), backbone_params(cfg.resolve(cfg.model.path)),
-                                  cfg.pet.train.batch_size)
+                                  cfg.pet.train.batch_size, cfg.pet.lora.enabled)
     chosen = {k: rule[k] for k in sorted(unset)}
     mlflow.log_params({f"rule_{k}": v for k, v in chosen.items()})
     get_run_logger().info("training settings by rule (|T|=%d, %d labels): %s", data["train"].n, len(cfg.labels), chosen)

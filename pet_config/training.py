@@ -37,7 +37,7 @@ class PatternTrainConfig(_FineTuning):
     """``pet.train``: each pattern model (PET's loss plus the auxiliary language-model loss)."""
 
     # left unset, these two are set on every run by prompt_models.auto_settings (auto_prompts.hyperparameters: rule)
-    learning_rate: float = Field(1e-4, gt=0, description="AdamW learning rate; unset, `pet run` sets it by the rule (3e-5 * sqrt(135M / backbone parameters), clipped to [1e-5, 5e-5]) unless `auto_prompts.hyperparameters: config`")
+    learning_rate: float = Field(1e-4, gt=0, description="AdamW learning rate; unset, `pet run` sets it by the rule (3e-5 * sqrt(135M / backbone parameters), clipped to [1e-5, 5e-5]; 1e-3 with pet.lora.enabled) unless `auto_prompts.hyperparameters: config`")
     max_steps: int = Field(200, ge=1, description="optimizer steps; unset, `pet run` sets it by the rule (10 passes over train, at least 32 and 4 per label, at most 64) unless `auto_prompts.hyperparameters: config`")
     eval_batch_size: int = Field(64, ge=1, description="inference batch (evaluation, soft-labeling, predict); a CUDA out-of-memory error halves it")
     mlm_alpha: float = Field(1e-4, ge=0, le=1, description="weight of the auxiliary LM loss on unlabeled text: (1 - alpha) * CE + alpha * LM")

@@ -20,7 +20,7 @@ class LoraSettings:
     r: int = 8
     alpha: int = 16
     dropout: float = 0.0
-    target_modules: list = field(default_factory=list)  # empty: PEFT's default for the architecture
+    target_modules: list = field(default_factory=lambda: ["all-linear"])  # empty: PEFT's default for the architecture
 
     def __post_init__(self):
         if self.r < 1:
@@ -41,7 +41,8 @@ def add_lora(model, settings: LoraSettings):
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
-        target_modules=list(settings.target_modules) or None,
+        # PEFT takes "all-linear" as a string of its own, not as a module name in a list
+        target_modules="all-linear" if list(settings.target_modules) == ["all-linear"] else list(settings.target_modules) or None,
     )
     try:
         return get_peft_model(model, cfg)

@@ -86,6 +86,7 @@ class PETModel(torch.nn.Module):
             for name, p in self.model.named_parameters():
                 if "lora_" not in name:  # LoRA adapters, when present, stay trainable
                     p.requires_grad_(False)
+        self.lora_trained = self.lora_cfg.enabled
         # optional callable: example -> [(demo_example, label_word), ...] (see demonstrations.py)
         self.demonstrations: Callable[[InputExample], list] | None = None
 
@@ -136,6 +137,7 @@ class PETModel(torch.nn.Module):
         soft = SoftPromptConfig(**meta.get("soft_prompt", {}))
         verb = Verbalizer(**meta["verbalizer"])
         obj = cls.from_pretrained(str(path), Pattern(meta["template"]), verb, meta["max_length"], soft)
+        obj.lora_trained = bool(meta.get("lora_merged"))  # its update survives bf16 (label_precision.py)
         if obj.soft is not None:
             obj.soft.load_state_dict(torch.load(path / SOFT_FILE, map_location="cpu"))
         return obj

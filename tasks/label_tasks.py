@@ -18,6 +18,8 @@ from pet_io.atomic import atomic_path, is_done, publish, read_done, save_npy_ato
 from pet_io.digests import digest
 from pet_io.example_files import iter_examples
 from pet_io.example_files import read_examples
+from prompt_models import label_precision
+from prompt_models.engines import cpu_runs_bf16
 from prompt_models.ensemble import ensemble_weights, merge_logits, soft_labels
 from prompt_models.examples import InputExample, example_digest, examples_digest, gold_indices
 from prompt_models.training import classification_metrics, configure_threads
@@ -124,16 +126,30 @@ def label_with_model(cfg: PipelineConfig, model: PatternModelRef, shards: Sequen
     if todo:
         pet = load_pattern_model(cfg, model, train_path)
         rows = sum(s.n for s in todo)
+        batch = cfg.pet.train.eval_batch_size
+        pet, precision, first = label_precision.choose(pet, read_examples(todo[0].path)[:label_precision.SAMPLE_TEXTS],
+                                                       batch, cfg.pet.label_precision, rows, cpu_runs_bf16())
+        logger().info("pattern model %s %s", model.key[:12], precision.line())
         progress = tracking.texts_logger(f"labeling with pattern model {model.key[:12]}", rows, logger())
         done = 0
         for shard in todo:
-            logits = pet.predict_logits(read_examples(shard.path), cfg.pet.train.eval_batch_size)  # (n, labels)
+            examples = read_examples(shard.path)
+            if first is None:
+                logits = pet.predict_logits(examples, batch)  # (n, labels)
+            else:  # the precision check scored the first texts already
+                rest = examples[len(first):]
+                logits = np.concatenate([first] + ([pet.predict_logits(rest, batch)] if rest else []))
+                first = None
             save_npy_atomic(shard_logits_path(cfg, model, shard), logits)
             done += shard.n
             progress(done)
         del pet
         if stage_run_id:
-            mlflow.MlflowClient(cfg.tracking_uri()).log_metric(stage_run_id, "rows_labeled", rows)
+            client = mlflow.MlflowClient(cfg.tracking_uri())
+            client.log_metric(stage_run_id, "rows_labeled", rows)
+            client.set_tag(stage_run_id, f"label_precision.{model.key[:12]}", precision.precision)
+            if precision.agreement is not None:
+                client.log_metric(stage_run_id, f"bf16_agreement.{model.key[:12]}", precision.agreement)
     return ModelLabeling(model.key, len(todo), len(shards) - len(todo))
 
 

@@ -40,6 +40,7 @@ def causal_config(tmp_path_factory, tiny_model_dir):
             "demonstrations": {"enabled": True, "filter": "similarity", "encoder_path": str(tiny_model_dir)},
             "soft_prompt": {"kind": "prompt_tuning", "num_tokens": 2},
             "lora": {"enabled": True, "r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
+            "label_precision": "bf16",  # checked against fp32 for every model, whatever the CPU and the texts' number
         },
         # a different, encoder-only student: the tiny BERT gets a fresh classification head
         # and SetFit's pair step with distill.with_train off (2 labels): the labeled examples make pairs only
@@ -58,8 +59,11 @@ def causal_config(tmp_path_factory, tiny_model_dir):
     return path
 
 
-def test_pet_flow_runs_end_to_end_on_a_causal_lm(prefect_harness, causal_config):
+def test_pet_flow_runs_end_to_end_on_a_causal_lm(prefect_harness, causal_config, monkeypatch):
     from flows.pet_flow import pet_flow
+    from prompt_models import label_precision
+
+    monkeypatch.setattr(label_precision, "SAMPLE_TEXTS", 4)  # a shard of 10: 4 texts checked, 6 labeled after
     from pet_config.loading import load_config
     from prompt_models.distill import SequenceClassifier
     from prompt_models.pet import PETModel
@@ -79,5 +83,10 @@ def test_pet_flow_runs_end_to_end_on_a_causal_lm(prefect_harness, causal_config)
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     stages = {r.data.tags["stage"] for r in children}
     assert {"label-word-search", "template-search", "ipet-generation-1", "distill", "register"} <= stages
+    labeled = client.search_runs([parent.info.experiment_id], "tags.stage = 'soft-label'")
+    precisions = {k: v for r in labeled for k, v in r.data.tags.items() if k.startswith("label_precision.")}
+    assert precisions and set(precisions.values()) <= {"bf16", "fp32"}
+    agreements = [v for r in labeled for k, v in r.data.metrics.items() if k.startswith("bf16_agreement.")]
+    assert len(agreements) == len(precisions) and all(0.0 <= a <= 1.0 for a in agreements)
     distill = next(r for r in children if r.data.tags["stage"] == "distill").data.metrics
     assert distill["n_gold_labeled"] == 0 and distill["n_pairs"] > 0
