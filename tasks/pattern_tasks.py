@@ -79,7 +79,7 @@ def pattern_model_key(cfg: PipelineConfig, data: Splits, template: str, seed: in
             "verbalizer": cfg.verbalizer.model_dump(),
             "train_cfg": train_cfg_key(cfg.pet.train),
             "soft_prompt": cfg.pet.soft_prompt.model_dump(),
-            "lora": cfg.pet.lora.model_dump(),
+            "lora": cfg.pet.lora.model_dump() if cfg.pet.lora.enabled else None,  # unused settings change nothing
             "demonstrations": _demonstrations_key(cfg),
             "seed": seed,
         }

@@ -76,6 +76,12 @@ def test_pattern_model_key_follows_each_setting(cfg, dotted, value):
     assert pattern_model_key(_set(cfg, dotted, value), DATA, TEMPLATE, 1) != pattern_model_key(cfg, DATA, TEMPLATE, 1)
 
 
+def test_a_disabled_lora_section_leaves_the_key_alone(cfg):
+    assert pattern_model_key(_set(cfg, "pet.lora.r", 32), DATA, TEMPLATE, 1) == pattern_model_key(cfg, DATA, TEMPLATE, 1)
+    on = _set(cfg, "pet.lora.enabled", True)
+    assert pattern_model_key(_set(on, "pet.lora.r", 32), DATA, TEMPLATE, 1) != pattern_model_key(on, DATA, TEMPLATE, 1)
+
+
 def test_pattern_model_key_follows_model_data_template_seed_and_extra(cfg, other_model):
     base = pattern_model_key(cfg, DATA, TEMPLATE, 1)
     assert pattern_model_key(_set(cfg, "model.path", str(other_model)), DATA, TEMPLATE, 1) != base
