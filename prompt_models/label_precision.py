@@ -24,7 +24,7 @@ MIN_ROWS_FOR_BF16 = 512
 
 @dataclass(frozen=True)
 class PrecisionChoice:
-    precision: str  # "fp32" or "bf16": what labels the texts
+    precision: str  # "fp32" or "bf16" (weights) on a CPU, "bf16-autocast" on a GPU: what labels the texts
     reason: str
     agreement: float | None = None  # argmax agreement of bf16 with fp32 on the sample, where it was checked
 
@@ -37,8 +37,6 @@ def worth_checking(requested: str, pet, rows: int, bf16_cpu: bool) -> str | None
     """Why bf16 is not tried for this model (None: try it). ``requested``: ``pet.label_precision``."""
     if requested == "fp32":
         return "pet.label_precision is fp32"
-    if pet.device.type != "cpu":
-        return "on a GPU the model runs under bf16 autocast already"
     if requested == "bf16":
         return None
     if not bf16_cpu:
@@ -57,6 +55,8 @@ def choose(pet, sample: Sequence, batch_size: int, requested: str = "auto", rows
     the chosen model's logits of those texts, so the caller labels them once (None where nothing was checked)."""
     import torch
 
+    if pet.device.type != "cpu":  # pet.label_precision is about CPUs
+        return pet, PrecisionChoice("bf16-autocast", "on a GPU the model runs under bf16 autocast"), None
     skip = worth_checking(requested, pet, rows, bf16_cpu)
     if skip:
         return pet, PrecisionChoice("fp32", skip), None

@@ -52,6 +52,10 @@ def test_auto_tries_bf16_only_for_a_lora_model_on_a_bf16_cpu_with_enough_texts()
         model = RoundingModel(flips=0, lora_trained=lora)
         same, choice, logits = choose(model, sample, 64, **kwargs)
         assert same is model and logits is None and choice.precision == "fp32" and reason in choice.reason and model.calls == []
+    on_gpu = RoundingModel(flips=0)
+    on_gpu.__class__ = type("OnGpu", (RoundingModel,), {"device": property(lambda self: torch.device("cuda"))})
+    same, choice, logits = choose(on_gpu, sample, 64, "bf16", rows=10_000, bf16_cpu=True)
+    assert same is on_gpu and choice.precision == "bf16-autocast" and on_gpu.calls == []  # a GPU autocasts already
     # asked for by name, bf16 is checked on any model and CPU
     _, choice, _ = choose(RoundingModel(flips=0, lora_trained=False), sample, 64, "bf16", rows=1, bf16_cpu=False)
     assert choice.precision == "bf16"
