@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hostinfo import machine  # noqa: E402
-from tasks_bench import ROOT, _cli, _commit, _files, pet_init  # noqa: E402
+from tasks_bench import ROOT, _cli, _commit, _files, pet_init, save_results  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "gemma_userpath_results.json"
 
@@ -53,9 +53,7 @@ def main() -> None:
                 row = dict(run(task, seed, backbone), machine=here)
                 res["rows"].append(row)
                 print(json.dumps(row), flush=True)
-                tmp = OUT.with_name(f".{OUT.name}.tmp")
-                tmp.write_text(json.dumps(res, indent=1) + "\n")
-                tmp.replace(OUT)
+                save_results(res, OUT)
 
 
 if __name__ == "__main__":

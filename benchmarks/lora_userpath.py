@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hostinfo import machine  # noqa: E402
-from tasks_bench import ROOT, WORK, _cli, _commit, _files, pet_init, stage_seconds  # noqa: E402
+from tasks_bench import ROOT, WORK, _cli, _commit, _files, pet_init, save_results, stage_seconds  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "lora_userpath_results.json"
 VARIANTS = {"full": (), "lora": ("--set", "pet.lora.enabled=true")}
@@ -86,9 +86,7 @@ def main() -> None:
             row = dict(run(unit, variant), machine=here)
             res["rows"].append(row)
             print(json.dumps(row), flush=True)
-            tmp = OUT.with_name(f".{OUT.name}.tmp")
-            tmp.write_text(json.dumps(res, indent=1) + "\n")
-            tmp.replace(OUT)
+            save_results(res, OUT)
 
 
 if __name__ == "__main__":

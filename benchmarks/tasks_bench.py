@@ -327,10 +327,11 @@ def load_results() -> dict:
     return {"machine": MACHINE, "test_cap": TEST_CAP, "n_unlabeled": N_UNLABELED, "rows": [], "failures": []}
 
 
-def save_results(res: dict) -> None:
-    tmp = RESULTS.with_name(f".{RESULTS.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(res, indent=1))
-    tmp.replace(RESULTS)
+def save_results(res: dict, path: Path = RESULTS) -> None:
+    """Write a results file whole or not at all (a killed benchmark leaves the last complete one)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(res, indent=1) + "\n")
+    tmp.replace(path)
 
 
 def _children_cpu() -> float:
