@@ -14,7 +14,6 @@ import copy
 from dataclasses import dataclass
 from typing import Sequence
 
-PRECISIONS = ("auto", "fp32", "bf16")
 SAMPLE_TEXTS = 128  # the check labels this many texts in both precisions
 MIN_AGREEMENT = 0.99  # of 128 texts, at most one may change its label
 # ``auto`` checks only where labeling this many texts or more: the check's fp32 pass costs about what bf16
