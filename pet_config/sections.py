@@ -91,7 +91,7 @@ class SoftPromptSection(StrictModel):
 
 
 class LoraSection(StrictModel):
-    enabled: bool = Field(False, description="train PEFT LoRA adapters (merged into the saved model)")
+    enabled: bool = Field(False, description="train PEFT LoRA adapters (merged into the saved model); faster to train, and such a model may label in bf16 (pet.label_precision). Off by default: measured on SST-2, trec and sst-5 only (benchmarks/RESULTS.md)")
     r: int = Field(8, ge=1, description="LoRA rank")
     alpha: int = Field(16, ge=1, description="LoRA scaling alpha")
     dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout")
