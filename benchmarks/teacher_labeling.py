@@ -24,6 +24,7 @@ A torch profile of one fp32 batch says where the time goes. Writes benchmarks/te
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -81,12 +82,25 @@ def quantize_partial(pet, variant: str) -> None:
     torch.ao.quantization.quantize_dynamic(base, names, dtype=torch.qint8, inplace=True)
 
 
+@contextlib.contextmanager
+def cpu_bf16():
+    """PETModel.forward's autocast is bf16 on CUDA only: make it bf16 on the CPU too."""
+    import torch
+
+    from prompt_models import pet as pet_module
+
+    saved = pet_module.autocast
+    pet_module.autocast = lambda device: torch.autocast("cpu", dtype=torch.bfloat16)
+    try:
+        yield
+    finally:
+        pet_module.autocast = saved
+
+
 def label(model_dirs: list[str], examples, variant: str, batch_size: int) -> tuple[np.ndarray, list[np.ndarray], dict]:
     import torch
 
     from prompt_models.ensemble import merge_logits, soft_labels
-    from prompt_models import pet as pet_module
-    from prompt_models.backbones import autocast
     from prompt_models.pet import PETModel
 
     per_model, times = [], {"load_s": 0.0, "label_s": 0.0}
@@ -98,15 +112,13 @@ def label(model_dirs: list[str], examples, variant: str, batch_size: int) -> tup
         elif variant.startswith("int8"):
             quantize_for_labeling(pet, per_channel=variant == "int8-channel")
         t1 = time.perf_counter()
-        if variant == "bf16":  # PETModel.forward's autocast is bf16 on CUDA only: here on the CPU too
-            pet_module.autocast = lambda device: torch.autocast("cpu", dtype=torch.bfloat16)
         if variant == "bf32":  # fp32 tensors, oneDNN's matmuls round their inputs to bf16 (fp32 accumulate/out)
             torch.backends.mkldnn.matmul.fp32_precision = "bf16"
         try:
-            logits = np.concatenate([pet.predict_logits(examples[i: i + SHARD], batch_size)
-                                     for i in range(0, len(examples), SHARD)])
+            with cpu_bf16() if variant == "bf16" else contextlib.nullcontext():
+                logits = np.concatenate([pet.predict_logits(examples[i: i + SHARD], batch_size)
+                                         for i in range(0, len(examples), SHARD)])
         finally:
-            pet_module.autocast = autocast
             torch.backends.mkldnn.matmul.fp32_precision = "none"
         times["load_s"] += t1 - t0
         times["label_s"] += time.perf_counter() - t1

@@ -26,7 +26,6 @@ mean of the 2 models' logits. Units append to a JSON Lines file, so a rerun resu
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from hostinfo import machine
+from teacher_labeling import cpu_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 KSHOT = ROOT.parent / "shared" / "data" / "lmbff_kshot" / "SST-2"
@@ -56,21 +56,6 @@ def read(split: str):
     with open(SPLIT / f"{split}.tsv", encoding="utf-8") as fh:
         rows = list(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
     return [InputExample(text_a=r[0], label=r[1]) for r in rows]
-
-
-@contextlib.contextmanager
-def cpu_bf16():
-    """PETModel.forward's autocast is bf16 on CUDA only: make it bf16 on the CPU too."""
-    import torch
-
-    from prompt_models import pet as pet_module
-
-    saved = pet_module.autocast
-    pet_module.autocast = lambda device: torch.autocast("cpu", dtype=torch.bfloat16)
-    try:
-        yield
-    finally:
-        pet_module.autocast = saved
 
 
 def merged(pet):

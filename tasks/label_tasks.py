@@ -127,13 +127,14 @@ def label_with_model(cfg: PipelineConfig, model: PatternModelRef, shards: Sequen
         pet = load_pattern_model(cfg, model, train_path)
         rows = sum(s.n for s in todo)
         batch = cfg.pet.train.eval_batch_size
-        pet, precision, first = label_precision.choose(pet, read_examples(todo[0].path)[:label_precision.SAMPLE_TEXTS],
-                                                       batch, cfg.pet.label_precision, rows, cpu_runs_bf16())
+        examples = read_examples(todo[0].path)  # the first shard: its first texts are the precision check's
+        pet, precision, first = label_precision.choose(pet, examples[:label_precision.SAMPLE_TEXTS], batch,
+                                                       cfg.pet.label_precision, rows, cpu_runs_bf16())
         logger().info("pattern model %s %s", model.key[:12], precision.line())
         progress = tracking.texts_logger(f"labeling with pattern model {model.key[:12]}", rows, logger())
         done = 0
-        for shard in todo:
-            examples = read_examples(shard.path)
+        for i, shard in enumerate(todo):
+            examples = examples if i == 0 else read_examples(shard.path)
             if first is None:
                 logits = pet.predict_logits(examples, batch)  # (n, labels)
             else:  # the precision check scored the first texts already
