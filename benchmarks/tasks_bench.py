@@ -13,6 +13,7 @@ and its test file) are dropped in a copy, the fix `pet init` asks of a user. In 
   finetune     plain fine-tuning of that MiniLM on the k-shot data; learning rate (3e-5, 1e-4, 3e-4)
                and steps (25, 50, 100: dev scored during one 100-step run per rate) picked on dev
   hand         the hand-written config (configs/sst2.yaml, configs/trec.yaml) on the same files
+  pet-lora     (not in the default set: --units pet-lora) the pet unit with `pet.lora.enabled=true`
 
 Each unit runs in a subprocess; its rows land in benchmarks/tasks_results.json (atomic rewrite) as
 it finishes, so an interrupted run resumes at the first unfinished unit. Seed 13 of every task runs
@@ -201,6 +202,26 @@ def unit_pet(task: str, seed: int, f: dict) -> list[dict]:
                                      "run_s": summary["seconds"], "stage_s": _stage_seconds(cfg, summary["mlflow_run_id"])})
 
 
+def unit_pet_lora(task: str, seed: int, f: dict) -> list[dict]:
+    """The pet unit with `pet.lora.enabled=true` (adapters on every Linear, lr 1e-3 by the rule, bf16 labeling
+    where the check passes), in a folder of its own so that no pattern model is shared with the pet unit. Rows
+    pet-lora-ensemble and pet-lora-student; its zero-shot reference goes in the details (the same prompts)."""
+    folder = f["dir"] / "lora"
+    folder.mkdir(exist_ok=True)
+    cfg = folder / "auto.yaml"
+    t0 = time.time()
+    flags = pet_init(f, cfg, f"{task.lower()}-{seed}-lora")
+    summary = _cli("run", str(cfg), "--json", "-q", "--set", "pet.lora.enabled=true")
+    wall = time.time() - t0
+    rows = _pet_rows(summary, wall, {"config": "pet init (automatic prompts) + --set pet.lora.enabled=true",
+                                     "flags": flags, "run_s": summary["seconds"],
+                                     "stage_s": _stage_seconds(cfg, summary["mlflow_run_id"])})
+    zero_shot = rows.pop()
+    return [dict(r, method=r["method"].replace("pet-", "pet-lora-"),
+                 details=dict(r["details"], zero_shot_test=zero_shot["test_accuracy"],
+                              zero_shot_dev=zero_shot["dev_accuracy"])) for r in rows]
+
+
 def unit_userpath(task: str, seed: int, f: dict) -> list[dict]:
     """The time a user waits: `pet init` + `pet run` as in the pet unit but without a test set to score
     (a config of its own folder, so nothing is reused from the pet unit's work_dir). Dev accuracy only."""
@@ -317,7 +338,7 @@ def unit_finetune(task: str, seed: int, f: dict) -> list[dict]:
 
 
 UNIT_FUNCS = {"pet": unit_pet, "setfit": unit_setfit, "finetune": unit_finetune, "hand": unit_hand,
-              "userpath": unit_userpath}
+              "userpath": unit_userpath, "pet-lora": unit_pet_lora}
 
 
 # ------------------------------------------------------------------------------------------ driver

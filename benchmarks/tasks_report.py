@@ -8,7 +8,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
 CHART = ROOT / "benchmarks" / "tasks_results.png"
 START, END = "<!-- tasks_bench:start -->", "<!-- tasks_bench:end -->"
-METHODS = ["pet-student", "pet-ensemble", "zero-shot-calibrated", "setfit", "finetune", "hand-ensemble", "hand-student"]
+METHODS = ["pet-student", "pet-ensemble", "zero-shot-calibrated", "setfit", "finetune", "hand-ensemble", "hand-student",
+           "pet-lora-student", "pet-lora-ensemble"]
 
 
 def _cell(values: list[float]) -> str:
@@ -26,7 +27,7 @@ def table(res: dict) -> str:
         cells = [_cell([r["test_accuracy"] for r in rows if r["task"] == t and r["method"] == m]) for m in METHODS]
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
     walls = []
-    for unit in ("pet", "userpath", "hand", "setfit", "finetune"):  # userpath rows have no test accuracy
+    for unit in ("pet", "pet-lora", "userpath", "hand", "setfit", "finetune"):  # userpath rows have no test accuracy
         w = {(r["task"], r["seed"]): r["wall_s"] for r in res["rows"] if r["unit"] == unit}
         if w:
             walls.append(f"{unit} {statistics.mean(w.values()):.0f} s (max {max(w.values()):.0f} s, {len(w)} runs)")
