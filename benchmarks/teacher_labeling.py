@@ -130,7 +130,6 @@ def label(model_dirs: list[str], examples, variant: str, batch_size: int) -> tup
 
 def profile_one_batch(model_dir: str, examples, batch_size: int) -> list[dict]:
     """Self CPU time of the top operators for one fp32 batch of 64 texts."""
-    import torch
     from torch.profiler import ProfilerActivity, profile
 
     from prompt_models.pet import PETModel
