@@ -24,21 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hostinfo import machine  # noqa: E402
-from tasks_bench import ROOT, WORK, _cli, _commit, _files, pet_init, save_results, stage_seconds  # noqa: E402
+from tasks_bench import ROOT, WORK, _cli, _commit, _files, pet_init, precisions, save_results, stage_seconds  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "lora_userpath_results.json"
 VARIANTS = {"full": (), "lora": ("--set", "pet.lora.enabled=true")}
-
-
-def precisions(uri: str, run_id: str) -> dict:
-    """label_precision.KEY tags and bf16_agreement.KEY metrics of the run's soft-label stage."""
-    import mlflow
-
-    client = mlflow.MlflowClient(uri)
-    runs = client.search_runs([client.get_run(run_id).info.experiment_id],
-                              f"tags.mlflow.parentRunId = '{run_id}' and tags.stage = 'soft-label'")
-    return {k: v for r in runs for k, v in {**r.data.tags, **r.data.metrics}.items()
-            if k.startswith(("label_precision.", "bf16_agreement."))}
 
 
 def run(unit: str, variant: str) -> dict:

@@ -181,6 +181,18 @@ def stage_seconds(tracking_uri: str, parent_run_id: str) -> dict:
     return dict(stages, **parts)
 
 
+def precisions(tracking_uri: str, parent_run_id: str | None = None) -> dict:
+    """label_precision.KEY tags and bf16_agreement.KEY metrics of the soft-label stage run under the pet run
+    (of every soft-label run in the store where ``parent_run_id`` is None)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    query = "tags.stage = 'soft-label'" + (f" and tags.mlflow.parentRunId = '{parent_run_id}'" if parent_run_id else "")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], query)
+    return {k: v for r in runs for k, v in {**r.data.tags, **r.data.metrics}.items()
+            if k.startswith(("label_precision.", "bf16_agreement."))}
+
+
 def pet_init(f: dict, cfg: Path, name: str, test: bool = True, extra: tuple[str, ...] = ()) -> list[str]:
     """`pet init` of the unit's files (with or without the test file) into ``cfg``, with ``extra`` flags (e.g.
     --backbone); the column flags it needed."""
@@ -213,9 +225,13 @@ def unit_pet_lora(task: str, seed: int, f: dict) -> list[dict]:
     flags = pet_init(f, cfg, f"{task.lower()}-{seed}-lora")
     summary = _cli("run", str(cfg), "--json", "-q", "--set", "pet.lora.enabled=true")
     wall = time.time() - t0
+    from pet_config.loading import load_config
+
+    uri = load_config(cfg).tracking_uri()
     rows = _pet_rows(summary, wall, {"config": "pet init (automatic prompts) + --set pet.lora.enabled=true",
                                      "flags": flags, "run_s": summary["seconds"],
-                                     "stage_s": _stage_seconds(cfg, summary["mlflow_run_id"])})
+                                     "stage_s": stage_seconds(uri, summary["mlflow_run_id"]),
+                                     "label_precision": precisions(uri, summary["mlflow_run_id"])})
     zero_shot = rows.pop()
     return [dict(r, method=r["method"].replace("pet-", "pet-lora-"),
                  details=dict(r["details"], zero_shot_test=zero_shot["test_accuracy"],

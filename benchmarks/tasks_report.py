@@ -44,6 +44,40 @@ def table(res: dict) -> str:
     ])
 
 
+LORA_START, LORA_END = "<!-- tasks_bench_lora:start -->", "<!-- tasks_bench_lora:end -->"
+
+
+def lora_pairs(res: dict) -> str:
+    """The pet unit against the pet-lora unit, unit by unit where both ran: dev (what decides) and test. Walls
+    of the pet-lora unit only: the pet rows ran on other days and CPUs."""
+    def row(task, seed, method):
+        return next((r for r in res["rows"] if (r["task"], r["seed"], r["method"]) == (task, seed, method)), None)
+
+    units = [(r["task"], r["seed"]) for r in res["rows"] if r["method"] == "pet-lora-student" and row(r["task"], r["seed"], "pet-student")]
+    lines = ["| task | seed | student dev | student test | ensemble dev | ensemble test | same prompts | bf16 labeling | pet-lora wall s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    sums: dict[str, list[float]] = {}
+    for task, seed in units:
+        cells = []
+        for kind in ("student", "ensemble"):
+            full, lora = row(task, seed, f"pet-{kind}"), row(task, seed, f"pet-lora-{kind}")
+            for split in ("dev", "test"):
+                a, b = full[f"{split}_accuracy"], lora[f"{split}_accuracy"]
+                sums.setdefault(f"{kind} {split}", []).append(b - a)
+                cells.append(f"{a:.3f} -> {b:.3f}")
+        full, lora = row(task, seed, "pet-student"), row(task, seed, "pet-lora-student")
+        same = full["details"]["templates"] == lora["details"]["templates"] and \
+            full["details"].get("label_words") == lora["details"].get("label_words")
+        precision = [v for k, v in lora["details"].get("label_precision", {}).items() if k.startswith("label_precision.")]
+        bf16 = f"{precision.count('bf16')} of {len(precision)}" if precision else "–"
+        lines.append(f"| {task} | {seed} | " + " | ".join(cells) + f" | {'yes' if same else 'no'} | {bf16} | "
+                     f"{lora['wall_s']:.0f} |")
+    means = " | ".join(f"{statistics.mean(sums[k]) * 100:+.1f}" for k in
+                       ("student dev", "student test", "ensemble dev", "ensemble test")) if units else "– | – | – | –"
+    lines.append(f"| mean difference (points) | {len(units)} units | {means} | | | |")
+    return "\n".join(lines)
+
+
 def chart(res: dict) -> None:
     import matplotlib
 
@@ -83,6 +117,9 @@ def write_report(res: dict) -> None:
     else:
         text = text.rstrip() + "\n\n## Six tasks, the user's path: `pet init` + `pet run` against SetFit\n\n" \
                "`benchmarks/tasks_bench.py` (see its docstring); chart `benchmarks/tasks_results.png`.\n\n" + block + "\n"
+    if LORA_START in text:
+        block = f"{LORA_START}\n{lora_pairs(res)}\n{LORA_END}"
+        text = text[: text.index(LORA_START)] + block + text[text.index(LORA_END) + len(LORA_END):]
     tmp = RESULTS_MD.with_name(".RESULTS.md.tmp")
     tmp.write_text(text)
     tmp.replace(RESULTS_MD)
