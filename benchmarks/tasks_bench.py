@@ -202,12 +202,19 @@ def pet_init(f: dict, cfg: Path, name: str, test: bool = True, extra: tuple[str,
     return flags
 
 
+def init_and_run(f: dict, cfg: Path, name: str, test: bool = True, run_args: tuple[str, ...] = ()):
+    """`pet init` into ``cfg`` then `pet run` of it with ``run_args``: the run's summary, the wall seconds of
+    both (the time a user waits) and the column flags init needed."""
+    cfg.parent.mkdir(exist_ok=True)
+    t0 = time.time()
+    flags = pet_init(f, cfg, name, test)
+    summary = _cli("run", str(cfg), "--json", "-q", *run_args)
+    return summary, time.time() - t0, flags
+
+
 def unit_pet(task: str, seed: int, f: dict) -> list[dict]:
     cfg = f["dir"] / "auto.yaml"
-    t0 = time.time()
-    flags = pet_init(f, cfg, f"{task.lower()}-{seed}-auto")
-    summary = _cli("run", str(cfg), "--json", "-q")
-    wall = time.time() - t0
+    summary, wall, flags = init_and_run(f, cfg, f"{task.lower()}-{seed}-auto")
     cached = sum(m["cached"] for m in summary["pattern_models"])
     return _pet_rows(summary, wall, {"config": "pet init (automatic prompts)", "flags": flags,
                                      "pattern_models_cached": f"{cached}/{len(summary['pattern_models'])}",
@@ -218,15 +225,10 @@ def unit_pet_lora(task: str, seed: int, f: dict) -> list[dict]:
     """The pet unit with `pet.lora.enabled=true` (adapters on every Linear, lr 1e-3 by the rule, bf16 labeling
     where the check passes), in a folder of its own so that no pattern model is shared with the pet unit. Rows
     pet-lora-ensemble and pet-lora-student; its zero-shot reference goes in the details (the same prompts)."""
-    folder = f["dir"] / "lora"
-    folder.mkdir(exist_ok=True)
-    cfg = folder / "auto.yaml"
-    t0 = time.time()
-    flags = pet_init(f, cfg, f"{task.lower()}-{seed}-lora")
-    summary = _cli("run", str(cfg), "--json", "-q", "--set", "pet.lora.enabled=true")
-    wall = time.time() - t0
     from pet_config.loading import load_config
 
+    cfg = f["dir"] / "lora" / "auto.yaml"
+    summary, wall, flags = init_and_run(f, cfg, f"{task.lower()}-{seed}-lora", run_args=("--set", "pet.lora.enabled=true"))
     uri = load_config(cfg).tracking_uri()
     rows = _pet_rows(summary, wall, {"config": "pet init (automatic prompts) + --set pet.lora.enabled=true",
                                      "flags": flags, "run_s": summary["seconds"],
@@ -241,13 +243,8 @@ def unit_pet_lora(task: str, seed: int, f: dict) -> list[dict]:
 def unit_userpath(task: str, seed: int, f: dict) -> list[dict]:
     """The time a user waits: `pet init` + `pet run` as in the pet unit but without a test set to score
     (a config of its own folder, so nothing is reused from the pet unit's work_dir). Dev accuracy only."""
-    folder = f["dir"] / "userpath"
-    folder.mkdir(exist_ok=True)
-    cfg = folder / "auto.yaml"
-    t0 = time.time()
-    pet_init(f, cfg, f"{task.lower()}-{seed}-userpath", test=False)
-    summary = _cli("run", str(cfg), "--json", "-q")
-    wall = time.time() - t0
+    cfg = f["dir"] / "userpath" / "auto.yaml"
+    summary, wall, _ = init_and_run(f, cfg, f"{task.lower()}-{seed}-userpath", test=False)
     return [dict(r, method=r["method"] + "-no-test") for r in _pet_rows(summary, wall, {
         "config": "pet init without --test (automatic prompts)", "run_s": summary["seconds"],
         "stage_s": _stage_seconds(cfg, summary["mlflow_run_id"])})]
