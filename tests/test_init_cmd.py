@@ -148,6 +148,19 @@ def test_excel_csv_with_byte_order_mark_and_crlf(tmp_path):
     _check_runs(out, ["neg", "pos"])
 
 
+def test_excel_trailing_comma_gives_the_same_columns_to_every_reader(tmp_path):
+    # Excel ends every line with a comma when a column beyond the data was ever touched: an unnamed, empty
+    # column. Train (pandas) and unlabeled (`datasets`) must name it alike, or `pet validate` refuses the config
+    # init wrote (the train file doubles as unlabeled text when no --unlabeled is given)
+    f = tmp_path / "excel.csv"
+    f.write_bytes(("\ufeffid,comment,label,\r\n" + "".join(f'{i},"{t}",{lab},\r\n' for i, (t, lab) in
+                                                          enumerate(_rows(["pos", "neg"])))).encode("utf-8"))
+    code, out = _init(tmp_path, f)
+    assert code == 0
+    cfg, splits = _check_runs(out, ["neg", "pos"])
+    assert splits["unlabeled"][1]["text_a"] == TEXTS
+
+
 def test_headerless_file_with_short_texts_keeps_its_first_example(tmp_path):
     # "book a flight,book_flight" reads like a header by length; its label recurs below, so it is data
     f = tmp_path / "intents.csv"
