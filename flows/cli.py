@@ -139,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
             from tasks.data_tasks import read_splits
 
             splits = read_splits(cfg)  # a scratch Arrow cache: validate writes nothing
-            print(json.dumps({k: {"n": len(ex), "source": spec.path} for k, (spec, ex) in splits.items()}, indent=2))
+            counts = {k: {"n": len(ex), "source": spec.path} for k, (spec, ex) in splits.items()}
+            print(json.dumps(counts, indent=2) if args.json else "validate ok: " + ", ".join(
+                f"{k} {c['n']} rows ({_shown(c['source'])})" for k, c in counts.items()) + f"; labels {cfg.labels}")
             return 0
         if args.command in ("run", "relabel", "search"):
             _preflight(args, cfg)
@@ -272,6 +274,9 @@ def summary_line(command: str, cfg, result: dict) -> str:
         acc = ", ".join(f"{k.split('_')[0]} {metrics[k]:.3f}" for k in ("dev_accuracy", "test_accuracy") if k in metrics)
         if acc:
             parts.append(f"{name} accuracy {acc}")
+    if command == "run" and not parts:  # said, not left out: a user reads the missing numbers as a failure
+        parts.append("no accuracy measured (no dev or test set; with neither, each run's classifier is promoted "
+                     "unchecked: give data.dev or data.test)")
     zs = result.get("zero_shot_calibrated") or {}
     if zs.get("metrics"):
         acc = ", ".join(f"{k.split('_')[0]} {zs['metrics'][k]:.3f}" for k in ("dev_accuracy", "test_accuracy")

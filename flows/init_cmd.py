@@ -78,7 +78,7 @@ def _number(label: str) -> float | None:
         return None
 
 
-def _case_twins(labels: list[str]) -> list[str]:
+def _case_twins(labels: list[str]) -> list[list[str]]:
     """Labels that differ only in case ("Positive", "positive") or are one number written two ways ("1", "1.0",
     as a spreadsheet or pandas writes a column with a gap): a slip in the file, which would otherwise
     become two classes that compete for the same examples."""
@@ -86,7 +86,24 @@ def _case_twins(labels: list[str]) -> list[str]:
     for lab in labels:
         num = _number(lab)
         seen.setdefault(lab.casefold() if num is None else num, []).append(lab)
-    return next((group for group in seen.values() if len(group) > 1), [])
+    return [group for group in seen.values() if len(group) > 1]
+
+
+def _repeats(path: str, df: pd.DataFrame, texts: list[str], label: str) -> list[str]:
+    """Notes on a training file's repeated rows (each copy weighs as one more example) and texts given two labels
+    (a slip, or a task the texts alone cannot decide): both are kept, since either may be meant."""
+    rows = df[texts + [label]].apply(lambda col: col.str.strip())
+    notes = []
+    copies = int(rows.duplicated().sum())
+    if copies:
+        notes.append(f"{path}: {copies} row(s) repeat an earlier row: each copy is trained on as one more example")
+    by_text = rows.drop_duplicates().groupby(texts)[label].agg(list)
+    torn = by_text[by_text.map(len) > 1]
+    if len(torn):
+        first = torn.index[0] if len(texts) == 1 else " / ".join(torn.index[0])
+        notes.append(f"{path}: {len(torn)} text(s) carry two or more labels (e.g. {first[:60]!r}: {sorted(torn.iloc[0])}): "
+                     "check the labels, or the model learns both answers for one text")
+    return notes
 
 
 def _spec(path: str, out_dir: Path, header: bool, sep: str | None, text: str, pair: str | None, label: str | None) -> str:
@@ -169,6 +186,8 @@ def build_config(args) -> tuple[str, list[str]]:
     out = Path(args.output or f"{args.name or _name(args.train)}.yaml")
     out_dir = out.parent
     name = args.name or _name(args.train)
+    if args.unlabeled_text_column and not args.unlabeled:
+        raise InitError("--unlabeled-text-column names a column of the --unlabeled file: give that file too")
     if not re.fullmatch(NAME_PATTERN, name):  # checked before any file is read
         raise InitError(f"--name {name!r}: use letters, digits, '.', '_' and '-', e.g. {_slug(name)!r}")
     backbone, backbone_notes = choose_model("--backbone", args.backbone, out_dir)
@@ -197,11 +216,13 @@ def build_config(args) -> tuple[str, list[str]]:
     if None not in numbers and any(n != int(n) for n in numbers) and len(labels) > 5:  # STS-B's 0.000 to 5.000
         raise InitError(f"{args.train}: column {label!r} holds {len(labels)} distinct numbers with fractions, a score "
                         "to predict (regression); pet classifies into labels: bin the scores into classes first")
-    same = _case_twins(labels)
-    if same:
-        how = "are one number" if _number(same[0]) is not None else "differ only in case"
-        raise InitError(f"{args.train}: labels {same} {how}; write each class one way in the file")
+    twins = _case_twins(labels)
+    if twins:
+        said = "; ".join(f"{group} {'are one number' if _number(group[0]) is not None else 'differ only in case'}"
+                         for group in twins)
+        raise InitError(f"{args.train}: labels {said}; write each class one way in the file")
     _check_rows(args.train, header, sep, text, pair, label, labels)
+    notes += _repeats(args.train, df, [c for c in (text, pair) if c], label)
     if len(df) > MANY_LABELED:
         notes.append(f"{args.train}: {len(df):,} labeled rows: pet is built and measured for a few per label (8 to 64); "
                      "the rule's training draws about 500 of them, and the prompt ranking and each pattern model's "
@@ -218,7 +239,8 @@ def build_config(args) -> tuple[str, list[str]]:
             d, h, s = read_frame(path)
             try:
                 t, p, lab = find_columns(d, path, text if text in d.columns else None, pair if pair in d.columns else None,
-                                     label if label in d.columns else None, pairs=pair is not None)
+                                         label if label in d.columns else None, pairs=pair is not None,
+                                         fix=f"name its columns as the training file's ({text!r}, {label!r})")
             except InitError as exc:  # --label-column names the training file's column: say what a dev file lacks
                 if "label column" not in str(exc):
                     raise
@@ -227,8 +249,11 @@ def build_config(args) -> tuple[str, list[str]]:
             unknown = sorted(set(d[lab].str.strip()) - set(labels))
             if unknown:
                 by_number = {_number(lab): lab for lab in labels if _number(lab) is not None}
+                by_case = {lab.casefold(): lab for lab in labels}
                 twins = [by_number[_number(u)] for u in unknown if _number(u) in by_number]
-                hint = f" (it writes {twins[:5]}: write each number one way)" if twins else ""
+                cased = [by_case[u.casefold()] for u in unknown if u.casefold() in by_case]
+                hint = f" (it writes {twins[:5]}: write each number one way)" if twins else (
+                    f" (it writes {cased[:5]}: write each label as the training file does)" if cased else "")
                 more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
                 raise InitError(f"{path}: labels {unknown[:5]}{more} do not occur in the training file {args.train}{hint}")
             _same_shape(path, f"--{split}", d, pair, p)
@@ -237,8 +262,9 @@ def build_config(args) -> tuple[str, list[str]]:
     notes += _shared_files(args)
     if args.unlabeled:
         d, h, s = read_frame(args.unlabeled, known=[text] + ([pair] if pair else []) if header else ())
-        t, p, _ = find_columns(d, args.unlabeled, text if text in d.columns else None,
-                               pair if pair in d.columns else None, None, need_label=False, pairs=pair is not None)
+        t, p, _ = find_columns(d, args.unlabeled, args.unlabeled_text_column or (text if text in d.columns else None),
+                               pair if pair in d.columns else None, None, need_label=False, pairs=pair is not None,
+                               text_flag="--unlabeled-text-column", fix="give --unlabeled-text-column")
         _same_shape(args.unlabeled, "--unlabeled", d, pair, p)
         splits["unlabeled"] = _spec(args.unlabeled, out_dir, h, s, t, p, None)
         n_unlabeled = _check_unlabeled(args.unlabeled, h, s, t, p)
@@ -328,6 +354,8 @@ def add_init_parser(sub) -> None:
     p.add_argument("--text-column", help="the column holding the text")
     p.add_argument("--text-pair-column", help="the second text of a pair task")
     p.add_argument("--label-column", help="the column holding the label")
+    p.add_argument("--unlabeled-text-column", help="the --unlabeled file's text column, where it is not named as the "
+                   "training file's (default: that name, else found as in the training file)")
     p.add_argument("--name", help="pipeline name (default: from the file name)")
     p.add_argument("--backbone", help="PET backbone: a name from `pet models list` (default smollm2-135m-instruct; "
                    "gemma-3-270m: 268M parameters, slower; better on some tasks, see the README) or a model folder")

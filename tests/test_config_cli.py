@@ -98,6 +98,9 @@ def test_cli_validate_reports_counts(tmp_path, tiny_model_dir, capsys):
     path = write_config(tmp_path, tiny_model_dir)
     before = sorted(tmp_path.rglob("*"))
     assert main(["validate", str(path)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("validate ok: train 2 rows (") and "\n" not in line, line  # one line, as --help says
+    assert main(["validate", str(path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["train"]["n"] == 2
     assert sorted(tmp_path.rglob("*")) == before  # validate only reads: no work_dir, data copies or store
