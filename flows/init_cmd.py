@@ -33,6 +33,7 @@ from .init_models import choose_model
 # labeled and 50,000 unlabeled reviews and was told nothing; another CoLA's 7,695 unlabeled sentences, labeled for 10
 # minutes): measured times are for 16-shot, 1,000 texts (UNLABELED_SAMPLE), labeled in about 40 s per pattern model
 MANY_LABELED, MANY_UNLABELED, UNLABELED_SAMPLE = 2_000, 2_000, 1_000
+FEW_UNLABELED = 200  # below it a note: the student's training set is mostly these texts
 LABEL_S_PER_TEXT_AND_MODEL = 0.04  # SmolLM2-135M, short sentences, 2 cores (README job)
 
 
@@ -269,7 +270,11 @@ def build_config(args) -> tuple[str, list[str]]:
         splits["unlabeled"] = _spec(args.unlabeled, out_dir, h, s, t, p, None)
         n_unlabeled = _check_unlabeled(args.unlabeled, h, s, t, p)
         unl_note = f"{n_unlabeled} {'text pairs' if pair else 'texts'}"
-        if n_unlabeled > MANY_UNLABELED:
+        if n_unlabeled < FEW_UNLABELED:
+            notes.append(f"{args.unlabeled}: {n_unlabeled} unlabeled texts: the student learns from the ensemble's labels "
+                         f"of these (and the labeled examples); the measured runs use {UNLABELED_SAMPLE:,}, and more text "
+                         "of the kind it will classify usually gives a better student")
+        elif n_unlabeled > MANY_UNLABELED:
             minutes = n_unlabeled * 2 * LABEL_S_PER_TEXT_AND_MODEL / 60  # 2 pattern models (auto_prompts.num_patterns)
             notes.append(f"{args.unlabeled}: {n_unlabeled:,} unlabeled texts: every pattern model labels each one, "
                          f"about {minutes:.0f} minutes for the 2 models on 2 cores (40 s per 1,000 short sentences and "

@@ -557,3 +557,13 @@ def test_repeated_rows_and_a_text_with_two_labels_are_noted(tmp_path, capsys):
     assert code == 0
     assert f"note: {f}: 2 row(s) repeat an earlier row" in err
     assert f"note: {f}: 1 text(s) carry two or more labels (e.g. {TEXTS[1]!r}: ['neg', 'pos'])" in err
+
+
+def test_a_small_unlabeled_pool_is_noted(tmp_path, capsys, monkeypatch):
+    from flows import init_cmd
+
+    monkeypatch.setattr(init_cmd, "FEW_UNLABELED", 200)
+    u = tmp_path / "pool.csv"
+    u.write_text("text\n" + "".join(f'"{t}"\n' for t in TEXTS))
+    code, _ = _init(tmp_path, _train_csv(tmp_path), "--unlabeled", u)
+    assert code == 0 and f"note: {u}: {len(TEXTS)} unlabeled texts: the student learns from" in capsys.readouterr().err
