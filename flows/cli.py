@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             splits = read_splits(cfg)  # a scratch Arrow cache: validate writes nothing
             counts = {k: {"n": len(ex), "source": spec.path} for k, (spec, ex) in splits.items()}
             print(json.dumps(counts, indent=2) if args.json else "validate ok: " + ", ".join(
-                f"{k} {c['n']} rows ({_shown(c['source'])})" for k, c in counts.items()) + f"; labels {cfg.labels}")
+                f"{k} {c['n']} row{'' if c['n'] == 1 else 's'} ({_shown(c['source'])})" for k, c in counts.items()) + f"; labels {cfg.labels}")
             return 0
         if args.command in ("run", "relabel", "search"):
             _preflight(args, cfg)
@@ -274,7 +274,7 @@ def summary_line(command: str, cfg, result: dict) -> str:
         acc = ", ".join(f"{k.split('_')[0]} {metrics[k]:.3f}" for k in ("dev_accuracy", "test_accuracy") if k in metrics)
         if acc:
             parts.append(f"{name} accuracy {acc}")
-    if command == "run" and not parts:  # said, not left out: a user reads the missing numbers as a failure
+    if result.get("registered") and not parts:  # said, not left out: a user reads missing numbers as a failure
         parts.append("no accuracy measured (no dev or test set; with neither, each run's classifier is promoted "
                      "unchecked: give data.dev or data.test)")
     zs = result.get("zero_shot_calibrated") or {}

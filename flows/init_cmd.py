@@ -26,6 +26,7 @@ from prompt_models.examples import MAX_SCORED_PER_LABEL
 from prompt_models.function_words import are_questions
 
 from .init_columns import InitError, find_columns, read_frame, unnamed_text_column, unused_text_columns
+from .init_labels import check_known_labels, label_set, repeats
 from .init_models import choose_model
 
 
@@ -49,12 +50,6 @@ def _model_value(value: str) -> str:
     return value if re.fullmatch(r"[a-z0-9][a-z0-9._-]*", value) else _yaml_value(value)
 
 
-def _labels(values: list[str]) -> list[str]:
-    # a blank label is a row to fix (reported by _check_rows), not a class
-    uniq = sorted(set(values) - {""})
-    return sorted(uniq, key=int) if all(re.fullmatch(r"-?\d+", v) for v in uniq) else uniq
-
-
 def _tokens(col: pd.Series) -> pd.Series:
     """About how many backbone tokens each text is: 1.6 a word (English through the backbone's BPE), plus
     0.7 a byte beyond ASCII, since Chinese or Korean has few spaces to count and about 2 tokens a character
@@ -70,41 +65,6 @@ def _max_length(df: pd.DataFrame, text: str, pair: str | None) -> tuple[int, flo
     need = _tokens(df[text]) + (_tokens(df[pair]) if pair else 0)
     length = int(min(256, max(64, 32 * -(-int(need.quantile(0.95) + 16) // 32))))
     return length, float((need + 16 <= length).mean())
-
-
-def _number(label: str) -> float | None:
-    try:
-        return float(label)
-    except ValueError:
-        return None
-
-
-def _case_twins(labels: list[str]) -> list[list[str]]:
-    """Labels that differ only in case ("Positive", "positive") or are one number written two ways ("1", "1.0",
-    as a spreadsheet or pandas writes a column with a gap): a slip in the file, which would otherwise
-    become two classes that compete for the same examples."""
-    seen: dict[object, list[str]] = {}
-    for lab in labels:
-        num = _number(lab)
-        seen.setdefault(lab.casefold() if num is None else num, []).append(lab)
-    return [group for group in seen.values() if len(group) > 1]
-
-
-def _repeats(path: str, df: pd.DataFrame, texts: list[str], label: str) -> list[str]:
-    """Notes on a training file's repeated rows (each copy weighs as one more example) and texts given two labels
-    (a slip, or a task the texts alone cannot decide): both are kept, since either may be meant."""
-    rows = df[texts + [label]].apply(lambda col: col.str.strip())
-    notes = []
-    copies = int(rows.duplicated().sum())
-    if copies:
-        notes.append(f"{path}: {copies} row(s) repeat an earlier row: each copy is trained on as one more example")
-    by_text = rows.drop_duplicates().groupby(texts)[label].agg(list)
-    torn = by_text[by_text.map(len) > 1]
-    if len(torn):
-        first = torn.index[0] if len(texts) == 1 else " / ".join(torn.index[0])
-        notes.append(f"{path}: {len(torn)} text(s) carry two or more labels (e.g. {first[:60]!r}: {sorted(torn.iloc[0])}): "
-                     "check the labels, or the model learns both answers for one text")
-    return notes
 
 
 def _spec(path: str, out_dir: Path, header: bool, sep: str | None, text: str, pair: str | None, label: str | None) -> str:
@@ -204,26 +164,9 @@ def build_config(args) -> tuple[str, list[str]]:
         fix = "name other columns for them" if args.label_column else "give --label-column for the label"
         raise InitError(f"{args.train}: {flag} {label!r} is the label column; the model would read the answer: name "
                         f"a text column, or {fix}")
-    labels = _labels(df[label].str.strip().tolist())
-    if not labels:
-        raise InitError(f"{args.train}: column {label!r} is empty; fill in the labels or give --label-column")
-    if len(labels) < 2:
-        raise InitError(f"{args.train}: column {label!r} has one label ({labels[0]!r}); a classifier needs two or more")
-    # a guessed column that is nearly all distinct is likely an id or a score; one the user named is taken as is
-    if len(labels) > max(50, len(df) // 2) and not args.label_column:
-        raise InitError(f"{args.train}: column {label!r} has {len(labels)} distinct values in {len(df)} rows; "
-                        f"if it is the label, give --label-column {label}, else the label's column")
-    numbers = [_number(lab) for lab in labels]
-    if None not in numbers and any(n != int(n) for n in numbers) and len(labels) > 5:  # STS-B's 0.000 to 5.000
-        raise InitError(f"{args.train}: column {label!r} holds {len(labels)} distinct numbers with fractions, a score "
-                        "to predict (regression); pet classifies into labels: bin the scores into classes first")
-    twins = _case_twins(labels)
-    if twins:
-        said = "; ".join(f"{group} {'are one number' if _number(group[0]) is not None else 'differ only in case'}"
-                         for group in twins)
-        raise InitError(f"{args.train}: labels {said}; write each class one way in the file")
+    labels = label_set(args.train, df, label, named=bool(args.label_column))
     _check_rows(args.train, header, sep, text, pair, label, labels)
-    notes += _repeats(args.train, df, [c for c in (text, pair) if c], label)
+    notes += repeats(args.train, df, [c for c in (text, pair) if c], label)
     if len(df) > MANY_LABELED:
         notes.append(f"{args.train}: {len(df):,} labeled rows: pet is built and measured for a few per label (8 to 64); "
                      "the rule's training draws about 500 of them, and the prompt ranking and each pattern model's "
@@ -241,37 +184,31 @@ def build_config(args) -> tuple[str, list[str]]:
             try:
                 t, p, lab = find_columns(d, path, text if text in d.columns else None, pair if pair in d.columns else None,
                                          label if label in d.columns else None, pairs=pair is not None,
-                                         fix=f"name its columns as the training file's ({text!r}, {label!r})")
+                                         fix=f"name its columns as the training file's ({', '.join(map(repr, [text, pair, label] if pair else [text, label]))})"
+                                         if header else "lay it out as the training file: no header line, the same columns")
             except InitError as exc:  # --label-column names the training file's column: say what a dev file lacks
                 if "label column" not in str(exc):
                     raise
                 raise InitError(f"{path}: no label column found among {list(d.columns)} (the training file's is "
                                 f"{label!r}); a --{split} file needs labels: name its column {label!r}") from None
-            unknown = sorted(set(d[lab].str.strip()) - set(labels))
-            if unknown:
-                by_number = {_number(lab): lab for lab in labels if _number(lab) is not None}
-                by_case = {lab.casefold(): lab for lab in labels}
-                twins = [by_number[_number(u)] for u in unknown if _number(u) in by_number]
-                cased = [by_case[u.casefold()] for u in unknown if u.casefold() in by_case]
-                hint = f" (it writes {twins[:5]}: write each number one way)" if twins else (
-                    f" (it writes {cased[:5]}: write each label as the training file does)" if cased else "")
-                more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-                raise InitError(f"{path}: labels {unknown[:5]}{more} do not occur in the training file {args.train}{hint}")
+            check_known_labels(path, d[lab], labels, args.train)
             _same_shape(path, f"--{split}", d, pair, p)
             _check_rows(path, h, s, t, p, lab, labels)
             splits[split] = _spec(path, out_dir, h, s, t, p, lab)
     notes += _shared_files(args)
     if args.unlabeled:
-        d, h, s = read_frame(args.unlabeled, known=[text] + ([pair] if pair else []) if header else ())
+        d, h, s = read_frame(args.unlabeled, known=[args.unlabeled_text_column or text] + ([pair] if pair else [])
+                             if header or args.unlabeled_text_column else ())
         t, p, _ = find_columns(d, args.unlabeled, args.unlabeled_text_column or (text if text in d.columns else None),
                                pair if pair in d.columns else None, None, need_label=False, pairs=pair is not None,
-                               text_flag="--unlabeled-text-column", fix="give --unlabeled-text-column")
+                               text_flag="--unlabeled-text-column", fix="give --unlabeled-text-column" + (
+                                   f" (a pair task: name its second text's column {pair!r}, as train does)" if pair else ""))
         _same_shape(args.unlabeled, "--unlabeled", d, pair, p)
         splits["unlabeled"] = _spec(args.unlabeled, out_dir, h, s, t, p, None)
         n_unlabeled = _check_unlabeled(args.unlabeled, h, s, t, p)
         unl_note = f"{n_unlabeled} {'text pairs' if pair else 'texts'}"
         if n_unlabeled < FEW_UNLABELED:
-            notes.append(f"{args.unlabeled}: {n_unlabeled} unlabeled texts: the student learns from the ensemble's labels "
+            notes.append(f"{args.unlabeled}: {unl_note} unlabeled: the student learns from the ensemble's labels "
                          f"of these (and the labeled examples); the measured runs use {UNLABELED_SAMPLE:,}, and more text "
                          "of the kind it will classify usually gives a better student")
         elif n_unlabeled > MANY_UNLABELED:

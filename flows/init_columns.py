@@ -107,13 +107,22 @@ def _without_nested(df: pd.DataFrame, path: str) -> pd.DataFrame:
     passage): their text form is no text to classify. Where one of them has a name we look for, the file's
     layout is nested and the user must flatten it: taking other columns would classify the wrong thing."""
     nested = [c for c in df.columns if df[c].map(lambda v: isinstance(v, (dict, list))).any()]
-    named = [c for c in nested if str(c).strip().lower() in TEXT_NAMES + LABEL_NAMES]
+    named = [c for c in nested if str(c).strip().lower() in TEXT_NAMES + LABEL_NAMES or _text_word_in(str(c))]
     if named:
         raise InitError(f"{path}: column(s) {named} hold JSON objects or lists, not texts or labels; flatten the file "
                         "to one text (or a text pair) and one label per row")
     out = df.drop(columns=nested)
     out.attrs["nested"] = [str(c) for c in nested]  # named in a "no column" error: the user sees why it is missing
     return out
+
+
+def _text_word_in(name: str) -> bool:
+    return bool(set(re.split(r"[\W_]+", name.strip().lower())) & TEXT_WORDS) and not ID_COLUMN.fullmatch(name.strip())
+
+
+def _of_words(col: pd.Series) -> bool:
+    """Most values hold a letter: words, not numbers or dates."""
+    return bool(col.str.contains(r"[^\W\d_]", regex=True).mean() > 0.5)
 
 
 def _mean_words(col: pd.Series) -> float:
@@ -173,19 +182,17 @@ def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None
         partner = PAIR_NAMES.get(named[0].strip().lower()) if named else None
         if len([c for c in named if c.strip().lower() != partner]) > 1:
             raise InitError(f"{path}: several text-like columns {named}; {fix}")
-        if not named:  # a name with a text word in it: "Review Text", "review_text", "customer comment"
-            named = [c for c in rest if set(re.split(r"[\W_]+", c.strip().lower())) & TEXT_WORDS
-                     and not ID_COLUMN.fullmatch(c.strip())]
-            if len(named) > 1:
-                raise InitError(f"{path}: several text-like columns {named}; {fix}")
         if named:
             text = named[0]
-        else:
+        else:  # by content: the one column of several words; a name with a text word in it ("Review Text") breaks
+            # a tie, or finds short texts where no column is wordy, among columns of words (not "Review Date"'s dates)
             wordy = sorted((c for c in rest if _mean_words(df[c]) >= 2), key=lambda c: -_mean_words(df[c]))
-            if len(wordy) != 1:
-                what = f"no column of texts among {cols}{set_aside}" if not wordy else f"several text-like columns {wordy}"
+            worded = [c for c in (wordy or [c for c in rest if _of_words(df[c])]) if _text_word_in(c)]
+            found = wordy if len(wordy) == 1 else worded if len(worded) == 1 else wordy or worded
+            if len(found) != 1:
+                what = f"no column of texts among {cols}{set_aside}" if not found else f"several text-like columns {found}"
                 raise InitError(f"{path}: {what}; {fix}")
-            text = wordy[0]
+            text = found[0]
     if pairs and pair is None and text.strip().lower() in PAIR_NAMES and PAIR_NAMES[text.strip().lower()] in lower:
         pair = lower[PAIR_NAMES[text.strip().lower()]]
     return text, pair, label

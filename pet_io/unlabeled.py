@@ -93,7 +93,7 @@ def _load(path: Path, fmt: str, spec: DataSpec, cache_dir: str):
             kwargs.update(header=None, column_names=names)
         else:  # the names the labeled splits' pandas read gives: an empty one (Excel's trailing comma) is
             # "Unnamed: 2", a repeated one "text.1"; the features below must name the columns the read makes
-            names = list(pd.read_csv(path, nrows=0, sep=kwargs["sep"], quoting=kwargs["quoting"]).columns)
+            names = list(pd.read_csv(path, nrows=0, **{**kwargs, **spec.read_options}).columns)
             kwargs.update(header=0, column_names=names)
         # every column read as text, as written ("01" stays "01", not the number 1)
         kwargs["features"] = datasets.Features({n: datasets.Value("string") for n in names})

@@ -176,12 +176,3 @@ def build_tiny_causal_lm(folder: Path, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def tiny_causal_dir(tmp_path_factory) -> Path:
     return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny_llama"))
-
-
-@pytest.fixture(autouse=True)
-def _no_small_pool_note(monkeypatch):
-    """Tests give `pet init` pools of a handful of texts: its note on a small pool would be in every one of them
-    (it has its own test, which sets the size back)."""
-    import flows.init_cmd
-
-    monkeypatch.setattr(flows.init_cmd, "FEW_UNLABELED", 0)

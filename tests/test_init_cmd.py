@@ -16,6 +16,15 @@ TEXTS = ["a truly great movie with fine actors", "boring and far too long overal
          "the plot made no sense at all", "wonderful story and good fun", "awful acting from start to end"]
 
 
+
+@pytest.fixture(autouse=True)
+def _no_small_pool_note(monkeypatch):
+    """The tests give `pet init` pools of a handful of texts: its note on a small pool would be in every one of them
+    (it has its own test, which sets the size back)."""
+    from flows import init_cmd
+
+    monkeypatch.setattr(init_cmd, "FEW_UNLABELED", 0)
+
 def _rows(labels):
     return [(t, labels[i % 2]) for i, t in enumerate(TEXTS)]
 
@@ -133,6 +142,29 @@ def test_column_names_with_a_text_word_and_an_unlabeled_file_named_otherwise(tmp
     assert code == 0
     cfg, splits = _check_runs(out, ["neg", "pos"])
     assert cfg.data.train.text_a == "Review Text" and cfg.data.unlabeled.text_a == "body"
+    assert splits["unlabeled"][1]["text_a"] == TEXTS
+
+
+def test_a_name_with_a_text_word_does_not_beat_the_column_of_texts(tmp_path, capsys):
+    # "Review Date" holds dates: the wordy "Feedback" is the text, as before the names were read for text words
+    f = tmp_path / "train.csv"
+    f.write_text("Review Date,Feedback,label\n" + "".join(f'2024-01-0{i + 1},"{t}",{lab}\n'
+                                                          for i, (t, lab) in enumerate(_rows(["pos", "neg"]))))
+    code, out = _init(tmp_path, f)
+    assert code == 0 and load_config(out).data.train.text_a == "Feedback"
+    two = tmp_path / "two.csv"  # two columns of words, one named for text: the tie goes to the name
+    two.write_text("Summary,Review Text,label\n" + "".join(f'"{t}","{t} indeed",{lab}\n' for t, lab in _rows(["pos", "neg"])))
+    code, out = _init(tmp_path, two, "--force")
+    assert code == 0 and load_config(out).data.train.text_a == "Review Text"
+
+
+def test_unlabeled_header_named_by_the_flag_is_a_header(tmp_path, capsys):
+    # a header of over three words reads like a first text; named by --unlabeled-text-column, it is the header
+    u = tmp_path / "survey.csv"
+    u.write_text("What did you think of it?\n" + "".join(f'"{t}"\n' for t in TEXTS))
+    code, out = _init(tmp_path, _train_csv(tmp_path), "--unlabeled", u, "--unlabeled-text-column", "What did you think of it?")
+    assert code == 0, capsys.readouterr().err
+    cfg, splits = _check_runs(out, ["bad", "good"])
     assert splits["unlabeled"][1]["text_a"] == TEXTS
 
 
@@ -566,4 +598,4 @@ def test_a_small_unlabeled_pool_is_noted(tmp_path, capsys, monkeypatch):
     u = tmp_path / "pool.csv"
     u.write_text("text\n" + "".join(f'"{t}"\n' for t in TEXTS))
     code, _ = _init(tmp_path, _train_csv(tmp_path), "--unlabeled", u)
-    assert code == 0 and f"note: {u}: {len(TEXTS)} unlabeled texts: the student learns from" in capsys.readouterr().err
+    assert code == 0 and f"note: {u}: {len(TEXTS)} texts unlabeled: the student learns from" in capsys.readouterr().err

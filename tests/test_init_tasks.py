@@ -14,6 +14,15 @@ TEXTS = ["a truly great movie with fine actors", "boring and far too long overal
          "the plot made no sense at all", "wonderful story and good fun", "awful acting from start to end"]
 
 
+@pytest.fixture(autouse=True)
+def _no_small_pool_note(monkeypatch):
+    """The tests give `pet init` pools of a handful of texts: its note on a small pool would be in every one of them
+    (it has its own test, which sets the size back)."""
+    from flows import init_cmd
+
+    monkeypatch.setattr(init_cmd, "FEW_UNLABELED", 0)
+
+
 def _jsonl(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
