@@ -24,7 +24,7 @@ from .atomic import temp_beside
 from .labeled import read_table
 from .sources import (
     DataSpec, DataValidationError, blank_lines, check_field_counts, check_texts, checked_source, csv_options, first_line, first_row,
-    iter_jsonl,
+    iter_jsonl, record_lines,
 )
 
 BATCH = 50_000
@@ -106,6 +106,9 @@ def _load(path: Path, fmt: str, spec: DataSpec, cache_dir: str):
     except Exception as exc:
         if fmt == "jsonl":
             _locate_jsonl_error(path)  # raises with the file line, if it can find one
+        if fmt in ("csv", "tsv") and not record_lines(path, fmt, spec.sep, spec.header):
+            # `datasets` says 'Instruction "train" corresponds to no data!' of a file with a header line only
+            raise DataValidationError(f"{path}: no rows (a header line only)") from None
         while exc.__cause__ is not None:  # `datasets` wraps the reader's error in "An error occurred while ..."
             exc = exc.__cause__
         raise DataValidationError(f"{path}: could not read as {fmt}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None

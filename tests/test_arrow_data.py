@@ -115,3 +115,11 @@ def test_header_names_follow_the_splits_read_options(tmp_path):
     path.write_text('"text"\t"label"\n"a fine film"\t1\n"a dull one"\t0\n')
     spec = DataSpec(str(path), text_a="text", label=None, read_options={"quoting": 0})
     assert open_unlabeled(spec, tmp_path / "cache")["text_a"] == ["a fine film", "a dull one"]
+
+
+def test_a_header_line_alone_is_no_rows(tmp_path):
+    # the watcher quarantined such a file with `datasets`' 'Instruction "train" corresponds to no data!'
+    path = tmp_path / "u.csv"
+    path.write_text("sentence\n")
+    with pytest.raises(DataValidationError, match=r"u\.csv: no rows \(a header line only\)$"):
+        open_unlabeled(DataSpec(str(path), text_a="sentence", label=None), tmp_path / "cache")
