@@ -39,8 +39,9 @@ def main() -> None:
 
     from pet_io.atomic import write_json_atomic
     from prompt_models.auto_prompts import (
-        QUESTION_TEMPLATES, SINGLE_TEMPLATES, any_words, select_prompts, zero_shot_logits,
+        QUESTION_TEMPLATES, SINGLE_TEMPLATES, select_prompts, zero_shot_logits,
     )
+    from prompt_models.word_pools import any_words
     from prompt_models.auto_settings import suggest_train_settings
     from prompt_models.backbones import CAUSAL, load_language_model, load_tokenizer
     from prompt_models.examples import InputExample

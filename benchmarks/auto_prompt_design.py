@@ -97,7 +97,8 @@ def main() -> None:
     from pet_io.atomic import write_json_atomic
 
     from prompt_models import auto_prompts
-    from prompt_models.auto_prompts import SINGLE_TEMPLATES, any_words, select_prompts, zero_shot_logits
+    from prompt_models.auto_prompts import SINGLE_TEMPLATES, select_prompts, zero_shot_logits
+    from prompt_models.word_pools import any_words
     from prompt_models.backbones import CAUSAL, load_language_model, load_tokenizer
     from prompt_models.examples import InputExample
     from prompt_models.function_words import are_questions

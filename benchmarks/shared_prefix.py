@@ -26,7 +26,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from prompt_models.auto_prompts import SINGLE_TEMPLATES, any_words  # noqa: E402
+from prompt_models.auto_prompts import SINGLE_TEMPLATES  # noqa: E402
+from prompt_models.word_pools import any_words  # noqa: E402
 from prompt_models.backbones import CAUSAL, load_language_model, load_tokenizer  # noqa: E402
 from prompt_models.examples import InputExample  # noqa: E402
 from prompt_models.lmbff import mask_log_probs  # noqa: E402

@@ -54,8 +54,8 @@ def lora_pairs(res: dict) -> str:
         return next((r for r in res["rows"] if (r["task"], r["seed"], r["method"]) == (task, seed, method)), None)
 
     units = [(r["task"], r["seed"]) for r in res["rows"] if r["method"] == "pet-lora-student" and row(r["task"], r["seed"], "pet-student")]
-    lines = ["| task | seed | student dev | student test | ensemble dev | ensemble test | same prompts | bf16 labeling | pet-lora wall s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | seed | student dev | student test | ensemble dev | ensemble test | same prompts | bf16 labeling | "
+             "pet-lora wall s | pet-lora CPU |", "|---|---|---|---|---|---|---|---|---|---|"]
     sums: dict[str, list[float]] = {}
     for task, seed in units:
         cells = []
@@ -71,10 +71,10 @@ def lora_pairs(res: dict) -> str:
         precision = [v for k, v in lora["details"].get("label_precision", {}).items() if k.startswith("label_precision.")]
         bf16 = f"{precision.count('bf16')} of {len(precision)}" if precision else "–"
         lines.append(f"| {task} | {seed} | " + " | ".join(cells) + f" | {'yes' if same else 'no'} | {bf16} | "
-                     f"{lora['wall_s']:.0f} |")
+                     f"{lora['wall_s']:.0f} | {lora['details'].get('cpu', '–')} |")
     means = " | ".join(f"{statistics.mean(sums[k]) * 100:+.1f}" for k in
                        ("student dev", "student test", "ensemble dev", "ensemble test")) if units else "– | – | – | –"
-    lines.append(f"| mean difference (points) | {len(units)} units | {means} | | | |")
+    lines.append(f"| mean difference (points) | {len(units)} units | {means} | | | | |")
     return "\n".join(lines)
 
 

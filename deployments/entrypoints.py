@@ -6,9 +6,12 @@ the job variables prefect.yaml gives the worker); the runner comes from that con
 """
 from __future__ import annotations
 
-from deployments.definitions import configured
-from deployments.settings import settings
-from flows.pet_flow import pet_flow, relabel_flow
+from flows.quiet import quiet_noise
+
+quiet_noise(0)  # before transformers and MLflow load: a served run's log reads like the `pet` command's
+from deployments.definitions import configured  # noqa: E402
+from deployments.settings import settings  # noqa: E402
+from flows.pet_flow import pet_flow, relabel_flow  # noqa: E402
 
 _now = settings()
 pet_scheduled = configured(pet_flow, _now.config_path, _now.timeout_seconds)

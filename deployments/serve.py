@@ -17,6 +17,7 @@ from prefect.schedules import Cron
 
 from deployments.definitions import DEPLOYMENTS, EVENT, EVENT_RESOURCE, trigger_parameters
 from deployments.settings import settings
+from flows.quiet import quiet_noise
 
 
 def build_deployments() -> list[RunnerDeployment]:
@@ -40,4 +41,5 @@ def build_deployments() -> list[RunnerDeployment]:
 
 
 if __name__ == "__main__":
+    quiet_noise(0)  # inherited by the flow runs it starts (transformers' weights table, progress bars)
     serve(*build_deployments())

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from flows.quiet import quiet_noise
 from pet_io.atomic import write_json_atomic, write_text_atomic
 from pet_io.digests import file_sha256
 from pet_io.sources import SUFFIX_FORMATS
@@ -167,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--once", action="store_true")
     ap.add_argument("--replay", metavar="FILE", help="announce FILE (a name in INBOX) again on the next scan")
     args = ap.parse_args(argv)
+    quiet_noise(0)  # `datasets` reads each file: no progress bars in the watcher's log
     if args.replay:
         replay(args.inbox, args.replay)
     check = checker_for(args.config) if args.config else None

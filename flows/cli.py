@@ -8,9 +8,10 @@ import os
 import shlex
 import signal
 import sys
-import warnings
 
 import yaml
+
+from flows.quiet import quiet_noise
 
 
 def _user_errors() -> tuple:
@@ -55,27 +56,6 @@ def parse_overrides(items: list[str] | None) -> dict:
     return out
 
 
-def _quiet_noise(verbosity: int) -> None:
-    """Set before Prefect, MLflow or transformers are imported: they read these once."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", {-1: "WARNING", 0: "INFO", 1: "DEBUG"}[verbosity])
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "info" if verbosity > 0 else "error")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    # the temporary Prefect server gets longer to start on a busy machine than Prefect's default
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    if not sys.stderr.isatty():  # transformers' own bars (loading weights) only on a terminal too
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # "Downloading artifacts"
-    if verbosity <= 0:
-        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # store creation, migrations
-        # MLflow's advice on every registration (model card, licence, pip inference) tells a user nothing
-        for name in ("mlflow", "mlflow.transformers", "mlflow.utils.requirements_utils", "mlflow.models"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        warnings.filterwarnings("ignore", module="mlflow")
-
-
 class OneLineErrors(argparse.ArgumentParser):
     """A bad flag or value is one line naming it, exit code 2, as every other input error of `pet` (argparse
     prints its whole usage block first); ``--help`` still shows the usage."""
@@ -118,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "models":
         return models_command(args)
     if args.command == "init":
-        _quiet_noise(0)  # `datasets` reads the unlabeled file: no progress bars off a terminal
+        quiet_noise(0)  # `datasets` reads the unlabeled file: no progress bars off a terminal
         return init_command(args)
-    _quiet_noise(-1 if args.quiet else 1 if args.verbose else 0)
+    quiet_noise(-1 if args.quiet else 1 if args.verbose else 0)
     if args.command == "predict":
         return predict_command(args)
     errors = _user_errors()
@@ -139,14 +119,17 @@ def main(argv: list[str] | None = None) -> int:
             from tasks.data_tasks import read_splits
 
             splits = read_splits(cfg)  # a scratch Arrow cache: validate writes nothing
-            print(json.dumps({k: {"n": len(ex), "source": spec.path} for k, (spec, ex) in splits.items()}, indent=2))
+            counts = {k: {"n": len(ex), "source": spec.path} for k, (spec, ex) in splits.items()}
+            print(json.dumps(counts, indent=2) if args.json else "validate ok: " + ", ".join(
+                f"{k} {c['n']} row{'' if c['n'] == 1 else 's'} ({_shown(c['source'])})" for k, c in counts.items()) + f"; labels {cfg.labels}")
             return 0
         if args.command in ("run", "relabel", "search"):
             _preflight(args, cfg)
         if args.command == "lineage":
-            from flows.lineage import champion_lineage
+            from flows.lineage import champion_lineage, lineage_lines
 
-            print(json.dumps(champion_lineage(cfg, args.alias), indent=2, default=str))
+            lineage = champion_lineage(cfg, args.alias)
+            print(json.dumps(lineage, indent=2, default=str) if args.json else lineage_lines(lineage))
             return 0
         result = _run_flow(args, cfg, overrides)
     except errors as exc:
@@ -272,6 +255,9 @@ def summary_line(command: str, cfg, result: dict) -> str:
         acc = ", ".join(f"{k.split('_')[0]} {metrics[k]:.3f}" for k in ("dev_accuracy", "test_accuracy") if k in metrics)
         if acc:
             parts.append(f"{name} accuracy {acc}")
+    if result.get("registered") and not parts:  # said, not left out: a user reads missing numbers as a failure
+        parts.append("no accuracy measured (no dev or test set; with neither, each run's classifier is promoted "
+                     "unchecked: give data.dev or data.test)")
     zs = result.get("zero_shot_calibrated") or {}
     if zs.get("metrics"):
         acc = ", ".join(f"{k.split('_')[0]} {zs['metrics'][k]:.3f}" for k in ("dev_accuracy", "test_accuracy")

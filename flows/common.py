@@ -80,7 +80,9 @@ def pipeline_slot(cfg: PipelineConfig, log=None):
 
     A Prefect global concurrency limit of 1 named after the pipeline (``slot_name``): a second pet or relabel run
     of the same pipeline waits for the first to finish, then finds its work cached, instead of
-    training the same models and registering the same classifier at the same time.
+    training the same models and registering the same classifier at the same time. A run through another Prefect
+    server (a command run without PREFECT_API_URL starts a temporary one) takes no slot of this server's limit:
+    the holder it records in the work folder makes this run wait for it all the same.
     """
     name = slot_name(cfg)
     with get_client(sync_client=True) as client:
@@ -96,18 +98,27 @@ def pipeline_slot(cfg: PipelineConfig, log=None):
     noise.addFilter(quiet)
     with contextlib.ExitStack() as held:
         held.callback(noise.removeFilter, quiet)
+        told = False
         while True:
             with recovery.local_lock(cfg):
                 recovery.recover_dead_holder(cfg, name, log)
-                try:
-                    # the slot is a lease the engine renews while the run lives; a missed renewal
-                    # (a busy server) must not stop hours of training
-                    held.enter_context(concurrency(name, occupy=1, strict=True, timeout_seconds=SLOT_POLL_SECONDS,
-                                                   raise_on_lease_renewal_failure=False))
-                except AcquireConcurrencySlotTimeoutError:
-                    continue  # look again: the holder may have been killed meanwhile
-                recovery.write_holder(cfg, me)
-                break
+                other = recovery.held_elsewhere(cfg, me)
+                if other is None:
+                    try:
+                        # the slot is a lease the engine renews while the run lives; a missed renewal
+                        # (a busy server) must not stop hours of training
+                        held.enter_context(concurrency(name, occupy=1, strict=True, timeout_seconds=SLOT_POLL_SECONDS,
+                                                       raise_on_lease_renewal_failure=False))
+                    except AcquireConcurrencySlotTimeoutError:
+                        continue  # look again: the holder may have been killed meanwhile
+                    recovery.write_holder(cfg, me)
+                    break
+            if log and not told:
+                log.info("the pipeline is held by process %s (flow run %s) through another Prefect server; waiting "
+                         "for it (export PREFECT_API_URL in every shell so that all runs share one server)",
+                         other.pid, other.flow_run_id)
+            told = True
+            time.sleep(SLOT_POLL_SECONDS)
         try:
             yield
         finally:

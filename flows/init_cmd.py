@@ -26,6 +26,7 @@ from prompt_models.examples import MAX_SCORED_PER_LABEL
 from prompt_models.function_words import are_questions
 
 from .init_columns import InitError, find_columns, read_frame, unnamed_text_column, unused_text_columns
+from .init_labels import check_known_labels, label_set, repeats
 from .init_models import choose_model
 
 
@@ -33,6 +34,7 @@ from .init_models import choose_model
 # labeled and 50,000 unlabeled reviews and was told nothing; another CoLA's 7,695 unlabeled sentences, labeled for 10
 # minutes): measured times are for 16-shot, 1,000 texts (UNLABELED_SAMPLE), labeled in about 40 s per pattern model
 MANY_LABELED, MANY_UNLABELED, UNLABELED_SAMPLE = 2_000, 2_000, 1_000
+FEW_UNLABELED = 200  # below it a note: the student's training set is mostly these texts
 LABEL_S_PER_TEXT_AND_MODEL = 0.04  # SmolLM2-135M, short sentences, 2 cores (README job)
 
 
@@ -46,12 +48,6 @@ def _yaml_value(value) -> str:
 def _model_value(value: str) -> str:
     # a zoo name as a user types it (`path: gemma-3-270m`); a folder's path quoted where YAML needs it
     return value if re.fullmatch(r"[a-z0-9][a-z0-9._-]*", value) else _yaml_value(value)
-
-
-def _labels(values: list[str]) -> list[str]:
-    # a blank label is a row to fix (reported by _check_rows), not a class
-    uniq = sorted(set(values) - {""})
-    return sorted(uniq, key=int) if all(re.fullmatch(r"-?\d+", v) for v in uniq) else uniq
 
 
 def _tokens(col: pd.Series) -> pd.Series:
@@ -69,24 +65,6 @@ def _max_length(df: pd.DataFrame, text: str, pair: str | None) -> tuple[int, flo
     need = _tokens(df[text]) + (_tokens(df[pair]) if pair else 0)
     length = int(min(256, max(64, 32 * -(-int(need.quantile(0.95) + 16) // 32))))
     return length, float((need + 16 <= length).mean())
-
-
-def _number(label: str) -> float | None:
-    try:
-        return float(label)
-    except ValueError:
-        return None
-
-
-def _case_twins(labels: list[str]) -> list[str]:
-    """Labels that differ only in case ("Positive", "positive") or are one number written two ways ("1", "1.0",
-    as a spreadsheet or pandas writes a column with a gap): a slip in the file, which would otherwise
-    become two classes that compete for the same examples."""
-    seen: dict[object, list[str]] = {}
-    for lab in labels:
-        num = _number(lab)
-        seen.setdefault(lab.casefold() if num is None else num, []).append(lab)
-    return next((group for group in seen.values() if len(group) > 1), [])
 
 
 def _spec(path: str, out_dir: Path, header: bool, sep: str | None, text: str, pair: str | None, label: str | None) -> str:
@@ -169,6 +147,8 @@ def build_config(args) -> tuple[str, list[str]]:
     out = Path(args.output or f"{args.name or _name(args.train)}.yaml")
     out_dir = out.parent
     name = args.name or _name(args.train)
+    if args.unlabeled_text_column and not args.unlabeled:
+        raise InitError("--unlabeled-text-column names a column of the --unlabeled file: give that file too")
     if not re.fullmatch(NAME_PATTERN, name):  # checked before any file is read
         raise InitError(f"--name {name!r}: use letters, digits, '.', '_' and '-', e.g. {_slug(name)!r}")
     backbone, backbone_notes = choose_model("--backbone", args.backbone, out_dir)
@@ -184,24 +164,9 @@ def build_config(args) -> tuple[str, list[str]]:
         fix = "name other columns for them" if args.label_column else "give --label-column for the label"
         raise InitError(f"{args.train}: {flag} {label!r} is the label column; the model would read the answer: name "
                         f"a text column, or {fix}")
-    labels = _labels(df[label].str.strip().tolist())
-    if not labels:
-        raise InitError(f"{args.train}: column {label!r} is empty; fill in the labels or give --label-column")
-    if len(labels) < 2:
-        raise InitError(f"{args.train}: column {label!r} has one label ({labels[0]!r}); a classifier needs two or more")
-    # a guessed column that is nearly all distinct is likely an id or a score; one the user named is taken as is
-    if len(labels) > max(50, len(df) // 2) and not args.label_column:
-        raise InitError(f"{args.train}: column {label!r} has {len(labels)} distinct values in {len(df)} rows; "
-                        f"if it is the label, give --label-column {label}, else the label's column")
-    numbers = [_number(lab) for lab in labels]
-    if None not in numbers and any(n != int(n) for n in numbers) and len(labels) > 5:  # STS-B's 0.000 to 5.000
-        raise InitError(f"{args.train}: column {label!r} holds {len(labels)} distinct numbers with fractions, a score "
-                        "to predict (regression); pet classifies into labels: bin the scores into classes first")
-    same = _case_twins(labels)
-    if same:
-        how = "are one number" if _number(same[0]) is not None else "differ only in case"
-        raise InitError(f"{args.train}: labels {same} {how}; write each class one way in the file")
+    labels = label_set(args.train, df, label, named=bool(args.label_column))
     _check_rows(args.train, header, sep, text, pair, label, labels)
+    notes += repeats(args.train, df, [c for c in (text, pair) if c], label)
     if len(df) > MANY_LABELED:
         notes.append(f"{args.train}: {len(df):,} labeled rows: pet is built and measured for a few per label (8 to 64); "
                      "the rule's training draws about 500 of them, and the prompt ranking and each pattern model's "
@@ -218,32 +183,35 @@ def build_config(args) -> tuple[str, list[str]]:
             d, h, s = read_frame(path)
             try:
                 t, p, lab = find_columns(d, path, text if text in d.columns else None, pair if pair in d.columns else None,
-                                     label if label in d.columns else None, pairs=pair is not None)
+                                         label if label in d.columns else None, pairs=pair is not None,
+                                         fix=f"name its columns as the training file's ({', '.join(map(repr, [text, pair, label] if pair else [text, label]))})"
+                                         if header else "lay it out as the training file: no header line, the same columns")
             except InitError as exc:  # --label-column names the training file's column: say what a dev file lacks
                 if "label column" not in str(exc):
                     raise
                 raise InitError(f"{path}: no label column found among {list(d.columns)} (the training file's is "
                                 f"{label!r}); a --{split} file needs labels: name its column {label!r}") from None
-            unknown = sorted(set(d[lab].str.strip()) - set(labels))
-            if unknown:
-                by_number = {_number(lab): lab for lab in labels if _number(lab) is not None}
-                twins = [by_number[_number(u)] for u in unknown if _number(u) in by_number]
-                hint = f" (it writes {twins[:5]}: write each number one way)" if twins else ""
-                more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-                raise InitError(f"{path}: labels {unknown[:5]}{more} do not occur in the training file {args.train}{hint}")
+            check_known_labels(path, d[lab], labels, args.train)
             _same_shape(path, f"--{split}", d, pair, p)
             _check_rows(path, h, s, t, p, lab, labels)
             splits[split] = _spec(path, out_dir, h, s, t, p, lab)
     notes += _shared_files(args)
     if args.unlabeled:
-        d, h, s = read_frame(args.unlabeled, known=[text] + ([pair] if pair else []) if header else ())
-        t, p, _ = find_columns(d, args.unlabeled, text if text in d.columns else None,
-                               pair if pair in d.columns else None, None, need_label=False, pairs=pair is not None)
+        d, h, s = read_frame(args.unlabeled, known=[args.unlabeled_text_column or text] + ([pair] if pair else [])
+                             if header or args.unlabeled_text_column else ())
+        t, p, _ = find_columns(d, args.unlabeled, args.unlabeled_text_column or (text if text in d.columns else None),
+                               pair if pair in d.columns else None, None, need_label=False, pairs=pair is not None,
+                               text_flag="--unlabeled-text-column", fix="give --unlabeled-text-column" + (
+                                   f" (a pair task: name its second text's column {pair!r}, as train does)" if pair else ""))
         _same_shape(args.unlabeled, "--unlabeled", d, pair, p)
         splits["unlabeled"] = _spec(args.unlabeled, out_dir, h, s, t, p, None)
         n_unlabeled = _check_unlabeled(args.unlabeled, h, s, t, p)
         unl_note = f"{n_unlabeled} {'text pairs' if pair else 'texts'}"
-        if n_unlabeled > MANY_UNLABELED:
+        if n_unlabeled < FEW_UNLABELED:
+            notes.append(f"{args.unlabeled}: {unl_note} unlabeled: the student learns from the ensemble's labels "
+                         f"of these (and the labeled examples); the measured runs use {UNLABELED_SAMPLE:,}, and more text "
+                         "of the kind it will classify usually gives a better student")
+        elif n_unlabeled > MANY_UNLABELED:
             minutes = n_unlabeled * 2 * LABEL_S_PER_TEXT_AND_MODEL / 60  # 2 pattern models (auto_prompts.num_patterns)
             notes.append(f"{args.unlabeled}: {n_unlabeled:,} unlabeled texts: every pattern model labels each one, "
                          f"about {minutes:.0f} minutes for the 2 models on 2 cores (40 s per 1,000 short sentences and "
@@ -328,6 +296,8 @@ def add_init_parser(sub) -> None:
     p.add_argument("--text-column", help="the column holding the text")
     p.add_argument("--text-pair-column", help="the second text of a pair task")
     p.add_argument("--label-column", help="the column holding the label")
+    p.add_argument("--unlabeled-text-column", help="the --unlabeled file's text column, where it is not named as the "
+                   "training file's (default: that name, else found as in the training file)")
     p.add_argument("--name", help="pipeline name (default: from the file name)")
     p.add_argument("--backbone", help="PET backbone: a name from `pet models list` (default smollm2-135m-instruct; "
                    "gemma-3-270m: 268M parameters, slower; better on some tasks, see the README) or a model folder")

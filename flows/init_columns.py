@@ -22,6 +22,9 @@ PAIR_NAMES = {"sentence1": "sentence2", "premise": "hypothesis", "text_a": "text
 # answer options of a multiple-choice task (COPA's choice1/choice2, SWAG's ending0..3, option_a, ...)
 CHOICE_COLUMN = re.compile(r"(choice|option|ending|answer|alternative|candidate)[ _-]?([0-9]|[a-e])", re.IGNORECASE)
 ID_COLUMN = re.compile(r"(.*[_ -])?(id|idx|guid|uid|key|index)", re.IGNORECASE)
+# words that make a column name a text's where no name above is the whole of it ("Review Text", "tweet_body")
+TEXT_WORDS = {"text", "sentence", "review", "content", "document", "passage", "question", "comment", "body", "tweet",
+              "utterance", "message", "description"}
 LABEL_NAMES = ("label", "labels", "class", "category", "target", "y", "sentiment", "intent", "topic", "gold_label")
 
 
@@ -94,7 +97,9 @@ def read_frame(path: str, known: Sequence[str] = ()) -> tuple[pd.DataFrame, bool
     df = _without_nested(df, path)
     # a missing value (JSON null or no key, a Parquet NaN) is an empty string: pandas 3's astype(str) keeps it
     # a float NaN, which broke the label set with a TypeError; the row is then reported as `pet run` reports it
-    return df.astype(object).where(df.notna(), "").astype(str), header, sep
+    out = df.astype(object).where(df.notna(), "").astype(str)
+    out.attrs["nested"] = df.attrs.get("nested", [])
+    return out, header, sep
 
 
 def _without_nested(df: pd.DataFrame, path: str) -> pd.DataFrame:
@@ -102,11 +107,22 @@ def _without_nested(df: pd.DataFrame, path: str) -> pd.DataFrame:
     passage): their text form is no text to classify. Where one of them has a name we look for, the file's
     layout is nested and the user must flatten it: taking other columns would classify the wrong thing."""
     nested = [c for c in df.columns if df[c].map(lambda v: isinstance(v, (dict, list))).any()]
-    named = [c for c in nested if str(c).strip().lower() in TEXT_NAMES + LABEL_NAMES]
+    named = [c for c in nested if str(c).strip().lower() in TEXT_NAMES + LABEL_NAMES or _text_word_in(str(c))]
     if named:
         raise InitError(f"{path}: column(s) {named} hold JSON objects or lists, not texts or labels; flatten the file "
                         "to one text (or a text pair) and one label per row")
-    return df.drop(columns=nested)
+    out = df.drop(columns=nested)
+    out.attrs["nested"] = [str(c) for c in nested]  # named in a "no column" error: the user sees why it is missing
+    return out
+
+
+def _text_word_in(name: str) -> bool:
+    return bool(set(re.split(r"[\W_]+", name.strip().lower())) & TEXT_WORDS) and not ID_COLUMN.fullmatch(name.strip())
+
+
+def _of_words(col: pd.Series) -> bool:
+    """Most values hold a letter: words, not numbers or dates."""
+    return bool(col.str.contains(r"[^\W\d_]", regex=True).mean() > 0.5)
 
 
 def _mean_words(col: pd.Series) -> float:
@@ -130,15 +146,19 @@ def refuse_multiple_choice(df: pd.DataFrame, path: str) -> None:
 
 
 def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None, label: str | None,
-                 need_label: bool = True, pairs: bool = True) -> tuple[str, str | None, str | None]:
+                 need_label: bool = True, pairs: bool = True, text_flag: str = "--text-column",
+                 fix: str = "give --text-column (and --text-pair-column for pairs)") -> tuple[str, str | None, str | None]:
     """The text, pair and label columns; ``pairs`` False: a single-text task (the training file's), whose
-    other files are not paired by their column names."""
+    other files are not paired by their column names. ``text_flag`` gave ``text``; ``fix``: what the user
+    does where the text column cannot be told (for this file's flag)."""
     cols = list(df.columns)
     if need_label:
         refuse_multiple_choice(df, path)
-    for flag, name in (("--text-column", text), ("--text-pair-column", pair), ("--label-column", label)):
+    nested = df.attrs.get("nested", [])
+    set_aside = f" ({nested} hold JSON objects or lists and are set aside: flatten the file)" if nested else ""
+    for flag, name in ((text_flag, text), ("--text-pair-column", pair), ("--label-column", label)):
         if name is not None and name not in cols:
-            raise InitError(f"{path}: no column {name!r} (given by {flag}); the file has {cols}")
+            raise InitError(f"{path}: no column {name!r} (given by {flag}); the file has {cols}{set_aside}")
     lower = {c.strip().lower(): c for c in cols}  # a hand-typed header "text, label" names " label"
     if label is None and need_label:
         named = [lower[n] for n in LABEL_NAMES if n in lower]
@@ -161,15 +181,18 @@ def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None
         named = [lower[n] for n in TEXT_NAMES if n in lower and lower[n] in rest]
         partner = PAIR_NAMES.get(named[0].strip().lower()) if named else None
         if len([c for c in named if c.strip().lower() != partner]) > 1:
-            raise InitError(f"{path}: several text-like columns {named}; give --text-column (and --text-pair-column for pairs)")
+            raise InitError(f"{path}: several text-like columns {named}; {fix}")
         if named:
             text = named[0]
-        else:
+        else:  # by content: the one column of several words; a name with a text word in it ("Review Text") breaks
+            # a tie, or finds short texts where no column is wordy, among columns of words (not "Review Date"'s dates)
             wordy = sorted((c for c in rest if _mean_words(df[c]) >= 2), key=lambda c: -_mean_words(df[c]))
-            if len(wordy) != 1:
-                what = "no column of texts" if not wordy else f"several text-like columns {wordy}"
-                raise InitError(f"{path}: {what}; give --text-column (and --text-pair-column for pairs)")
-            text = wordy[0]
+            worded = [c for c in (wordy or [c for c in rest if _of_words(df[c])]) if _text_word_in(c)]
+            found = wordy if len(wordy) == 1 else worded if len(worded) == 1 else wordy or worded
+            if len(found) != 1:
+                what = f"no column of texts among {cols}{set_aside}" if not found else f"several text-like columns {found}"
+                raise InitError(f"{path}: {what}; {fix}")
+            text = found[0]
     if pairs and pair is None and text.strip().lower() in PAIR_NAMES and PAIR_NAMES[text.strip().lower()] in lower:
         pair = lower[PAIR_NAMES[text.strip().lower()]]
     return text, pair, label

@@ -112,3 +112,22 @@ def check_champion_labels(cfg: PipelineConfig) -> None:
         raise LineageError(f"registered model {name!r}: its {cfg.tracking.alias} (v{champion.version}) classifies "
                            f"labels {labels}, this config {list(cfg.labels)}; another task's pipeline? give this one "
                            "its own `name` and `tracking.registered_model`")
+
+
+def lineage_lines(out: dict) -> str:
+    """``champion_lineage`` for a person: the version, the flow run, each dataset and each stage on a line of its own
+    (``--json`` gives all of it, the version's tags and the stages' metrics included)."""
+    def flow(part: dict, head: str) -> list[str]:
+        f = part["flow"]
+        lines = [f"{head}: {f['prefect_flow_name']} flow run {f['prefect_flow_run_id']} (MLflow run {f['mlflow_run_name']}, "
+                 f"{f['mlflow_run_id']}, {f['status']})"]
+        lines += [f"  dataset {d['context'] or d['name']}: {d['source']} (digest {d['digest']})" for d in part["datasets"]]
+        lines += [f"  stage {s['stage']}: run {s['run_id']}" + (f" (cached from {s['source_run_id']})" if s["cached"] else "")
+                  for s in part["stages"]]
+        return lines
+
+    lines = [f"lineage: {out['model']} v{out['version']} ({out['alias']!r})"] + flow(out, "made by")
+    if "ensemble" in out:
+        lines += flow(out["ensemble"], "its pattern models trained by")
+    return "\n".join(lines)
+

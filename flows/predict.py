@@ -120,7 +120,7 @@ def _predict(args: argparse.Namespace) -> int:
                + (", ..." if len(blanks) > 5 else "") + ")") if blanks else ""
     # the engine is named: `auto` times the engines when the model loads, so a rerun may be served by another
     print(json.dumps(summary, indent=2) if args.json else
-          f"predict done: {n} rows labeled by {choice.uri}{alias} on {clf.engine} -> {args.output}{skipped}")
+          f"predict done: {n} row{'' if n == 1 else 's'} labeled by {choice.uri}{alias} on {clf.engine} -> {args.output}{skipped}")
     return 0
 
 

@@ -22,6 +22,7 @@ import mlflow
 from mlflow.entities import RunStatus
 from prefect import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+from prefect.exceptions import ObjectNotFound
 from prefect.states import Crashed
 
 from pet_config.schema import PipelineConfig
@@ -79,6 +80,23 @@ def local_lock(cfg: PipelineConfig):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def held_elsewhere(cfg: PipelineConfig, me: SlotHolder) -> SlotHolder | None:
+    """A live run of this machine recorded as the holder, other than ``me``: it took the slot of another Prefect
+    server (a command run without PREFECT_API_URL starts a temporary one), which this server's limit cannot see.
+    A holder on another host is left to the shared server's limit (its lease expires if it dies)."""
+    holder = read_holder(cfg)
+    if holder is None or holder == me or holder.host != me.host or holder.is_gone():
+        return None
+    if holder.flow_run_id:
+        with get_client(sync_client=True) as client:
+            try:
+                client.read_flow_run(holder.flow_run_id)
+                return None  # a run of this server: its limit makes the wait
+            except ObjectNotFound:
+                pass
+    return holder
+
+
 def read_holder(cfg: PipelineConfig) -> SlotHolder | None:
     try:
         return SlotHolder(**json.loads(holder_path(cfg).read_text()))
@@ -104,7 +122,10 @@ def recover_dead_holder(cfg: PipelineConfig, slot: str, log: logging.Logger | No
     with get_client(sync_client=True) as client:
         crashed = False
         if dead.flow_run_id:
-            state = client.read_flow_run(dead.flow_run_id).state
+            try:
+                state = client.read_flow_run(dead.flow_run_id).state
+            except ObjectNotFound:  # a run of another Prefect server (a temporary one): nothing to close here
+                state = None
             if state is not None and not state.is_final():
                 msg = f"process {dead.pid} on {dead.host} was killed; closed by the next run of {cfg.name!r}"
                 client.set_flow_run_state(dead.flow_run_id, Crashed(message=msg), force=True)

@@ -122,7 +122,8 @@ def load_examples(
         if label is not None:
             label = label.strip()
         if require_labels and (label is None or label == ""):
-            bad.add(at, "empty label")
+            bad.add(at, "empty label", "every row of a labeled split needs its label; texts without one belong in "
+                    "the unlabeled file (pet init --unlabeled, or data.unlabeled)")
             continue
         if known is not None and label not in (None, "") and label not in known:
             bad.add(at, f"unknown label {label!r}", f"the labels are {sorted(known)}")

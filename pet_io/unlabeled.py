@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -23,7 +24,7 @@ from .atomic import temp_beside
 from .labeled import read_table
 from .sources import (
     DataSpec, DataValidationError, blank_lines, check_field_counts, check_texts, checked_source, csv_options, first_line, first_row,
-    iter_jsonl,
+    iter_jsonl, record_lines,
 )
 
 BATCH = 50_000
@@ -90,6 +91,10 @@ def _load(path: Path, fmt: str, spec: DataSpec, cache_dir: str):
         if not spec.header:
             names = [str(i) for i in range(len(names))]
             kwargs.update(header=None, column_names=names)
+        else:  # the names the labeled splits' pandas read gives: an empty one (Excel's trailing comma) is
+            # "Unnamed: 2", a repeated one "text.1"; the features below must name the columns the read makes
+            names = list(pd.read_csv(path, nrows=0, **{**kwargs, **spec.read_options}).columns)
+            kwargs.update(header=0, column_names=names)
         # every column read as text, as written ("01" stays "01", not the number 1)
         kwargs["features"] = datasets.Features({n: datasets.Value("string") for n in names})
         kwargs.update(spec.read_options)
@@ -101,7 +106,12 @@ def _load(path: Path, fmt: str, spec: DataSpec, cache_dir: str):
     except Exception as exc:
         if fmt == "jsonl":
             _locate_jsonl_error(path)  # raises with the file line, if it can find one
-        raise DataValidationError(f"{path}: could not read as {fmt}: {exc}") from None
+        if fmt in ("csv", "tsv") and not record_lines(path, fmt, spec.sep, spec.header):
+            # `datasets` says 'Instruction "train" corresponds to no data!' of a file with a header line only
+            raise DataValidationError(f"{path}: no rows (a header line only)") from None
+        while exc.__cause__ is not None:  # `datasets` wraps the reader's error in "An error occurred while ..."
+            exc = exc.__cause__
+        raise DataValidationError(f"{path}: could not read as {fmt}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     return ds
 
 

@@ -21,17 +21,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Collection, Sequence
 
 import numpy as np
-import regex
 import torch
 from scipy.special import log_softmax
 
 from .examples import MAX_SCORED_PER_LABEL, InputExample, at_most_per_label
-from .function_words import ANSWER_WORDS, WORD, english, word_tokens
 from .function_words import function_words as function_words_of
 from .label_names import codes_among, searches_label_words, texts_of, word_from_label, words_from_label_names, words_used
 from .lmbff import search_label_words
 from .prompt_scorer import PromptScorer
-from .verbalizer import VerbalizerError, word_token_ids
+from .verbalizer import VerbalizerError
+from .word_pools import content_words_mask, spellable, text_words, word_mask
 
 SINGLE_TEMPLATES = [
     "{text_a} It was {mask}",
@@ -57,21 +56,6 @@ PAIR_TEMPLATES = [
 # what the label-word search does, in the choose-prompts cache key: a changed search chooses afresh
 # (/3: a label of one example is in the ranking split; many labels draw distinct words)
 SEARCH_VERSION = "content-words-of-the-text/12"  # /8: trained_candidates; /9: ABBR a code; /10: swap; /11: paths; /12: names out
-# Label words are content words: on 16 examples per label a function word ("with", "only") can
-# separate the classes by chance: text_words leaves out function_words.english() (scikit-learn's list,
-# keeping the answer words).
-# With enough texts to tell, a word in more than this share of them is left out too, in any language
-# (a function word no list holds). No content word of the six LM-BFF tasks comes near it ("film": 18%
-# of SST-2's train + prior texts).
-MAX_TEXT_SHARE, MIN_TEXTS_FOR_SHARE = 0.3, 50
-
-
-def _spellable(model, word: str) -> bool:
-    try:
-        word_token_ids(model.tokenizer, word, model.head_space_sensitive)
-        return True
-    except VerbalizerError:
-        return False
 
 
 def calibrate(scores: np.ndarray, prior_scores: np.ndarray) -> np.ndarray:
@@ -126,22 +110,6 @@ class AutoPromptResult:
         return asdict(self)
 
 
-def any_words(tokenizer) -> dict[str, list[str]]:
-    """Two words the tokenizer spells, for a model built only to read vocabulary scores at the mask."""
-    found = []
-    for token in tokenizer.get_vocab():
-        word = token.lstrip("Ġ▁")
-        if word.isalpha() and word not in found:
-            try:
-                word_token_ids(tokenizer, word, False)
-            except VerbalizerError:
-                continue
-            found.append(word)
-            if len(found) == 2:
-                break
-    return {"a": [found[0]], "b": [found[1]]}
-
-
 def candidate_templates(pair: bool, extra: Sequence[str] = (), questions: bool = False) -> list[str]:
     library = PAIR_TEMPLATES if pair else SINGLE_TEMPLATES + (QUESTION_TEMPLATES if questions else [])
     return list(dict.fromkeys(list(extra) + library))
@@ -149,48 +117,6 @@ def candidate_templates(pair: bool, extra: Sequence[str] = (), questions: bool =
 
 def _accuracy(cal: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
     return float((cal.argmax(-1) == gold).mean()), float(cal[np.arange(len(gold)), gold].mean())
-
-
-def text_words(texts: Sequence[str], min_count: int = 2, exclude: Collection[str] | None = None) -> list[str]:
-    """Lower-case words that occur at least ``min_count`` times in ``texts`` (the user's own text),
-    most frequent first: the pool label words are searched in, so that a searched word is one the
-    task's text uses, not a word piece (" nons") or a word chosen with benchmark labels in mind.
-    Left out: ``exclude`` (default: English function words), and (from ``MIN_TEXTS_FOR_SHARE`` texts on) words in
-    over ``MAX_TEXT_SHARE`` of them."""
-    exclude = english() if exclude is None else exclude
-    counts: dict[str, int] = {}
-    in_texts: dict[str, int] = {}
-    for text in texts:
-        words = [w for w in word_tokens(text) if len(w) >= 2]
-        for word in words:
-            counts[word] = counts.get(word, 0) + 1
-        for word in set(words):
-            in_texts[word] = in_texts.get(word, 0) + 1
-    common = set()
-    if len(texts) >= MIN_TEXTS_FOR_SHARE:
-        common = {w for w, n in in_texts.items() if n > MAX_TEXT_SHARE * len(texts)} - ANSWER_WORDS
-    return [w for w, c in sorted(counts.items(), key=lambda kv: -kv[1])
-            if c >= min_count and w not in exclude and w not in common]
-
-
-def _word_mask(model, words: Sequence[str], vocab_size: int) -> torch.Tensor:
-    """The ``words`` that are one token for this model, as a vocabulary mask."""
-    mask = torch.zeros(vocab_size, dtype=torch.bool)
-    for word in words:
-        try:
-            ids = word_token_ids(model.tokenizer, word, model.head_space_sensitive)
-        except VerbalizerError:
-            continue
-        if len(ids) == 1 and ids[0] < vocab_size:
-            mask[ids[0]] = True
-    return mask
-
-
-def content_words_mask(model, token_ids: Sequence[int], exclude: Collection[str], vocab_size: int) -> torch.Tensor:
-    """The tokens among ``token_ids`` that spell a whole word of letters (not a piece, a number or a
-    stop word), as a vocabulary mask."""
-    words = {model.tokenizer.decode([i]).strip().lower() for i in token_ids}
-    return _word_mask(model, [w for w in words if len(w) >= 2 and regex.fullmatch(WORD, w) and w not in exclude], vocab_size)
 
 
 def select_prompts(
@@ -245,7 +171,7 @@ def select_prompts(
     if not (label_words or fixed or search_words == "always"):
         reader = make_model(templates[0], None)
         codes = codes_among(labels, used)
-        named = {lab: [w] for lab in labels if lab not in codes and (w := word_from_label(lab)) and _spellable(reader, w)}
+        named = {lab: [w] for lab in labels if lab not in codes and (w := word_from_label(lab)) and spellable(reader, w)}
         if len(named) == len(labels):  # every name a word, two the same ("Sci_Tech", "sci tech"): all searched
             named = {}
     if dev:
@@ -301,7 +227,7 @@ def select_prompts(
         contrast = fit_vocab - (fit_vocab.logsumexp(0) - math.log(len(fit)))
         vocab_size = prior_vocab.shape[1]
         if in_text is None:
-            in_text = _word_mask(model, words_of_text, vocab_size)
+            in_text = word_mask(model, words_of_text, vocab_size)
             word_pool = f"content words of the text ({int(in_text.sum())} of them one token)"
             if int(in_text.sum()) < len(labels):  # text with too few words (codes, numbers): any continuation
                 word_pool = (f"any next word: only {int(in_text.sum())} of the text's {len(words_of_text)} content "
@@ -316,9 +242,9 @@ def select_prompts(
         found = []
         # a code label must not draw a word that names another label: such a set was dropped whole, and with
         # many labels every set was (TREC-50: its 27 names were lost to the fallback below)
-        names = _word_mask(model, [w for ws in named.values() for w in ws], vocab_size) if named else None
+        names = word_mask(model, [w for ws in named.values() for w in ws], vocab_size) if named else None
         for pool in word_pools:
-            allowed = pools[pool] if pool in pools else _word_mask(model, pool.split(":", 1)[1].split(","), vocab_size)
+            allowed = pools[pool] if pool in pools else word_mask(model, pool.split(":", 1)[1].split(","), vocab_size)
             allowed = allowed & ~names if names is not None else allowed
             if int(allowed.sum()) >= len(labels):
                 found += search_label_words(model, fit, labels, top_k_per_class, words_per_template, seed=seed,

@@ -11,8 +11,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from prompt_models.auto_prompts import (
-    QUESTION_TEMPLATES, SEARCH_VERSION, any_words, candidate_templates, select_prompts, zero_shot_logits,
+    QUESTION_TEMPLATES, SEARCH_VERSION, candidate_templates, select_prompts, zero_shot_logits,
 )
+from prompt_models.word_pools import any_words
 from prompt_models.backbones import backbone_kind, load_language_model, load_tokenizer
 from pet_config.schema import PipelineConfig
 from pet_io.atomic import is_done, publish, read_done

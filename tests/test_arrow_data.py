@@ -107,3 +107,19 @@ def test_gold_indices_follow_the_label_order_and_name_an_unknown_label():
     assert gold_indices(examples, ["pos", "neg"]).tolist() == [1, 0]
     with pytest.raises(ValueError, match="unknown label 'meh'"):
         gold_indices([InputExample("c", label="meh")], ["pos", "neg"])
+
+
+def test_header_names_follow_the_splits_read_options(tmp_path):
+    # a TSV read with quoting (read_options) names its quoted header "text", as the labeled splits' reader does
+    path = tmp_path / "u.tsv"
+    path.write_text('"text"\t"label"\n"a fine film"\t1\n"a dull one"\t0\n')
+    spec = DataSpec(str(path), text_a="text", label=None, read_options={"quoting": 0})
+    assert open_unlabeled(spec, tmp_path / "cache")["text_a"] == ["a fine film", "a dull one"]
+
+
+def test_a_header_line_alone_is_no_rows(tmp_path):
+    # the watcher quarantined such a file with `datasets`' 'Instruction "train" corresponds to no data!'
+    path = tmp_path / "u.csv"
+    path.write_text("sentence\n")
+    with pytest.raises(DataValidationError, match=r"u\.csv: no rows \(a header line only\)$"):
+        open_unlabeled(DataSpec(str(path), text_a="sentence", label=None), tmp_path / "cache")

@@ -9,14 +9,13 @@ from prompt_models import auto_prompts
 from prompt_models.auto_prompts import (
     QUESTION_TEMPLATES,
     SINGLE_TEMPLATES,
-    any_words,
     calibrate,
     candidate_templates,
     select_prompts,
     stratified_split,
-    text_words,
     zero_shot_logits,
 )
+from prompt_models.word_pools import any_words, text_words
 from prompt_models.label_names import codes_among, words_from_label_names
 from prompt_models.auto_settings import suggest_train_settings
 from pet_config.loading import config_from_dict
@@ -311,7 +310,7 @@ def test_the_labeled_examples_join_distillation_from_three_labels_unless_the_con
 
 
 def test_content_continuations_keep_whole_words_that_are_not_stop_words(trained_factory):
-    from prompt_models.auto_prompts import content_words_mask
+    from prompt_models.word_pools import content_words_mask
     from prompt_models.function_words import english
     from prompt_models.verbalizer import word_token_ids
 

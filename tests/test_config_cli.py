@@ -98,6 +98,9 @@ def test_cli_validate_reports_counts(tmp_path, tiny_model_dir, capsys):
     path = write_config(tmp_path, tiny_model_dir)
     before = sorted(tmp_path.rglob("*"))
     assert main(["validate", str(path)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("validate ok: train 2 rows (") and "\n" not in line, line  # one line, as --help says
+    assert main(["validate", str(path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["train"]["n"] == 2
     assert sorted(tmp_path.rglob("*")) == before  # validate only reads: no work_dir, data copies or store
@@ -199,12 +202,12 @@ def test_progress_bars_of_mlflow_and_hugging_face_only_on_a_terminal(monkeypatch
     # registration when the output went to a file
     import io
 
-    from flows import cli
+    from flows import quiet
 
     env = {k: v for k, v in os.environ.items() if "PROGRESS" not in k}
-    monkeypatch.setattr(os, "environ", env)  # what _quiet_noise sets stays in this test
-    monkeypatch.setattr(cli.sys, "stderr", io.StringIO())
-    cli._quiet_noise(1)  # 1: no logger levels or warning filters changed for the tests that follow
+    monkeypatch.setattr(os, "environ", env)  # what quiet_noise sets stays in this test
+    monkeypatch.setattr(quiet.sys, "stderr", io.StringIO())
+    quiet.quiet_noise(1)  # 1: no logger levels or warning filters changed for the tests that follow
     assert env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false" and env["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
 
 

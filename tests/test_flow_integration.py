@@ -119,6 +119,11 @@ def test_lineage_traces_the_champion_to_its_flow_run_and_data(first_run, config_
 
     summary, flow_run_id = first_run
     assert main(["lineage", str(config_path)]) == 0
+    text = capsys.readouterr().out.splitlines()  # for a person: a line per flow run, dataset and stage
+    assert text[0] == f"lineage: sst2-it v{summary['registered']['version']} ('champion')"
+    assert text[1].startswith(f"made by: pet flow run {flow_run_id} (MLflow run ")
+    assert sum(line.startswith("  dataset ") for line in text) == 4 and any("  stage distill: run " in x for x in text)
+    assert main(["lineage", str(config_path), "--json"]) == 0
     lin = json.loads(capsys.readouterr().out)
     assert lin["version"] == summary["registered"]["version"] and lin["alias"] == "champion"
     assert lin["flow"]["prefect_flow_run_id"] == flow_run_id

@@ -1,5 +1,5 @@
 """Label-word search leaves out the function words of the text's own language (prompt_models.function_words)."""
-from prompt_models.auto_prompts import text_words
+from prompt_models.word_pools import text_words
 from prompt_models.function_words import english, function_words, text_language
 
 GERMAN = ["Das Essen war kalt und der Service langsam, nicht gut.", "Ein wunderbarer Abend, wir kommen gern wieder.",

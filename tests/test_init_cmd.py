@@ -16,6 +16,15 @@ TEXTS = ["a truly great movie with fine actors", "boring and far too long overal
          "the plot made no sense at all", "wonderful story and good fun", "awful acting from start to end"]
 
 
+
+@pytest.fixture(autouse=True)
+def _no_small_pool_note(monkeypatch):
+    """The tests give `pet init` pools of a handful of texts: its note on a small pool would be in every one of them
+    (it has its own test, which sets the size back)."""
+    from flows import init_cmd
+
+    monkeypatch.setattr(init_cmd, "FEW_UNLABELED", 0)
+
 def _rows(labels):
     return [(t, labels[i % 2]) for i, t in enumerate(TEXTS)]
 
@@ -95,16 +104,77 @@ def test_jsonl_with_codes(tmp_path):
     # a typo in the file, not two classes
     ("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in zip(TEXTS, ["Good", "good", "bad"] * 2)), [],
      "labels ['Good', 'good'] differ only in case"),
+    ("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in zip(TEXTS, ["Good", "good", "BAD", "bad"] * 2)), [],
+     "labels ['BAD', 'bad'] differ only in case; ['Good', 'good'] differ only in case"),  # every slip at once
+    # a nested record: the column asked for is set aside, and the message says why it is not listed
+    ("", ["--text-column", "data"], "no column 'data' (given by --text-column); the file has ['id', 'label'] "
+     "(['data'] hold JSON objects or lists and are set aside: flatten the file)"),
+    ("text,label\n" + "".join(f'"{t}",{i % 2}\n' for i, t in enumerate(TEXTS)), ["--unlabeled-text-column", "body"],
+     "--unlabeled-text-column names a column of the --unlabeled file: give that file too"),
     ("text,label\n" + "".join(f'"{t}",\n' for t in TEXTS), [], "column 'label' is empty"),
 ])
 def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys, content, args, message):
     f = tmp_path / "in.csv"
-    if content is not None:
+    if "data" in args:
+        f = tmp_path / "in.jsonl"
+        f.write_text("".join(json.dumps({"id": i, "data": {"text": t}, "label": lab}) + "\n"
+                             for i, (t, lab) in enumerate(_rows(["pos", "neg"]))))
+    elif content is not None:
         f.write_text(content)
     code, out = _init(tmp_path, f, *args)
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and message in err, err
     assert not out.exists()
+
+
+def test_column_names_with_a_text_word_and_an_unlabeled_file_named_otherwise(tmp_path, capsys):
+    # a spreadsheet's "Review Text" of short texts is found by its name; a pool exported elsewhere names its text
+    # column differently, and the flag for it is --unlabeled-text-column (--text-column is the training file's)
+    f = tmp_path / "train.csv"
+    f.write_text("ID,Review Text,Sentiment\n" + "".join(f'{i},"{t.split()[0]}",{lab}\n'
+                                                        for i, (t, lab) in enumerate(_rows(["pos", "neg"]))))
+    unl = tmp_path / "pool.csv"
+    unl.write_text("title,body\n" + "".join(f'"{t[:9]}","{t}"\n' for t in TEXTS))
+    code, out = _init(tmp_path, f, "--unlabeled", unl)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == f"error: {unl}: several text-like columns ['body', 'title']; give --unlabeled-text-column"
+    code, out = _init(tmp_path, f, "--unlabeled", unl, "--unlabeled-text-column", "body")
+    assert code == 0
+    cfg, splits = _check_runs(out, ["neg", "pos"])
+    assert cfg.data.train.text_a == "Review Text" and cfg.data.unlabeled.text_a == "body"
+    assert splits["unlabeled"][1]["text_a"] == TEXTS
+
+
+def test_a_name_with_a_text_word_does_not_beat_the_column_of_texts(tmp_path, capsys):
+    # "Review Date" holds dates: the wordy "Feedback" is the text, as before the names were read for text words
+    f = tmp_path / "train.csv"
+    f.write_text("Review Date,Feedback,label\n" + "".join(f'2024-01-0{i + 1},"{t}",{lab}\n'
+                                                          for i, (t, lab) in enumerate(_rows(["pos", "neg"]))))
+    code, out = _init(tmp_path, f)
+    assert code == 0 and load_config(out).data.train.text_a == "Feedback"
+    two = tmp_path / "two.csv"  # two columns of words, one named for text: the tie goes to the name
+    two.write_text("Summary,Review Text,label\n" + "".join(f'"{t}","{t} indeed",{lab}\n' for t, lab in _rows(["pos", "neg"])))
+    code, out = _init(tmp_path, two, "--force")
+    assert code == 0 and load_config(out).data.train.text_a == "Review Text"
+
+
+def test_unlabeled_header_named_by_the_flag_is_a_header(tmp_path, capsys):
+    # a header of over three words reads like a first text; named by --unlabeled-text-column, it is the header
+    u = tmp_path / "survey.csv"
+    u.write_text("What did you think of it?\n" + "".join(f'"{t}"\n' for t in TEXTS))
+    code, out = _init(tmp_path, _train_csv(tmp_path), "--unlabeled", u, "--unlabeled-text-column", "What did you think of it?")
+    assert code == 0, capsys.readouterr().err
+    cfg, splits = _check_runs(out, ["bad", "good"])
+    assert splits["unlabeled"][1]["text_a"] == TEXTS
+
+
+def test_dev_label_in_another_case_is_named(tmp_path, capsys):
+    f, dev = tmp_path / "train.csv", tmp_path / "dev.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["Positive", "Negative"])))
+    dev.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["positive", "negative"])))
+    code, _ = _init(tmp_path, f, "--dev", dev)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.endswith("(it writes ['Negative', 'Positive']: write each label as the training file does)")
 
 
 def test_bad_unlabeled_row_gets_one_line(tmp_path, capsys):
@@ -146,6 +216,19 @@ def test_excel_csv_with_byte_order_mark_and_crlf(tmp_path):
     code, out = _init(tmp_path, jl, "--unlabeled", unl)
     assert code == 0
     _check_runs(out, ["neg", "pos"])
+
+
+def test_excel_trailing_comma_gives_the_same_columns_to_every_reader(tmp_path):
+    # Excel ends every line with a comma when a column beyond the data was ever touched: an unnamed, empty
+    # column. Train (pandas) and unlabeled (`datasets`) must name it alike, or `pet validate` refuses the config
+    # init wrote (the train file doubles as unlabeled text when no --unlabeled is given)
+    f = tmp_path / "excel.csv"
+    f.write_bytes(("\ufeffid,comment,label,\r\n" + "".join(f'{i},"{t}",{lab},\r\n' for i, (t, lab) in
+                                                          enumerate(_rows(["pos", "neg"])))).encode("utf-8"))
+    code, out = _init(tmp_path, f)
+    assert code == 0
+    cfg, splits = _check_runs(out, ["neg", "pos"])
+    assert splits["unlabeled"][1]["text_a"] == TEXTS
 
 
 def test_headerless_file_with_short_texts_keeps_its_first_example(tmp_path):
@@ -495,3 +578,24 @@ def test_the_models_are_checked_before_any_data_is_read(tmp_path, capsys):
     code, _ = _init(tmp_path, tmp_path / "missing.csv", "--backbone", "gema-3-270m")
     err = capsys.readouterr().err.strip()
     assert code == 2 and "did you mean 'gemma-3-270m'" in err and "missing.csv" not in err, err
+
+
+def test_repeated_rows_and_a_text_with_two_labels_are_noted(tmp_path, capsys):
+    f = tmp_path / "train.csv"
+    rows = _rows(["pos", "neg"]) + [(TEXTS[0], "pos"), (TEXTS[0], "pos"), (TEXTS[1], "pos")]
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in rows))
+    code, _ = _init(tmp_path, f)
+    err = capsys.readouterr().err
+    assert code == 0
+    assert f"note: {f}: 2 row(s) repeat an earlier row" in err
+    assert f"note: {f}: 1 text(s) carry two or more labels (e.g. {TEXTS[1]!r}: ['neg', 'pos'])" in err
+
+
+def test_a_small_unlabeled_pool_is_noted(tmp_path, capsys, monkeypatch):
+    from flows import init_cmd
+
+    monkeypatch.setattr(init_cmd, "FEW_UNLABELED", 200)
+    u = tmp_path / "pool.csv"
+    u.write_text("text\n" + "".join(f'"{t}"\n' for t in TEXTS))
+    code, _ = _init(tmp_path, _train_csv(tmp_path), "--unlabeled", u)
+    assert code == 0 and f"note: {u}: {len(TEXTS)} texts unlabeled: the student learns from" in capsys.readouterr().err

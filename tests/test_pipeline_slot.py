@@ -80,3 +80,44 @@ def test_a_polling_timeout_is_not_logged_as_an_error(prefect_harness):
     service, item = real[0].args
     assert quiet.filter(logging.makeLogRecord({**real[0].__dict__, "args": (service, "<Future raised HTTPStatusError>")}))
     assert quiet.filter(logging.makeLogRecord({**real[0].__dict__, "args": ("APILogWorker", item)}))
+
+
+def test_a_run_through_another_prefect_server_is_waited_for(prefect_harness, tmp_path, monkeypatch, caplog):
+    """A command run without PREFECT_API_URL takes the slot of its own temporary server, which this server's limit
+    cannot see: the holder it records in the work folder makes a run here wait until its process ends (an operator's
+    `pet relabel` beside the served deployment ran at the same time before)."""
+    import subprocess
+    import sys
+    import threading
+    import time
+    import uuid
+
+    from flows import common, recovery
+
+    cfg = _cfg(tmp_path / "work")
+    monkeypatch.setattr(common, "SLOT_POLL_SECONDS", 0.2)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        holder = recovery.SlotHolder.me(str(uuid.uuid4()))  # a flow run this server has never seen
+        holder = recovery.SlotHolder(other.pid, holder.host, recovery._process_start(other.pid), holder.flow_run_id)
+        recovery.write_holder(cfg, holder)
+        entered = threading.Event()
+
+        def run():
+            with common.pipeline_slot(cfg, logging.getLogger("slot-test")):
+                entered.set()
+
+        with caplog.at_level(logging.INFO, logger="slot-test"):
+            waiter = threading.Thread(target=run)
+            waiter.start()
+            time.sleep(2)
+            assert not entered.is_set()  # the other server's run still lives: this one waits
+            other.kill()
+            other.wait()
+            waiter.join(timeout=60)
+        assert entered.is_set()
+        assert any("through another Prefect server" in r.getMessage() for r in caplog.records)
+        assert any("a killed run left the pipeline slot taken" in r.getMessage() for r in caplog.records)
+        assert recovery.read_holder(cfg) is None  # this run's record cleared on leaving
+    finally:
+        other.kill()

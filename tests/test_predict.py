@@ -251,6 +251,14 @@ def test_input_errors(registry, tmp_path, capsys, content, output, message):
     assert not (tmp_path / output).exists()
 
 
+def test_an_input_without_a_known_suffix_is_told_to_rename_it(registry, tmp_path, capsys):
+    # not "set `format`": that is a config key, and predict reads the input's suffix only
+    (tmp_path / "plain.txt").write_text("text\ngreat\n")
+    assert pet("predict", registry["config"], tmp_path / "plain.txt", "-o", tmp_path / "out.csv") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "rename it with one of the suffixes ['.csv', '.tsv', '.jsonl', '.parquet', '.pq']" in err[0], err
+
+
 @pytest.mark.parametrize("name, content, message", [("in.csv", "", "the file is empty"), ("in.jsonl", "", "the file is empty"),
                                                     ("in.jsonl", "\n\n", "no records")])
 def test_an_empty_input_is_named_as_empty(registry, tmp_path, capsys, name, content, message):

@@ -83,3 +83,16 @@ def test_the_flows_leave_library_prints_alone():
 
     for flow in (pet_flow, relabel_flow, search_flow):
         assert not flow.log_prints, flow.name
+
+
+def test_a_run_without_dev_or_test_says_it_measured_nothing(tmp_path):
+    from types import SimpleNamespace
+
+    from flows.cli import summary_line
+
+    cfg = SimpleNamespace(tracking_uri=lambda: "sqlite:///x.db", work_path=tmp_path)
+    registered = {"registered": {"name": "spam-classifier", "version": 2, "alias": "champion"}}
+    line = summary_line("run", cfg, registered)
+    assert line.startswith("run done: no accuracy measured (no dev or test set;") and "v2 as 'champion'" in line
+    scored = summary_line("run", cfg, {**registered, "classifier_metrics": {"test_accuracy": 0.9}})
+    assert "no accuracy measured" not in scored and "classifier accuracy test 0.900" in scored

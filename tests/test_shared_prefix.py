@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from prompt_models.auto_prompts import any_words
+from prompt_models.word_pools import any_words
 from prompt_models.backbones import CAUSAL, MASKED, load_language_model, load_tokenizer
 from prompt_models.examples import InputExample
 from prompt_models.lmbff import mask_log_probs
