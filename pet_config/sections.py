@@ -91,7 +91,7 @@ class SoftPromptSection(StrictModel):
 
 
 class LoraSection(StrictModel):
-    enabled: bool = Field(False, description="train PEFT LoRA adapters (merged into the saved model); faster to train, and such a model may label in bf16 (pet.label_precision). Off by default: over 10 units of the six-task benchmark its student was 0.5 points lower on dev, better on trec and subj, worse on sst-5 (benchmarks/RESULTS.md)")
+    enabled: bool = Field(False, description="train PEFT LoRA adapters (merged into the saved model); faster to train, and such a model may label in bf16 (pet.label_precision). Off by default: over the six-task benchmark's 18 units its student was 0.14 points lower on dev, better on trec and subj, worse on sst-5 and mr (benchmarks/RESULTS.md)")
     r: int = Field(8, ge=1, description="LoRA rank")
     alpha: int = Field(16, ge=1, description="LoRA scaling alpha")
     dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout")
