@@ -130,4 +130,3 @@ def lineage_lines(out: dict) -> str:
     if "ensemble" in out:
         lines += flow(out["ensemble"], "its pattern models trained by")
     return "\n".join(lines)
-

@@ -34,8 +34,9 @@ def input_format(path: str | Path) -> str:
     try:
         fmt = detect_format(path)
     except DataValidationError:  # its message names a config key; `pet predict` reads the name's suffix only
+        suffixes = [s for s, f in sources.SUFFIX_FORMATS.items() if f in STREAM_FORMATS]
         raise DataValidationError(f"{path}: cannot tell the file format from its name; rename it with one of the "
-                                  f"suffixes {[s for s, f in sources.SUFFIX_FORMATS.items() if f in STREAM_FORMATS]} (optionally .gz)") from None
+                                  f"suffixes {suffixes} (optionally .gz)") from None
     if fmt not in STREAM_FORMATS:
         raise DataValidationError(f"{path}: {fmt} cannot be read in chunks; use one of {list(STREAM_FORMATS)} (JSON Lines for JSON)")
     return fmt
