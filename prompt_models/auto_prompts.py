@@ -137,6 +137,7 @@ def select_prompts(
     search_words: str = "codes",
     seed: int = 0,
     task_templates: Collection[str] = (),
+    task_word_pools: Sequence[str] = (),
 ) -> AutoPromptResult:
     """The best ``num_patterns`` templates and one set of label words, by calibrated zero-shot accuracy.
 
@@ -152,6 +153,7 @@ def select_prompts(
     ``task_templates``: those of ``templates`` written for this kind of text (questions, the user's own).
     Zero-shot ranking underrates them (trec: ranked 5th, yet +9 points once trained), so where none is
     chosen, the best-ranked one joins ``trained_candidates`` (dev exists) or takes the last chosen place.
+    ``task_word_pools``: pools searched for those templates only, beside ``word_pools``.
     """
     labels = [str(x) for x in labels]
     texts = texts_of(list(train) + list(prior_texts))
@@ -236,14 +238,15 @@ def select_prompts(
         common = torch.zeros(vocab_size, dtype=torch.bool)
         common[prior_vocab.logsumexp(0).topk(min(common_words, vocab_size)).indices] = True
         pools = {"text": in_text, "continuations": common & in_text, "any-continuations": common}
-        if "content-continuations" in word_pools:  # experiment: next words that are words, text or not
+        template_pools = list(dict.fromkeys(list(word_pools) + (list(task_word_pools) if template in task_templates else [])))
+        if "content-continuations" in template_pools:  # experiment: next words that are words, text or not
             pools["content-continuations"] = common & content_words_mask(model, common.nonzero().flatten().tolist(),
                                                                           function_words, vocab_size)
         found = []
         # a code label must not draw a word that names another label: such a set was dropped whole, and with
         # many labels every set was (TREC-50: its 27 names were lost to the fallback below)
         names = word_mask(model, [w for ws in named.values() for w in ws], vocab_size) if named else None
-        for pool in word_pools:
+        for pool in template_pools:
             allowed = pools[pool] if pool in pools else word_mask(model, pool.split(":", 1)[1].split(","), vocab_size)
             allowed = allowed & ~names if names is not None else allowed
             if int(allowed.sum()) >= len(labels):
