@@ -104,8 +104,10 @@ def _predict(args: argparse.Namespace) -> int:
             # the config's registered model holds another task's classifier (two configs with one name)
             raise PredictError(f"{choice.uri} classifies labels {list(clf.labels)}, the config {list(cfg.labels)}: "
                                "another task's model, or a typo in the config's labels? give --model-uri to use it anyway")
+        cut = clf.texts_cut  # `auto` timed the engines on texts of its own: not counted
         n = predict_file(clf, Path(args.input), in_fmt, columns, Path(args.output), out_fmt,
                          batch_size, progress=sys.stderr.isatty(), sep=sep)
+        cut = clf.texts_cut - cut
     except (PredictError, LineageError, ConfigError, DataValidationError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -114,13 +116,19 @@ def _predict(args: argparse.Namespace) -> int:
         return 130
     summary = {"output": str(args.output), "rows": n, "model": choice.name, "version": choice.version,
                "alias": choice.alias, "model_uri": choice.uri, "labels": clf.labels, "engine": clf.engine,
-               "blank_lines_skipped": len(blanks), "blank_lines": blanks[:100]}
+               "blank_lines_skipped": len(blanks), "blank_lines": blanks[:100], "texts_cut": cut,
+               "max_length": clf.max_length}
     alias = f" ({choice.alias!r})" if choice.alias else ""
     skipped = (f"; {len(blanks)} blank line(s) skipped, not in the output (line {', '.join(map(str, blanks[:5]))}"
                + (", ..." if len(blanks) > 5 else "") + ")") if blanks else ""
+    # the model reads max_length tokens of a text: the rest of a longer one is cut, which the labels cannot show
+    were = "was" if cut == 1 else "were"
+    cut_note = (f"; {cut:,} of {n:,} {'text pairs' if columns.text_b else 'texts'} {were} longer than max_length "
+                f"{clf.max_length} tokens and {were} cut") if cut else ""
     # the engine is named: `auto` times the engines when the model loads, so a rerun may be served by another
     print(json.dumps(summary, indent=2) if args.json else
-          f"predict done: {n} row{'' if n == 1 else 's'} labeled by {choice.uri}{alias} on {clf.engine} -> {args.output}{skipped}")
+          f"predict done: {n:,} row{'' if n == 1 else 's'} labeled by {choice.uri}{alias} on {clf.engine} -> {args.output}"
+          f"{skipped}{cut_note}")
     return 0
 
 

@@ -15,8 +15,8 @@ import pandas as pd
 from prompt_models.examples import InputExample
 
 from .sources import (
-    LINE, BadRows, DataSpec, DataValidationError, check_field_counts, checked_source, csv_options, empty_text, iter_jsonl,
-    opener_for, record_lines, row_place,
+    LINE, BadRows, DataSpec, DataValidationError, check_field_counts, checked_source, csv_options, drop_empty_rows, empty_text,
+    iter_jsonl, opener_for, record_lines, row_place,
 )
 
 
@@ -39,6 +39,7 @@ def read_table(spec: DataSpec) -> pd.DataFrame:
             lines = record_lines(path, fmt, spec.sep, spec.header)
             # read_options may change how pandas splits the file: then one row per line after the header
             df[LINE] = lines if len(lines) == len(df) else range(2 if spec.header else 1, len(df) + (2 if spec.header else 1))
+            df = drop_empty_rows(df, keep=[LINE])
         elif fmt == "jsonl":
             df = _read_jsonl(path)
         elif fmt == "json":

@@ -170,27 +170,45 @@ def check_field_counts(path: Path, fmt: str, sep: str | None = None) -> None:
                 )
 
 
-def record_lines(path: Path, fmt: str, sep: str | None = None, header: bool = True) -> list[int]:
+def record_lines(path: Path, fmt: str, sep: str | None = None, header: bool = True,
+                 empty_rows: bool = True) -> list[int]:
     """The file line each CSV/TSV record starts on, as an editor counts, for the records pandas keeps: blank
     (whitespace-only) lines are skipped by pandas, and a quoted text may span lines, so the row index plus
-    the header is not the line (an empty text after a blank line was reported one line too early)."""
-    return [start for start, blank in _csv_records(path, fmt, sep, header) if not blank]
+    the header is not the line (an empty text after a blank line was reported one line too early).
+    ``empty_rows`` False: without the rows the readers drop after pandas (``drop_empty_rows``)."""
+    return [start for start, blank, empty in _csv_records(path, fmt, sep, header) if not blank and (empty_rows or not empty)]
 
 
 def blank_lines(path: Path, fmt: str, sep: str | None = None, header: bool = True) -> list[int]:
-    """The lines read as no row: blank JSON Lines, and CSV/TSV lines pandas skips (empty, or white space
-    other than the separator alone; a line of separators is a row of empty fields)."""
+    """The lines read as no row: blank JSON Lines, CSV/TSV lines pandas skips (empty, or white space other
+    than the separator alone), and rows of empty fields alone, which the readers drop (``drop_empty_rows``)."""
     if fmt == "jsonl":
         with opener_for(path)(path, "rt", encoding="utf-8-sig") as fh:
             return [n for n, line in enumerate(fh, 1) if not line.strip()]
-    return [start for start, blank in _csv_records(path, fmt, sep, header) if blank]
+    return [start for start, blank, empty in _csv_records(path, fmt, sep, header) if blank or empty]
+
+
+def drop_empty_rows(df, keep: Sequence[str] = ()):
+    """A CSV/TSV read without its rows of empty fields alone (``,,``: Excel's empty row at the end of a sheet),
+    skipped as pandas skips a blank line. One column: a quoted "" is an empty text, refused. ``keep``: columns
+    added to the read (its lines), not the file's."""
+    columns = [c for c in df.columns if c not in keep]
+    empty = None
+    for column in columns if len(columns) > 1 else ():
+        here = df[column].isna() | df[column].astype(str).str.strip().eq("")
+        empty = here if empty is None else empty & here
+        if not empty.any():  # the first column mostly decides: the other ones are not read
+            return df
+    return df if empty is None else df[~empty].reset_index(drop=True)
 
 
 def _csv_records(path: Path, fmt: str, sep: str | None, header: bool):
-    """(first file line, is blank) of every CSV/TSV record after the header."""
+    """(first file line, is blank, is a row of empty fields) of every CSV/TSV record after the header. Empty
+    fields: every one empty or white space, in a file of two or more columns (the first line's; a short row
+    lacks its last ones, empty as pandas reads them)."""
     opts = csv_options(fmt, sep)
     spaces = " \t\f\v".replace(opts["sep"], "")  # a line of these alone is blank to pandas (a quoted "" is not)
-    end, last = 0, [""]
+    end, last, width = 0, [""], 0
 
     def remembered(fh):
         for line in fh:
@@ -201,8 +219,10 @@ def _csv_records(path: Path, fmt: str, sep: str | None, header: bool):
         reader = csv.reader(remembered(fh), delimiter=opts["sep"], quoting=opts["quoting"])
         for n, row in enumerate(reader):
             start, end = end + 1, reader.line_num
+            blank = start == end and not last[0].rstrip("\r\n").strip(spaces)
+            width = width or (0 if blank else len(row))
             if n > 0 or not header:
-                yield start, start == end and not last[0].rstrip("\r\n").strip(spaces)
+                yield start, blank, not blank and width > 1 and not any(f.strip() for f in row)
 
 
 def iter_jsonl(path: Path):
@@ -280,7 +300,8 @@ def check_texts(path, batches: Iterable[tuple[int, Mapping[str, Sequence]]], col
                     count += 1
                     if len(found) < MAX_SHOWN:
                         found.append((start + i, f"empty {name!r}"))
-    lines = record_lines(Path(path), *csv_layout) if found and csv_layout and csv_layout[0] in ("csv", "tsv") else []
+    in_csv = found and csv_layout and csv_layout[0] in ("csv", "tsv")
+    lines = record_lines(Path(path), *csv_layout, empty_rows=False) if in_csv else []  # among the rows kept: empty ones dropped
     bad = BadRows(path)
     for index, problem in found:
         bad.add(f"line {lines[index]}" if index < len(lines) else row_place(first, index), problem)

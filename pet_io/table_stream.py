@@ -125,7 +125,7 @@ def iter_chunks(path: Path, fmt: str, rows: int, advance: Callable[[int], None] 
             for chunk in pd.read_csv(fh, chunksize=rows, header=0 if header else None, **_csv_options(fmt, sep)):
                 progressed()
                 chunk.columns = [str(c) for c in chunk.columns]  # headerless: 0, 1, ... as the config names them
-                yield chunk
+                yield sources.drop_empty_rows(chunk)
         except (UnicodeDecodeError, pd.errors.ParserError) as exc:
             raise DataValidationError(f"{path}: could not read as {fmt}: {exc}") from None
 

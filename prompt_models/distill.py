@@ -38,6 +38,7 @@ class SequenceClassifier:
         self.tokenizer = tokenizer
         self.labels = list(labels)
         self.max_length = max_length
+        self.texts_cut = 0  # rows predict_texts cut at max_length, all calls together (`pet predict` reports them)
 
     @classmethod
     def from_pretrained(cls, model_path: str, labels: Sequence[str], max_length: int = 128) -> "SequenceClassifier":
@@ -100,6 +101,7 @@ class SequenceClassifier:
         """Logits [N, labels] in input order (rows run sorted by length, see ``inference.run_batches``)."""
         self.model.eval()
         enc = self.encode_texts(texts_a, texts_b)
+        self.texts_cut += enc.cut
         dev = next(self.model.parameters()).device
 
         def run(idx):

@@ -76,6 +76,7 @@ class EncodedRows:
     inputs: dict[str, list[list[int]]]  # MODEL_INPUTS the tokenizer gives -> one list of ids per row
     pad_values: dict[str, int]  # the value each input is padded with
     pad_left: bool  # the tokenizer's padding side
+    cut: int = 0  # rows longer than max_length, cut to it (`pet predict` says how many)
 
     @property
     def lengths(self) -> list[int]:
@@ -125,7 +126,20 @@ def encode_texts(tokenizer, texts_a: Sequence[str], texts_b: Sequence[str] | Non
     else:
         enc = tokenizer(texts_a, texts_b, truncation=True, max_length=max_length)
         inputs = {k: enc[k] for k in MODEL_INPUTS if k in enc}
-    return EncodedRows(inputs, pad_values, tokenizer.padding_side == "left")
+        rows = enc.encodings  # None from a Python tokenizer
+    cut = count_cut(tokenizer, texts_a, texts_b, inputs["input_ids"], rows, max_length)
+    return EncodedRows(inputs, pad_values, tokenizer.padding_side == "left", cut)
+
+
+def count_cut(tokenizer, texts_a, texts_b, ids: list[list[int]], encodings, max_length: int) -> int:
+    """How many rows the truncation cut. Only a row of ``max_length`` tokens may have been cut (one exactly that
+    long was not): the Rust tokenizer's ``encodings`` keep what each row lost, so nothing is tokenized again."""
+    full = [i for i, row in enumerate(ids) if len(row) >= max_length]
+    if encodings is not None:
+        return sum(1 for i in full if encodings[i].overflowing)
+    # a Python tokenizer keeps nothing of it: those rows (few) are tokenized again, uncut
+    uncut = (tokenizer(texts_a[i], None if texts_b is None else texts_b[i])["input_ids"] for i in full)
+    return sum(1 for ids in uncut if len(ids) > max_length)
 
 
 def _backend_call_is_plain(tokenizer) -> bool:

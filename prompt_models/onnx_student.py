@@ -188,6 +188,7 @@ class OnnxClassifier:
         folder = Path(folder)
         self.meta = OnnxMeta.read(folder)
         self.labels, self.max_length = self.meta.labels, self.meta.max_length
+        self.texts_cut = 0  # as SequenceClassifier.texts_cut
         self.engine = "onnx-int8" if int8 else "onnx-fp32"
         self.tokenizer = load_saved_tokenizer(folder)
         opts = ort.SessionOptions()
@@ -200,6 +201,7 @@ class OnnxClassifier:
     def predict_texts(self, texts_a: Sequence[str], texts_b: Sequence[str] | None = None, batch_size: int = 64,
                       progress: bool = False) -> np.ndarray:
         enc = encode_texts(self.tokenizer, texts_a, texts_b, self.max_length)
+        self.texts_cut += enc.cut
         names = self.meta.input_names
 
         def run(idx):

@@ -162,6 +162,8 @@ def test_an_unquoted_comma_is_an_error_naming_its_line_not_a_lost_text(tmp_path)
     ("text,id\nfine movie,1\n\nbad movie,2\n\"\",3\n", "1 bad row(s): line 5: empty 'text'"),
     # one column: a quoted "" is a row (an empty text), a line of spaces is skipped as blank
     ('text\na\n""\n   \nb\n""\n', "2 bad row(s): line 3: empty 'text'; line 6: empty 'text'"),
+    # a row of separators alone (Excel's empty row) is skipped as a blank line is; an empty text beside an id is not
+    ("text,id\nfine movie,1\n,\n , \nbad movie,2\n,3\n,\n", "1 bad row(s): line 6: empty 'text'"),
 ])
 def test_streamed_and_unlabeled_reads_name_the_line_after_a_blank_one(tmp_path, content, needle):
     # `pet predict` and the unlabeled pool reported the row index plus the header: a line too early
@@ -174,6 +176,34 @@ def test_streamed_and_unlabeled_reads_name_the_line_after_a_blank_one(tmp_path, 
         table_stream.check_texts(path, "csv", ["text"])
     with pytest.raises(DataValidationError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         open_unlabeled(DataSpec(str(path), text_a="text", label=None), tmp_path / "cache")
+
+
+def test_rows_of_empty_fields_alone_are_skipped_as_blank_lines(tmp_path):
+    """Excel writes an empty row of a sheet as ',,': it was refused as an empty text, naming its line, where
+    a blank line is skipped. An empty text with a label is still refused."""
+    from pet_io import table_stream
+    from pet_io.sources import blank_lines, record_lines
+    from pet_io.unlabeled import open_unlabeled, skipped_lines
+
+    path = tmp_path / "d.csv"
+    path.write_text('text,label,note\ngood,pos,\n,,\n\n"",, \nbad,neg,x\n,\n')
+    assert blank_lines(path, "csv") == [3, 4, 5, 7]
+    assert record_lines(path, "csv") == [2, 3, 5, 6, 7]  # the rows pandas reads, to place them
+    assert record_lines(path, "csv", empty_rows=False) == [2, 6]
+    spec = DataSpec(str(path), text_a="text")
+    assert [(e.text_a, e.label) for e in load_examples(spec, ["pos", "neg"])] == [("good", "pos"), ("bad", "neg")]
+    assert list(open_unlabeled(DataSpec(str(path), text_a="text", label=None), tmp_path / "cache")["text_a"]) == ["good", "bad"]
+    assert table_stream.check_texts(path, "csv", ["text"]) == 2
+    assert [len(c) for c in table_stream.iter_chunks(path, "csv", 2)] == [1, 1, 0]
+    assert skipped_lines(spec) == f"{path}: 4 blank line(s) skipped, no text there (line 3, 4, 5, 7)"
+    path.write_text("text,label\ngood,pos\nbad,neg\n,\n,\n")  # Excel's: the last rows of a sheet
+    assert len(open_unlabeled(DataSpec(str(path), text_a="text", label=None), tmp_path / "cache1")) == 2
+    path.write_text("text,label\ngood,pos\n,\n,neg\n")
+    with pytest.raises(DataValidationError, match="1 bad row\\(s\\): line 4: empty 'text'"):
+        load_examples(spec, ["pos", "neg"])
+    path.write_text("text,label\n,\n\t,\n")  # nothing but empty rows: no rows, as a file of blank lines
+    with pytest.raises(DataValidationError, match="no rows"):
+        open_unlabeled(DataSpec(str(path), text_a="text", label=None), tmp_path / "cache2")
 
 
 def test_blank_lines_are_found_and_a_quoted_empty_line_is_not_one(tmp_path):

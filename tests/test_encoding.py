@@ -43,6 +43,25 @@ def test_encoded_rows_are_what_the_tokenizer_itself_gives(fixture, request):
                 np.testing.assert_array_equal(got[k], padded[k])
 
 
+def test_the_rows_cut_at_max_length_are_counted(tiny_model_dir, monkeypatch):
+    """`pet predict` says how many texts were cut: counted from the tokenizer's own output, on both paths of
+    ``encode_texts``; a text of exactly max_length tokens is not cut."""
+    from prompt_models import inference
+
+    tok = _tokenizer(tiny_model_dir)
+    texts = ["the movie was great", "the movie was really great", "a bad film " * 5, "fun"]  # 6, 7, 17, 3 tokens
+    assert [len(ids) for ids in tok(texts)["input_ids"]] == [6, 7, 17, 3]
+    for plain in (True, False):  # the Rust tokenizer called directly, or through transformers' call
+        monkeypatch.setattr(inference, "_backend_call_is_plain", lambda t, plain=plain: plain)
+        assert inference.encode_texts(tok, texts, None, max_length=6).cut == 2
+        assert inference.encode_texts(tok, texts, None, max_length=7).cut == 1
+        assert inference.encode_texts(tok, texts, None, max_length=32).cut == 0
+        assert inference.encode_texts(tok, texts, ["good"] * 4, max_length=8).cut == 2  # a pair: 6 + 1, 7 + 1 tokens
+    # a Python tokenizer keeps no overflow: the rows that reached max_length are tokenized again, uncut
+    ids = [[0] * 6, [0] * 6, [0] * 6, [0] * 3]
+    assert inference.count_cut(tok, texts, None, ids, None, 6) == 2
+
+
 def test_encoding_refuses_what_transformers_refuses(tiny_model_dir):
     from prompt_models.inference import encode_texts
 

@@ -460,6 +460,19 @@ def test_blank_lines_of_the_unlabeled_file_are_named_not_dropped_silently(tmp_pa
     assert len(splits["unlabeled"][1]) == len(TEXTS)  # what `pet run` reads: the texts, no empty rows
 
 
+def test_excel_empty_rows_are_skipped_as_blank_lines_are(tmp_path, capsys):
+    # Excel writes an empty row at the end of a sheet as ',' (separators alone): refused as an empty text before
+    f = tmp_path / "train.csv"
+    f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["good", "bad"])) + ",\n,\n")
+    unl = tmp_path / "pool.csv"
+    unl.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(TEXTS)) + ",\n")
+    code, out = _init(tmp_path, f, "--unlabeled", unl)
+    err = capsys.readouterr().err
+    assert code == 0 and f"{unl}: 1 blank line(s) skipped, no text there (line 8)" in err, err
+    _, splits = _check_runs(out, ["bad", "good"])
+    assert len(splits["unlabeled"][1]) == len(TEXTS)
+
+
 def test_questions_are_noted_with_what_the_dev_set_changes(tmp_path, capsys):
     f = tmp_path / "train.csv"
     f.write_text("text,label\n" + "".join(f'"Why is it {t} ?",{lab}\n' for t, lab in _rows(["desc", "num"])))

@@ -119,6 +119,26 @@ def test_semicolon_csv_and_a_headerless_config(registry, tmp_path, capsys):
     assert list(pd.read_csv(tmp_path / "out6.csv", keep_default_na=False)["0"]) == TEXTS
 
 
+def test_the_summary_counts_the_texts_cut_and_rows_of_empty_fields_are_skipped(registry, tmp_path, capsys):
+    """A text longer than the model's max_length (32 here) is cut by the tokenizer, which the labels cannot show:
+    the summary says how many were. A row of separators alone (Excel's empty row) was refused as an empty text:
+    it is skipped as a blank line is."""
+    long = "the movie was great and the plot was good " * 5  # over 40 tokens
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(TEXTS)) + f"9,{long}\n,\n")
+    assert pet("predict", registry["config"], src, "-o", tmp_path / "out.csv") == 0
+    out = capsys.readouterr().out.strip()
+    assert out.endswith("-> " + str(tmp_path / "out.csv") + "; 1 blank line(s) skipped, not in the output (line 8); "
+                        "1 of 6 texts was longer than max_length 32 tokens and was cut"), out
+    assert list(pd.read_csv(tmp_path / "out.csv", keep_default_na=False)["text"]) == TEXTS + [long]
+    assert pet("predict", registry["config"], src, "-o", tmp_path / "out.jsonl", "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["texts_cut"], summary["max_length"], summary["blank_lines"]) == (1, 32, [8])
+    pd.DataFrame({"text": TEXTS}).to_csv(tmp_path / "short.csv", index=False)
+    assert pet("predict", registry["config"], tmp_path / "short.csv", "-o", tmp_path / "out2.csv") == 0
+    assert "max_length" not in capsys.readouterr().out  # said only when a text was cut
+
+
 def test_text_pairs_and_the_logged_signature(registry, tmp_path, capsys):
     import mlflow
 
