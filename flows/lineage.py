@@ -69,7 +69,8 @@ def champion_lineage(cfg: PipelineConfig, alias: str | None = None) -> dict:
     """The registered model behind ``alias`` and the flow run, datasets and stage runs that made it.
 
     A classifier registered by a relabel run also gets ``ensemble``: the pet run that trained the
-    pattern models it was distilled from (their training data and stage runs). Reads only.
+    pattern models it was distilled from (their training data and stage runs). ``earlier_relabels``: the
+    relabel runs of the same ensemble before this one, whose texts' soft labels it was distilled on too. Reads only.
     """
     name, alias, uri = cfg.tracking.registered_model, alias or cfg.tracking.alias, cfg.tracking_uri()
     if not store_exists(uri):
@@ -84,7 +85,24 @@ def champion_lineage(cfg: PipelineConfig, alias: str | None = None) -> dict:
     source = parent.data.tags.get("ensemble_source_run_id")
     if source:  # relabel: the ensemble was trained by an earlier pet run
         out["ensemble"] = _flow_lineage(client, client.get_run(source))
+    out["earlier_relabels"] = _earlier_relabels(client, parent)
     return out
+
+
+def _earlier_relabels(client, parent) -> list[dict]:
+    """The relabel flow runs that soft-labeled texts with ``parent``'s ensemble before it started: a run distills on
+    every soft label its ensemble has in the store (a failed relabel's finished shards too), not only its own file's."""
+    stages = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}' "
+                                "and tags.stage = 'distill'")
+    key = next((r.data.tags["ensemble_key"] for r in stages if r.data.tags.get("ensemble_key")), None)
+    if key is None:  # a run that stopped before distilling: nothing was distilled on
+        return []
+    runs = client.search_runs([parent.info.experiment_id], f"tags.ensemble_key = '{key}'",
+                              order_by=["attributes.start_time ASC"])
+    earlier = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.info.run_id != parent.info.run_id
+               and r.data.tags.get("prefect.flow_name") == "relabel" and r.info.start_time < parent.info.start_time
+               and r.data.metrics.get("n_new_unlabeled", 0) > 0]
+    return [dict(_flow_lineage(client, r), n_new=int(r.data.metrics["n_new_unlabeled"])) for r in earlier]
 
 
 def check_champion_labels(cfg: PipelineConfig) -> None:
@@ -129,4 +147,10 @@ def lineage_lines(out: dict) -> str:
     lines = [f"lineage: {out['model']} v{out['version']} ({out['alias']!r})"] + flow(out, "made by")
     if "ensemble" in out:
         lines += flow(out["ensemble"], "its pattern models trained by")
+    for run in out.get("earlier_relabels", []):  # their unlabeled files only: their stages made other classifiers
+        f = run["flow"]
+        lines.append(f"also distilled on the {run['n_new']:,} new texts of relabel flow run {f['prefect_flow_run_id']} "
+                     f"(MLflow run {f['mlflow_run_name']}, {f['mlflow_run_id']}, {f['status']})")
+        lines += [f"  dataset {d['context'] or d['name']}: {d['source']} (digest {d['digest']})"
+                  for d in run["datasets"] if (d["context"] or d["name"]) == "unlabeled"]
     return "\n".join(lines)

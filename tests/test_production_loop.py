@@ -83,6 +83,7 @@ def test_scheduled_run_after_relabel_keeps_the_relabeled_champion(prefect_harnes
     assert lin["ensemble"]["flow"]["mlflow_run_id"] == first["mlflow_run_id"]
     assert {"pattern-0-seed-1", "pattern-1-seed-1"} <= {s["stage"] for s in lin["ensemble"]["stages"]}
     assert "train" in {d["name"] for d in lin["ensemble"]["datasets"]}
+    assert lin["earlier_relabels"] == []  # the first relabel of this ensemble
     # the nightly run distills on every soft label of its ensemble, the relabeled ones included:
     # it rebuilds the relabel's classifier and the champion does not go back to v1
     loads.clear()
@@ -91,6 +92,18 @@ def test_scheduled_run_after_relabel_keeps_the_relabeled_champion(prefect_harnes
     assert nightly["n_soft_labeled"] == 48
     assert nightly["registered"]["version"] == "2" and nightly["registered"]["reused"]
     assert _alias_version(path, "champion") == "2"
+    # a second relabel's classifier learns the first relabel's texts too: its lineage names that run and file
+    from flows.lineage import lineage_lines
+
+    pd.DataFrame({"text": [f"{s} {v} indeed" for s in SUBJECTS for v in VERDICTS][:12]}).to_csv(
+        tmp_path / "newer.csv", index=False)
+    second = relabel_flow(str(path), str(tmp_path / "newer.csv"))
+    assert second["n_soft_labeled"] == 60 and _alias_version(path, "champion") == "3"
+    lin = champion_lineage(load_config(path))
+    assert [(r["flow"]["mlflow_run_id"], r["n_new"]) for r in lin["earlier_relabels"]] == [(relabeled["mlflow_run_id"], 24)]
+    text = lineage_lines(lin)
+    assert "also distilled on the 24 new texts of relabel flow run" in text
+    assert "new.csv" in text.split("also distilled on")[1] and "newer.csv" not in text.split("also distilled on")[1]
 
 
 def test_a_worse_classifier_becomes_challenger_not_champion(prefect_harness, tmp_path, tiny_model_dir):
