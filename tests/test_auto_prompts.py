@@ -466,3 +466,21 @@ def test_several_words_per_label_are_the_labels_own_next_best_words(trained_fact
     many = search_label_words(model, data, ["0", "1"], top_k_per_class=8, logp=logp, max_scan=50, num_candidates=1,
                               words_per_label=6)
     assert many[0]["label_words"] == {"0": ["awful", "fine", "bad", "boring"], "1": ["great", "good"]}
+
+
+def test_task_word_pools_are_searched_for_the_tasks_templates_only(trained_factory, monkeypatch):
+    # the question-words design check: a pool for the task's own templates leaves the library's search as it was
+    make, _ = trained_factory
+    data = [InputExample(e.text_a, None, {"pos": "LABEL_1", "neg": "LABEL_2"}[e.label], e.guid) for e in toy_examples(8)]
+    prior = [InputExample(e.text_a) for e in data]
+    search = auto_prompts.search_label_words
+    calls = []
+
+    def spy(model, *args, **kwargs):
+        calls.append(model.pattern.template)
+        return search(model, *args, **kwargs)
+
+    monkeypatch.setattr(auto_prompts, "search_label_words", spy)
+    select_prompts(make, ["LABEL_1", "LABEL_2"], data, data, prior, [GOOD, GOOD2], num_patterns=1,
+                   word_pools=("text",), task_templates=[GOOD2], task_word_pools=("any-continuations",))
+    assert calls.count(GOOD) == 1 and calls.count(GOOD2) == 2
