@@ -97,12 +97,16 @@ def _earlier_relabels(client, parent) -> list[dict]:
     key = next((r.data.tags["ensemble_key"] for r in stages if r.data.tags.get("ensemble_key")), None)
     if key is None:  # a run that stopped before distilling: nothing was distilled on
         return []
-    runs = client.search_runs([parent.info.experiment_id], f"tags.ensemble_key = '{key}'",
-                              order_by=["attributes.start_time ASC"])
-    earlier = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.info.run_id != parent.info.run_id
-               and r.data.tags.get("prefect.flow_name") == "relabel" and r.info.start_time < parent.info.start_time
-               and r.data.metrics.get("n_new_unlabeled", 0) > 0]
-    return [dict(_flow_lineage(client, r), n_new=int(r.data.metrics["n_new_unlabeled"])) for r in earlier]
+    # filtered in the query and read page by page: the stage runs of every run of this ensemble carry the key too
+    query = (f"tags.ensemble_key = '{key}' and tags.`prefect.flow_name` = 'relabel' and metrics.n_new_unlabeled > 0 "
+             f"and attributes.start_time < {parent.info.start_time}")
+    runs, token = [], None
+    while True:
+        page = client.search_runs([parent.info.experiment_id], query, order_by=["attributes.start_time ASC"],
+                                  page_token=token)
+        runs += [r for r in page if "mlflow.parentRunId" not in r.data.tags]
+        if not (token := page.token):
+            return [dict(_flow_lineage(client, r), n_new=int(r.data.metrics["n_new_unlabeled"])) for r in runs]
 
 
 def check_champion_labels(cfg: PipelineConfig) -> None:
@@ -149,7 +153,9 @@ def lineage_lines(out: dict) -> str:
         lines += flow(out["ensemble"], "its pattern models trained by")
     for run in out.get("earlier_relabels", []):  # their unlabeled files only: their stages made other classifiers
         f = run["flow"]
-        lines.append(f"also distilled on the {run['n_new']:,} new texts of relabel flow run {f['prefect_flow_run_id']} "
+        # a relabel that stopped midway labeled some of its texts: the shards it finished are in the store
+        upto = "" if f["status"] == "FINISHED" else "up to "
+        lines.append(f"also distilled on {upto}the {run['n_new']:,} new texts of relabel flow run {f['prefect_flow_run_id']} "
                      f"(MLflow run {f['mlflow_run_name']}, {f['mlflow_run_id']}, {f['status']})")
         lines += [f"  dataset {d['context'] or d['name']}: {d['source']} (digest {d['digest']})"
                   for d in run["datasets"] if (d["context"] or d["name"]) == "unlabeled"]

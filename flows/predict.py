@@ -119,7 +119,7 @@ def _predict(args: argparse.Namespace) -> int:
                "blank_lines_skipped": len(blanks), "blank_lines": blanks[:100], "texts_cut": cut,
                "max_length": clf.max_length}
     alias = f" ({choice.alias!r})" if choice.alias else ""
-    skipped = (f"; {len(blanks)} blank line(s) skipped, not in the output (line {', '.join(map(str, blanks[:5]))}"
+    skipped = (f"; {len(blanks)} empty line(s) skipped, not in the output (line {', '.join(map(str, blanks[:5]))}"
                + (", ..." if len(blanks) > 5 else "") + ")") if blanks else ""
     # the model reads max_length tokens of a text: the rest of a longer one is cut, which the labels cannot show
     were = "was" if cut == 1 else "were"

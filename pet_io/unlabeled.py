@@ -70,14 +70,14 @@ def open_unlabeled(spec: DataSpec, cache_dir: str | Path):
 
 
 def skipped_lines(spec: DataSpec) -> str | None:
-    """A line naming the blank lines of a CSV/TSV/JSONL split (no row to the reader, so no text), or None:
+    """A line naming the blank lines and rows of empty fields of a CSV/TSV/JSONL split (no row to the reader), or None:
     they are skipped rather than refused, and said so, not lost silently."""
     path, fmt = checked_source(spec)
     blanks = blank_lines(path, fmt, spec.sep, spec.header) if fmt in ("csv", "tsv", "jsonl") else []
     if not blanks:
         return None
     at = ", ".join(map(str, blanks[:5])) + (", ..." if len(blanks) > 5 else "")
-    return f"{spec.path}: {len(blanks)} blank line(s) skipped, no text there (line {at})"
+    return f"{spec.path}: {len(blanks)} empty line(s) skipped, no text there (line {at})"
 
 
 def _load(path: Path, fmt: str, spec: DataSpec, cache_dir: str):

@@ -38,7 +38,9 @@ class SequenceClassifier:
         self.tokenizer = tokenizer
         self.labels = list(labels)
         self.max_length = max_length
-        self.texts_cut = 0  # rows predict_texts cut at max_length, all calls together (`pet predict` reports them)
+        # rows predict_texts cut at max_length, all calls together: `pet predict` reports them (one thread); the
+        # served model's concurrent calls may lose a count, and nothing reads it there
+        self.texts_cut = 0
 
     @classmethod
     def from_pretrained(cls, model_path: str, labels: Sequence[str], max_length: int = 128) -> "SequenceClassifier":

@@ -138,7 +138,8 @@ def count_cut(tokenizer, texts_a, texts_b, ids: list[list[int]], encodings, max_
     if encodings is not None:
         return sum(1 for i in full if encodings[i].overflowing)
     # a Python tokenizer keeps nothing of it: those rows (few) are tokenized again, uncut
-    uncut = (tokenizer(texts_a[i], None if texts_b is None else texts_b[i])["input_ids"] for i in full)
+    uncut = (tokenizer(texts_a[i], None if texts_b is None else texts_b[i], truncation=True,
+                       max_length=max_length + 1)["input_ids"] for i in full)
     return sum(1 for ids in uncut if len(ids) > max_length)
 
 

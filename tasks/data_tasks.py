@@ -41,9 +41,9 @@ def load_and_validate(cfg: PipelineConfig) -> Splits:
     labels_seen: set = set()
     folder = cfg.work_path / "data"
     for split, (spec, examples) in read_splits(cfg, cfg.work_path / "arrow_cache").items():
+        if line := skipped_lines(spec):  # the readers skip them: said, not lost silently
+            logger().warning(line)
         if split == "unlabeled":
-            if line := skipped_lines(spec):
-                logger().warning(line)
             copy = write_copy(examples, folder)  # Parquet, written batch by batch
             out[split] = SplitFile(copy.path, copy.digest, copy.n, spec.path)
             continue

@@ -195,7 +195,7 @@ def test_rows_of_empty_fields_alone_are_skipped_as_blank_lines(tmp_path):
     assert list(open_unlabeled(DataSpec(str(path), text_a="text", label=None), tmp_path / "cache")["text_a"]) == ["good", "bad"]
     assert table_stream.check_texts(path, "csv", ["text"]) == 2
     assert [len(c) for c in table_stream.iter_chunks(path, "csv", 2)] == [1, 1, 0]
-    assert skipped_lines(spec) == f"{path}: 4 blank line(s) skipped, no text there (line 3, 4, 5, 7)"
+    assert skipped_lines(spec) == f"{path}: 4 empty line(s) skipped, no text there (line 3, 4, 5, 7)"
     path.write_text("text,label\ngood,pos\nbad,neg\n,\n,\n")  # Excel's: the last rows of a sheet
     assert len(open_unlabeled(DataSpec(str(path), text_a="text", label=None), tmp_path / "cache1")) == 2
     path.write_text("text,label\ngood,pos\n,\n,neg\n")
@@ -213,3 +213,24 @@ def test_blank_lines_are_found_and_a_quoted_empty_line_is_not_one(tmp_path):
     path.write_text('text,label\na,0\n \n"two\n\nlines",1\n\nb,1\n')
     assert blank_lines(path, "csv") == [3, 7]
     assert record_lines(path, "csv") == [2, 4, 8]
+
+
+def test_a_run_says_which_lines_of_a_labeled_split_it_skipped(tmp_path, tiny_model_dir, caplog):
+    # pandas skips blank lines, the readers rows of separators alone: in train or dev as in the unlabeled file, said
+    import logging
+
+    import yaml
+
+    from pet_config.loading import load_config
+    from tasks.data_tasks import load_and_validate
+
+    (tmp_path / "train.csv").write_text("text,label\nit was great,pos\n,\nit was awful,neg\n\n"
+                                        + "".join(f"t{i} fine,pos\nt{i} bad,neg\n" for i in range(3)))
+    cfg = {"name": "skips", "model": {"path": str(tiny_model_dir)}, "labels": ["pos", "neg"],
+           "data": {"train": {"path": "train.csv", "text_a": "text"}}, "patterns": ["{text_a} it was {mask}"],
+           "verbalizer": {"label_words": {"pos": ["great"], "neg": ["awful"]}}, "work_dir": "work"}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with caplog.at_level(logging.WARNING, logger="pet"):
+        data = load_and_validate.fn(load_config(tmp_path / "config.yaml"))
+    assert data["train"].n == 8
+    assert f"{tmp_path / 'train.csv'}: 2 empty line(s) skipped, no text there (line 3, 5)" in caplog.text

@@ -455,7 +455,7 @@ def test_blank_lines_of_the_unlabeled_file_are_named_not_dropped_silently(tmp_pa
     unl.write_text("text\n" + "\n".join(TEXTS[:3]) + "\n\n   \n" + "\n".join(TEXTS[3:]) + "\n")
     code, out = _init(tmp_path, f, "--unlabeled", unl)
     err = capsys.readouterr().err
-    assert code == 0 and f"{unl}: 2 blank line(s) skipped, no text there (line 5, 6)" in err, err
+    assert code == 0 and f"{unl}: 2 empty line(s) skipped, no text there (line 5, 6)" in err, err
     _, splits = _check_runs(out, ["bad", "good"])
     assert len(splits["unlabeled"][1]) == len(TEXTS)  # what `pet run` reads: the texts, no empty rows
 
@@ -468,7 +468,7 @@ def test_excel_empty_rows_are_skipped_as_blank_lines_are(tmp_path, capsys):
     unl.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(TEXTS)) + ",\n")
     code, out = _init(tmp_path, f, "--unlabeled", unl)
     err = capsys.readouterr().err
-    assert code == 0 and f"{unl}: 1 blank line(s) skipped, no text there (line 8)" in err, err
+    assert code == 0 and f"{unl}: 1 empty line(s) skipped, no text there (line 8)" in err, err
     _, splits = _check_runs(out, ["bad", "good"])
     assert len(splits["unlabeled"][1]) == len(TEXTS)
 

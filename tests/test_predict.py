@@ -115,7 +115,7 @@ def test_semicolon_csv_and_a_headerless_config(registry, tmp_path, capsys):
     gappy = tmp_path / "gappy.csv"
     gappy.write_text(f"{TEXTS[0]}\n   \n{TEXTS[1]}\n\n" + "".join(f"{t}\n" for t in TEXTS[2:]))
     assert pet("predict", registry["config"], gappy, "-o", tmp_path / "out6.csv", *headerless) == 0
-    assert "; 2 blank line(s) skipped, not in the output (line 2, 4)" in capsys.readouterr().out
+    assert "; 2 empty line(s) skipped, not in the output (line 2, 4)" in capsys.readouterr().out
     assert list(pd.read_csv(tmp_path / "out6.csv", keep_default_na=False)["0"]) == TEXTS
 
 
@@ -128,7 +128,7 @@ def test_the_summary_counts_the_texts_cut_and_rows_of_empty_fields_are_skipped(r
     src.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(TEXTS)) + f"9,{long}\n,\n")
     assert pet("predict", registry["config"], src, "-o", tmp_path / "out.csv") == 0
     out = capsys.readouterr().out.strip()
-    assert out.endswith("-> " + str(tmp_path / "out.csv") + "; 1 blank line(s) skipped, not in the output (line 8); "
+    assert out.endswith("-> " + str(tmp_path / "out.csv") + "; 1 empty line(s) skipped, not in the output (line 8); "
                         "1 of 6 texts was longer than max_length 32 tokens and was cut"), out
     assert list(pd.read_csv(tmp_path / "out.csv", keep_default_na=False)["text"]) == TEXTS + [long]
     assert pet("predict", registry["config"], src, "-o", tmp_path / "out.jsonl", "--json") == 0
