@@ -91,7 +91,7 @@ def pipeline_slot(cfg: PipelineConfig, log=None):
         except ObjectAlreadyExists:  # created by a run starting at the same moment
             pass
     if log:
-        log.info("waiting for the pipeline slot %r (one run of a pipeline at a time)", name)
+        log.info("taking the pipeline slot %r (one run of a pipeline at a time)", name)
     me = recovery.SlotHolder.me(current_flow_run_id())
     noise = logging.getLogger("prefect._internal.concurrency")
     quiet = _SlotTimeoutNoise()
@@ -110,6 +110,10 @@ def pipeline_slot(cfg: PipelineConfig, log=None):
                         held.enter_context(concurrency(name, occupy=1, strict=True, timeout_seconds=SLOT_POLL_SECONDS,
                                                        raise_on_lease_renewal_failure=False))
                     except AcquireConcurrencySlotTimeoutError:
+                        if log and not told:  # said once, and only when there is a wait
+                            log.info("the pipeline slot %r is held by another run of this pipeline: waiting for it "
+                                     "to finish", name)
+                        told = True
                         continue  # look again: the holder may have been killed meanwhile
                     recovery.write_holder(cfg, me)
                     break

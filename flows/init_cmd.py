@@ -225,6 +225,8 @@ def build_config(args) -> tuple[str, list[str]]:
     else:  # the flow distills on unlabeled text: the training texts are the least it can have
         splits["unlabeled"] = _spec(args.train, out_dir, header, sep, text, pair, None)
         unl_note = "none given: the training texts stand in (give --unlabeled for a better student)"
+        notes.append(f"no --unlabeled file: the student learns the ensemble's labels of the {len(df)} training "
+                     "texts alone; give --unlabeled with a few hundred or more texts of the task for a better student")
     max_length, fit = _max_length(df, text, pair)
     if fit < 0.8:
         notes.append(f"{args.train}: {1 - fit:.0%} of the training texts are longer than model.max_length {max_length} "

@@ -56,7 +56,7 @@ def _flow_lineage(client, parent) -> dict:
             {
                 "stage": r.data.tags.get("stage"),
                 "run_id": r.info.run_id,
-                "cached": r.data.tags.get("cached"),
+                "cached": r.data.tags.get("cached") == "true",  # the tag is "true" / "false"
                 "source_run_id": r.data.tags.get("source_run_id"),
                 "metrics": r.data.metrics,
             }

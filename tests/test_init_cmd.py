@@ -62,7 +62,10 @@ def test_the_next_command_is_printed_quoted(tmp_path, capsys):
     f.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in _rows(["pos", "neg"])))
     out = tmp_path / "my config.yaml"
     assert main(["init", str(f), "-o", str(out)]) == 0
-    assert capsys.readouterr().out.strip().endswith(f"next: pet run '{out}'")  # pasted as it is, it runs
+    printed = capsys.readouterr()
+    assert printed.out.strip().endswith(f"next: pet run '{out}'")  # pasted as it is, it runs
+    # no --unlabeled: the training texts stand in, said on the terminal, not only in the config's comments
+    assert "note: no --unlabeled file: the student learns the ensemble's labels of the" in printed.err
 
 
 def test_headerless_tsv_with_code_labels(tmp_path):

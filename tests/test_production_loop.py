@@ -84,6 +84,7 @@ def test_scheduled_run_after_relabel_keeps_the_relabeled_champion(prefect_harnes
     assert {"pattern-0-seed-1", "pattern-1-seed-1"} <= {s["stage"] for s in lin["ensemble"]["stages"]}
     assert "train" in {d["name"] for d in lin["ensemble"]["datasets"]}
     assert lin["earlier_relabels"] == []  # the first relabel of this ensemble
+    assert not any(s["cached"] for s in lin["ensemble"]["stages"])  # trained by that run: tagged "false"
     # the nightly run distills on every soft label of its ensemble, the relabeled ones included:
     # it rebuilds the relabel's classifier and the champion does not go back to v1
     loads.clear()
@@ -102,7 +103,7 @@ def test_scheduled_run_after_relabel_keeps_the_relabeled_champion(prefect_harnes
     lin = champion_lineage(load_config(path))
     assert [(r["flow"]["mlflow_run_id"], r["n_new"]) for r in lin["earlier_relabels"]] == [(relabeled["mlflow_run_id"], 24)]
     text = lineage_lines(lin)
-    assert "also distilled on the 24 new texts of relabel flow run" in text
+    assert "also distilled on the 24 new texts of relabel flow run" in text and "cached from None" not in text
     assert "new.csv" in text.split("also distilled on")[1] and "newer.csv" not in text.split("also distilled on")[1]
 
 

@@ -96,3 +96,15 @@ def test_a_run_without_dev_or_test_says_it_measured_nothing(tmp_path):
     assert line.startswith("run done: no accuracy measured (no dev or test set;") and "v2 as 'champion'" in line
     scored = summary_line("run", cfg, {**registered, "classifier_metrics": {"test_accuracy": 0.9}})
     assert "no accuracy measured" not in scored and "classifier accuracy test 0.900" in scored
+
+
+def test_prompts_chosen_at_chance_are_flagged():
+    # MRPC: four templates at 0.469-0.531 on a balanced dev set; chosen, but nearly at random
+    from flows.auto_stage import prompts_at_chance
+
+    best = {"template": "{text_a} {text_b} In summary, {mask}", "accuracy": 0.5}
+    line = prompts_at_chance(best, ["a", "b"] * 16)
+    assert line.startswith("no candidate prompt did better than chance untrained on dev: the best, "
+                           "'{text_a} {text_b} In summary, {mask}', scored 0.500, always answering")
+    assert prompts_at_chance(dict(best, accuracy=0.531), ["a", "b"] * 16) is None
+    assert prompts_at_chance(dict(best, accuracy=0.6), ["a"] * 7 + ["b"] * 3) is not None  # 0.7 by always 'a'
