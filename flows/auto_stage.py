@@ -12,9 +12,9 @@ from prefect import get_run_logger
 
 from prompt_models.auto_settings import suggest_train_settings
 from pet_config.schema import PipelineConfig
-from pet_io.example_files import read_examples
 from tasks import tracking
 from tasks.auto_prompt_tasks import backbone_params, choose_prompts, zero_shot_reference
+from tasks.promotion import majority_floor
 from tasks.records import PatternModelRef, Splits
 
 from flows.stages import train_generation
@@ -47,8 +47,7 @@ def auto_prompt_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> tupl
         get_run_logger().info("no dev set to re-rank on: %r, written for this kind of text, takes the place of %r",
                               swap["added"], swap["dropped"])
         mlflow.log_params({"task_template_added": swap["added"][:250], "task_template_dropped": swap["dropped"][:250]})
-    if "dev" in data and (line := prompts_at_chance(result["template_scores"][0], [e.label for e in read_examples(
-            data["dev"].path)])):
+    if (floor := majority_floor(data, "dev_accuracy")) and (line := prompts_at_chance(result["template_scores"][0], floor)):
         get_run_logger().warning(line)
         mlflow.set_tag("prompts_at_chance", "true")
     if result.get("word_pool", "").startswith("any next word"):
@@ -58,15 +57,13 @@ def auto_prompt_stage(cfg: PipelineConfig, data: Splits, parent_id: str) -> tupl
     return cfg, result.get("trained_candidates") or list(cfg.patterns)
 
 
-def prompts_at_chance(best: dict, dev_labels: list[str]) -> str | None:
-    """A line when the best candidate prompt untrained scores no better on dev than always answering its most
-    frequent label (MRPC, CoLA): the ranking then chose among prompts at chance, which the user should know."""
-    top = max(set(dev_labels), key=dev_labels.count)
-    floor = dev_labels.count(top) / len(dev_labels)
-    if best["accuracy"] > floor:
+def prompts_at_chance(best: dict, floor: tuple[float, str]) -> str | None:
+    """A line when the best candidate prompt untrained scores no better on dev than ``floor`` (``majority_floor``'s
+    accuracy and label) (MRPC, CoLA): the ranking then chose among prompts at chance, which the user should know."""
+    if best["accuracy"] > floor[0]:
         return None
     return (f"no candidate prompt did better than chance untrained on dev: the best, {best['template']!r}, scored "
-            f"{best['accuracy']:.3f}, always answering {top!r} {floor:.3f}; the backbone reads this task poorly without "
+            f"{best['accuracy']:.3f}, always answering {floor[1]!r} {floor[0]:.3f}; the backbone reads this task poorly without "
             "training, so the prompts were chosen nearly at random: `patterns` and `verbalizer.label_words` written for "
             "the task may do better")
 

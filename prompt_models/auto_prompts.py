@@ -238,7 +238,7 @@ def select_prompts(
         common = torch.zeros(vocab_size, dtype=torch.bool)
         common[prior_vocab.logsumexp(0).topk(min(common_words, vocab_size)).indices] = True
         pools = {"text": in_text, "continuations": common & in_text, "any-continuations": common}
-        template_pools = list(dict.fromkeys(list(word_pools) + (list(task_word_pools) if template in task_templates else [])))
+        template_pools = list(dict.fromkeys([*word_pools, *(task_word_pools if template in task_templates else ())]))
         if "content-continuations" in template_pools:  # experiment: next words that are words, text or not
             pools["content-continuations"] = common & content_words_mask(model, common.nonzero().flatten().tolist(),
                                                                           function_words, vocab_size)

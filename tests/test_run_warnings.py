@@ -103,8 +103,8 @@ def test_prompts_chosen_at_chance_are_flagged():
     from flows.auto_stage import prompts_at_chance
 
     best = {"template": "{text_a} {text_b} In summary, {mask}", "accuracy": 0.5}
-    line = prompts_at_chance(best, ["a", "b"] * 16)
+    line = prompts_at_chance(best, (0.5, "a"))
     assert line.startswith("no candidate prompt did better than chance untrained on dev: the best, "
-                           "'{text_a} {text_b} In summary, {mask}', scored 0.500, always answering")
-    assert prompts_at_chance(dict(best, accuracy=0.531), ["a", "b"] * 16) is None
-    assert prompts_at_chance(dict(best, accuracy=0.6), ["a"] * 7 + ["b"] * 3) is not None  # 0.7 by always 'a'
+                           "'{text_a} {text_b} In summary, {mask}', scored 0.500, always answering 'a' 0.500;")
+    assert prompts_at_chance(dict(best, accuracy=0.531), (0.5, "a")) is None
+    assert prompts_at_chance(dict(best, accuracy=0.6), (0.7, "a")) is not None  # a dev set of 7 'a' in 10
