@@ -125,6 +125,16 @@ def _of_words(col: pd.Series) -> bool:
     return bool(col.str.contains(r"[^\W\d_]", regex=True).mean() > 0.5)
 
 
+def numbered_twins(columns: Sequence[str]) -> tuple[str, str] | None:
+    """Two columns of texts named alike but for a 1 and a 2 ("#1 String", "text2"): a pair, the 1 first."""
+    if len(columns) != 2:
+        return None
+    for first, second in (columns, columns[::-1]):
+        if "1" in first and first.replace("1", "2", 1) == second:
+            return first, second
+    return None
+
+
 def _mean_words(col: pd.Series) -> float:
     return float(col.str.split().str.len().mean())
 
@@ -187,6 +197,8 @@ def find_columns(df: pd.DataFrame, path: str, text: str | None, pair: str | None
         else:  # by content: the one column of several words; a name with a text word in it ("Review Text") breaks
             # a tie, or finds short texts where no column is wordy, among columns of words (not "Review Date"'s dates)
             wordy = sorted((c for c in rest if _mean_words(df[c]) >= 2), key=lambda c: -_mean_words(df[c]))
+            if pairs and pair is None and (twins := numbered_twins(wordy)):  # MRPC's "#1 String" / "#2 String"
+                return twins[0], twins[1], label
             worded = [c for c in (wordy or [c for c in rest if _of_words(df[c])]) if _text_word_in(c)]
             found = wordy if len(wordy) == 1 else worded if len(worded) == 1 else wordy or worded
             if len(found) != 1:

@@ -79,6 +79,17 @@ def test_headerless_tsv_with_code_labels(tmp_path):
     assert 'its columns are named by position from "0"' in out.read_text()
 
 
+def test_two_text_columns_named_but_for_a_1_and_a_2_are_a_pair(tmp_path):
+    # LM-BFF's MRPC file as it comes: "Quality", "#1 ID", "#2 ID", "#1 String", "#2 String" (was: several text-like)
+    f = tmp_path / "msr.tsv"
+    f.write_text("Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n" + "".join(
+        f"{lab}\t{100 + i}\t{200 + i}\t{t}\t{TEXTS[-1 - i]}\n" for i, (t, lab) in enumerate(_rows(["0", "1"]))))
+    code, out = _init(tmp_path, f)
+    assert code == 0
+    cfg, _ = _check_runs(out, ["0", "1"])
+    assert (cfg.data.train.text_a, cfg.data.train.text_b, cfg.data.train.label) == ("#1 String", "#2 String", "Quality")
+
+
 def test_jsonl_with_codes(tmp_path):
     f = tmp_path / "data.jsonl"
     f.write_text("".join(json.dumps({"sentence": t, "label": lab}) + "\n" for t, lab in _rows(["LABEL_0", "LABEL_1"])))
