@@ -238,6 +238,17 @@ def test_when_every_searched_set_says_a_name_the_searched_sets_are_ranked(traine
     assert {c.words_from for c in res.candidates} == {"search (every set collided with a name)"}
 
 
+def spy_on_search(monkeypatch, record):
+    """Calls ``record(model, kwargs)`` at each label-word search of ``select_prompts``, which then runs as usual."""
+    search = auto_prompts.search_label_words
+
+    def spy(model, *args, **kwargs):
+        record(model, kwargs)
+        return search(model, *args, **kwargs)
+
+    monkeypatch.setattr(auto_prompts, "search_label_words", spy)
+
+
 def test_a_code_label_searches_outside_the_other_labels_names(trained_factory, monkeypatch):
     # TREC-50: 27 names and 23 codes; every searched set drew some name for a code and was dropped
     from prompt_models.verbalizer import word_token_ids
@@ -245,15 +256,13 @@ def test_a_code_label_searches_outside_the_other_labels_names(trained_factory, m
     make, _ = trained_factory
     data = [InputExample(e.text_a, None, {"pos": "good", "neg": "LABEL_2"}[e.label], e.guid) for e in toy_examples(8)]
     prior = [InputExample(e.text_a) for e in data]
-    search = auto_prompts.search_label_words
     pools = []
 
-    def spy(model, *args, logp=None, **kwargs):
+    def record(model, kwargs):
         (good,) = word_token_ids(model.tokenizer, "good", model.head_space_sensitive)
-        pools.append(bool((logp[:, good] <= -1e9).all()))
-        return search(model, *args, logp=logp, **kwargs)
+        pools.append(bool((kwargs["logp"][:, good] <= -1e9).all()))
 
-    monkeypatch.setattr(auto_prompts, "search_label_words", spy)
+    spy_on_search(monkeypatch, record)
     res = select_prompts(make, ["good", "LABEL_2"], data, None, prior, [GOOD], num_patterns=1, words_per_template=3)
     assert pools and all(pools)  # the name "good" is no word the search may give LABEL_2
     assert {c.words_from for c in res.candidates} == {"label names + search"}
@@ -473,14 +482,8 @@ def test_task_word_pools_are_searched_for_the_tasks_templates_only(trained_facto
     make, _ = trained_factory
     data = [InputExample(e.text_a, None, {"pos": "LABEL_1", "neg": "LABEL_2"}[e.label], e.guid) for e in toy_examples(8)]
     prior = [InputExample(e.text_a) for e in data]
-    search = auto_prompts.search_label_words
     calls = []
-
-    def spy(model, *args, **kwargs):
-        calls.append(model.pattern.template)
-        return search(model, *args, **kwargs)
-
-    monkeypatch.setattr(auto_prompts, "search_label_words", spy)
+    spy_on_search(monkeypatch, lambda model, kwargs: calls.append(model.pattern.template))
     select_prompts(make, ["LABEL_1", "LABEL_2"], data, data, prior, [GOOD, GOOD2], num_patterns=1,
                    word_pools=("text",), task_templates=[GOOD2], task_word_pools=("any-continuations",))
     assert calls.count(GOOD) == 1 and calls.count(GOOD2) == 2
